@@ -1,0 +1,5 @@
+"""``python -m kernelkit``: the command line."""
+
+from kernelkit.cli import main
+
+main()

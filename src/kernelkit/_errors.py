@@ -1,0 +1,210 @@
+"""Every error kernelkit raises, as one tree.
+
+::
+
+    KernelError
+    ├── ProtocolError
+    │   ├── LocalProtocolError        we were asked to send something the protocol forbids
+    │   └── RemoteProtocolError       the peer sent something malformed, forged or replayed
+    ├── ConnectionFileError           a connection or registration file is unreadable or wrong
+    ├── KernelSpecError               a kernelspec is invalid, or cannot be installed/removed
+    │   └── NoSuchKernel              no kernelspec or kernel type by that name (also LookupError)
+    ├── EnvironmentActivationError    an environment could not be activated
+    ├── DiscoveryError                a kernel provider failed (also reported, never hiding others)
+    ├── ProvisioningError             a kernel could not be launched or controlled
+    │   ├── ProvisionerNotFound       no provisioner by that name is installed
+    │   └── KernelStartError          the kernel process failed to start or died while starting
+    ├── KernelDied                    the kernel process is gone (exit code, last output lines)
+    ├── KernelTimeout                 the kernel did not answer in time (also TimeoutError)
+    │   └── HeartbeatTimeout          the kernel stopped answering heartbeats
+    ├── ClientClosed                  the client or its transport is closed
+    ├── UnsupportedFeature            the kernel does not advertise a needed feature
+    ├── ExecutionError                code raised in the kernel (only when asked to raise)
+    └── ManagerError                  misuse of a manager, multi-kernel manager or pool
+        ├── UnknownKernelId           no kernel with that id is managed (also LookupError)
+        └── PoolExhausted             the pool's limit is reached and waiting timed out
+
+Errors from lower libraries (zmq, OSError, json) are translated where they cross into
+kernelkit, chained with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ClientClosed",
+    "ConnectionFileError",
+    "DiscoveryError",
+    "EnvironmentActivationError",
+    "ExecutionError",
+    "HeartbeatTimeout",
+    "KernelDied",
+    "KernelError",
+    "KernelSpecError",
+    "KernelStartError",
+    "KernelTimeout",
+    "LocalProtocolError",
+    "ManagerError",
+    "NoSuchKernel",
+    "PoolExhausted",
+    "ProtocolError",
+    "ProvisionerNotFound",
+    "ProvisioningError",
+    "RemoteProtocolError",
+    "UnknownKernelId",
+    "UnsupportedFeature",
+]
+
+
+class KernelError(Exception):
+    """Root of every error kernelkit raises."""
+
+
+class ProtocolError(KernelError):
+    """A message broke the Jupyter messaging protocol."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to send something the protocol forbids (our side's mistake)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent frames that are malformed, forged, replayed or too large."""
+
+
+class ConnectionFileError(KernelError):
+    """A connection or registration file is missing, unreadable, incomplete or unsafe."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class KernelSpecError(KernelError):
+    """A kernelspec is invalid, or cannot be installed or removed."""
+
+
+class NoSuchKernel(KernelSpecError, LookupError):
+    """No kernelspec or kernel type has that name."""
+
+    def __init__(self, name: str, *, available: Sequence[str] = ()) -> None:
+        listing = ", ".join(sorted(available)) if available else "none"
+        super().__init__(f"no kernel named {name!r}; available: {listing}")
+        self.name = name
+        self.available = tuple(available)
+
+
+class EnvironmentActivationError(KernelError):
+    """An environment could not be activated (its activation scripts failed or hung)."""
+
+
+class DiscoveryError(KernelError):
+    """A kernel provider failed to list or launch kernels."""
+
+
+class ProvisioningError(KernelError):
+    """A kernel could not be launched, signalled or stopped."""
+
+
+class ProvisionerNotFound(ProvisioningError, LookupError):
+    """No provisioner with that name is installed."""
+
+    def __init__(self, name: str, *, installed: Sequence[str] = ()) -> None:
+        listing = ", ".join(sorted(installed)) if installed else "none"
+        super().__init__(f"no kernel provisioner named {name!r} is installed; installed: {listing}")
+        self.name = name
+        self.installed = tuple(installed)
+
+
+def _describe_exit(exit_code: int | None, output_tail: Sequence[str]) -> str:
+    parts = []
+    if exit_code is not None:
+        parts.append(
+            f"killed by signal {-exit_code}" if exit_code < 0 else f"exit code {exit_code}"
+        )
+    if output_tail:
+        parts.append("last output:\n    " + "\n    ".join(output_tail))
+    return "; ".join(parts)
+
+
+class KernelStartError(ProvisioningError):
+    """The kernel failed to start: bad argv, exec failure, or death before it was ready."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kernel_name: str | None = None,
+        exit_code: int | None = None,
+        output_tail: Sequence[str] = (),
+    ) -> None:
+        detail = _describe_exit(exit_code, output_tail)
+        prefix = f"kernel {kernel_name!r}: " if kernel_name else ""
+        super().__init__(prefix + message + (f" ({detail})" if detail else ""))
+        self.kernel_name = kernel_name
+        self.exit_code = exit_code
+        self.output_tail = tuple(output_tail)
+
+
+class KernelDied(KernelError):
+    """The kernel process is gone. Carries its exit code and the last lines it wrote."""
+
+    def __init__(
+        self,
+        message: str = "kernel died",
+        *,
+        kernel_name: str | None = None,
+        exit_code: int | None = None,
+        output_tail: Sequence[str] = (),
+    ) -> None:
+        detail = _describe_exit(exit_code, output_tail)
+        prefix = f"kernel {kernel_name!r}: " if kernel_name else ""
+        super().__init__(prefix + message + (f" ({detail})" if detail else ""))
+        self.kernel_name = kernel_name
+        self.exit_code = exit_code
+        self.output_tail = tuple(output_tail)
+
+
+class KernelTimeout(KernelError, TimeoutError):
+    """The kernel did not answer within the time limit."""
+
+
+class HeartbeatTimeout(KernelTimeout):
+    """The kernel stopped answering heartbeats: it is hung or unreachable."""
+
+
+class ClientClosed(KernelError):
+    """The client, or the transport under it, is closed."""
+
+
+class UnsupportedFeature(KernelError):
+    """The kernel does not advertise a feature the request needs (``supported_features``)."""
+
+    def __init__(self, feature: str, *, kernel: str | None = None) -> None:
+        who = f"kernel {kernel!r}" if kernel else "the kernel"
+        super().__init__(f"{who} does not support {feature!r} (not in supported_features)")
+        self.feature = feature
+
+
+class ExecutionError(KernelError):
+    """Code raised an exception in the kernel (raised only when the caller asks for it)."""
+
+    def __init__(self, ename: str, evalue: str, traceback: Sequence[str] = ()) -> None:
+        super().__init__(f"{ename}: {evalue}")
+        self.ename = ename
+        self.evalue = evalue
+        self.traceback = tuple(traceback)
+
+
+class ManagerError(KernelError):
+    """A manager, multi-kernel manager or pool was used wrongly."""
+
+
+class UnknownKernelId(ManagerError, LookupError):
+    """No kernel with that id is managed here."""
+
+
+class PoolExhausted(ManagerError):
+    """The pool's limit is reached and no kernel became free in time."""

@@ -1,0 +1,1 @@
+"""kernelkit.client (see DESIGN.md, Layers)."""

@@ -1,0 +1,1 @@
+"""kernelkit.discovery (see DESIGN.md, Layers)."""

@@ -1,0 +1,1 @@
+"""kernelkit.envs (see DESIGN.md, Layers)."""

@@ -1,0 +1,1 @@
+"""kernelkit.manager (see DESIGN.md, Layers)."""

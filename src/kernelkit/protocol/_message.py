@@ -1,0 +1,192 @@
+"""Message and Header value objects, and helpers that build requests and replies."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from kernelkit._errors import LocalProtocolError, RemoteProtocolError
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Header",
+    "Message",
+    "new_id",
+    "now_iso",
+]
+
+#: The messaging protocol version kernelkit speaks (the spec's newest: "Messaging in Jupyter").
+PROTOCOL_VERSION = "5.5"
+
+_HEADER_STR_FIELDS = ("msg_id", "msg_type", "session", "username", "date", "version")
+_HEADER_KNOWN = frozenset((*_HEADER_STR_FIELDS, "subshell_id"))
+
+
+def new_id() -> str:
+    """A fresh message or session id (uuid4 hex, as jupyter_client makes them)."""
+    return uuid.uuid4().hex
+
+
+def now_iso() -> str:
+    """The current UTC time as an ISO 8601 string with offset, as headers carry it."""
+    return datetime.now(timezone.utc).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A message header.
+
+    ``date`` stays the ISO 8601 string that was sent, so it round-trips byte for byte and
+    costs nothing on the hot path; :meth:`datetime` parses it on demand. Keys the spec does
+    not name are kept in ``extra`` and written back unchanged.
+    """
+
+    msg_id: str
+    msg_type: str
+    session: str
+    username: str = "kernelkit"
+    date: str = ""
+    version: str = PROTOCOL_VERSION
+    subshell_id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def datetime(self) -> datetime | None:
+        """``date`` parsed, or None when it is empty or not ISO 8601."""
+        if not self.date:
+            return None
+        text = self.date[:-1] + "+00:00" if self.date.endswith("Z") else self.date
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The header as the JSON object that goes on the wire."""
+        d: dict[str, Any] = {
+            "msg_id": self.msg_id,
+            "msg_type": self.msg_type,
+            "username": self.username,
+            "session": self.session,
+            "date": self.date,
+            "version": self.version,
+        }
+        if self.subshell_id is not None:
+            d["subshell_id"] = self.subshell_id
+        if self.extra:
+            d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: object) -> Header:
+        """Validate a header received from a peer.
+
+        Raises:
+            RemoteProtocolError: ``d`` is not an object, or a field is missing or of the
+                wrong type.
+        """
+        if not isinstance(d, dict):
+            raise RemoteProtocolError(f"header must be a JSON object, got {type(d).__name__}")
+        for name in ("msg_id", "msg_type"):
+            value = d.get(name)
+            if not isinstance(value, str) or not value:
+                raise RemoteProtocolError(f"header.{name} must be a non-empty string")
+        for name in ("session", "username", "date", "version"):
+            value = d.get(name, "")
+            if not isinstance(value, str):
+                raise RemoteProtocolError(
+                    f"header.{name} must be a string, got {type(value).__name__}"
+                )
+        subshell_id = d.get("subshell_id")
+        if subshell_id is not None and not isinstance(subshell_id, str):
+            raise RemoteProtocolError("header.subshell_id must be a string or null")
+        extra = {k: v for k, v in d.items() if k not in _HEADER_KNOWN} if len(d) > 6 else {}
+        return cls(
+            msg_id=d["msg_id"],
+            msg_type=d["msg_type"],
+            session=d.get("session", ""),
+            username=d.get("username", ""),
+            date=d.get("date", ""),
+            version=d.get("version", ""),
+            subshell_id=subshell_id,
+            extra=extra,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One Jupyter message: header, parent header, metadata, content and binary buffers.
+
+    ``parent_header`` is None when the wire carried ``{}`` (a message with no parent).
+    """
+
+    header: Header
+    content: Mapping[str, Any] = field(default_factory=dict)
+    parent_header: Header | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    buffers: tuple[bytes | memoryview, ...] = ()
+
+    @property
+    def msg_type(self) -> str:
+        return self.header.msg_type
+
+    @property
+    def msg_id(self) -> str:
+        return self.header.msg_id
+
+    @property
+    def parent_id(self) -> str | None:
+        """The msg_id of the request this message answers, if any."""
+        return self.parent_header.msg_id if self.parent_header is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as jupyter_client's dict shape (``msg_id``/``msg_type`` at top)."""
+        return {
+            "header": self.header.to_dict(),
+            "msg_id": self.header.msg_id,
+            "msg_type": self.header.msg_type,
+            "parent_header": self.parent_header.to_dict() if self.parent_header else {},
+            "metadata": dict(self.metadata),
+            "content": dict(self.content),
+            "buffers": list(self.buffers),
+        }
+
+    @classmethod
+    def build(
+        cls,
+        msg_type: str,
+        content: Mapping[str, Any] | None = None,
+        *,
+        session: str,
+        parent: Message | Header | None = None,
+        subshell_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        buffers: tuple[bytes | memoryview, ...] = (),
+        username: str = "kernelkit",
+    ) -> Message:
+        """Make a new message with a fresh id and the current date.
+
+        ``parent`` (the request being answered) becomes ``parent_header``.
+
+        Raises:
+            LocalProtocolError: ``msg_type`` is empty.
+        """
+        if not msg_type:
+            raise LocalProtocolError("msg_type must be a non-empty string")
+        parent_header = parent.header if isinstance(parent, Message) else parent
+        return cls(
+            header=Header(
+                msg_id=new_id(),
+                msg_type=msg_type,
+                session=session,
+                username=username,
+                date=now_iso(),
+                subshell_id=subshell_id,
+            ),
+            content=dict(content) if content is not None else {},
+            parent_header=parent_header,
+            metadata=dict(metadata) if metadata is not None else {},
+            buffers=buffers,
+        )

@@ -1,0 +1,1 @@
+"""kernelkit.provisioning (see DESIGN.md, Layers)."""

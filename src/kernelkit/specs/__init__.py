@@ -1,0 +1,1 @@
+"""kernelkit.specs (see DESIGN.md, Layers)."""

@@ -1,0 +1,1 @@
+"""kernelkit.transport (see DESIGN.md, Layers)."""

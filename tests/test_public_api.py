@@ -1,0 +1,67 @@
+"""The public surface is kernelkit.__all__; this test fails when it drifts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import kernelkit
+
+EXPECTED = [
+    "PROTOCOL_VERSION",
+    "ClientClosed",
+    "ConnectionFileError",
+    "ConnectionInfo",
+    "DiscoveryError",
+    "EnvironmentActivationError",
+    "ExecutionError",
+    "Header",
+    "HeartbeatTimeout",
+    "KernelDied",
+    "KernelError",
+    "KernelSpecError",
+    "KernelStartError",
+    "KernelTimeout",
+    "LocalProtocolError",
+    "ManagerError",
+    "Message",
+    "NoSuchKernel",
+    "PoolExhausted",
+    "ProtocolError",
+    "ProvisionerNotFound",
+    "ProvisioningError",
+    "RemoteProtocolError",
+    "UnknownKernelId",
+    "UnsupportedFeature",
+    "__version__",
+]
+
+
+def test_all_matches_the_reviewed_list() -> None:
+    assert kernelkit.__all__ == EXPECTED
+
+
+def test_all_is_sorted_with_constants_first() -> None:
+    assert kernelkit.__all__ == sorted(kernelkit.__all__, key=lambda n: (not n.isupper(), n))
+
+
+def test_every_public_name_resolves() -> None:
+    for name in kernelkit.__all__:
+        assert getattr(kernelkit, name) is not None, name
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="NoSuchThing"):
+        kernelkit.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_import_loads_no_heavy_modules() -> None:
+    code = (
+        "import sys, kernelkit; "
+        "heavy = [m for m in ('zmq', 'asyncio', 'rich', 'typer', 'orjson') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
