@@ -1,19 +1,152 @@
-"""Connection information for a kernel, and the files that carry it."""
+"""Connection information for a kernel, and the files that carry it.
+
+Three things live here:
+
+- :class:`ConnectionInfo` and connection files (``kernel-<id>.json`` in Jupyter's runtime
+  directory): written atomically, created with mode 0600 from the first byte, in a runtime
+  directory created with mode 0700; read back with strict validation.
+- :class:`RegistrationInfo` and the JEP 66 registration file that a kernel which chooses its
+  own ports is given instead of a connection file.
+- :func:`allocate_ports`, the last-resort way to pick ports for a kernel (see its docstring for
+  why it is racy and why the kernel-chosen paths exist).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import secrets
+import socket
+import stat
+import threading
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
+
+import orjson
+from jupyter_core.paths import jupyter_runtime_dir
+
+from kernelkit._errors import ConnectionFileError, ProvisioningError
 
 __all__ = [
     "CHANNELS",
     "ConnectionInfo",
+    "RegistrationInfo",
+    "allocate_ports",
+    "connection_file_path",
+    "new_key",
+    "read_connection_file",
+    "read_registration_file",
+    "registration_file_path",
+    "write_connection_file",
+    "write_registration_file",
 ]
 
 #: The five kernel channels, in the order ports are listed in a connection file.
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 
 Transport = Literal["tcp", "ipc"]
+
+_TRANSPORTS = ("tcp", "ipc")
+_PORT_KEYS = tuple(f"{c}_port" for c in CHANNELS)
+_MAX_TCP_PORT = 65535
+# A connection file is a few hundred bytes; refuse to parse anything absurd.
+_MAX_FILE_BYTES = 1 << 20
+
+PathArg = str | os.PathLike[str]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _describe_type(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _port(value: object, key: str, *, transport: str) -> int:
+    """A port from an int or a numeric string; the problem as text otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise _Problem(f"{key!r} must be an integer port, got {_describe_type(value)}")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.isascii() or not text.isdigit():
+            raise _Problem(f"{key!r} must be an integer port, got the string {value!r}")
+        port = int(text)
+    else:
+        port = value
+    # For ipc "ports" are file-name suffixes, so only the sign matters there.
+    limit = _MAX_TCP_PORT if transport == "tcp" else None
+    if port < 0 or (limit is not None and port > limit):
+        raise _Problem(f"{key!r} is {port}, out of range 0-{limit or 'inf'}")
+    return port
+
+
+def _text(d: Mapping[str, Any], key: str, default: str | None = None) -> str:
+    if key not in d:
+        if default is None:
+            raise _Problem(f"missing key {key!r}")
+        return default
+    value = d[key]
+    if not isinstance(value, str):
+        raise _Problem(f"{key!r} must be a string, got {_describe_type(value)}")
+    return value
+
+
+def _transport(d: Mapping[str, Any]) -> Transport:
+    value = _text(d, "transport", "tcp")
+    if value == "tcp":
+        return "tcp"
+    if value == "ipc":
+        return "ipc"
+    raise _Problem(f"'transport' is {value!r}; expected one of {', '.join(_TRANSPORTS)}")
+
+
+def _signature_scheme(d: Mapping[str, Any]) -> str:
+    value = _text(d, "signature_scheme", "hmac-sha256")
+    digest, _, hash_name = value.partition("-")
+    if digest != "hmac" or hash_name not in hashlib.algorithms_available:
+        raise _Problem(
+            f"'signature_scheme' is {value!r}; expected 'hmac-<hash>' such as 'hmac-sha256'"
+        )
+    return value
+
+
+def _key(d: Mapping[str, Any]) -> bytes:
+    value = _required(d, "key")
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise _Problem(f"'key' must be a string, got {_describe_type(value)}")
+    return value.encode("utf-8", "surrogateescape")
+
+
+def _required(d: Mapping[str, Any], key: str) -> Any:
+    if key not in d:
+        raise _Problem(f"missing key {key!r}")
+    return d[key]
+
+
+def _ip(d: Mapping[str, Any], key: str = "ip") -> str:
+    value = _text(d, key)
+    if not value:
+        raise _Problem(f"{key!r} is empty")
+    return value
+
+
+class _Problem(Exception):
+    """Internal: what is wrong with a mapping, before we know which file it came from."""
+
+
+def _check_object(d: object) -> Mapping[str, Any]:
+    if not isinstance(d, Mapping):
+        raise _Problem(f"expected a JSON object, got {_describe_type(d)}")
+    return d
+
+
+# --------------------------------------------------------------------------- ConnectionInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +155,7 @@ class ConnectionInfo:
 
     A port of 0 means "not chosen yet" (the kernel picks it and writes it back).
     For the ipc transport, ``ip`` is a path prefix and each "port" is a suffix.
+    The key is bytes here and text in a connection file.
     """
 
     ip: str = "127.0.0.1"
@@ -34,6 +168,33 @@ class ConnectionInfo:
     key: bytes = b""
     signature_scheme: str = "hmac-sha256"
     kernel_name: str = ""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> ConnectionInfo:
+        """Validate a connection-file object and build a ConnectionInfo from it.
+
+        ``ip``, ``key`` and the five ``<channel>_port`` keys are required; ``transport``
+        (default ``tcp``), ``signature_scheme`` (default ``hmac-sha256``) and ``kernel_name``
+        are optional; other keys (``curve_*`` and the like) are ignored. Ports may be
+        integers or numeric strings. ``key`` may be text (as in a file) or bytes.
+
+        Raises:
+            ConnectionFileError: naming ``source`` and what is wrong.
+        """
+        try:
+            d = _check_object(d)
+            transport = _transport(d)
+            ports = {k: _port(_required(d, k), k, transport=transport) for k in _PORT_KEYS}
+            return cls(
+                ip=_ip(d),
+                transport=transport,
+                key=_key(d),
+                signature_scheme=_signature_scheme(d),
+                kernel_name=_text(d, "kernel_name", ""),
+                **ports,
+            )
+        except _Problem as exc:
+            raise ConnectionFileError(source, str(exc)) from None
 
     def port(self, channel: str) -> int:
         """The port of a channel: one of :data:`CHANNELS`."""
@@ -69,3 +230,341 @@ class ConnectionInfo:
             "signature_scheme": self.signature_scheme,
             "kernel_name": self.kernel_name,
         }
+
+
+def new_key() -> bytes:
+    """A fresh random signing key: 32 random bytes as 64 hex characters (ASCII bytes)."""
+    return secrets.token_hex(32).encode("ascii")
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _runtime_dir(runtime_dir: PathArg | None) -> Path:
+    """Jupyter's runtime directory (``jupyter_runtime_dir()``), or ``runtime_dir`` if given."""
+    return Path(runtime_dir) if runtime_dir is not None else Path(jupyter_runtime_dir())
+
+
+def _checked_id(kernel_id: str) -> str:
+    if not kernel_id or "/" in kernel_id or os.sep in kernel_id or kernel_id in (".", ".."):
+        raise ConnectionFileError(
+            kernel_id, "a kernel id must be a non-empty name without path separators"
+        )
+    return kernel_id
+
+
+def connection_file_path(kernel_id: str, *, runtime_dir: PathArg | None = None) -> Path:
+    """Where the connection file of ``kernel_id`` lives: ``<runtime dir>/kernel-<id>.json``.
+
+    Nothing is created. Raises ConnectionFileError for an id containing a path separator.
+    """
+    return _runtime_dir(runtime_dir) / f"kernel-{_checked_id(kernel_id)}.json"
+
+
+def registration_file_path(kernel_id: str, *, runtime_dir: PathArg | None = None) -> Path:
+    """Where the JEP 66 registration file of ``kernel_id`` lives.
+
+    ``<runtime dir>/registration-<id>.json``: deliberately not ``kernel-*.json``, so tools
+    that pick "the latest kernel-*.json" never mistake it for a connection file.
+    """
+    return _runtime_dir(runtime_dir) / f"registration-{_checked_id(kernel_id)}.json"
+
+
+def _ensure_dir(directory: Path) -> None:
+    """Create ``directory`` (and parents) with mode 0700 if it does not exist."""
+    if directory.is_dir():
+        return
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # mkdir's mode is filtered by the umask; make sure nobody else can list it.
+        os.chmod(directory, 0o700)
+    except OSError as exc:
+        raise ConnectionFileError(
+            directory, f"cannot create the directory: {exc.strerror or exc}"
+        ) from exc
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the whole new one.
+
+    The temporary file is created in the same directory with mode 0600 (mkstemp's mode),
+    so the key is never readable by others, not even briefly; then os.replace swaps it in.
+    No fsync: these are runtime files, and the concern is concurrent readers, not crashes.
+    """
+    _ensure_dir(path.parent)
+    tmp_name = None
+    try:
+        fd, tmp_name = _mkstemp(path)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except OSError as exc:
+        raise ConnectionFileError(path, f"cannot write the file: {exc.strerror or exc}") from exc
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(FileNotFoundError):  # never created, or already moved
+                os.unlink(tmp_name)
+
+
+def _mkstemp(path: Path) -> tuple[int, str]:
+    # O_EXCL with mode 0600 is what tempfile.mkstemp does; written out here to avoid
+    # importing tempfile (and its random/shutil imports) on the launch path.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        name = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(name, flags, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def _dump(obj: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def write_connection_file(
+    info: ConnectionInfo,
+    path: PathArg | None = None,
+    *,
+    runtime_dir: PathArg | None = None,
+    kernel_id: str | None = None,
+) -> Path:
+    """Write ``info`` as a connection file, atomically and with mode 0600.
+
+    Without ``path`` the file goes to :func:`connection_file_path` of ``kernel_id`` (a
+    fresh random id if not given) in the runtime directory, which is created with mode
+    0700 if missing. Returns the path written.
+
+    Raises:
+        ConnectionFileError: the directory or file cannot be created or written.
+    """
+    if path is None:
+        kernel_id = kernel_id if kernel_id is not None else secrets.token_hex(16)
+        target = connection_file_path(kernel_id, runtime_dir=runtime_dir)
+    else:
+        target = Path(path)
+    _atomic_write(target, _dump(info.to_dict()))
+    return target
+
+
+def _load(path: PathArg, *, check_mode: bool) -> Mapping[str, Any]:
+    """Read and parse a JSON object from a key-bearing file, checking its mode."""
+    p = Path(path)
+    # O_NONBLOCK: a FIFO or device in place of the file must not hang us on open.
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(p, flags)
+    except FileNotFoundError as exc:
+        raise ConnectionFileError(p, "no such file") from exc
+    except OSError as exc:
+        raise ConnectionFileError(p, f"cannot open the file: {exc.strerror or exc}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConnectionFileError(p, "not a regular file")
+        if check_mode and os.name != "nt" and st.st_mode & 0o077:
+            raise ConnectionFileError(
+                p,
+                f"mode {stat.S_IMODE(st.st_mode):04o} lets group or others read the key; "
+                f"run `chmod 600 {p}` (or pass check_mode=False to accept it)",
+            )
+        if st.st_size > _MAX_FILE_BYTES:
+            raise ConnectionFileError(p, f"file too large ({st.st_size} bytes)")
+        chunks = []
+        size = 0
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > _MAX_FILE_BYTES:
+                raise ConnectionFileError(p, f"file too large (over {_MAX_FILE_BYTES} bytes)")
+        data = b"".join(chunks)
+    except OSError as exc:
+        raise ConnectionFileError(p, f"cannot read the file: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if not data.strip():
+        raise ConnectionFileError(p, "the file is empty")
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ConnectionFileError(p, f"invalid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise ConnectionFileError(p, f"expected a JSON object, got {_describe_type(obj)}")
+    return obj
+
+
+def read_connection_file(path: PathArg, *, check_mode: bool = True) -> ConnectionInfo:
+    """Read and validate a connection file.
+
+    Strict by default: a file whose mode lets group or others read it (its key signs
+    every message, so anyone who can read it can run code in the kernel) is an error.
+    Pass ``check_mode=False`` to accept such a file. The mode check is skipped on Windows.
+
+    Raises:
+        ConnectionFileError: naming the file and the problem: missing or unreadable,
+            not valid JSON, not an object, a missing key, a wrong type, an unknown
+            transport, a port out of range, or an unsafe mode.
+    """
+    return ConnectionInfo.from_dict(_load(path, check_mode=check_mode), source=str(path))
+
+
+# --------------------------------------------------------------------------- JEP 66
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationInfo:
+    """The JEP 66 registration file: where a kernel reports the ports it chose itself.
+
+    The kernel binds its own five ports, then connects to ``registration_ip:
+    registration_port`` and sends them, signed with ``key``.
+    """
+
+    kernel_id: str
+    registration_port: int
+    key: bytes
+    ip: str = "127.0.0.1"
+    registration_ip: str = "127.0.0.1"
+    transport: Transport = "tcp"
+    signature_scheme: str = "hmac-sha256"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> RegistrationInfo:
+        """Validate a registration-file object; ``registration_port`` as int or string.
+
+        Raises:
+            ConnectionFileError: naming ``source`` and what is wrong.
+        """
+        try:
+            d = _check_object(d)
+            transport = _transport(d)
+            port = _port(
+                _required(d, "registration_port"),
+                "registration_port",
+                transport=transport,
+            )
+            if port == 0 and transport == "tcp":
+                raise _Problem("'registration_port' is 0; the launcher must bind it first")
+            return cls(
+                kernel_id=_text(d, "kernel_id"),
+                registration_port=port,
+                key=_key(d),
+                ip=_ip(d),
+                registration_ip=_ip(d, "registration_ip"),
+                transport=transport,
+                signature_scheme=_signature_scheme(d),
+            )
+        except _Problem as exc:
+            raise ConnectionFileError(source, str(exc)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of a registration file.
+
+        ``registration_port`` is a JSON string: xeus-python 0.19 crashes on an integer.
+        """
+        return {
+            "kernel_id": self.kernel_id,
+            "transport": self.transport,
+            "ip": self.ip,
+            "registration_ip": self.registration_ip,
+            "registration_port": str(self.registration_port),
+            "signature_scheme": self.signature_scheme,
+            "key": self.key.decode("utf-8", "surrogateescape"),
+        }
+
+    @property
+    def url(self) -> str:
+        """The ZeroMQ endpoint the launcher's registration socket binds."""
+        if self.transport == "ipc":
+            return f"ipc://{self.registration_ip}-{self.registration_port}"
+        return f"tcp://{self.registration_ip}:{self.registration_port}"
+
+
+def write_registration_file(
+    reg: RegistrationInfo, path: PathArg | None = None, *, runtime_dir: PathArg | None = None
+) -> Path:
+    """Write a JEP 66 registration file, atomically and with mode 0600.
+
+    Without ``path`` it goes to :func:`registration_file_path` of ``reg.kernel_id``.
+
+    Raises:
+        ConnectionFileError: the directory or file cannot be created or written.
+    """
+    if path is None:
+        target = registration_file_path(reg.kernel_id, runtime_dir=runtime_dir)
+    else:
+        target = Path(path)
+    _atomic_write(target, _dump(reg.to_dict()))
+    return target
+
+
+def read_registration_file(path: PathArg, *, check_mode: bool = True) -> RegistrationInfo:
+    """Read and validate a JEP 66 registration file (same strictness as connection files).
+
+    Raises:
+        ConnectionFileError: naming the file and the problem.
+    """
+    return RegistrationInfo.from_dict(_load(path, check_mode=check_mode), source=str(path))
+
+
+# --------------------------------------------------------------------------- ports
+
+# Ports this process handed out recently: port -> monotonic time of hand-out.
+_RESERVATION_SECONDS = 60.0
+_reserved: dict[int, float] = {}
+_reserved_lock = threading.Lock()
+
+
+def allocate_ports(count: int = 5, *, ip: str = "127.0.0.1") -> list[int]:
+    """Pick ``count`` distinct free TCP ports on ``ip``: the last-resort path only.
+
+    Each port comes from binding a probe socket to port 0 (all probes are held open
+    together, so the ports are distinct), then closing it. A port this process handed out
+    in the last minute is never handed out again, so two launches in one process do not
+    collide. This is still racy across processes: between closing the probe and the
+    kernel binding the port, anything else on the machine may take it. That is why
+    kernelkit prefers the kernel choosing its own ports (the JEP 66 handshake, or the
+    port-0 write-back), and retries with new ports when a kernel dies on a bind error.
+
+    Raises:
+        ProvisioningError: no socket can be bound on ``ip``.
+    """
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    try:
+        family = socket.getaddrinfo(ip, 0, type=socket.SOCK_STREAM)[0][0]
+    except OSError as exc:
+        raise ProvisioningError(f"cannot allocate ports on {ip!r}: {exc}") from exc
+    ports: list[int] = []
+    probes: list[socket.socket] = []
+    # Each rejected probe stays open until the end, so the OS hands out a new port each
+    # time; bound the attempts so a tiny ephemeral range cannot loop forever.
+    attempts = count * 20 + 20
+    try:
+        with _reserved_lock:
+            now = time.monotonic()
+            for port, since in list(_reserved.items()):
+                if now - since > _RESERVATION_SECONDS:
+                    del _reserved[port]
+            while len(ports) < count and attempts > 0:
+                attempts -= 1
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                probes.append(sock)
+                sock.bind((ip, 0))
+                port = sock.getsockname()[1]
+                if port not in _reserved:
+                    ports.append(port)
+            if len(ports) < count:
+                raise ProvisioningError(
+                    f"cannot find {count} free ports on {ip!r} "
+                    f"(found {len(ports)} after {count * 20 + 20} probes)"
+                )
+            for port in ports:
+                _reserved[port] = now
+    except OSError as exc:
+        raise ProvisioningError(f"cannot allocate ports on {ip!r}: {exc}") from exc
+    finally:
+        for sock in probes:
+            sock.close()
+    return ports
