@@ -1,0 +1,454 @@
+"""Signing, serializing and verifying Jupyter messages (sans-IO).
+
+A :class:`Session` turns a :class:`Message` into the ZeroMQ frames of the wire protocol
+and back::
+
+    identities..., b"<IDS|MSG>", signature, header, parent_header, metadata, content, buffers...
+
+The signature is the hex HMAC of the four JSON frames. Incoming frames are checked in the
+order that costs an attacker the most and us the least: size caps first, then the
+signature (constant time), then the replay history, then JSON parsing and field types.
+Anything wrong raises :class:`~kernelkit.RemoteProtocolError`; nothing is half-returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Mapping, Sequence
+from hmac import compare_digest
+from typing import Any
+
+import orjson
+
+from kernelkit._errors import LocalProtocolError, RemoteProtocolError
+from kernelkit.protocol._message import Header, Message, new_id
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_REPLAY_HISTORY",
+    "DEFAULT_REPLAY_HISTORY_BYTES",
+    "DELIMITER",
+    "Session",
+]
+
+#: The frame that separates routing identities from the message.
+DELIMITER = b"<IDS|MSG>"
+
+#: Largest message (all frames together) :meth:`Session.deserialize` accepts by default.
+DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+#: How many signatures the replay history remembers by default (jupyter_client: 2**16).
+DEFAULT_REPLAY_HISTORY = 1 << 16
+#: How many bytes of signatures the replay history holds at most by default.
+DEFAULT_REPLAY_HISTORY_BYTES = 16 * 1024 * 1024
+
+# The longest hex digest any hashlib algorithm produces (sha512, sha3_512, blake2b).
+# An unsigned session ignores the signature frame, but never reads a longer one.
+_MAX_UNSIGNED_SIGNATURE = 128
+
+# Translation tables that XOR every key byte with the HMAC pads (RFC 2104).
+_IPAD = bytes((x ^ 0x36) for x in range(256))
+_OPAD = bytes((x ^ 0x5C) for x in range(256))
+_FRAME_NAMES = ("header", "parent_header", "metadata", "content")
+
+_loads = orjson.loads
+_dumps = orjson.dumps
+_JSONDecodeError = orjson.JSONDecodeError
+
+
+def _json_default(obj: object) -> object:
+    # orjson serializes dict but not other mappings; anything else is an error.
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+
+def _dumps_lenient(obj: object, what: str, msg_type: str) -> bytes:
+    """The slow path: non-dict mappings and non-string keys (as the json module allows)."""
+    try:
+        return _dumps(obj, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError as exc:  # orjson.JSONEncodeError
+        raise LocalProtocolError(
+            f"the {what} of this {msg_type!r} message cannot be sent as JSON: {exc}"
+        ) from exc
+
+
+def _hash_factory(signature_scheme: str) -> Any:
+    """The hashlib constructor for an ``hmac-<algorithm>`` scheme.
+
+    Raises:
+        LocalProtocolError: the scheme is not ``hmac-`` followed by a hashlib algorithm
+            with a fixed-size digest.
+    """
+    prefix, sep, algorithm = signature_scheme.partition("-")
+    if prefix != "hmac" or not sep or not algorithm:
+        raise LocalProtocolError(
+            f"unsupported signature_scheme {signature_scheme!r}: it must be 'hmac-' followed by "
+            "a hashlib algorithm, e.g. 'hmac-sha256'"
+        )
+    try:
+        probe = hashlib.new(algorithm)
+    except (ValueError, TypeError) as exc:
+        available = ", ".join(sorted(hashlib.algorithms_available))
+        raise LocalProtocolError(
+            f"unsupported signature_scheme {signature_scheme!r}: no hash algorithm "
+            f"{algorithm!r} here (available: {available})"
+        ) from exc
+    if algorithm.startswith("shake") or probe.digest_size <= 0:
+        raise LocalProtocolError(
+            f"unsupported signature_scheme {signature_scheme!r}: {algorithm} has no fixed digest "
+            "size, so it cannot make an HMAC"
+        )
+
+    def factory(data: bytes = b"") -> Any:
+        return hashlib.new(algorithm, data)
+
+    # The named constructors (hashlib.sha256, ...) skip a name lookup per message.
+    named = getattr(hashlib, algorithm, None)
+    return named if callable(named) else factory
+
+
+class _SeenSignatures:
+    """The replay history: signatures already accepted, oldest forgotten first.
+
+    Bounded by entry count and by total signature bytes; forgetting is first-in,
+    first-out, so which signature is forgotten never depends on chance.
+    """
+
+    __slots__ = ("_max_bytes", "_max_entries", "_nbytes", "_order", "_set")
+
+    def __init__(self, *, max_entries: int, max_bytes: int) -> None:
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._set: set[bytes] = set()
+        self._order: deque[bytes] = deque()
+        self._nbytes = 0
+
+    def __contains__(self, signature: object) -> bool:
+        return signature in self._set
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @property
+    def nbytes(self) -> int:
+        """Total bytes of the signatures held."""
+        return self._nbytes
+
+    def add(self, signature: bytes) -> None:
+        if self._max_entries <= 0 or len(signature) > self._max_bytes:
+            return
+        self._set.add(signature)
+        self._order.append(signature)
+        self._nbytes += len(signature)
+        while len(self._order) > self._max_entries or self._nbytes > self._max_bytes:
+            old = self._order.popleft()
+            self._set.discard(old)
+            self._nbytes -= len(old)
+
+
+class Session:
+    """Signs and verifies messages with one key, and frames them for the wire.
+
+    ``key`` empty means unsigned: the signature frame is ``b""`` and is not checked.
+    ``signature_scheme`` is ``"hmac-"`` plus any hashlib algorithm with a fixed digest
+    (``hmac-sha256``, ``hmac-sha1``, ``hmac-sha512``, ``hmac-md5``, ...).
+
+    Incoming messages are remembered by signature for replay protection; the history
+    keeps at most ``replay_history`` signatures and ``replay_history_bytes`` bytes,
+    forgetting the oldest first. ``max_message_bytes`` caps the total size of the frames
+    :meth:`deserialize` accepts.
+
+    Raises:
+        LocalProtocolError: the key is not bytes, or the signature scheme is unsupported.
+    """
+
+    __slots__ = (
+        "_inner",
+        "_key",
+        "_max_message_bytes",
+        "_outer",
+        "_seen",
+        "_session_id",
+        "_sig_len",
+        "_signature_scheme",
+        "username",
+    )
+
+    def __init__(
+        self,
+        key: bytes = b"",
+        *,
+        signature_scheme: str = "hmac-sha256",
+        session_id: str | None = None,
+        username: str = "kernelkit",
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        replay_history: int = DEFAULT_REPLAY_HISTORY,
+        replay_history_bytes: int = DEFAULT_REPLAY_HISTORY_BYTES,
+    ) -> None:
+        if not isinstance(key, (bytes, bytearray)):
+            raise LocalProtocolError(
+                f"Session key must be bytes, got {type(key).__name__} (encode the "
+                "connection file's key as ASCII)"
+            )
+        if not isinstance(signature_scheme, str):
+            raise LocalProtocolError("signature_scheme must be a string such as 'hmac-sha256'")
+        factory = _hash_factory(signature_scheme)
+        self._key = bytes(key)
+        self._signature_scheme = signature_scheme
+        self._session_id = session_id if session_id is not None else new_id()
+        self.username = username
+        self._max_message_bytes = max_message_bytes
+        self._seen = _SeenSignatures(max_entries=replay_history, max_bytes=replay_history_bytes)
+
+        # HMAC (RFC 2104) prepared once: the inner and outer hashes already hold the padded
+        # key, so each message costs two C-level copies instead of a new hmac object.
+        probe = factory()
+        block_size = probe.block_size
+        self._sig_len = 2 * probe.digest_size
+        k = self._key
+        if len(k) > block_size:
+            k = factory(k).digest()
+        k = k.ljust(block_size, b"\0")
+        self._inner = factory(k.translate(_IPAD))
+        self._outer = factory(k.translate(_OPAD))
+
+    @property
+    def session_id(self) -> str:
+        """The id written into the ``session`` field of every header this session makes."""
+        return self._session_id
+
+    @property
+    def key(self) -> bytes:
+        """The signing key (``b""`` for unsigned)."""
+        return self._key
+
+    @property
+    def signature_scheme(self) -> str:
+        """The scheme, e.g. ``"hmac-sha256"``."""
+        return self._signature_scheme
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest total frame size :meth:`deserialize` accepts."""
+        return self._max_message_bytes
+
+    def msg(
+        self,
+        msg_type: str,
+        content: Mapping[str, Any] | None = None,
+        *,
+        parent: Message | Header | None = None,
+        subshell_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        buffers: tuple[bytes | memoryview, ...] = (),
+    ) -> Message:
+        """A new message from this session (fresh id, current date).
+
+        ``parent`` is the request being answered; it becomes ``parent_header``.
+
+        Raises:
+            LocalProtocolError: ``msg_type`` is empty.
+        """
+        return Message.build(
+            msg_type,
+            content,
+            session=self._session_id,
+            parent=parent,
+            subshell_id=subshell_id,
+            metadata=metadata,
+            buffers=buffers,
+            username=self.username,
+        )
+
+    def sign(self, parts: Sequence[bytes | memoryview]) -> bytes:
+        """The hex HMAC of ``parts`` as ASCII bytes; ``b""`` when the key is empty."""
+        if not self._key:
+            return b""
+        inner = self._inner.copy()
+        for part in parts:
+            inner.update(part)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        signature: bytes = outer.hexdigest().encode()
+        return signature
+
+    def serialize(self, msg: Message, identities: Sequence[bytes] = ()) -> list[bytes | memoryview]:
+        """The frames for ``msg``: identities, delimiter, signature, four JSON frames, buffers.
+
+        Buffers are passed on as memoryviews of the caller's objects, without copies.
+
+        Raises:
+            LocalProtocolError: a part of the message cannot be written as JSON, or a
+                buffer does not support the buffer protocol.
+        """
+        parent_header = msg.parent_header
+        metadata = msg.metadata
+        content = msg.content
+        try:
+            header_b = _dumps(msg.header.to_dict())
+            parent_b = _dumps(parent_header.to_dict()) if parent_header is not None else b"{}"
+            metadata_b = _dumps(metadata)
+            content_b = _dumps(content)
+        except TypeError:  # orjson.JSONEncodeError: a non-dict mapping, a non-str key, ...
+            msg_type = msg.header.msg_type
+            header_b = _dumps_lenient(msg.header.to_dict(), "header", msg_type)
+            parent_b = (
+                _dumps_lenient(parent_header.to_dict(), "parent_header", msg_type)
+                if parent_header is not None
+                else b"{}"
+            )
+            metadata_b = _dumps_lenient(metadata, "metadata", msg_type)
+            content_b = _dumps_lenient(content, "content", msg_type)
+
+        if self._key:
+            inner = self._inner.copy()
+            inner.update(header_b)
+            inner.update(parent_b)
+            inner.update(metadata_b)
+            inner.update(content_b)
+            outer = self._outer.copy()
+            outer.update(inner.digest())
+            signature = outer.hexdigest().encode()
+        else:
+            signature = b""
+
+        frames: list[bytes | memoryview] = list(identities) if identities else []
+        frames += (DELIMITER, signature, header_b, parent_b, metadata_b, content_b)
+        if msg.buffers:
+            try:
+                frames += [b if type(b) is memoryview else memoryview(b) for b in msg.buffers]
+            except TypeError as exc:
+                raise LocalProtocolError(
+                    f"a buffer of this {msg.header.msg_type!r} message is not bytes-like: {exc}"
+                ) from exc
+        return frames
+
+    def deserialize(self, frames: Sequence[bytes | memoryview]) -> tuple[list[bytes], Message]:
+        """Verify and parse received frames into ``(identities, message)``.
+
+        The signature is checked in constant time before anything is parsed, and recorded
+        in the replay history only once it has verified.
+
+        Raises:
+            RemoteProtocolError: the frames are malformed, too large, forged (bad
+                signature) or replayed (signature seen before), or a field has the wrong
+                type.
+        """
+        try:
+            nframes = len(frames)
+            # Fast path: a client's DEALER socket receives no identities.
+            idx = 0 if nframes >= 6 and frames[0] == DELIMITER else _find_delimiter(frames)
+            if nframes - idx < 6:
+                raise RemoteProtocolError(
+                    f"truncated message: {nframes - idx - 1} frames after {DELIMITER!r}, "
+                    "need a signature and 4 JSON frames"
+                )
+            total = sum(map(len, frames))
+        except TypeError as exc:
+            raise RemoteProtocolError(f"frames must be bytes-like: {exc}") from exc
+        if total > self._max_message_bytes:
+            raise RemoteProtocolError(
+                f"message too large: {total} bytes, the limit is {self._max_message_bytes} "
+                "(Session max_message_bytes)"
+            )
+
+        signature = frames[idx + 1]
+        header_b = frames[idx + 2]
+        parent_b = frames[idx + 3]
+        metadata_b = frames[idx + 4]
+        content_b = frames[idx + 5]
+
+        if self._key:
+            if len(signature) != self._sig_len:
+                raise RemoteProtocolError(
+                    "unsigned message, but this session has a key"
+                    if not signature
+                    else f"bad signature: {len(signature)} bytes, a {self._signature_scheme} "
+                    f"signature is {self._sig_len} hex digits"
+                )
+            inner = self._inner.copy()
+            try:
+                inner.update(header_b)
+                inner.update(parent_b)
+                inner.update(metadata_b)
+                inner.update(content_b)
+            except TypeError as exc:
+                raise RemoteProtocolError(f"frames must be bytes-like: {exc}") from exc
+            outer = self._outer.copy()
+            outer.update(inner.digest())
+            try:
+                ok = compare_digest(signature, outer.hexdigest().encode())
+            except TypeError as exc:
+                raise RemoteProtocolError(f"signature frame must be bytes-like: {exc}") from exc
+            if not ok:
+                raise RemoteProtocolError(
+                    f"bad signature: the {self._signature_scheme} HMAC does not match "
+                    "(forged or corrupted message, or a different key)"
+                )
+            if type(signature) is not bytes:
+                signature = bytes(signature)
+            seen = self._seen
+            if signature in seen:
+                raise RemoteProtocolError(
+                    "replayed message: a message with this signature was already received "
+                    "(a duplicate send or a replay attack)"
+                )
+            seen.add(signature)
+        elif len(signature) > _MAX_UNSIGNED_SIGNATURE:
+            raise RemoteProtocolError(
+                f"bad signature: {len(signature)} bytes, longer than any HMAC hex digest"
+            )
+
+        try:
+            header_d = _loads(header_b)
+            parent_d = _loads(parent_b)
+            metadata = _loads(metadata_b)
+            content = _loads(content_b)
+        except _JSONDecodeError:
+            raise _json_error(header_b, parent_b, metadata_b, content_b) from None
+
+        if type(metadata) is not dict:
+            raise RemoteProtocolError(
+                f"metadata must be a JSON object, got {type(metadata).__name__}"
+            )
+        if type(content) is not dict:
+            raise RemoteProtocolError(
+                f"content must be a JSON object, got {type(content).__name__}"
+            )
+        header = Header.from_dict(header_d)
+        if type(parent_d) is dict and not parent_d:
+            parent = None
+        else:
+            try:
+                parent = Header.from_dict(parent_d)
+            except RemoteProtocolError as exc:
+                raise RemoteProtocolError(f"parent_header: {exc}") from None
+
+        identities = [f if type(f) is bytes else bytes(f) for f in frames[:idx]] if idx else []
+        return identities, Message(
+            header=header,
+            content=content,
+            parent_header=parent,
+            metadata=metadata,
+            buffers=tuple(frames[idx + 6 :]) if nframes > idx + 6 else (),
+        )
+
+
+def _find_delimiter(frames: Sequence[bytes | memoryview]) -> int:
+    for i, frame in enumerate(frames):
+        if len(frame) == 9 and frame == DELIMITER:
+            return i
+    raise RemoteProtocolError(
+        f"no {DELIMITER!r} delimiter among {len(frames)} frames: not a Jupyter message"
+    )
+
+
+def _json_error(*parts: bytes | memoryview) -> RemoteProtocolError:
+    """Name the first frame that is not valid JSON (the slow path, after a failure)."""
+    for name, part in zip(_FRAME_NAMES, parts, strict=True):
+        try:
+            _loads(part)
+        except _JSONDecodeError as exc:
+            return RemoteProtocolError(f"{name} frame is not valid JSON: {exc}")
+    return RemoteProtocolError("a JSON frame could not be parsed")
