@@ -1,1 +1,33 @@
-"""kernelkit.provisioning (see DESIGN.md, Layers)."""
+"""Launching kernels and controlling their processes (DESIGN.md, layer 3).
+
+The provisioner API as jupyter_client documents it (:class:`KernelProvisionerBase`,
+:class:`LocalProvisioner`, :class:`KernelProvisionerFactory`, :func:`launch_kernel`), with
+kernel-chosen ports, event-driven exit, captured output and whole-group shutdown.
+"""
+
+from kernelkit.provisioning._base import KernelProvisionerBase, LaunchParams
+from kernelkit.provisioning._capture import OutputCapture
+from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN
+from kernelkit.provisioning._factory import (
+    DEFAULT_PROVISIONER,
+    ENTRY_POINT_GROUP,
+    KernelProvisionerFactory,
+)
+from kernelkit.provisioning._launcher import launch_kernel
+from kernelkit.provisioning._local import LocalProvisioner
+from kernelkit.provisioning._ports import PORT_MODES, PortMode, choose_port_mode
+
+__all__ = [
+    "DEFAULT_PROVISIONER",
+    "ENTRY_POINT_GROUP",
+    "EXIT_STATUS_UNKNOWN",
+    "PORT_MODES",
+    "KernelProvisionerBase",
+    "KernelProvisionerFactory",
+    "LaunchParams",
+    "LocalProvisioner",
+    "OutputCapture",
+    "PortMode",
+    "choose_port_mode",
+    "launch_kernel",
+]

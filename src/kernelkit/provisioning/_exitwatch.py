@@ -1,0 +1,175 @@
+"""Learning that a kernel process exited, without polling.
+
+On Linux (>= 5.3) a pidfd becomes readable when its process exits; the event loop
+watches it with ``add_reader``, so exit is noticed the moment it happens. Our own child
+is not reaped then: its status is read with ``waitid(WNOWAIT)`` and the zombie is kept
+until :meth:`ExitWatch.reap`, so its pid (and process-group id) cannot be reused while we
+may still signal the group. Where pidfds are unavailable a waiter thread blocks in
+``waitid`` for a child; a process that is not our child (re-attached from another
+launcher) is then checked with a bounded back-off, the only thing left on such systems.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import select
+import subprocess
+import threading
+from typing import Final
+
+from kernelkit.provisioning._procfs import PidHandle, proc_stat
+
+__all__ = [
+    "EXIT_STATUS_UNKNOWN",
+    "ExitWatch",
+]
+
+#: What :meth:`poll`/:meth:`wait` report for a process that exited but was not our child
+#: (re-attached from another launcher): its status went to its real parent. No real status
+#: can take this value (exit codes are 0..255, signals -1..-64).
+EXIT_STATUS_UNKNOWN: Final = -256
+
+# Back-off for the one case nothing event-driven covers (no pidfd, not our child).
+_POLL_FIRST = 0.005
+_POLL_MAX = 0.25
+
+
+def _child_status(pid: int) -> int | None:
+    """The status of our exited child without reaping it; None while it runs.
+
+    Raises ChildProcessError once it has been reaped (by us or by Popen).
+    """
+    res = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    if res is None:
+        return None
+    return res.si_status if res.si_code == os.CLD_EXITED else -res.si_status
+
+
+class ExitWatch:
+    """Notices when one process exits and holds its exit status.
+
+    ``popen`` is given for our own child (its status is known); without it the process is
+    someone else's child and its status is :data:`EXIT_STATUS_UNKNOWN`.
+    """
+
+    def __init__(
+        self,
+        handle: PidHandle,
+        *,
+        popen: subprocess.Popen[bytes] | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.pid = handle.pid
+        self._handle = handle
+        self._popen = popen
+        self._loop = loop
+        self._reader_fd: int | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.exited: asyncio.Future[int] = loop.create_future()
+        self._start()
+
+    # ------------------------------------------------------------------ watching
+
+    def _start(self) -> None:
+        fd = self._handle.fd
+        if fd is not None:
+            try:
+                self._loop.add_reader(fd, self._check)
+                self._reader_fd = fd
+            except NotImplementedError:  # an event loop without add_reader
+                pass
+            else:
+                # It may have exited before the reader was registered: check once now.
+                self._check()
+                return
+        if self._popen is not None:
+            threading.Thread(
+                target=self._wait_in_thread, name=f"kernelkit-exit-{self.pid}", daemon=True
+            ).start()
+        else:
+            self._poll_later(_POLL_FIRST)
+
+    def _wait_in_thread(self) -> None:
+        with contextlib.suppress(ChildProcessError):  # reaped elsewhere: _check reads Popen
+            os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            self._loop.call_soon_threadsafe(self._check)
+
+    def _poll_later(self, delay: float) -> None:
+        # Not our child and no pidfd: nothing can tell us of its exit, so look with a
+        # bounded back-off (5 ms doubling to 250 ms).
+        def tick() -> None:
+            self._timer = None
+            if not self._check():
+                self._poll_later(min(delay * 2, _POLL_MAX))
+
+        self._timer = self._loop.call_later(delay, tick)
+
+    def _check(self) -> bool:
+        """Record the exit if it happened; True once exited."""
+        if self.exited.done():
+            return True
+        status = self._status_now()
+        if status is None:
+            return False
+        self._stop_watching()
+        self.exited.set_result(status)
+        return True
+
+    def _status_now(self) -> int | None:
+        popen = self._popen
+        if popen is not None:
+            if popen.returncode is not None:
+                return popen.returncode
+            try:
+                return _child_status(self.pid)
+            except ChildProcessError:
+                # Someone reaped it through Popen (poll/wait) or behind our back.
+                return popen.returncode if popen.returncode is not None else EXIT_STATUS_UNKNOWN
+        fd = self._handle.fd
+        if fd is not None:
+            readable, _, _ = select.select([fd], [], [], 0)
+            return EXIT_STATUS_UNKNOWN if readable else None
+        st = proc_stat(self.pid)
+        if (
+            st is None
+            or st.state == "Z"
+            or (self._handle.starttime is not None and st.starttime != self._handle.starttime)
+        ):
+            return EXIT_STATUS_UNKNOWN
+        return None
+
+    def _stop_watching(self) -> None:
+        if self._reader_fd is not None:
+            self._loop.remove_reader(self._reader_fd)
+            self._reader_fd = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # ------------------------------------------------------------------ public
+
+    def poll(self) -> int | None:
+        """The exit status if the process has exited, else None (never blocks)."""
+        if self._check():
+            return self.exited.result()
+        return None
+
+    async def wait(self) -> int:
+        """Wait for the exit and return the status."""
+        return await asyncio.shield(self.exited)
+
+    def reap(self) -> None:
+        """Collect our exited child's zombie (freeing its pid). Call only after exit."""
+        if self._popen is not None and self.exited.done():
+            # Returns at once: the process has exited; this sets Popen.returncode too.
+            self._popen.wait()
+
+    def close(self) -> None:
+        """Stop watching and release the pidfd (the process itself is left alone)."""
+        self._stop_watching()
+        if not self.exited.done():
+            self.exited.cancel()
+        self._handle.close()

@@ -1,0 +1,776 @@
+"""Kernels as local processes: :class:`LocalProvisioner`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import orjson
+
+from kernelkit._connection import (
+    ConnectionInfo,
+    RegistrationInfo,
+    allocate_ports,
+    connection_file_path,
+    new_key,
+    registration_file_path,
+    write_connection_file,
+    write_registration_file,
+)
+from kernelkit._errors import ConnectionFileError, KernelStartError, ProvisioningError
+from kernelkit.provisioning._base import KernelProvisionerBase, LaunchParams
+from kernelkit.provisioning._capture import (
+    DEFAULT_OUTPUT_BYTES,
+    DEFAULT_OUTPUT_LINES,
+    OutputCapture,
+)
+from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch
+from kernelkit.provisioning._filewatch import FileWatch, watch_file
+from kernelkit.provisioning._launcher import launch_kernel
+from kernelkit.provisioning._ports import PortMode, choose_port_mode
+from kernelkit.provisioning._procfs import PidHandle, descendants, open_pid, proc_stat
+from kernelkit.provisioning._sockets import HeartbeatProbe, RegistrationListener
+from kernelkit.specs import KernelSpec
+
+__all__ = ["LocalProvisioner"]
+
+_PORT_KEYS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+_BIND_ERROR = re.compile(r"address already in use|EADDRINUSE|errno 98\b", re.IGNORECASE)
+_TAIL = 20
+_Transport = Literal["tcp", "ipc"]
+# After SIGKILL a process is gone within milliseconds unless stuck in the kernel (D state);
+# never hang a failed start or a cleanup on such a process.
+_KILL_WAIT = 5.0
+
+
+class _BindFailed(Exception):
+    """The kernel died on "Address already in use" (parent-chosen ports only)."""
+
+
+def _write_private_json(path: Path, obj: Mapping[str, Any]) -> None:
+    """Write ``obj`` atomically with mode 0600 (for the file that is both a connection and
+    a registration file, which neither writer in kernelkit._connection produces)."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2) + b"\n")
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise ConnectionFileError(path, f"cannot write the file: {exc.strerror or exc}") from exc
+
+
+def _ports_from_file(path: Path) -> dict[str, int] | None:
+    """The five ports a kernel wrote back into ``path``, or None while not (all) there.
+
+    ipykernel unlinks and re-creates the file, then writes it in pieces: a missing,
+    empty or half-written file is simply "not yet".
+    """
+    try:
+        obj = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    ports: dict[str, int] = {}
+    for key in _PORT_KEYS:
+        value = obj.get(key)
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 65535:
+            return None
+        ports[key] = value
+    return ports
+
+
+class LocalProvisioner(KernelProvisionerBase):
+    """Runs the kernel as a local process in its own session and process group.
+
+    - The kernel chooses its own ports where it can (see :mod:`._ports` for the rule):
+      JEP 66 registration, port-0 write-back, or both at once; parent-chosen ports with a
+      retry on "Address already in use" otherwise.
+    - Its exit is an event (pidfd), its stdout/stderr are captured into a ring buffer
+      (and ``log_file``; echoed to ``echo_output`` if given), and a start failure raises
+      :class:`~kernelkit.KernelStartError` with the exit code and the last lines.
+    - Signals go to the whole process group; terminate and kill also reach descendants
+      that left the group (a grandchild that called setsid) while they are descendants.
+    - A failed start leaves nothing: no process, file, socket, fd or port reservation.
+
+    Options (also settable from the kernelspec's ``metadata.kernel_provisioner.config``):
+    ``port_mode`` ("handshake", "write-back", "auto", "parent"), ``ip``, ``transport``,
+    ``runtime_dir``, ``startup_timeout`` (seconds for the kernel to report its ports),
+    ``bind_retries``, ``output_lines``, ``output_bytes``, ``log_file``, ``echo_output``,
+    ``shutdown_wait_time``, ``stable_start_time``, ``independent`` (no JPY_PARENT_PID).
+    """
+
+    def __init__(
+        self,
+        *,
+        kernel_id: str,
+        kernel_spec: KernelSpec,
+        port_mode: str | None = None,
+        ip: str = "127.0.0.1",
+        transport: str = "tcp",
+        runtime_dir: str | os.PathLike[str] | None = None,
+        startup_timeout: float = 60.0,
+        bind_retries: int = 3,
+        output_lines: int = DEFAULT_OUTPUT_LINES,
+        output_bytes: int = DEFAULT_OUTPUT_BYTES,
+        log_file: str | os.PathLike[str] | None = None,
+        echo_output: BinaryIO | None = None,
+        shutdown_wait_time: float | None = None,
+        stable_start_time: float | None = None,
+        independent: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(kernel_id=kernel_id, kernel_spec=kernel_spec, **kwargs)
+        if transport not in ("tcp", "ipc"):
+            raise ProvisioningError(
+                f"kernel {kernel_spec.name!r}: transport must be 'tcp' or 'ipc', not {transport!r}"
+            )
+        self._port_mode_option = port_mode
+        self._ip = ip
+        self._transport: _Transport = "ipc" if transport == "ipc" else "tcp"
+        self._runtime_dir = Path(runtime_dir) if runtime_dir is not None else None
+        self._startup_timeout = float(startup_timeout)
+        self._bind_retries = max(0, int(bind_retries))
+        self._output_lines = output_lines
+        self._output_bytes = output_bytes
+        self._log_file = Path(log_file) if log_file is not None else None
+        self._echo = echo_output
+        self._shutdown_wait_time = shutdown_wait_time
+        self._stable_start_time = stable_start_time
+        self._independent = independent
+
+        #: The kernel process, while it is our child (None after re-attach or cleanup).
+        self.process: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
+        self.pgid: int | None = None
+        self._starttime: int | None = None
+        #: The connection file clients read (with the real ports once launched).
+        self.connection_file: Path | None = None
+        self._registration_file: Path | None = None
+        #: How this launch gets its ports, and why (set by pre_launch).
+        self.port_mode: PortMode | None = None
+        self.port_mode_reason = ""
+
+        self._key: bytes | None = None
+        self._prepared: ConnectionInfo | None = None  # what the kernel was given
+        self._fallback_mode: PortMode | None = None  # after a sticky-port restart fails
+        self._sticky: ConnectionInfo | None = None  # ports to try again on restart
+        self._listener: RegistrationListener | None = None
+        self._watch: ExitWatch | None = None
+        self._capture: OutputCapture | None = None
+        self._last_capture: OutputCapture | None = None
+        self._descendants: dict[int, PidHandle] = {}
+        self._exit_status: int | None = None
+        self._reattached = False
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def has_process(self) -> bool:
+        return self._watch is not None
+
+    @property
+    def log_file(self) -> Path | None:
+        """The file the kernel's output is appended to, if any."""
+        return self._log_file
+
+    def get_shutdown_wait_time(self, recommended: float = 5.0) -> float:
+        return self._shutdown_wait_time if self._shutdown_wait_time is not None else recommended
+
+    def get_stable_start_time(self, recommended: float = 10.0) -> float:
+        return self._stable_start_time if self._stable_start_time is not None else recommended
+
+    # ------------------------------------------------------------------ launch
+
+    async def pre_launch(
+        self,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        extra_arguments: Sequence[str] = (),
+    ) -> LaunchParams:
+        """Choose the port mode, write the file the kernel reads, bind the registration
+        socket if needed, and build the command line and environment.
+
+        Raises:
+            KernelSpecError: the spec asks for an unknown port mode.
+            ConnectionFileError: the runtime directory or file cannot be written.
+            ProvisioningError: a kernel is already running here, or no port is free.
+        """
+        if self.has_process:
+            raise ProvisioningError(
+                f"kernel {self.kernel_spec.name!r} ({self.kernel_id}) is already running; "
+                "stop it and call cleanup() before launching again"
+            )
+        self._release_launch_resources()
+        spec = self.kernel_spec
+        mode, reason = choose_port_mode(
+            kernel_name=spec.name,
+            argv=spec.argv,
+            metadata=spec.metadata,
+            kernel_protocol_version=spec.kernel_protocol_version,
+            transport=self._transport,
+            override=self._port_mode_option,
+        )
+        self._fallback_mode = None
+        if self._sticky is not None and mode in ("write-back", "auto", "parent"):
+            # A restart: ask the new kernel for the old ports, so clients keep working;
+            # if one was taken meanwhile, the kernel dies on a bind error and we fall back.
+            self._fallback_mode = mode if mode != "parent" else None
+            mode, reason = "parent", "restart: the previous ports, kept for clients"
+        self.port_mode, self.port_mode_reason = mode, reason
+        if self._key is None:
+            self._key = new_key()
+        self.connection_file = connection_file_path(self.kernel_id, runtime_dir=self._runtime_dir)
+        try:
+            kernel_file = self._prepare_files(mode)
+            cmd = spec.format_argv(connection_file=kernel_file)
+        except BaseException:
+            self._release_launch_resources()
+            raise
+        return LaunchParams(
+            cmd=(*cmd, *extra_arguments),
+            env=spec.format_env({**os.environ, **(env or {})}),
+            cwd=os.fspath(cwd) if cwd is not None else None,
+        )
+
+    def _base_info(self) -> ConnectionInfo:
+        assert self._key is not None
+        ip = self._ip
+        if self._transport == "ipc" and ip in ("127.0.0.1", "localhost"):
+            assert self.connection_file is not None
+            ip = str(self.connection_file.with_suffix("")) + "-ipc"
+        return ConnectionInfo(
+            ip=ip,
+            transport=self._transport,
+            key=self._key,
+            kernel_name=self.kernel_spec.name,
+        )
+
+    def _prepare_files(self, mode: PortMode) -> Path:
+        """Write what the kernel reads; returns the path to put in its argv."""
+        assert self.connection_file is not None
+        assert self._key is not None
+        base = self._base_info()
+        if mode == "parent":
+            info = self._parent_ports(base)
+            self._prepared = info
+            write_connection_file(info, self.connection_file)
+            return self.connection_file
+        self._prepared = base
+        if mode == "write-back":
+            write_connection_file(base, self.connection_file)
+            return self.connection_file
+        self._listener = RegistrationListener(
+            kernel_id=self.kernel_id, key=self._key, signature_scheme=base.signature_scheme
+        )
+        registration = RegistrationInfo(
+            kernel_id=self.kernel_id,
+            registration_port=self._listener.port,
+            key=self._key,
+            ip=base.ip,
+            registration_ip=self._listener.ip,
+            signature_scheme=base.signature_scheme,
+        )
+        if mode == "handshake":
+            self._registration_file = registration_file_path(
+                self.kernel_id, runtime_dir=self._runtime_dir
+            )
+            write_registration_file(registration, self._registration_file)
+            return self._registration_file
+        # auto: one file that is both, so the kernel's behaviour decides.
+        _write_private_json(self.connection_file, base.to_dict() | registration.to_dict())
+        return self.connection_file
+
+    def _parent_ports(self, base: ConnectionInfo) -> ConnectionInfo:
+        if self._sticky is not None:
+            sticky, self._sticky = self._sticky, None
+            return base.with_ports(**{k: sticky.port(k[:-5]) for k in _PORT_KEYS})
+        if base.transport == "ipc":
+            return base.with_ports(**{k: n for n, k in enumerate(_PORT_KEYS, start=1)})
+        ports = allocate_ports(5, ip=base.ip)
+        return base.with_ports(**dict(zip(_PORT_KEYS, ports, strict=True)))
+
+    async def launch_kernel(
+        self,
+        cmd: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> ConnectionInfo:
+        """Start the kernel and wait (event-driven) until it has chosen its ports.
+
+        Raises:
+            KernelStartError: bad argv, exec failure, death before the ports were known
+                (with exit code and last output lines), or no ports within
+                ``startup_timeout``. Everything the launch held is released first.
+            ProvisioningError: :meth:`pre_launch` was not called.
+        """
+        if self.port_mode is None or self._prepared is None:
+            raise ProvisioningError(
+                f"kernel {self.kernel_spec.name!r}: call pre_launch() before launch_kernel()"
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._startup_timeout
+        retries = self._bind_retries
+        self._exit_status = None
+        self._reattached = False
+        self._capture = OutputCapture(
+            max_lines=self._output_lines,
+            max_bytes=self._output_bytes,
+            log_file=self._log_file,
+            echo=self._echo,
+        )
+        self._last_capture = self._capture
+        try:
+            while True:
+                try:
+                    info = await self._spawn_and_await_ports(cmd, env, cwd, deadline)
+                    break
+                except _BindFailed:
+                    if retries <= 0 and self._fallback_mode is None:
+                        raise KernelStartError(
+                            f"could not bind its ports after {self._bind_retries + 1} "
+                            "attempts with parent-chosen ports (Address already in use)",
+                            kernel_name=self.kernel_spec.name,
+                            exit_code=self._exit_status,
+                            output_tail=self.output_tail(_TAIL),
+                        ) from None
+                    await self._discard_process()
+                    self._rearm_after_bind_failure()
+                    if self._fallback_mode is None:
+                        retries -= 1
+                    else:
+                        self._fallback_mode = None
+        except BaseException:
+            await self._abort_launch()
+            raise
+        self._finish_launch(info)
+        return info
+
+    def _rearm_after_bind_failure(self) -> None:
+        """New ports (or, after a restart, the kernel-chosen mode) for the next attempt.
+
+        The kernel's file keeps its path in every mode this can switch between, so the
+        command line stays the same.
+        """
+        fallback = self._fallback_mode
+        self._close_listener()
+        if fallback is not None:
+            self.port_mode = fallback
+            self.port_mode_reason = "restart: the previous ports were taken"
+        self._prepare_files(self.port_mode or "parent")
+
+    async def _spawn_and_await_ports(
+        self,
+        cmd: Sequence[str],
+        env: Mapping[str, str] | None,
+        cwd: str | None,
+        deadline: float,
+    ) -> ConnectionInfo:
+        loop = asyncio.get_running_loop()
+        mode = self.port_mode
+        prepared = self._prepared
+        assert mode is not None
+        assert prepared is not None
+        assert self._capture is not None
+        ports: asyncio.Future[ConnectionInfo] = loop.create_future()
+        file_watch: FileWatch | None = None
+        probe: HeartbeatProbe | None = None
+
+        def ports_ready(values: Mapping[str, int]) -> None:
+            if not ports.done():
+                ports.set_result(prepared.with_ports(**values))
+
+        def on_file_change() -> None:
+            assert self.connection_file is not None
+            values = _ports_from_file(self.connection_file)
+            if values is not None:
+                ports_ready(values)
+
+        def on_registration(fut: asyncio.Future[Any]) -> None:
+            if not fut.cancelled() and fut.exception() is None:
+                ports_ready(fut.result().ports())
+
+        def on_heartbeat(fut: asyncio.Future[None]) -> None:
+            # The echo means the kernel has bound its ports (the ones we gave it).
+            if not fut.cancelled() and not ports.done():
+                ports.set_result(prepared)
+
+        try:
+            # Watch before the kernel exists, so no write can slip by unseen.
+            if mode in ("write-back", "auto"):
+                assert self.connection_file is not None
+                file_watch = watch_file(self.connection_file, on_file_change)
+            if self._listener is not None:
+                self._listener.registered.add_done_callback(on_registration)
+            self._spawn(cmd, env, cwd)
+            assert self._watch is not None
+            if mode == "parent":
+                probe = HeartbeatProbe(prepared.url("hb"))
+                probe.answered.add_done_callback(on_heartbeat)
+            exited = self._watch.exited
+            remaining = deadline - loop.time()
+            waiters: set[asyncio.Future[Any]] = {exited, ports}
+            await asyncio.wait(
+                waiters, timeout=max(0.0, remaining), return_when=asyncio.FIRST_COMPLETED
+            )
+            if exited.done():
+                self._exit_status = exited.result()
+                self._capture.drain()
+                tail = self.output_tail(_TAIL)
+                if mode == "parent" and any(_BIND_ERROR.search(line) for line in tail):
+                    raise _BindFailed()
+                raise KernelStartError(
+                    "the kernel process exited while starting, before it reported its ports",
+                    kernel_name=self.kernel_spec.name,
+                    exit_code=self._exit_status,
+                    output_tail=tail,
+                )
+            if not ports.done():
+                raise KernelStartError(
+                    self._no_ports_message(),
+                    kernel_name=self.kernel_spec.name,
+                    output_tail=self.output_tail(_TAIL),
+                )
+            return ports.result()
+        finally:
+            if file_watch is not None:
+                file_watch.cancel()
+            if probe is not None:
+                probe.close()
+            if self._listener is not None:
+                self._listener.registered.remove_done_callback(on_registration)
+            if not ports.done():
+                ports.cancel()
+
+    def _no_ports_message(self) -> str:
+        what = {
+            "handshake": "did not register its ports on the JEP 66 registration socket",
+            "write-back": "did not write its ports back into its connection file",
+            "auto": "neither registered its ports (JEP 66) nor wrote them back into its "
+            "connection file",
+            "parent": "did not answer on its heartbeat port",
+        }[self.port_mode or "parent"]
+        hint = ""
+        if self.port_mode in ("auto", "write-back", "handshake"):
+            hint = (
+                "; if this kernel binds the ports it is given, set "
+                '"kernelkit": {"ports": "parent"} in its kernelspec metadata'
+            )
+        rejected = self._listener.rejected[-1] if self._listener and self._listener.rejected else ""
+        if rejected:
+            hint += f"; rejected a registration: {rejected}"
+        return (
+            f"the kernel {what} within {self._startup_timeout:g} s "
+            f"(port mode {self.port_mode!r}: {self.port_mode_reason}){hint}"
+        )
+
+    def _spawn(self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> None:
+        assert self._capture is not None
+        loop = asyncio.get_running_loop()
+        out_r, out_w = OutputCapture.new_pipe()
+        err_r, err_w = OutputCapture.new_pipe()
+        try:
+            proc = launch_kernel(
+                cmd,
+                stdout=out_w,
+                stderr=err_w,
+                env=env,
+                cwd=cwd,
+                independent=self._independent,
+                kernel_name=self.kernel_spec.name,
+            )
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        self._capture.attach(loop, (("stdout", out_r), ("stderr", err_r)))
+        handle = open_pid(proc.pid) or PidHandle(proc.pid, None, None)
+        self.process = proc
+        self.pid = proc.pid
+        self.pgid = proc.pid  # start_new_session: the kernel leads its own group
+        self._starttime = handle.starttime
+        self._watch = ExitWatch(handle, popen=proc, loop=loop)
+
+    def _finish_launch(self, info: ConnectionInfo) -> None:
+        assert self.connection_file is not None
+        if self.port_mode in ("handshake", "auto") and self._listener is not None:
+            registered = self._listener.registered
+            if registered.done() and not registered.cancelled():
+                # The kernel registered: it never writes a connection file, so we do,
+                # for clients and for `--existing`.
+                write_connection_file(info, self.connection_file)
+        self._close_listener()
+        self._remove_file(self._registration_file)
+        self._registration_file = None
+        self.connection_info = info
+
+    # ------------------------------------------------------------------ failure paths
+
+    async def _discard_process(self) -> None:
+        """Kill what runs, wait for it, reap it, stop reading its pipes."""
+        watch = self._watch
+        if watch is None:
+            return
+        if watch.poll() is None:
+            self._signal_all(signal.SIGKILL)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(watch.wait(), _KILL_WAIT)
+        status = watch.poll()
+        if status is not None:
+            self._exit_status = status
+            self._signal_group(signal.SIGKILL)  # leftovers in the group (zombie holds pgid)
+            watch.reap()
+        watch.close()
+        self._watch = None
+        if self._capture is not None:
+            self._capture.close()
+        self._close_descendants()
+        self.process = None
+
+    async def _abort_launch(self) -> None:
+        await self._discard_process()
+        if self._capture is not None:
+            self._capture.close()
+            self._capture = None
+        self._release_launch_resources()
+        self._remove_file(self.connection_file)
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def _release_launch_resources(self) -> None:
+        self._close_listener()
+        self._remove_file(self._registration_file)
+        self._registration_file = None
+        self._prepared = None
+        self.port_mode = None
+
+    @staticmethod
+    def _remove_file(path: Path | None) -> None:
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    # ------------------------------------------------------------------ signals
+
+    def _signal_group(self, signum: int) -> None:
+        """Signal the kernel's process group, if that is still safe."""
+        if self.pgid is None or self._watch is None:
+            return
+        if self._reattached and self._watch.poll() is not None:
+            # Not our child: its pgid may be free for reuse once it is gone. Signal the
+            # members we can prove belong to it instead.
+            for st in _group_members(self.pgid, since=self._starttime):
+                member = open_pid(st.pid, starttime=st.starttime)
+                if member is not None:
+                    member.send_signal(signum)
+                    member.close()
+            return
+        # Our child stays a zombie until cleanup, so its pgid cannot have been reused.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pgid, signum)
+
+    def _snapshot_descendants(self) -> None:
+        """Pin every current descendant, so they can be signalled even after re-parenting."""
+        if self.pid is None or self._watch is None or self._watch.poll() is not None:
+            return
+        for st in descendants(self.pid):
+            if st.pid not in self._descendants:
+                handle = open_pid(st.pid, starttime=st.starttime)
+                if handle is not None:
+                    self._descendants[st.pid] = handle
+
+    def _signal_all(self, signum: int) -> None:
+        self._snapshot_descendants()
+        self._signal_group(signum)
+        for handle in self._descendants.values():
+            handle.send_signal(signum)
+
+    def _close_descendants(self) -> None:
+        for handle in self._descendants.values():
+            handle.close()
+        self._descendants.clear()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def poll(self) -> int | None:
+        if self._watch is None:
+            return self._exit_status if self._exit_status is not None else EXIT_STATUS_UNKNOWN
+        return self._watch.poll()
+
+    async def wait(self) -> int | None:
+        if self._watch is None:
+            return await self.poll()
+        return await self._watch.wait()
+
+    async def send_signal(self, signum: int) -> None:
+        """Signal the kernel's whole process group (SIGINT interrupts a kernel)."""
+        self._signal_group(signum)
+
+    async def terminate(self, restart: bool = False) -> None:
+        """SIGTERM to the process group and to descendants that left it."""
+        self._signal_all(signal.SIGTERM)
+
+    async def kill(self, restart: bool = False) -> None:
+        """SIGKILL to the process group and to every descendant seen so far."""
+        self._signal_all(signal.SIGKILL)
+
+    async def stop(self, *, grace: float | None = None, restart: bool = False) -> int | None:
+        status = await super().stop(grace=grace, restart=restart)
+        # The kernel is gone; whatever it started and left running goes too.
+        self._signal_all(signal.SIGKILL)
+        return status
+
+    async def cleanup(self, restart: bool = False) -> None:
+        """Release everything: kill what is left, reap, close fds, remove files.
+
+        With ``restart=True`` the key and the ports are kept for the next launch (the
+        ports are tried again, so connected clients keep working if they are still free).
+        """
+        info = self.connection_info
+        if self._watch is not None:
+            if self._reattached:
+                if self._watch.poll() is None:
+                    self._signal_all(signal.SIGKILL)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._watch.wait(), _KILL_WAIT)
+                self._exit_status = self._watch.poll()
+                self._signal_group(signal.SIGKILL)
+                self._watch.close()
+                self._watch = None
+                self._close_descendants()
+            else:
+                await self._discard_process()
+        if self._capture is not None:
+            self._capture.close()
+            self._capture = None
+        self._release_launch_resources()
+        self._remove_file(self.connection_file)
+        self.process = None
+        self._reattached = False
+        if restart and info is not None and info.ports_chosen:
+            self._sticky = info
+        else:
+            self._sticky = None
+            self._key = None
+
+    # ------------------------------------------------------------------ output
+
+    def output_tail(self, n: int = 20) -> list[str]:
+        """The last ``n`` lines the kernel wrote (stdout and stderr interleaved)."""
+        capture = self._capture or self._last_capture
+        if capture is not None:
+            return capture.tail(n)
+        if self._log_file is not None:
+            return _file_tail(self._log_file, n)
+        return []
+
+    # ------------------------------------------------------------------ re-attach
+
+    async def get_provisioner_info(self) -> dict[str, Any]:
+        info = await super().get_provisioner_info()
+        info.update(
+            pid=self.pid,
+            pgid=self.pgid,
+            starttime=self._starttime,
+            connection_file=str(self.connection_file) if self.connection_file else None,
+            port_mode=self.port_mode,
+            log_file=str(self._log_file) if self._log_file else None,
+        )
+        return info
+
+    async def load_provisioner_info(self, provisioner_info: Mapping[str, Any]) -> None:
+        """Re-attach to a kernel launched by another LocalProvisioner (maybe elsewhere).
+
+        poll/wait/signals/terminate/kill work afterwards (exit is watched through a
+        pidfd); the exit status of a process that is not our child cannot be known and is
+        reported as ``EXIT_STATUS_UNKNOWN``. Output captured by the original launcher is
+        not available, except through its ``log_file``.
+
+        Raises:
+            ProvisioningError: a process is attached already, or the info is malformed.
+        """
+        if self.has_process:
+            raise ProvisioningError(
+                f"kernel {self.kernel_spec.name!r}: a kernel process is attached already"
+            )
+        await super().load_provisioner_info(provisioner_info)
+        pid = provisioner_info.get("pid")
+        pgid = provisioner_info.get("pgid", pid)
+        starttime = provisioner_info.get("starttime")
+        for name, value in (("pid", pid), ("pgid", pgid), ("starttime", starttime)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ProvisioningError(f"provisioner info: {name!r} must be an integer")
+        for name in ("connection_file", "log_file"):
+            value = provisioner_info.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ProvisioningError(f"provisioner info: {name!r} must be a path string")
+        cf = provisioner_info.get("connection_file")
+        self.connection_file = Path(cf) if cf else None
+        lf = provisioner_info.get("log_file")
+        self._log_file = Path(lf) if lf else self._log_file
+        mode = provisioner_info.get("port_mode")
+        self.port_mode = mode if mode in ("handshake", "write-back", "auto", "parent") else None
+        self.pid, self.pgid, self._starttime = pid, pgid, starttime
+        self._reattached = True
+        self._exit_status = EXIT_STATUS_UNKNOWN
+        if pid is None:
+            return
+        handle = open_pid(pid, starttime=starttime)
+        if handle is None:
+            return  # the kernel is gone: poll() reports EXIT_STATUS_UNKNOWN
+        self._watch = ExitWatch(handle, popen=None, loop=asyncio.get_running_loop())
+
+
+def _group_members(pgid: int, *, since: int | None) -> list[Any]:
+    """Live processes in process group ``pgid`` that started no earlier than ``since``."""
+    found = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                st = proc_stat(int(name))
+                if (
+                    st is not None
+                    and st.pgrp == pgid
+                    and st.state != "Z"
+                    and (since is None or st.starttime >= since)
+                ):
+                    found.append(st)
+    return found
+
+
+def _file_tail(path: Path, n: int) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return []
+    lines = data.decode("utf-8", "replace").splitlines()
+    return lines[-n:] if n > 0 else []
