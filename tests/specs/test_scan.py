@@ -147,7 +147,7 @@ def test_kernels_directory_without_permission(tmp_path: Path) -> None:
 
 def test_get_broken_spec_raises_with_its_problems(tmp_path: Path) -> None:
     write_spec(tmp_path, "bad", good_spec(argv=["/nonexistent/python"]))
-    with pytest.raises(KernelSpecError, match="kernelspec 'bad' in .* is broken") as info:
+    with pytest.raises(KernelSpecError, match=r"kernelspec 'bad' in .* is broken") as info:
         get_kernel_spec("bad", dirs=[tmp_path])
     assert "argv[0] '/nonexistent/python' does not exist" in str(info.value)
     assert str(tmp_path / "bad" / "kernel.json") in str(info.value)
@@ -173,7 +173,7 @@ def test_path_lookups_are_cached_per_scan(tmp_path: Path, monkeypatch: pytest.Mo
         calls.append(name)
         return real_which(name, mode, path)
 
-    monkeypatch.setattr(_scan.shutil, "which", counting_which)
+    monkeypatch.setattr(shutil, "which", counting_which)
     for i in range(50):
         write_spec(tmp_path, f"k{i}", good_spec(argv=["sh", "-c", "x"]))
     specs = scan_kernel_specs([tmp_path])
