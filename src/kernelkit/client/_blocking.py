@@ -1,0 +1,771 @@
+"""The blocking kernel client: the asyncio client driven from one loop thread it owns.
+
+:class:`KernelClient` holds an :class:`AsyncKernelClient` and one event-loop thread,
+started by :meth:`KernelClient.start` (or ``with``) and stopped by :meth:`close`. Each
+method hands its coroutine to that loop and waits for the result; the decisions all
+live in the async client. Hooks (output, stdin) run in the calling thread, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import Future
+from types import TracebackType
+from typing import Any, TypeVar
+
+from kernelkit._connection import ConnectionInfo, read_connection_file
+from kernelkit._errors import ClientClosed, KernelError, KernelTimeout
+from kernelkit.client._async import (
+    AsyncKernelClient,
+    AsyncSubshell,
+    OutputHook,
+    _stdin_is_terminal,
+    default_transport,
+)
+from kernelkit.client._requests import print_output, read_input
+from kernelkit.protocol import Message, Session
+from kernelkit.transport._base import Transport
+
+__all__ = [
+    "BlockingStdinHook",
+    "KernelClient",
+    "MessageStream",
+    "Subshell",
+]
+
+T = TypeVar("T")
+
+#: Called (in the calling thread) with an ``input_request``; returns the text to send,
+#: or None when it has answered itself with ``client.input``.
+BlockingStdinHook = Callable[[Message], "str | None"]
+
+_DONE = object()
+
+
+class MessageStream:
+    """Every IOPub message the client receives from now on (blocking iterator).
+
+    Iterating ends when the client closes. Close it when you stop reading.
+    """
+
+    __slots__ = ("_closed", "_queue", "_remove")
+
+    def __init__(self, client: KernelClient) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        self._remove = client._call(self._subscribe, client._client)
+
+    def _subscribe(self, client: AsyncKernelClient) -> Callable[[], None]:
+        client._on_close.append(self._end)
+        return client.add_iopub_handler(self._queue.put)
+
+    def _end(self) -> None:
+        self._queue.put(_DONE)
+
+    def __iter__(self) -> MessageStream:
+        return self
+
+    def __next__(self) -> Message:
+        item = self._queue.get()
+        if item is _DONE:
+            self._queue.put(_DONE)
+            raise StopIteration
+        msg: Message = item
+        return msg
+
+    def get(self, timeout: float | None = None) -> Message:
+        """The next message.
+
+        Raises:
+            KernelTimeout: none arrived within ``timeout`` seconds.
+            ClientClosed: the stream or its client is closed.
+        """
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise KernelTimeout(f"no IOPub message within {timeout} s") from None
+        if item is _DONE:
+            self._queue.put(_DONE)
+            raise ClientClosed("the IOPub stream is closed")
+        msg: Message = item
+        return msg
+
+    def close(self) -> None:
+        """Stop collecting messages."""
+        if not self._closed:
+            self._closed = True
+            self._remove()
+            self._end()
+
+    def __enter__(self) -> MessageStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class KernelClient:
+    """Talks to one kernel, blocking; owns one event-loop thread.
+
+    Open with ``with KernelClient.from_connection_info(info) as kc:`` or ``start()``;
+    ``close()`` stops the thread. Parameters as :class:`AsyncKernelClient`. Safe to use
+    from several threads at once; not from inside its own hooks' loop thread.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        kernel_name: str = "",
+        heartbeat: bool = True,
+        heartbeat_interval: float = 0.5,
+        heartbeat_timeout: float = 1.0,
+    ) -> None:
+        self._client = AsyncKernelClient(
+            transport,
+            kernel_name=kernel_name,
+            heartbeat=heartbeat,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_timeout=heartbeat_timeout,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_connection_info(
+        cls,
+        info: ConnectionInfo,
+        *,
+        session: Session | None = None,
+        heartbeat: bool = True,
+        heartbeat_interval: float = 0.5,
+        heartbeat_timeout: float = 1.0,
+    ) -> KernelClient:
+        """A client for the kernel ``info`` describes, over ZeroMQ (not yet started)."""
+        return cls(
+            default_transport(info, session),
+            kernel_name=info.kernel_name,
+            heartbeat=heartbeat,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_timeout=heartbeat_timeout,
+        )
+
+    @classmethod
+    def from_connection_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        heartbeat: bool = True,
+        heartbeat_interval: float = 0.5,
+        heartbeat_timeout: float = 1.0,
+    ) -> KernelClient:
+        """A client for a running kernel, from its connection file (not yet started).
+
+        Raises:
+            ConnectionFileError: the file is missing, unreadable or incomplete.
+        """
+        return cls.from_connection_info(
+            read_connection_file(path),
+            heartbeat=heartbeat,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_timeout=heartbeat_timeout,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def async_client(self) -> AsyncKernelClient:
+        """The asyncio client this one drives (use it only on :attr:`loop`)."""
+        return self._client
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop of this client's thread (None when not started)."""
+        return self._loop
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def kernel_name(self) -> str:
+        return self._client.kernel_name
+
+    def start(self) -> None:
+        """Start the loop thread and connect. Does nothing if started.
+
+        Raises:
+            ClientClosed: the client was closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise ClientClosed(f"the client for kernel {self.kernel_name} is closed")
+            if self._loop is not None:
+                return
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            thread = threading.Thread(
+                target=run, name=f"kernelkit-client-{self.kernel_name}", daemon=True
+            )
+            thread.start()
+            ready.wait()
+            self._loop = loop
+            self._thread = thread
+        try:
+            self._run(self._client.start())
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the client (pending calls fail with ClientClosed) and stop the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if threading.get_ident() == thread.ident:
+            raise KernelError("KernelClient.close() called from its own loop thread (a hook)")
+        try:
+            asyncio.run_coroutine_threadsafe(self._client.aclose(), loop).result()
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    def __enter__(self) -> KernelClient:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def notify_dead(self, error: KernelError) -> None:
+        """See :meth:`AsyncKernelClient.notify_dead` (safe from any thread)."""
+        self._client.notify_dead(error)
+
+    def notify_restarted(self) -> None:
+        """See :meth:`AsyncKernelClient.notify_restarted` (safe from any thread)."""
+        self._client.notify_restarted()
+
+    def _loop_or_raise(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None or self._closed:
+            raise ClientClosed(
+                f"the client for kernel {self.kernel_name} is "
+                + ("closed" if self._closed else "not started: use `with` or start() first")
+            )
+        if threading.get_ident() == (self._thread.ident if self._thread else None):
+            raise KernelError(
+                "a blocking KernelClient method was called from the client's own loop thread "
+                "(inside an IOPub handler?): that would wait forever; use async_client there"
+            )
+        return loop
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            loop = self._loop_or_raise()
+        except BaseException:
+            coro.close()
+            raise
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # e.g. KeyboardInterrupt: stop waiting in the loop too
+            raise
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a plain function on the loop thread and return its result."""
+        loop = self._loop_or_raise()
+        result: Future[T] = Future()
+
+        def call() -> None:
+            try:
+                result.set_result(fn(*args))
+            except BaseException as exc:
+                result.set_exception(exc)
+
+        loop.call_soon_threadsafe(call)
+        return result.result()
+
+    # -- state -----------------------------------------------------------------------
+
+    @property
+    def kernel_info_reply(self) -> Message | None:
+        """The last ``kernel_info_reply`` received (None before the first)."""
+        return self._client.kernel_info_reply
+
+    @property
+    def execution_state(self) -> str | None:
+        """The kernel's last reported ``execution_state``."""
+        return self._client.execution_state
+
+    # -- requests --------------------------------------------------------------------
+
+    def wait_for_ready(self, timeout: float | None = 60.0) -> Message:
+        """See :meth:`AsyncKernelClient.wait_for_ready`."""
+        return self._run(self._client.wait_for_ready(timeout))
+
+    def execute(
+        self,
+        code: str,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+        user_expressions: Mapping[str, str] | None = None,
+        allow_stdin: bool = False,
+        stop_on_error: bool = True,
+        outputs: list[Message] | None = None,
+        raise_on_error: bool = False,
+        timeout: float | None = None,
+        subshell_id: str | None = None,
+    ) -> Message:
+        """See :meth:`AsyncKernelClient.execute`."""
+        collected: list[Message] | None = [] if outputs is not None else None
+        reply = self._run(
+            self._client.execute(
+                code,
+                silent=silent,
+                store_history=store_history,
+                user_expressions=user_expressions,
+                allow_stdin=allow_stdin,
+                stop_on_error=stop_on_error,
+                outputs=collected,
+                raise_on_error=raise_on_error,
+                timeout=timeout,
+                subshell_id=subshell_id,
+            )
+        )
+        if outputs is not None and collected is not None:
+            outputs.extend(collected)
+        return reply
+
+    def execute_interactive(
+        self,
+        code: str,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+        user_expressions: Mapping[str, str] | None = None,
+        allow_stdin: bool | None = None,
+        stop_on_error: bool = True,
+        output_hook: OutputHook | None = None,
+        stdin_hook: BlockingStdinHook | None = None,
+        timeout: float | None = None,
+        subshell_id: str | None = None,
+    ) -> Message:
+        """See :meth:`AsyncKernelClient.execute_interactive`; hooks run in this thread."""
+        if allow_stdin is None:
+            allow_stdin = stdin_hook is not None or _stdin_is_terminal()
+        show = output_hook if output_hook is not None else print_output
+        answer = stdin_hook if stdin_hook is not None else read_input
+        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+        async def run() -> Message:
+            try:
+                return await self._client.execute_interactive(
+                    code,
+                    silent=silent,
+                    store_history=store_history,
+                    user_expressions=user_expressions,
+                    allow_stdin=allow_stdin,
+                    stop_on_error=stop_on_error,
+                    output_hook=inbox.put,
+                    stdin_hook=_forward_input(inbox),
+                    timeout=timeout,
+                    subshell_id=subshell_id,
+                )
+            finally:
+                inbox.put(_DONE)
+
+        future = asyncio.run_coroutine_threadsafe(run(), self._loop_or_raise())
+        try:
+            while True:
+                item = inbox.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, tuple):  # ("input", input_request)
+                    request: Message = item[1]
+                    try:
+                        value = answer(request)
+                    except BaseException:
+                        self.input("", parent=request)  # never leave the kernel waiting
+                        raise
+                    if value is not None:
+                        self.input(value, parent=request)
+                else:
+                    show(item)
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def kernel_info(
+        self, *, timeout: float | None = None, subshell_id: str | None = None
+    ) -> Message:
+        """See :meth:`AsyncKernelClient.kernel_info`."""
+        return self._run(self._client.kernel_info(timeout=timeout, subshell_id=subshell_id))
+
+    def complete(
+        self,
+        code: str,
+        cursor_pos: int | None = None,
+        *,
+        timeout: float | None = None,
+        subshell_id: str | None = None,
+    ) -> Message:
+        """See :meth:`AsyncKernelClient.complete`."""
+        return self._run(
+            self._client.complete(code, cursor_pos, timeout=timeout, subshell_id=subshell_id)
+        )
+
+    def inspect(
+        self,
+        code: str,
+        cursor_pos: int | None = None,
+        detail_level: int = 0,
+        *,
+        timeout: float | None = None,
+        subshell_id: str | None = None,
+    ) -> Message:
+        """See :meth:`AsyncKernelClient.inspect`."""
+        return self._run(
+            self._client.inspect(
+                code, cursor_pos, detail_level, timeout=timeout, subshell_id=subshell_id
+            )
+        )
+
+    def history(
+        self,
+        *,
+        raw: bool = True,
+        output: bool = False,
+        hist_access_type: str = "range",
+        session: int | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        n: int | None = None,
+        pattern: str | None = None,
+        unique: bool = False,
+        timeout: float | None = None,
+        subshell_id: str | None = None,
+    ) -> Message:
+        """See :meth:`AsyncKernelClient.history`."""
+        return self._run(
+            self._client.history(
+                raw=raw,
+                output=output,
+                hist_access_type=hist_access_type,
+                session=session,
+                start=start,
+                stop=stop,
+                n=n,
+                pattern=pattern,
+                unique=unique,
+                timeout=timeout,
+                subshell_id=subshell_id,
+            )
+        )
+
+    def is_complete(
+        self, code: str, *, timeout: float | None = None, subshell_id: str | None = None
+    ) -> Message:
+        """See :meth:`AsyncKernelClient.is_complete`."""
+        return self._run(self._client.is_complete(code, timeout=timeout, subshell_id=subshell_id))
+
+    def comm_info(
+        self,
+        target_name: str | None = None,
+        *,
+        timeout: float | None = None,
+        subshell_id: str | None = None,
+    ) -> Message:
+        """See :meth:`AsyncKernelClient.comm_info`."""
+        return self._run(
+            self._client.comm_info(target_name, timeout=timeout, subshell_id=subshell_id)
+        )
+
+    def input(self, value: str, *, parent: Message | None = None) -> None:
+        """See :meth:`AsyncKernelClient.input`."""
+        self._run(self._client.input(value, parent=parent))
+
+    def comm_open(
+        self,
+        target_name: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        comm_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        buffers: tuple[bytes | memoryview, ...] = (),
+        subshell_id: str | None = None,
+    ) -> str:
+        """See :meth:`AsyncKernelClient.comm_open`."""
+        return self._run(
+            self._client.comm_open(
+                target_name,
+                data,
+                comm_id=comm_id,
+                metadata=metadata,
+                buffers=buffers,
+                subshell_id=subshell_id,
+            )
+        )
+
+    def comm_msg(
+        self,
+        comm_id: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        buffers: tuple[bytes | memoryview, ...] = (),
+        subshell_id: str | None = None,
+    ) -> str:
+        """See :meth:`AsyncKernelClient.comm_msg`."""
+        return self._run(
+            self._client.comm_msg(
+                comm_id, data, metadata=metadata, buffers=buffers, subshell_id=subshell_id
+            )
+        )
+
+    def comm_close(
+        self,
+        comm_id: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        buffers: tuple[bytes | memoryview, ...] = (),
+        subshell_id: str | None = None,
+    ) -> str:
+        """See :meth:`AsyncKernelClient.comm_close`."""
+        return self._run(
+            self._client.comm_close(
+                comm_id, data, metadata=metadata, buffers=buffers, subshell_id=subshell_id
+            )
+        )
+
+    def shutdown(self, restart: bool = False, *, timeout: float | None = None) -> Message:
+        """See :meth:`AsyncKernelClient.shutdown`."""
+        return self._run(self._client.shutdown(restart, timeout=timeout))
+
+    def interrupt(self, *, timeout: float | None = None) -> Message:
+        """See :meth:`AsyncKernelClient.interrupt`."""
+        return self._run(self._client.interrupt(timeout=timeout))
+
+    def supports(self, feature: str, *, timeout: float | None = None) -> bool:
+        """See :meth:`AsyncKernelClient.supports`."""
+        return self._run(self._client.supports(feature, timeout=timeout))
+
+    def create_subshell(self, *, timeout: float | None = 30.0) -> Subshell:
+        """See :meth:`AsyncKernelClient.create_subshell`."""
+        return Subshell(self, self._run(self._client.create_subshell(timeout=timeout)))
+
+    def list_subshells(self, *, timeout: float | None = 30.0) -> list[str]:
+        """See :meth:`AsyncKernelClient.list_subshells`."""
+        return self._run(self._client.list_subshells(timeout=timeout))
+
+    def delete_subshell(self, subshell_id: str, *, timeout: float | None = 30.0) -> None:
+        """See :meth:`AsyncKernelClient.delete_subshell`."""
+        self._run(self._client.delete_subshell(subshell_id, timeout=timeout))
+
+    def add_iopub_handler(self, handler: Callable[[Message], None]) -> Callable[[], None]:
+        """See :meth:`AsyncKernelClient.add_iopub_handler`; ``handler`` runs on the loop thread.
+
+        Returns a function (callable from any thread) that removes it.
+        """
+        remove = self._call(self._client.add_iopub_handler, handler)
+
+        def remove_threadsafe() -> None:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(remove)
+
+        return remove_threadsafe
+
+    def iopub_messages(self) -> MessageStream:
+        """Every IOPub message from now on, as a blocking iterator (close it when done)."""
+        return MessageStream(self)
+
+    def __repr__(self) -> str:
+        return f"<KernelClient {self._client!r}>"
+
+
+def _forward_input(inbox: queue.SimpleQueue[Any]) -> Callable[[Message], None]:
+    # The async client calls this on the loop; the calling thread answers the request.
+    def forward(request: Message) -> None:
+        inbox.put(("input", request))
+
+    return forward
+
+
+class Subshell:
+    """A subshell (JEP 91), blocking: see :class:`AsyncSubshell`. ``close()`` deletes it."""
+
+    __slots__ = ("_async", "_client")
+
+    def __init__(self, client: KernelClient, subshell: AsyncSubshell) -> None:
+        self._client = client
+        self._async = subshell
+
+    def __repr__(self) -> str:
+        return f"<Subshell {self._async.subshell_id} of {self._client!r}>"
+
+    @property
+    def subshell_id(self) -> str:
+        return self._async.subshell_id
+
+    @property
+    def closed(self) -> bool:
+        return self._async.closed
+
+    def close(self, *, timeout: float | None = 30.0) -> None:
+        """Delete the subshell in the kernel."""
+        if self._async.closed:
+            return
+        if self._client.closed:
+            self._async._closed = True
+            return
+        self._client._run(self._async.aclose(timeout=timeout))
+
+    def __enter__(self) -> Subshell:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def execute(
+        self,
+        code: str,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+        user_expressions: Mapping[str, str] | None = None,
+        allow_stdin: bool = False,
+        stop_on_error: bool = True,
+        outputs: list[Message] | None = None,
+        raise_on_error: bool = False,
+        timeout: float | None = None,
+    ) -> Message:
+        """:meth:`KernelClient.execute` on this subshell."""
+        return self._client.execute(
+            code,
+            silent=silent,
+            store_history=store_history,
+            user_expressions=user_expressions,
+            allow_stdin=allow_stdin,
+            stop_on_error=stop_on_error,
+            outputs=outputs,
+            raise_on_error=raise_on_error,
+            timeout=timeout,
+            subshell_id=self._async._id(),
+        )
+
+    def execute_interactive(
+        self,
+        code: str,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+        user_expressions: Mapping[str, str] | None = None,
+        allow_stdin: bool | None = None,
+        stop_on_error: bool = True,
+        output_hook: OutputHook | None = None,
+        stdin_hook: BlockingStdinHook | None = None,
+        timeout: float | None = None,
+    ) -> Message:
+        """:meth:`KernelClient.execute_interactive` on this subshell."""
+        return self._client.execute_interactive(
+            code,
+            silent=silent,
+            store_history=store_history,
+            user_expressions=user_expressions,
+            allow_stdin=allow_stdin,
+            stop_on_error=stop_on_error,
+            output_hook=output_hook,
+            stdin_hook=stdin_hook,
+            timeout=timeout,
+            subshell_id=self._async._id(),
+        )
+
+    def kernel_info(self, *, timeout: float | None = None) -> Message:
+        """:meth:`KernelClient.kernel_info` on this subshell."""
+        return self._client.kernel_info(timeout=timeout, subshell_id=self._async._id())
+
+    def complete(
+        self, code: str, cursor_pos: int | None = None, *, timeout: float | None = None
+    ) -> Message:
+        """:meth:`KernelClient.complete` on this subshell."""
+        return self._client.complete(
+            code, cursor_pos, timeout=timeout, subshell_id=self._async._id()
+        )
+
+    def inspect(
+        self,
+        code: str,
+        cursor_pos: int | None = None,
+        detail_level: int = 0,
+        *,
+        timeout: float | None = None,
+    ) -> Message:
+        """:meth:`KernelClient.inspect` on this subshell."""
+        return self._client.inspect(
+            code, cursor_pos, detail_level, timeout=timeout, subshell_id=self._async._id()
+        )
+
+    def history(
+        self,
+        *,
+        raw: bool = True,
+        output: bool = False,
+        hist_access_type: str = "range",
+        session: int | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        n: int | None = None,
+        pattern: str | None = None,
+        unique: bool = False,
+        timeout: float | None = None,
+    ) -> Message:
+        """:meth:`KernelClient.history` on this subshell."""
+        return self._client.history(
+            raw=raw,
+            output=output,
+            hist_access_type=hist_access_type,
+            session=session,
+            start=start,
+            stop=stop,
+            n=n,
+            pattern=pattern,
+            unique=unique,
+            timeout=timeout,
+            subshell_id=self._async._id(),
+        )
+
+    def is_complete(self, code: str, *, timeout: float | None = None) -> Message:
+        """:meth:`KernelClient.is_complete` on this subshell."""
+        return self._client.is_complete(code, timeout=timeout, subshell_id=self._async._id())
+
+    def comm_info(self, target_name: str | None = None, *, timeout: float | None = None) -> Message:
+        """:meth:`KernelClient.comm_info` on this subshell."""
+        return self._client.comm_info(target_name, timeout=timeout, subshell_id=self._async._id())
