@@ -26,6 +26,7 @@ from kernelkit.specs import (
     find_kernel_specs,
     get_kernel_spec,
     install_kernel_spec,
+    kernel_spec_dirs,
     remove_kernel_spec,
     scan_kernel_specs,
 )
@@ -134,6 +135,15 @@ def _jupyter_kernelspec_list() -> dict[str, Any]:
     )
     specs: dict[str, Any] = json.loads(out.stdout)["kernelspecs"]
     return specs
+
+
+@pytest.mark.parametrize("prefer_env", [None, "0", "1"])
+def test_search_path_is_kernel_spec_managers(
+    isolated: dict[str, Path], monkeypatch: pytest.MonkeyPatch, prefer_env: str | None
+) -> None:
+    if prefer_env is not None:
+        monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", prefer_env)
+    assert kernel_spec_dirs() == [Path(d) for d in KernelSpecManager().kernel_dirs]
 
 
 def test_ipykernel_and_xeus_specs_match_jupyter_kernelspec_list(
