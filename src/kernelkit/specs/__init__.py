@@ -1,5 +1,17 @@
 """Kernelspecs: the ``kernel.json`` model, Jupyter's search paths, scanning with health
-checks, and install/remove (DESIGN.md, layer 2: no launching, no sockets)."""
+checks, and install/remove (DESIGN.md, layer 2: no launching, no sockets).
+
+Differences from jupyter_client's KernelSpecManager, on purpose:
+
+- Only specs on disk are listed. jupyter_client adds a "native" ``python3`` spec for the
+  running interpreter when ipykernel is importable and no ``python3`` directory exists;
+  kernelkit never imports ipykernel, and the running interpreter's kernel is offered by
+  the environments provider instead.
+- A broken spec is returned with its ``problems`` (jupyter_client logs and drops it), and
+  ``get_kernel_spec`` raises :class:`~kernelkit.KernelSpecError` listing them.
+- Names differing only in case within one directory resolve to the first in sorted order
+  (jupyter_client: whichever ``os.listdir`` returns last).
+"""
 
 from kernelkit.specs._install import install_kernel_spec, remove_kernel_spec
 from kernelkit.specs._paths import (

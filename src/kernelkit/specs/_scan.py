@@ -549,6 +549,11 @@ def scan_kernel_specs(dirs: Sequence[str | os.PathLike[str]] | None = None) -> l
     a pseudo-spec whose ``name`` and ``resource_dir`` are that directory's path, with the
     reason in ``problems`` (a path can never clash with a real kernel name). Entries named
     ``.kernelkit-*`` are skipped: install uses them for its temporary copies.
+
+    In a long-lived process, the KernelSpec of a kernel.json unchanged since the last scan
+    (same inode, size and times, older than two seconds) is reused rather than re-read;
+    argv[0]'s health is checked again on every scan. Specs are frozen: do not mutate their
+    ``env`` or ``metadata``.
     """
     resolver = _Resolver()
     seen: dict[str, KernelSpec] = {}
