@@ -367,7 +367,7 @@ def _load(path: PathArg, *, check_mode: bool) -> Mapping[str, Any]:
         if check_mode and os.name != "nt" and st.st_mode & 0o077:
             raise ConnectionFileError(
                 p,
-                f"mode {stat.S_IMODE(st.st_mode):04o} lets group or others read the key; "
+                f"mode {stat.S_IMODE(st.st_mode):04o} gives group or others access to the key; "
                 f"run `chmod 600 {p}` (or pass check_mode=False to accept it)",
             )
         if st.st_size > _MAX_FILE_BYTES:
@@ -398,7 +398,7 @@ def _load(path: PathArg, *, check_mode: bool) -> Mapping[str, Any]:
 def read_connection_file(path: PathArg, *, check_mode: bool = True) -> ConnectionInfo:
     """Read and validate a connection file.
 
-    Strict by default: a file whose mode lets group or others read it (its key signs
+    Strict by default: a file whose mode gives group or others any access (its key signs
     every message, so anyone who can read it can run code in the kernel) is an error.
     Pass ``check_mode=False`` to accept such a file. The mode check is skipped on Windows.
 

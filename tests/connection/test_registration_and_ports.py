@@ -81,7 +81,7 @@ def test_registration_wrong_mode(tmp_path: Path) -> None:
         RegistrationInfo(kernel_id="k", registration_port=5, key=b"x"), tmp_path / "r.json"
     )
     path.chmod(0o644)
-    with pytest.raises(ConnectionFileError, match="lets group or others read"):
+    with pytest.raises(ConnectionFileError, match="gives group or others access"):
         read_registration_file(path)
 
 
