@@ -157,7 +157,7 @@ def test_huge_signature_rejected_before_hashing() -> None:
     frames = [DELIMITER, b"0" * (1 << 20), b"{}", b"{}", b"{}", b"{}"]
     with pytest.raises(RemoteProtocolError, match="hex digits"):
         receiver.deserialize(frames)
-    assert len(receiver._seen) == 0
+    assert receiver.seen_signatures == 0
 
 
 def test_message_value() -> None:

@@ -83,10 +83,58 @@ class Header:
     def from_dict(cls, d: object) -> Header:
         """Validate a header received from a peer.
 
+        Missing optional fields (``session``, ``username``, ``date``, ``version``) become
+        ``""``; keys the spec does not name go to ``extra``.
+
         Raises:
             RemoteProtocolError: ``d`` is not an object, or a field is missing or of the
                 wrong type.
         """
+        # The hot path (every received message): exact types as JSON parsing makes them,
+        # all six standard keys present, checked inline; see _HeaderSlots for the build.
+        if cls is Header and type(d) is dict:
+            try:
+                msg_id = d["msg_id"]
+                msg_type = d["msg_type"]
+                session = d["session"]
+                username = d["username"]
+                date = d["date"]
+                version = d["version"]
+            except KeyError:
+                pass  # a field is missing: the checked path applies the defaults
+            else:
+                subshell_id = d.get("subshell_id")
+                if (
+                    type(msg_id) is str
+                    and msg_id
+                    and type(msg_type) is str
+                    and msg_type
+                    and type(session) is str
+                    and type(username) is str
+                    and type(date) is str
+                    and type(version) is str
+                    and (subshell_id is None or type(subshell_id) is str)
+                ):
+                    h = _HeaderSlots()
+                    h.msg_id = msg_id
+                    h.msg_type = msg_type
+                    h.session = session
+                    h.username = username
+                    h.date = date
+                    h.version = version
+                    h.subshell_id = subshell_id
+                    # Six (or seven, with subshell_id) keys that are all known: no extras.
+                    h.extra = (
+                        {}
+                        if len(d) == (6 if subshell_id is None else 7)
+                        else {k: v for k, v in d.items() if k not in _HEADER_KNOWN}
+                    )
+                    h.__class__ = Header  # type: ignore[assignment]
+                    return h  # type: ignore[return-value]
+        return cls._from_dict_checked(d)
+
+    @classmethod
+    def _from_dict_checked(cls, d: object) -> Header:
         if not isinstance(d, dict):
             raise RemoteProtocolError(f"header must be a JSON object, got {type(d).__name__}")
         for name in ("msg_id", "msg_type"):
@@ -102,7 +150,7 @@ class Header:
         subshell_id = d.get("subshell_id")
         if subshell_id is not None and not isinstance(subshell_id, str):
             raise RemoteProtocolError("header.subshell_id must be a string or null")
-        extra = {k: v for k, v in d.items() if k not in _HEADER_KNOWN} if len(d) > 6 else {}
+        extra = {k: v for k, v in d.items() if k not in _HEADER_KNOWN}
         return cls(
             msg_id=d["msg_id"],
             msg_type=d["msg_type"],
@@ -190,3 +238,50 @@ class Message:
             metadata=dict(metadata) if metadata is not None else {},
             buffers=buffers,
         )
+
+
+# Building received messages is the hot path of every client, and a frozen dataclass's
+# __init__ (object.__setattr__ per field) costs more than parsing the JSON. So a
+# deserializer fills a plain twin with the same slots, then assigns __class__: CPython
+# allows that between classes of identical layout, and the result is an ordinary frozen
+# Header/Message (equal, hashable, immutable). Only for values already validated; neither
+# class has a __post_init__ that this skips (tests check both).
+
+
+class _HeaderSlots:
+    __slots__ = Header.__slots__
+    msg_id: str
+    msg_type: str
+    session: str
+    username: str
+    date: str
+    version: str
+    subshell_id: str | None
+    extra: Mapping[str, Any]
+
+
+class _MessageSlots:
+    __slots__ = Message.__slots__
+    header: Header
+    content: Mapping[str, Any]
+    parent_header: Header | None
+    metadata: Mapping[str, Any]
+    buffers: tuple[bytes | memoryview, ...]
+
+
+def unchecked_message(
+    header: Header,
+    content: Mapping[str, Any],
+    parent_header: Header | None,
+    metadata: Mapping[str, Any],
+    buffers: tuple[bytes | memoryview, ...],
+) -> Message:
+    """``Message(...)`` without the dataclass __init__, for a deserializer's validated parts."""
+    m = _MessageSlots()
+    m.header = header
+    m.content = content
+    m.parent_header = parent_header
+    m.metadata = metadata
+    m.buffers = buffers
+    m.__class__ = Message  # type: ignore[assignment]
+    return m  # type: ignore[return-value]

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from kernelkit._errors import LocalProtocolError, RemoteProtocolError
-from kernelkit.protocol._message import Header, Message, new_id
+from kernelkit.protocol._message import Header, Message, new_id, unchecked_message
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -50,6 +50,7 @@ _MAX_UNSIGNED_SIGNATURE = 128
 _IPAD = bytes((x ^ 0x36) for x in range(256))
 _OPAD = bytes((x ^ 0x5C) for x in range(256))
 _FRAME_NAMES = ("header", "parent_header", "metadata", "content")
+_NO_PARENT: Any = object()
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -108,45 +109,6 @@ def _hash_factory(signature_scheme: str) -> Any:
     return named if callable(named) else factory
 
 
-class _SeenSignatures:
-    """The replay history: signatures already accepted, oldest forgotten first.
-
-    Bounded by entry count and by total signature bytes; forgetting is first-in,
-    first-out, so which signature is forgotten never depends on chance.
-    """
-
-    __slots__ = ("_max_bytes", "_max_entries", "_nbytes", "_order", "_set")
-
-    def __init__(self, *, max_entries: int, max_bytes: int) -> None:
-        self._max_entries = max_entries
-        self._max_bytes = max_bytes
-        self._set: set[bytes] = set()
-        self._order: deque[bytes] = deque()
-        self._nbytes = 0
-
-    def __contains__(self, signature: object) -> bool:
-        return signature in self._set
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-    @property
-    def nbytes(self) -> int:
-        """Total bytes of the signatures held."""
-        return self._nbytes
-
-    def add(self, signature: bytes) -> None:
-        if self._max_entries <= 0 or len(signature) > self._max_bytes:
-            return
-        self._set.add(signature)
-        self._order.append(signature)
-        self._nbytes += len(signature)
-        while len(self._order) > self._max_entries or self._nbytes > self._max_bytes:
-            old = self._order.popleft()
-            self._set.discard(old)
-            self._nbytes -= len(old)
-
-
 class Session:
     """Signs and verifies messages with one key, and frames them for the wire.
 
@@ -155,9 +117,11 @@ class Session:
     (``hmac-sha256``, ``hmac-sha1``, ``hmac-sha512``, ``hmac-md5``, ...).
 
     Incoming messages are remembered by signature for replay protection; the history
-    keeps at most ``replay_history`` signatures and ``replay_history_bytes`` bytes,
-    forgetting the oldest first. ``max_message_bytes`` caps the total size of the frames
-    :meth:`deserialize` accepts.
+    keeps at most ``replay_history`` signatures and ``replay_history_bytes`` bytes of them
+    (0 disables it), forgetting the oldest first, so which one is forgotten never depends
+    on chance. Only signatures that verified are recorded, and all of them have the
+    scheme's length, so the byte bound is an entry bound fixed at construction.
+    ``max_message_bytes`` caps the total size of the frames :meth:`deserialize` accepts.
 
     Raises:
         LocalProtocolError: the key is not bytes, or the signature scheme is unsupported.
@@ -169,6 +133,8 @@ class Session:
         "_max_message_bytes",
         "_outer",
         "_seen",
+        "_seen_cap",
+        "_seen_order",
         "_session_id",
         "_sig_len",
         "_signature_scheme",
@@ -199,13 +165,15 @@ class Session:
         self._session_id = session_id if session_id is not None else new_id()
         self.username = username
         self._max_message_bytes = max_message_bytes
-        self._seen = _SeenSignatures(max_entries=replay_history, max_bytes=replay_history_bytes)
 
         # HMAC (RFC 2104) prepared once: the inner and outer hashes already hold the padded
         # key, so each message costs two C-level copies instead of a new hmac object.
         probe = factory()
         block_size = probe.block_size
         self._sig_len = 2 * probe.digest_size
+        self._seen: set[bytes] = set()
+        self._seen_order: deque[bytes] = deque()
+        self._seen_cap = max(0, min(replay_history, replay_history_bytes // self._sig_len))
         k = self._key
         if len(k) > block_size:
             k = factory(k).digest()
@@ -232,6 +200,16 @@ class Session:
     def max_message_bytes(self) -> int:
         """The largest total frame size :meth:`deserialize` accepts."""
         return self._max_message_bytes
+
+    @property
+    def seen_signatures(self) -> int:
+        """How many signatures the replay history holds now."""
+        return len(self._seen_order)
+
+    @property
+    def seen_signature_bytes(self) -> int:
+        """How many bytes of signatures the replay history holds now."""
+        return len(self._seen_order) * self._sig_len
 
     def msg(
         self,
@@ -338,13 +316,24 @@ class Session:
         try:
             nframes = len(frames)
             # Fast path: a client's DEALER socket receives no identities.
-            idx = 0 if nframes >= 6 and frames[0] == DELIMITER else _find_delimiter(frames)
-            if nframes - idx < 6:
-                raise RemoteProtocolError(
-                    f"truncated message: {nframes - idx - 1} frames after {DELIMITER!r}, "
-                    "need a signature and 4 JSON frames"
-                )
-            total = sum(map(len, frames))
+            if nframes >= 6 and frames[0] == DELIMITER:
+                idx = 0
+                if nframes == 6:
+                    total = len(frames[1]) + len(frames[2]) + len(frames[3])
+                    total += len(frames[4]) + len(frames[5])
+                    _, signature, header_b, parent_b, metadata_b, content_b = frames
+                else:
+                    total = sum(map(len, frames))
+                    _, signature, header_b, parent_b, metadata_b, content_b = frames[:6]
+            else:
+                idx = _find_delimiter(frames)
+                if nframes - idx < 6:
+                    raise RemoteProtocolError(
+                        f"truncated message: {nframes - idx - 1} frames after {DELIMITER!r}, "
+                        "need a signature and 4 JSON frames"
+                    )
+                total = sum(map(len, frames))
+                _, signature, header_b, parent_b, metadata_b, content_b = frames[idx : idx + 6]
         except TypeError as exc:
             raise RemoteProtocolError(f"frames must be bytes-like: {exc}") from exc
         if total > self._max_message_bytes:
@@ -352,12 +341,6 @@ class Session:
                 f"message too large: {total} bytes, the limit is {self._max_message_bytes} "
                 "(Session max_message_bytes)"
             )
-
-        signature = frames[idx + 1]
-        header_b = frames[idx + 2]
-        parent_b = frames[idx + 3]
-        metadata_b = frames[idx + 4]
-        content_b = frames[idx + 5]
 
         if self._key:
             if len(signature) != self._sig_len:
@@ -395,15 +378,20 @@ class Session:
                     "(a duplicate send or a replay attack)"
                 )
             seen.add(signature)
+            order = self._seen_order
+            order.append(signature)
+            if len(order) > self._seen_cap:  # forget the oldest: first in, first out
+                seen.discard(order.popleft())
         elif len(signature) > _MAX_UNSIGNED_SIGNATURE:
             raise RemoteProtocolError(
                 f"bad signature: {len(signature)} bytes, longer than any HMAC hex digest"
             )
 
+        # Requests carry b"{}" for parent_header and often for metadata: skip the parser.
         try:
             header_d = _loads(header_b)
-            parent_d = _loads(parent_b)
-            metadata = _loads(metadata_b)
+            parent_d = _NO_PARENT if parent_b == b"{}" else _loads(parent_b)
+            metadata = {} if metadata_b == b"{}" else _loads(metadata_b)
             content = _loads(content_b)
         except _JSONDecodeError:
             raise _json_error(header_b, parent_b, metadata_b, content_b) from None
@@ -417,7 +405,7 @@ class Session:
                 f"content must be a JSON object, got {type(content).__name__}"
             )
         header = Header.from_dict(header_d)
-        if type(parent_d) is dict and not parent_d:
+        if parent_d is _NO_PARENT or (type(parent_d) is dict and not parent_d):
             parent = None
         else:
             try:
@@ -426,12 +414,12 @@ class Session:
                 raise RemoteProtocolError(f"parent_header: {exc}") from None
 
         identities = [f if type(f) is bytes else bytes(f) for f in frames[:idx]] if idx else []
-        return identities, Message(
-            header=header,
-            content=content,
-            parent_header=parent,
-            metadata=metadata,
-            buffers=tuple(frames[idx + 6 :]) if nframes > idx + 6 else (),
+        return identities, unchecked_message(
+            header,
+            content,
+            parent,
+            metadata,
+            tuple(frames[idx + 6 :]) if nframes > idx + 6 else (),
         )
 
 
