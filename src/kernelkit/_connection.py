@@ -330,6 +330,7 @@ def write_connection_file(
     *,
     runtime_dir: PathArg | None = None,
     kernel_id: str | None = None,
+    registration: RegistrationInfo | None = None,
 ) -> Path:
     """Write ``info`` as a connection file, atomically and with mode 0600.
 
@@ -337,15 +338,29 @@ def write_connection_file(
     fresh random id if not given) in the runtime directory, which is created with mode
     0700 if missing. Returns the path written.
 
+    With ``registration``, the file is also a JEP 66 registration file (its keys are
+    added), for a kernel whose behaviour decides: one that speaks the handshake registers,
+    one that does not binds the ports in ``info`` (0 = write them back).
+    The key, signature scheme, transport and ip must agree.
+
     Raises:
-        ConnectionFileError: the directory or file cannot be created or written.
+        ConnectionFileError: the directory or file cannot be created or written, or
+            ``registration`` disagrees with ``info``.
     """
     if path is None:
         kernel_id = kernel_id if kernel_id is not None else secrets.token_hex(16)
         target = connection_file_path(kernel_id, runtime_dir=runtime_dir)
     else:
         target = Path(path)
-    _atomic_write(target, _dump(info.to_dict()))
+    obj = info.to_dict()
+    if registration is not None:
+        for field in ("key", "signature_scheme", "transport", "ip"):
+            if getattr(registration, field) != getattr(info, field):
+                raise ConnectionFileError(
+                    target, f"the registration's {field} differs from the connection's"
+                )
+        obj.update(registration.to_dict())
+    _atomic_write(target, _dump(obj))
     return target
 
 

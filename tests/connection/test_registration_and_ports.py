@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 
 from kernelkit._connection import (
+    ConnectionInfo,
     RegistrationInfo,
     allocate_ports,
+    read_connection_file,
     read_registration_file,
     registration_file_path,
+    write_connection_file,
     write_registration_file,
 )
 from kernelkit._errors import ConnectionFileError, ProvisioningError
@@ -108,3 +111,20 @@ def test_allocate_zero_ports() -> None:
 def test_allocate_ports_bad_ip() -> None:
     with pytest.raises(ProvisioningError, match=r"cannot allocate ports on '192\.0\.2\.1'"):
         allocate_ports(1, ip="192.0.2.1")
+
+
+def test_combined_connection_and_registration_file(tmp_path: Path) -> None:
+    info = ConnectionInfo(key=b"k", kernel_name="xpython")
+    reg = RegistrationInfo(kernel_id="k1", registration_port=6000, key=b"k")
+    path = write_connection_file(info, tmp_path / "both.json", registration=reg)
+    assert read_connection_file(path) == info
+    assert read_registration_file(path) == reg
+    assert json.loads(path.read_text())["registration_port"] == "6000"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_combined_file_must_agree(tmp_path: Path) -> None:
+    reg = RegistrationInfo(kernel_id="k1", registration_port=6000, key=b"other")
+    with pytest.raises(ConnectionFileError, match="registration's key differs"):
+        write_connection_file(ConnectionInfo(key=b"k"), tmp_path / "x.json", registration=reg)
+    assert not (tmp_path / "x.json").exists()
