@@ -241,17 +241,21 @@ class AsyncKernelClient:
         cls,
         path: str | os.PathLike[str],
         *,
+        check_mode: bool = True,
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
     ) -> AsyncKernelClient:
         """A client for a running kernel, from its connection file (not yet started).
 
+        ``check_mode`` refuses a file that others may read (it holds the key).
+
         Raises:
-            ConnectionFileError: the file is missing, unreadable or incomplete.
+            ConnectionFileError: the file is missing, unreadable, incomplete or (with
+                ``check_mode``) readable by others.
         """
         return cls.from_connection_info(
-            read_connection_file(path),
+            read_connection_file(path, check_mode=check_mode),
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
@@ -493,6 +497,11 @@ class AsyncKernelClient:
 
     def message_rejected(self, channel: str, error: RemoteProtocolError) -> None:
         self._rejected += 1
+        if channel == "iopub":
+            # Even a message we cannot accept proves the subscription delivers.
+            seen = self._iopub_seen
+            if seen is not None:
+                seen.set()
         log.warning(
             "kernel %s: dropped a message on %s that failed verification: %s",
             self._kernel_name,

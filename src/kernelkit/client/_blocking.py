@@ -161,17 +161,21 @@ class KernelClient:
         cls,
         path: str | os.PathLike[str],
         *,
+        check_mode: bool = True,
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
     ) -> KernelClient:
         """A client for a running kernel, from its connection file (not yet started).
 
+        ``check_mode`` refuses a file that others may read (it holds the key).
+
         Raises:
-            ConnectionFileError: the file is missing, unreadable or incomplete.
+            ConnectionFileError: the file is missing, unreadable, incomplete or (with
+                ``check_mode``) readable by others.
         """
         return cls.from_connection_info(
-            read_connection_file(path),
+            read_connection_file(path, check_mode=check_mode),
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
