@@ -33,7 +33,6 @@ The rule, first match wins:
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
@@ -104,6 +103,6 @@ def choose_port_mode(
         return "handshake", f"kernel_protocol_version {kernel_protocol_version} (JEP 66)"
     if any(_IPYKERNEL.search(arg) for arg in argv):
         return "write-back", "the kernel runs ipykernel"
-    if argv and _PYTHON.match(os.path.basename(argv[0])):
+    if argv and _PYTHON.match(re.split(r"[\\/]", argv[0])[-1]):
         return "auto", "a Python kernel: registration or write-back, whichever it does"
     return "parent", "no sign the kernel chooses its own ports"
