@@ -36,15 +36,51 @@ from kernelkit._errors import (
 from kernelkit._version import __version__
 
 if TYPE_CHECKING:
-    from kernelkit._connection import ConnectionInfo
+    from kernelkit._connection import (
+        ConnectionInfo,
+        RegistrationInfo,
+        allocate_ports,
+        connection_file_path,
+        new_key,
+        read_connection_file,
+        read_registration_file,
+        write_connection_file,
+        write_registration_file,
+    )
     from kernelkit.protocol import PROTOCOL_VERSION, Header, Message
+    from kernelkit.specs import (
+        KernelSpec,
+        find_kernel_specs,
+        get_kernel_spec,
+        install_kernel_spec,
+        kernel_spec_dirs,
+        load_kernel_spec,
+        remove_kernel_spec,
+        scan_kernel_specs,
+    )
 
 # Public name -> the module that defines it (loaded lazily by __getattr__).
 _LAZY: dict[str, str] = {
     "ConnectionInfo": "kernelkit._connection",
     "Header": "kernelkit.protocol",
+    "KernelSpec": "kernelkit.specs",
     "Message": "kernelkit.protocol",
     "PROTOCOL_VERSION": "kernelkit.protocol",
+    "RegistrationInfo": "kernelkit._connection",
+    "allocate_ports": "kernelkit._connection",
+    "connection_file_path": "kernelkit._connection",
+    "find_kernel_specs": "kernelkit.specs",
+    "get_kernel_spec": "kernelkit.specs",
+    "install_kernel_spec": "kernelkit.specs",
+    "kernel_spec_dirs": "kernelkit.specs",
+    "load_kernel_spec": "kernelkit.specs",
+    "new_key": "kernelkit._connection",
+    "read_connection_file": "kernelkit._connection",
+    "read_registration_file": "kernelkit._connection",
+    "remove_kernel_spec": "kernelkit.specs",
+    "scan_kernel_specs": "kernelkit.specs",
+    "write_connection_file": "kernelkit._connection",
+    "write_registration_file": "kernelkit._connection",
 }
 
 __all__ = [
@@ -59,6 +95,7 @@ __all__ = [
     "HeartbeatTimeout",
     "KernelDied",
     "KernelError",
+    "KernelSpec",
     "KernelSpecError",
     "KernelStartError",
     "KernelTimeout",
@@ -70,10 +107,25 @@ __all__ = [
     "ProtocolError",
     "ProvisionerNotFound",
     "ProvisioningError",
+    "RegistrationInfo",
     "RemoteProtocolError",
     "UnknownKernelId",
     "UnsupportedFeature",
     "__version__",
+    "allocate_ports",
+    "connection_file_path",
+    "find_kernel_specs",
+    "get_kernel_spec",
+    "install_kernel_spec",
+    "kernel_spec_dirs",
+    "load_kernel_spec",
+    "new_key",
+    "read_connection_file",
+    "read_registration_file",
+    "remove_kernel_spec",
+    "scan_kernel_specs",
+    "write_connection_file",
+    "write_registration_file",
 ]
 
 
