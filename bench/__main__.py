@@ -29,8 +29,8 @@ from bench._core import Group, GroupResult, run_group
 FIGURES: dict[str, tuple[int, str, str]] = {
     # name: (figure number, module, what)
     "starts": (1, "bench._fig_starts", "start-to-ready, restart, graceful shutdown (ipykernel)"),
-    "requests": (2, "bench._fig_requests", "per-request client cost (fake kernel)"),
-    "iopub": (3, "bench._fig_iopub", "IOPub throughput (fake kernel)"),
+    "requests": (2, "bench._fig_clients:requests_groups", "per-request client cost (fake kernel)"),
+    "iopub": (3, "bench._fig_clients:iopub_groups", "IOPub throughput (fake kernel)"),
     "session": (4, "bench._fig_session", "Session serialize / deserialize+verify"),
     "specs": (5, "bench._fig_specs", "kernelspec and environment listing"),
     "many": (6, "bench._fig_many", "concurrent starts, memory per kernel, warm pool"),
@@ -120,6 +120,10 @@ def environment() -> dict[str, Any]:
 def prepare(cfg_tmp: Path) -> Path:
     """Process-wide settings every contestant shares: scratch runtime dir, bench specs."""
     _procs.run_token()
+    # Imports on a user's machine use bytecode caches; a PYTHONDONTWRITEBYTECODE inherited
+    # from a sandbox would make every fresh process recompile everything it imports.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
     runtime = cfg_tmp / "runtime"
     runtime.mkdir(mode=0o700)
     os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
@@ -161,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             num, module, what = FIGURES[name]
             cfg.log(f"[{num}] {what}")
             try:
-                groups: list[Group] = importlib.import_module(module).groups(cfg)
+                modname, _, fn = module.partition(":")
+                groups: list[Group] = getattr(importlib.import_module(modname), fn or "groups")(cfg)
             except Exception as exc:  # a broken figure must not hide the others
                 cfg.log(f"    could not build figure {name}: {type(exc).__name__}: {exc}")
                 continue

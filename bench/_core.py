@@ -26,6 +26,20 @@ class Missing(Exception):
     """A contestant that cannot run yet (its API does not exist, or does not apply)."""
 
 
+def last_words(text: str) -> str:
+    """The line of a failed command's output that says what went wrong.
+
+    The last line that names an error, else the last line with words in it (rich/typer
+    draw boxes around their messages; the box characters are dropped).
+    """
+    lines = [ln.strip(" │╭╮╰╯─┃━") for ln in text.strip().splitlines()]
+    lines = [ln.strip() for ln in lines if any(ch.isalpha() for ch in ln)]
+    for ln in reversed(lines):
+        if "Error" in ln or "rror:" in ln or "No such" in ln:
+            return ln
+    return lines[-1] if lines else "no output"
+
+
 @dataclass(frozen=True)
 class Target:
     """A goal for kernelkit: compared with a contestant's median, or an absolute value."""
@@ -67,6 +81,7 @@ class Contestant:
     name: str = ""
     role: str = EXTRA
     note: str = ""
+    warming: bool = False  # set by the runner while it takes warm-up samples
 
     def setup(self) -> None:
         pass
@@ -169,7 +184,7 @@ class GroupResult:
 
 
 def describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
+    text = str(exc) if isinstance(exc, Missing) else f"{type(exc).__name__}: {exc}".strip()
     return text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -208,6 +223,7 @@ def run_group(group: Group, *, log: Callable[[str], None]) -> GroupResult:
             for c, r in active[shift:] + active[:shift]:
                 if r.status != "ok":
                     continue
+                c.warming = warm
                 try:
                     values = c.sample()
                 except Exception as exc:

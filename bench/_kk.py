@@ -43,6 +43,34 @@ def list_specs() -> Callable[[], Any]:
     return api("kernelkit.specs", "scan_kernel_specs")  # type: ignore[no-any-return]
 
 
+def list_env_kernels() -> Callable[[], Any]:
+    """The call that lists the kernels of every environment found (figure 5).
+
+    Through ``kernelkit.discovery.KernelFinder`` once it exists; until then, the envs
+    layer (``find_environments``) plus a kernelspec scan of each environment's
+    ``share/jupyter/kernels``, which is what the finder's env provider does.
+    """
+    try:
+        finder_cls = api("kernelkit.discovery", "KernelFinder")
+    except (ImportError, AttributeError):
+        find_environments = api("kernelkit.envs", "find_environments")
+        scan = list_specs()
+
+        def via_envs() -> list[Any]:
+            found: list[Any] = []
+            for env in find_environments().environments:
+                if env.kernels_dir is not None:
+                    found.extend(scan([env.kernels_dir]))
+            return found
+
+        return via_envs
+
+    def via_finder() -> list[Any]:
+        return list(finder_cls().find())
+
+    return via_finder
+
+
 # -- client -----------------------------------------------------------------------------
 
 
@@ -83,6 +111,18 @@ async def execute_streaming(kc: Any, code: str, hook: Callable[[Any], None]) -> 
 
 async def kernel_info(kc: Any) -> Any:
     return await kc.kernel_info()
+
+
+def execute_blocking(kc: Any, code: str) -> Any:
+    return kc.execute(code)
+
+
+def execute_streaming_blocking(kc: Any, code: str, hook: Callable[[Any], None]) -> Any:
+    return kc.execute_interactive(code, output_hook=hook)
+
+
+def kernel_info_blocking(kc: Any) -> Any:
+    return kc.kernel_info()
 
 
 def msg_type(msg: Any) -> str:

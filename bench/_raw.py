@@ -108,16 +108,19 @@ def _sockets(ctx: zmq.Context[Any], conn: dict[str, Any]) -> dict[str, Any]:
 class RawClient:
     """Blocking floor client."""
 
-    def __init__(self, conn: dict[str, Any]) -> None:
+    def __init__(self, conn: dict[str, Any], ctx: zmq.Context[Any] | None = None) -> None:
+        self.info = conn
         self.session = RawSession(conn["key"].encode())
-        self.ctx: zmq.Context[Any] = zmq.Context()
+        self.own_ctx = ctx is None
+        self.ctx: zmq.Context[Any] = zmq.Context() if ctx is None else ctx
         self.s = _sockets(self.ctx, conn)
         self.iopub_seen = 0
 
     def close(self) -> None:
         for s in self.s.values():
             s.close(linger=0)
-        self.ctx.term()
+        if self.own_ctx:
+            self.ctx.term()
 
     def send(self, channel: str, msg_type: str, content: dict[str, Any]) -> str:
         msg_id, frames = self.session.request(msg_type, content)
@@ -142,10 +145,15 @@ class RawClient:
     ) -> None:
         sock = self.s["iopub"]
         deadline = time.monotonic() + timeout
+        recv, noblock = sock.recv_multipart, zmq.NOBLOCK
         while True:
-            if not sock.poll(max(0, int((deadline - time.monotonic()) * 1000))):
-                raise TimeoutError(f"no idle status in {timeout} s")
-            header, parent, content = self.session.deserialize(sock.recv_multipart())
+            try:  # poll (a system call) only when nothing is queued
+                frames = recv(noblock)
+            except zmq.Again:
+                if not sock.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+                    raise TimeoutError(f"no idle status in {timeout} s") from None
+                continue
+            header, parent, content = self.session.deserialize(frames)
             self.iopub_seen += 1
             if parent.get("msg_id") != msg_id:
                 continue

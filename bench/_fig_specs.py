@@ -1,0 +1,244 @@
+"""Figure 5: listing kernelspecs (10, 100, 1000 generated specs) and environment kernels.
+
+Each sample is a fresh worker process (``python -m bench._worker``) that lists once and
+then lists again several times:
+
+- fresh: from spawning the process to the first listing done (interpreter start, imports,
+  listing), as a command-line tool pays it;
+- warm: the median of the later listings in that same process.
+
+kernelkit: ``scan_kernel_specs()`` (every kernel.json loaded and checked); jupyter_client:
+``KernelSpecManager().get_all_specs()`` (what ``jupyter kernelspec list --json`` does);
+the floor: ``os.scandir`` over the same directories and ``orjson.loads`` of each
+kernel.json. Environments: 25 venvs and 25 conda-like prefixes, each with a kernelspec,
+found through the env-discovery locations; jupyter_client has no such thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+from bench import _kk, _procs
+from bench._config import Config
+from bench._core import (
+    FLOOR,
+    JUPYTER_CLIENT,
+    KERNELKIT,
+    Contestant,
+    Group,
+    Metric,
+    Missing,
+    Target,
+    last_words,
+)
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489")
+
+
+def make_specs(root: Path, n: int) -> Path:
+    """``root/kernels/spec-<i>/`` with a kernel.json and a logo each; returns ``root``."""
+    kernels = root / "kernels"
+    for i in range(n):
+        d = kernels / f"spec-{i:04d}"
+        d.mkdir(parents=True)
+        (d / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": f"Python 3 (spec {i})",
+                    "language": "python",
+                    "metadata": {"debugger": True},
+                    "kernel_protocol_version": "5.5",
+                },
+                indent=1,
+            )
+        )
+        (d / "logo-64x64.png").write_bytes(PNG)
+    return root
+
+
+def make_envs(root: Path, n: int) -> tuple[Path, Path]:
+    """n/2 venvs (real, without pip) and n/2 conda-like prefixes, each with a kernelspec."""
+    venvs, conda = root / "venvs", root / "conda"
+    venvs.mkdir(parents=True)
+    conda.mkdir(parents=True)
+    builder = venv.EnvBuilder(with_pip=False, symlinks=True)
+    py = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for i in range(n // 2):
+        prefix = venvs / f"venv-{i:02d}"
+        builder.create(prefix)
+        _env_spec(
+            prefix, "python3", ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        )
+    for i in range(n - n // 2):
+        prefix = conda / f"conda-{i:02d}"
+        meta = prefix / "conda-meta"
+        meta.mkdir(parents=True)
+        (meta / "history").write_text("==> 2024-01-01 00:00:00 <==\n")
+        (meta / "python-3.11.7-h0_0.json").write_text(
+            json.dumps({"name": "python", "version": "3.11.7", "build": "h0_0"})
+        )
+        (prefix / "bin").mkdir()
+        (prefix / "bin" / "python").symlink_to(sys.executable)
+        (prefix / "lib" / py / "site-packages").mkdir(parents=True)
+        if i % 2:
+            _env_spec(
+                prefix,
+                "ir",
+                ["R", "--slave", "-e", "IRkernel::main()", "--args", "{connection_file}"],
+            )
+        else:
+            _env_spec(
+                prefix, "python3", ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+            )
+    return venvs, conda
+
+
+def _env_spec(prefix: Path, name: str, argv: list[str]) -> None:
+    d = prefix / "share" / "jupyter" / "kernels" / name
+    d.mkdir(parents=True)
+    lang = "R" if name == "ir" else "python"
+    (d / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": name, "language": lang})
+    )
+
+
+def jupyter_kernel_dirs(env: dict[str, str]) -> list[str]:
+    """Jupyter's kernelspec search path under ``env`` (asked in a fresh process)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, jupyter_core.paths as p; print(json.dumps(p.jupyter_path('kernels')))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return list(json.loads(out.stdout))
+
+
+class Listing(Contestant):
+    def __init__(self, task: str, who: str, env: dict[str, str], cwd: Path, warm: int) -> None:
+        self.task, self.who, self.env, self.cwd, self.warm = task, who, env, cwd, warm
+        self.name = self.role = who
+
+    def setup(self) -> None:
+        if self.task == "envs" and self.who == JUPYTER_CLIENT:
+            raise Missing("jupyter_client has no environment discovery")
+        if self.who == KERNELKIT:
+            if self.task == "specs":
+                _kk.list_specs()
+            else:
+                _kk.list_env_kernels()
+                try:
+                    _kk.api("kernelkit.discovery", "KernelFinder")
+                    self.note = "via KernelFinder().find()"
+                except (ImportError, AttributeError):
+                    self.note = "via envs.find_environments() + scan_kernel_specs() per env"
+
+    def sample(self) -> dict[str, float]:
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench._worker", self.task, self.who, str(self.warm)],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if proc.returncode != 0:
+            words = last_words(proc.stderr or proc.stdout)
+            raise RuntimeError(f"worker exited {proc.returncode}: {words}")
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        return {
+            "fresh": (r["t_done"] - t0) * 1000,
+            "warm": statistics.median(r["warm"]) * 1000,
+            "_count": r["count"],
+        }
+
+
+def _worker_env(extra: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(_procs.BENCH_DIR.parent)
+    env.update(extra)
+    return env
+
+
+def groups(cfg: Config) -> list[Group]:
+    out = []
+    warm = cfg.pick(5, 20)
+    empty = cfg.tmp / "empty"
+    empty.mkdir(exist_ok=True)
+    for n in (10, 100, 1000):
+        root = make_specs(cfg.tmp / f"specs-{n}", n)
+        env = _worker_env({"JUPYTER_PATH": str(root), "JUPYTER_DATA_DIR": str(empty)})
+        env["BENCH_SPEC_DIRS"] = os.pathsep.join(jupyter_kernel_dirs(env))
+        target = Target(JUPYTER_CLIENT, "<=", 0.2) if n == 1000 else None
+        out.append(
+            Group(
+                figure=5,
+                name=f"specs-{n}",
+                metrics=[
+                    Metric("fresh", f"list {n} kernelspecs, fresh process", "ms", target=target),
+                    Metric("warm", f"list {n} kernelspecs, warm (same process)", "ms"),
+                ],
+                contestants=[
+                    lambda w=w, env=env: Listing("specs", w, env, _procs.BENCH_DIR.parent, warm)
+                    for w in (KERNELKIT, JUPYTER_CLIENT, FLOOR)
+                ],
+                reps=cfg.reps(3, 9),
+                budget_s=cfg.pick(20, 60),
+            )
+        )
+
+    n_envs = 50
+    venvs, conda = make_envs(cfg.tmp / "envs", n_envs)
+    home = cfg.tmp / "envs" / "home"
+    home.mkdir()
+    env = _worker_env(
+        {
+            "HOME": str(home),
+            "WORKON_HOME": str(venvs),
+            "CONDA_ENVS_PATH": str(conda),
+            "PYENV_ROOT": str(empty),
+            "JUPYTER_PATH": str(empty),
+            "JUPYTER_DATA_DIR": str(empty),
+            "BENCH_ENV_ROOTS": os.pathsep.join([str(venvs), str(conda)]),
+        }
+    )
+    for var in ("CONDA_PREFIX", "CONDA_EXE", "CONDA_ROOT", "MAMBA_ROOT_PREFIX", "CONDA_ENVS_DIRS"):
+        env.pop(var, None)
+    out.append(
+        Group(
+            figure=5,
+            name="envs",
+            metrics=[
+                Metric(
+                    "fresh",
+                    f"list kernels of {n_envs} environments, fresh process",
+                    "ms",
+                    target=Target("abs", "<=", 100),
+                ),
+                Metric("warm", f"list kernels of {n_envs} environments, warm", "ms"),
+            ],
+            contestants=[
+                lambda w=w: Listing("envs", w, env, home, warm)
+                for w in (KERNELKIT, JUPYTER_CLIENT, FLOOR)
+            ],
+            reps=cfg.reps(3, 9),
+            budget_s=cfg.pick(20, 60),
+            note=f"{n_envs // 2} venvs + {n_envs - n_envs // 2} conda-like prefixes, one spec each",
+        )
+    )
+    return out
