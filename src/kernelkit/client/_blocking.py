@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Coroutine, Mapping
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -245,7 +245,7 @@ class KernelClient:
         if threading.get_ident() == thread.ident:
             raise KernelError("KernelClient.close() called from its own loop thread (a hook)")
         try:
-            asyncio.run_coroutine_threadsafe(self._client.aclose(), loop).result()
+            asyncio.run_coroutine_threadsafe(_shut_down(self._client), loop).result()
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
@@ -296,6 +296,10 @@ class KernelClient:
         future = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
             return future.result()
+        except CancelledError:
+            if self._closed:  # cancelled by close() from another thread
+                raise ClientClosed(f"the client for kernel {self.kernel_name} was closed") from None
+            raise
         except BaseException:
             future.cancel()  # e.g. KeyboardInterrupt: stop waiting in the loop too
             raise
@@ -613,6 +617,17 @@ class KernelClient:
 
     def __repr__(self) -> str:
         return f"<KernelClient {self._client!r}>"
+
+
+async def _shut_down(client: AsyncKernelClient) -> None:
+    """Close the client, then end whatever else still runs on this loop (it is ours)."""
+    await client.aclose()
+    await asyncio.sleep(0)  # let the requests aclose failed take their ClientClosed
+    me = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not me]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 def _forward_input(inbox: queue.SimpleQueue[Any]) -> Callable[[Message], None]:
