@@ -641,3 +641,17 @@ async def test_bad_create_subshell_reply(
     transport.reply(request, "create_subshell_reply", {"status": "ok"}, channel="control")
     with pytest.raises(RemoteProtocolError, match="no subshell_id"):
         await task
+
+
+async def test_deleting_a_busy_subshell_fails_its_requests(
+    client: AsyncKernelClient, transport: MemoryTransport
+) -> None:
+    sub = await client.create_subshell()
+    busy = asyncio.create_task(sub.execute("hold"))
+    main = asyncio.create_task(client.execute("hold"))
+    await asyncio.sleep(0.01)
+    await sub.aclose()
+    with pytest.raises(KernelError, match="was deleted while its execute_request was pending"):
+        await asyncio.wait_for(busy, 1)
+    assert not main.done()
+    main.cancel()

@@ -227,3 +227,12 @@ def test_request_repr_and_flags() -> None:
     assert not tracked.complete
     tracker.receive("shell", _from_kernel("execute_reply", req.header, {}))
     assert tracked.complete
+
+
+def test_forget_subshell() -> None:
+    tracker: RequestTracker[str] = RequestTracker()
+    for name, sub in (("a", "s1"), ("b", None), ("c", "s1"), ("d", "s2")):
+        tracker.track(_request("execute_request", sub), name)
+    assert [r.context for r in tracker.forget_subshell("s1")] == ["a", "c"]
+    assert [r.context for r in tracker] == ["b", "d"]
+    assert tracker.forget_subshell("s1") == []

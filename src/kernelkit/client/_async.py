@@ -969,7 +969,8 @@ class AsyncKernelClient:
         return [str(i) for i in ids]
 
     async def delete_subshell(self, subshell_id: str, *, timeout: float | None = 30.0) -> None:
-        """Delete a subshell.
+        """Delete a subshell. Requests of this client still pending on it fail with
+        :class:`KernelError` (the kernel never answers them).
 
         Raises:
             UnsupportedFeature: the kernel does not advertise ``kernel subshells``.
@@ -980,6 +981,16 @@ class AsyncKernelClient:
             "control", "delete_subshell_request", {"subshell_id": subshell_id}, timeout=timeout
         )
         check_reply(reply, f"delete_subshell_request({subshell_id})", kernel=self._kernel_name)
+        # A kernel drops the replies of requests still running in a deleted subshell
+        # (ipykernel 7.4 does): fail them now rather than let them wait forever.
+        for request in self._tracker.forget_subshell(subshell_id):
+            _fail(
+                request.context.future,
+                KernelError(
+                    f"kernel {self._kernel_name}: subshell {subshell_id} was deleted while "
+                    f"its {request.msg_type} was pending; no reply will come"
+                ),
+            )
 
     # -- raw IOPub -------------------------------------------------------------------
 

@@ -224,6 +224,13 @@ class RequestTracker(Generic[C]):
         self._requests.clear()
         return requests
 
+    def forget_subshell(self, subshell_id: str) -> list[TrackedRequest[C]]:
+        """Stop tracking every request sent to that subshell (it was deleted); returns them."""
+        gone = [r for r in self._requests.values() if r.subshell_id == subshell_id]
+        for request in gone:
+            del self._requests[request.msg_id]
+        return gone
+
     def is_busy(self, subshell_id: str | None = None) -> bool:
         """True while a tracked request on that subshell (None: main shell) is busy."""
         return any(
