@@ -1,6 +1,7 @@
 """The environment a shell has after activating an environment (used at launch only).
 
-- venv-like environments: ``VIRTUAL_ENV`` and ``PATH``, computed without a subprocess.
+- venv-like environments: ``VIRTUAL_ENV`` and ``PATH``, computed without a subprocess;
+  an installed Python (pyenv version, system prefix): its ``bin`` first on ``PATH``.
 - conda-like prefixes: what ``conda activate`` sets (``PATH``, ``CONDA_PREFIX``,
   ``CONDA_DEFAULT_ENV``, ``CONDA_SHLVL``, ``CONDA_PROMPT_MODIFIER``, the variables of
   ``conda env config vars``), then whatever the prefix's
@@ -180,7 +181,7 @@ def _static_activation(env: Environment, base: Mapping[str, str]) -> dict[str, s
         out["CONDA_SHLVL"] = str(level + 1 if old != str(env.prefix) else max(level, 1))
         out["CONDA_PROMPT_MODIFIER"] = f"({name}) "
         out.update(_config_vars(env.prefix))
-    else:
+    elif env.is_venv:
         out["VIRTUAL_ENV"] = str(env.prefix)
     out["PATH"] = bin_dir + (os.pathsep + _drop_path_entry(path, bin_dir) if path else "")
     return out

@@ -33,6 +33,7 @@ EnvKind = Literal[
     "pyenv",
     "conda",
     "pixi",
+    "system",
 ]
 
 #: Kinds activated the conda way (PATH, CONDA_PREFIX, etc/conda/activate.d scripts).
@@ -61,6 +62,7 @@ class Environment:
     python_version: str | None = None
     has_ipykernel: bool = False
     kernels_dir: Path | None = None
+    site_packages: Path | None = None
     found_via: str = ""
     problems: tuple[str, ...] = ()
 
@@ -73,6 +75,11 @@ class Environment:
     def is_conda(self) -> bool:
         """True for conda-style prefixes (conda, mamba, micromamba, pixi)."""
         return self.kind in CONDA_KINDS
+
+    @property
+    def is_venv(self) -> bool:
+        """True for environments made from a base interpreter (they have ``pyvenv.cfg``)."""
+        return self.kind not in CONDA_KINDS and self.kind not in ("pyenv", "system")
 
     @property
     def bin_dir(self) -> Path:
@@ -260,7 +267,7 @@ def _inspect_dir(
     elif cfg is not None:
         detected = "venv"
     else:
-        detected = "pyenv"
+        detected = "system"  # an installed Python (a pyenv version, /usr, /usr/local)
     # pyenv's versions/ also holds pyenv-virtualenv venvs (as symlinks): those are venvs
     env_kind: EnvKind = detected if kind == "pyenv" and cfg is not None else kind or detected
 
@@ -304,6 +311,9 @@ def _inspect_dir(
         python_version=version_text if interpreter is not None or "python" in records else None,
         has_ipykernel=has_ipykernel,
         kernels_dir=kernels if os.path.isdir(kernels) else None,
+        site_packages=site_packages
+        if site_packages is not None and os.path.isdir(site_packages)
+        else None,
         found_via=found_via,
         problems=tuple(problems),
     )

@@ -251,6 +251,7 @@ def find_environments(locations: EnvLocations | None = None) -> EnvironmentScan:
     for prefix in loc.prefixes:
         scan.add(prefix, kind=None, found_via="explicit", must_exist=True)
     for project in loc.project_dirs:
+        scan.read.append(project)  # a new .venv here changes its mtime
         for name in _PROJECT_VENVS:
             scan.add(project / name, kind=None, found_via=str(project))
         pixi = project / ".pixi" / "envs"
@@ -258,9 +259,8 @@ def find_environments(locations: EnvLocations | None = None) -> EnvironmentScan:
             for child in scan.children(pixi):
                 scan.add(child, kind="pixi", found_via=str(project))
     for root in loc.conda_roots:
-        if not os.path.isdir(root / "conda-meta"):
-            continue
-        scan.add(root, kind="conda", found_via=str(root))
+        if os.path.isdir(root / "conda-meta"):  # micromamba's root prefix may hold only envs/
+            scan.add(root, kind="conda", found_via=str(root))
         for child in scan.children(root / "envs"):
             scan.add(child, kind="conda", found_via=str(root))
     for envs_dir in loc.conda_envs_dirs:

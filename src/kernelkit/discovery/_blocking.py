@@ -1,0 +1,155 @@
+"""The blocking face of a launch: :class:`LaunchedKernel` owns one event-loop thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any, TypeVar
+
+from kernelkit._connection import ConnectionInfo
+from kernelkit._errors import KernelTimeout
+from kernelkit.provisioning import KernelProvisionerBase
+
+__all__ = [
+    "LaunchedKernel",
+    "to_thread",
+]
+
+T = TypeVar("T")
+
+
+async def to_thread(func: Callable[[str], T], arg: str) -> T:
+    """Run a blocking listing call off the event loop."""
+    return await asyncio.to_thread(func, arg)
+
+
+class _LoopThread:
+    """An event loop running in a thread of its own, opened and closed explicitly."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="kernelkit-launched-kernel", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        if timeout is not None:
+            coro = asyncio.wait_for(coro, timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except TimeoutError as exc:
+            if isinstance(exc, KernelTimeout):
+                raise
+            raise KernelTimeout(f"did not finish within {timeout:g} s") from exc
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class LaunchedKernel:
+    """A kernel started by :meth:`KernelFinder.launch`: its provisioner, driven from a
+    private event-loop thread. Close it (or use ``with``) to stop the kernel and the
+    thread.
+    """
+
+    def __init__(self, provisioner: KernelProvisionerBase, loop: _LoopThread) -> None:
+        self._provisioner = provisioner
+        self._loop = loop
+
+    @classmethod
+    def start(
+        cls, launch: Coroutine[Any, Any, KernelProvisionerBase], *, timeout: float | None = None
+    ) -> LaunchedKernel:
+        """Run ``launch`` (a finder's ``alaunch(...)``) on a new loop thread.
+
+        Raises:
+            KernelTimeout: the launch took longer than ``timeout`` (it was cancelled).
+        """
+        loop = _LoopThread()
+        try:
+            provisioner = loop.run(launch, timeout)
+        except BaseException:
+            loop.close()
+            raise
+        return cls(provisioner, loop)
+
+    @property
+    def provisioner(self) -> KernelProvisionerBase:
+        """The provisioner (use it from :meth:`run` only: it lives on the loop thread)."""
+        return self._provisioner
+
+    @property
+    def kernel_id(self) -> str:
+        return self._provisioner.kernel_id
+
+    @property
+    def connection_info(self) -> ConnectionInfo:
+        """Where the kernel listens."""
+        info = self._provisioner.connection_info
+        assert info is not None  # set by a successful launch
+        return info
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a coroutine (e.g. one of the provisioner's methods) on the loop thread."""
+        return self._loop.run(coro, timeout)
+
+    def poll(self) -> int | None:
+        """None while the kernel runs, else its exit status."""
+        return self._loop.run(self._provisioner.poll())
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait until the kernel exits; returns its exit status.
+
+        Raises:
+            KernelTimeout: it was still running after ``timeout`` seconds.
+        """
+        return self._loop.run(self._provisioner.wait(), timeout)
+
+    def send_signal(self, signum: int) -> None:
+        """Send ``signum`` to the kernel's process group."""
+        self._loop.run(self._provisioner.send_signal(signum))
+
+    def terminate(self) -> None:
+        """SIGTERM the kernel."""
+        self._loop.run(self._provisioner.terminate())
+
+    def kill(self) -> None:
+        """SIGKILL the kernel."""
+        self._loop.run(self._provisioner.kill())
+
+    def stop(self, *, grace: float | None = None) -> int | None:
+        """Terminate, wait up to ``grace`` seconds, kill; returns the exit status."""
+        return self._loop.run(self._provisioner.stop(grace=grace))
+
+    def close(self) -> None:
+        """Stop the kernel if it still runs, release what its launch held, end the thread."""
+        if self._loop.loop.is_closed():
+            return
+        try:
+            self._loop.run(self._stop_and_cleanup())
+        finally:
+            self._loop.close()
+
+    async def _stop_and_cleanup(self) -> None:
+        if await self._provisioner.poll() is None:
+            await self._provisioner.stop()
+        await self._provisioner.cleanup(restart=False)
+
+    def __enter__(self) -> LaunchedKernel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

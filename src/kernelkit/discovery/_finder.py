@@ -1,0 +1,520 @@
+"""KernelFinder: every provider's kernel types, on time, once each."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from kernelkit._errors import NoSuchKernel
+from kernelkit.discovery._providers import runs_ipykernel
+from kernelkit.discovery._types import (
+    ORIGIN_INTERPRETER,
+    ORIGIN_KERNELSPEC,
+    DiscoveryProblem,
+    KernelProvider,
+    KernelType,
+    LaunchOptions,
+)
+
+if TYPE_CHECKING:
+    from kernelkit.discovery._blocking import LaunchedKernel
+    from kernelkit.provisioning import KernelProvisionerBase
+
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "ENTRY_POINT_GROUP",
+    "FindResult",
+    "KernelChange",
+    "KernelFinder",
+]
+
+#: The entry point group providers are registered under.
+ENTRY_POINT_GROUP = "kernelkit.providers"
+#: Built-in providers, in the order they win duplicates; others follow by name.
+BUILTIN_PROVIDERS = ("spec", "env")
+#: Default time limit for one provider to list its kernels, in seconds.
+DEFAULT_TIME_LIMIT = 5.0
+#: A path modified this recently may change again within the same clock tick: a listing
+#: that read it is not cached (as git treats "racily clean" index entries).
+_RACY_NS = 2_000_000_000
+
+_Fingerprint = tuple[tuple[str, tuple[int, int, int] | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FindResult:
+    """One listing: kernel types (broken ones included, each with ``problems``) in
+    provider order, and providers that failed as a whole."""
+
+    kernels: tuple[KernelType, ...]
+    problems: tuple[DiscoveryProblem, ...] = ()
+    _by_id: Mapping[str, KernelType] = field(default_factory=dict, repr=False, compare=False)
+
+    def __iter__(self) -> Iterator[KernelType]:
+        return iter(self.kernels)
+
+    def __len__(self) -> int:
+        return len(self.kernels)
+
+    @property
+    def healthy(self) -> tuple[KernelType, ...]:
+        """The kernel types with no known problem."""
+        return tuple(k for k in self.kernels if not k.problems)
+
+    @property
+    def broken(self) -> tuple[KernelType, ...]:
+        """The kernel types with problems."""
+        return tuple(k for k in self.kernels if k.problems)
+
+    def get(self, type_id: str) -> KernelType:
+        """The kernel type with this id or alias; a bare name (``python3``) matches
+        ``spec/<name>`` first, then the only type with that name.
+
+        Raises:
+            NoSuchKernel: nothing matches (the error lists the ids).
+        """
+        found = self._by_id.get(type_id)
+        if found is None and "/" not in type_id:
+            found = self._by_id.get(f"spec/{type_id}")
+            if found is None:
+                named = [k for k in self.kernels if k.name.rsplit("/", 1)[-1] == type_id]
+                found = named[0] if len(named) == 1 else None
+        if found is None:
+            raise NoSuchKernel(type_id, available=[k.id for k in self.kernels])
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class KernelChange:
+    """A change seen by :meth:`KernelFinder.watch`: a kernel type ``added``,
+    ``changed`` (anything about it, health included) or ``removed``."""
+
+    kind: Literal["added", "changed", "removed"]
+    kernel: KernelType
+
+
+def _stat_key(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _fingerprint(paths: Sequence[Path]) -> tuple[_Fingerprint, bool]:
+    """(stat keys of ``paths``, whether any was modified too recently to trust)."""
+    racy_after = time.time_ns() - _RACY_NS
+    racy = False
+    keys = []
+    for path in dict.fromkeys(os.fspath(p) for p in paths):
+        key = _stat_key(path)
+        if key is not None and key[0] > racy_after:
+            racy = True
+        keys.append((path, key))
+    return tuple(keys), racy
+
+
+class _Job:
+    """One provider listing running in a worker thread."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.kernels: list[KernelType] = []
+        self.problems: list[DiscoveryProblem] = []
+        self.fingerprint: _Fingerprint | None = None
+        self.started = time.monotonic()
+
+
+class _Slot:
+    """A provider: how to get it, the instance once loaded, and its cached listing."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        provider: KernelProvider | None = None,
+        entry_point: EntryPoint | None = None,
+    ) -> None:
+        self.name = name
+        self.provider = provider
+        self.entry_point = entry_point
+        self.running: _Job | None = None
+        self.cached: _Job | None = None
+
+    def load(self) -> KernelProvider:
+        if self.provider is None:
+            assert self.entry_point is not None
+            loaded = self.entry_point.load()
+            self.provider = loaded() if isinstance(loaded, type) else loaded
+        return self.provider
+
+    def still_valid(self) -> bool:
+        cached = self.cached
+        if cached is None or cached.fingerprint is None:
+            return False
+        current, _ = _fingerprint([Path(p) for p, _ in cached.fingerprint])
+        return current == cached.fingerprint
+
+
+def _run_provider(slot: _Slot, job: _Job) -> None:
+    """Body of a worker thread: load the provider, list, validate, fingerprint."""
+    name = slot.name
+    try:
+        try:
+            provider = slot.load()
+        except Exception as exc:
+            where = slot.entry_point.value if slot.entry_point is not None else name
+            job.problems.append(
+                DiscoveryProblem(
+                    name, f"failed to load ({where}): {type(exc).__name__}: {exc}", where
+                )
+            )
+            return
+        try:
+            listed = list(provider.find_kernels())
+            watched_method = getattr(provider, "watched_paths", None)
+            watched = watched_method() if watched_method is not None else None
+        except Exception as exc:
+            job.problems.append(
+                DiscoveryProblem(
+                    name, f"raised {type(exc).__name__}: {exc}", type(provider).__qualname__
+                )
+            )
+            return
+        seen: set[str] = set()
+        for item in listed:
+            if not isinstance(item, KernelType):
+                job.problems.append(
+                    DiscoveryProblem(name, f"yielded a {type(item).__name__}, not a KernelType")
+                )
+                continue
+            if item.name in seen:
+                job.problems.append(
+                    DiscoveryProblem(name, f"yielded two kernel types named {item.name!r}")
+                )
+                continue
+            seen.add(item.name)
+            job.kernels.append(replace(item, provider=name))
+        if watched is not None:
+            fingerprint, racy = _fingerprint(list(watched))
+            job.fingerprint = None if racy else fingerprint
+    except BaseException as exc:  # a thread must not die silently: report anything
+        job.problems.append(DiscoveryProblem(name, f"crashed: {type(exc).__name__}: {exc}"))
+    finally:
+        job.done.set()
+
+
+def _prefix_of(argv0: str) -> str | None:
+    """The environment prefix holding an interpreter path (``<prefix>/bin/python``)."""
+    parent = os.path.dirname(argv0)
+    if os.path.basename(parent) not in ("bin", "Scripts"):
+        return None
+    return os.path.realpath(os.path.dirname(parent))
+
+
+def _ipykernel_prefix(kernel: KernelType) -> str | None:
+    """The real path of the environment whose interpreter this ipykernel spec runs."""
+    spec = kernel.spec
+    if spec is None or not spec.argv or not runs_ipykernel(spec):
+        return None
+    if kernel.origin == ORIGIN_INTERPRETER and kernel.environment is not None:
+        return os.path.realpath(kernel.environment.prefix)
+    first = spec.argv[0]
+    if os.path.isabs(first):
+        return _prefix_of(first)
+    interpreter = spec.interpreter()
+    return _prefix_of(str(interpreter)) if interpreter is not None else None
+
+
+def resolve_duplicates(kernels: Sequence[KernelType]) -> list[KernelType]:
+    """Drop kernel types that are the same kernel reached another way.
+
+    The rule (``kernels`` is in provider order: spec, env, then others by name):
+
+    1. Two kernelspecs whose directories are the same on disk (same real path) are one
+       kernel; the first listed stays.
+    2. An environment's interpreter offered as a kernel (origin ``interpreter``) is
+       dropped when a listed kernelspec already starts ipykernel with that
+       environment's interpreter (``<prefix>/bin/python...``, or a bare ``python`` in a
+       spec that lives in that environment).
+
+    The kernel that stays records the dropped ids in ``aliases``.
+    """
+    kept: list[KernelType] = []
+    by_dir: dict[str, int] = {}
+    by_python: dict[str, int] = {}
+    aliases: dict[int, list[str]] = {}
+    interpreters: list[tuple[KernelType, str]] = []
+    for kernel in kernels:
+        if kernel.origin == ORIGIN_INTERPRETER and kernel.environment is not None:
+            interpreters.append((kernel, os.path.realpath(kernel.environment.prefix)))
+            continue
+        if kernel.origin == ORIGIN_KERNELSPEC and kernel.source is not None:
+            real = os.path.realpath(kernel.source)
+            if real in by_dir:
+                aliases.setdefault(by_dir[real], []).append(kernel.id)
+                continue
+            by_dir[real] = len(kept)
+            prefix = _ipykernel_prefix(kernel)
+            if prefix is not None:
+                by_python.setdefault(prefix, len(kept))
+        kept.append(kernel)
+    for kernel, prefix in interpreters:
+        index = by_python.get(prefix)
+        if index is not None:
+            aliases.setdefault(index, []).append(kernel.id)
+        else:
+            kept.append(kernel)
+    for index, extra in aliases.items():
+        kept[index] = replace(kept[index], aliases=(*kept[index].aliases, *extra))
+    return kept
+
+
+class KernelFinder:
+    """Kernel types from every provider, each listed in a worker thread under a time limit.
+
+    - Providers come from the ``kernelkit.providers`` entry point group (the built-in
+      ``spec`` and ``env`` register there too), or are given as a mapping name -> provider.
+    - Isolation: a provider that fails to load, raises, returns junk or takes longer than
+      ``time_limit`` seconds is reported in :attr:`FindResult.problems`; the others are
+      listed on time. A hung provider is not started again while its thread still runs.
+    - Duplicates across providers are resolved by :func:`resolve_duplicates`.
+    - Cache: a provider's listing is reused while the ``stat`` of every path it read
+      (:meth:`KernelProvider.watched_paths`) is unchanged; :meth:`refresh` forgets it.
+    - Ordering: built-in providers first (``spec``, ``env``), then the others by name.
+    """
+
+    def __init__(
+        self,
+        providers: Mapping[str, KernelProvider] | None = None,
+        *,
+        time_limit: float = DEFAULT_TIME_LIMIT,
+        entry_point_group: str = ENTRY_POINT_GROUP,
+    ) -> None:
+        self.time_limit = time_limit
+        self._group = entry_point_group
+        self._lock = threading.Lock()
+        self._slots: list[_Slot] | None = None
+        if providers is not None:
+            self._slots = self._ordered(
+                [_Slot(name, provider=provider) for name, provider in providers.items()]
+            )
+        self._last: FindResult | None = None
+
+    @staticmethod
+    def _ordered(slots: list[_Slot]) -> list[_Slot]:
+        def rank(slot: _Slot) -> tuple[int, str]:
+            name = slot.name
+            return (
+                (BUILTIN_PROVIDERS.index(name), "")
+                if name in BUILTIN_PROVIDERS
+                else (
+                    len(BUILTIN_PROVIDERS),
+                    name,
+                )
+            )
+
+        return sorted(slots, key=rank)
+
+    def _get_slots(self) -> list[_Slot]:
+        with self._lock:
+            if self._slots is None:
+                eps = {ep.name: ep for ep in entry_points(group=self._group)}
+                self._slots = self._ordered(
+                    [_Slot(name, entry_point=ep) for name, ep in eps.items()]
+                )
+            return self._slots
+
+    @property
+    def provider_names(self) -> list[str]:
+        """The providers, in order."""
+        return [slot.name for slot in self._get_slots()]
+
+    def provider(self, name: str) -> KernelProvider:
+        """The provider registered as ``name`` (loaded now if it was not yet).
+
+        Raises:
+            NoSuchKernel: no provider has that name.
+        """
+        for slot in self._get_slots():
+            if slot.name == name:
+                return slot.load()
+        raise NoSuchKernel(f"{name}/", available=self.provider_names)
+
+    def find(self, *, refresh: bool = False) -> FindResult:
+        """List every kernel type now (cached listings reused unless ``refresh``).
+
+        Never raises because of a provider; returns within about ``time_limit`` seconds.
+        """
+        slots = self._get_slots()
+        jobs: list[tuple[_Slot, _Job]] = []
+        problems: list[DiscoveryProblem] = []
+        stale: list[KernelType] = []
+        with self._lock:
+            for slot in slots:
+                if slot.running is not None:
+                    if not slot.running.done.is_set():
+                        # Still busy since an earlier call: do not wait for it again, and
+                        # do not start a second thread; show its last good listing, if any.
+                        waited = time.monotonic() - slot.running.started
+                        problems.append(
+                            DiscoveryProblem(
+                                slot.name,
+                                f"still listing after {waited:.1f} s (over the "
+                                f"{self.time_limit:g} s limit; hung?)"
+                                + ("; showing its previous listing" if slot.cached else ""),
+                            )
+                        )
+                        if slot.cached is not None:
+                            stale.extend(slot.cached.kernels)
+                        continue
+                    slot.cached = slot.running
+                    slot.running = None
+                if not refresh and slot.still_valid():
+                    assert slot.cached is not None
+                    jobs.append((slot, slot.cached))
+                    continue
+                job = _Job()
+                slot.running = job
+                thread = threading.Thread(
+                    target=_run_provider,
+                    args=(slot, job),
+                    name=f"kernelkit-provider-{slot.name}",
+                    daemon=True,  # a hung provider must not keep the process alive
+                )
+                thread.start()
+                jobs.append((slot, job))
+        deadline = time.monotonic() + self.time_limit
+        kernels: list[KernelType] = list(stale)
+        for slot, job in jobs:
+            if not job.done.wait(max(0.0, deadline - time.monotonic())):
+                waited = time.monotonic() - job.started
+                problems.append(
+                    DiscoveryProblem(
+                        slot.name,
+                        f"did not answer within {self.time_limit:g} s (running for "
+                        f"{waited:.1f} s); its kernels are left out",
+                    )
+                )
+                continue
+            with self._lock:
+                if slot.running is job:
+                    slot.running = None
+                    slot.cached = job
+            kernels.extend(job.kernels)
+            problems.extend(job.problems)
+        resolved = resolve_duplicates(kernels)
+        by_id: dict[str, KernelType] = {}
+        for kernel in resolved:
+            by_id.setdefault(kernel.id, kernel)
+            for alias in kernel.aliases:
+                by_id.setdefault(alias, kernel)
+        result = FindResult(tuple(resolved), tuple(problems), by_id)
+        self._last = result
+        return result
+
+    def refresh(self) -> FindResult:
+        """Forget every cached listing and list again."""
+        return self.find(refresh=True)
+
+    def get(self, type_id: str) -> KernelType:
+        """The kernel type with this id (see :meth:`FindResult.get`).
+
+        Raises:
+            NoSuchKernel: no kernel type has that id.
+        """
+        return self.find().get(type_id)
+
+    async def watch(self, *, interval: float = 2.0) -> AsyncIterator[KernelChange]:
+        """Yield a :class:`KernelChange` whenever a kernel type appears, changes or
+        vanishes (kernelspec directories, environments, their interpreters).
+
+        A bounded stat-compare loop: every ``interval`` seconds the finder re-checks the
+        paths each provider read (a few hundred ``stat`` calls) and lists again only the
+        providers whose paths changed. This is a watcher, not a hot path; there is no
+        portable file-change notification for "an environment appeared somewhere".
+        """
+        # Imported here: asyncio is needed only by watchers, never by a plain listing.
+        from kernelkit.discovery._watch import watch_changes
+
+        async for change in watch_changes(self.find, interval=interval):
+            yield change
+
+    async def alaunch(
+        self,
+        type_id: str,
+        *,
+        kernel_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        extra_arguments: Sequence[str] = (),
+        parent: object | None = None,
+    ) -> KernelProvisionerBase:
+        """Launch the kernel type ``type_id`` through its provider; return the provisioner,
+        launched (connection info, poll, wait, signals, stop, cleanup).
+
+        ``env`` is added on top of the activated environment.
+
+        Raises:
+            NoSuchKernel: no kernel type has that id.
+            DiscoveryError: the kernel type cannot be launched (a broken environment).
+            EnvironmentActivationError: its environment could not be activated.
+            ProvisioningError: the provisioner is missing or the kernel failed to start.
+        """
+        # Imported here: asyncio is needed only by launches, never by a plain listing.
+        from kernelkit.discovery._blocking import to_thread
+
+        kernel_type = await to_thread(self.get, type_id)
+        provider = self.provider(kernel_type.provider)
+        options = LaunchOptions(
+            kernel_id=kernel_id,
+            env=dict(env or {}),
+            cwd=os.fspath(cwd) if cwd is not None else None,
+            extra_arguments=tuple(extra_arguments),
+            parent=parent,
+        )
+        launch = getattr(provider, "launch", None)
+        if launch is None:
+            launch = KernelProvider().launch  # a duck-typed provider: the default launch
+        result: KernelProvisionerBase = await launch(kernel_type, options)
+        return result
+
+    def launch(
+        self,
+        type_id: str,
+        *,
+        kernel_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        extra_arguments: Sequence[str] = (),
+        parent: object | None = None,
+        timeout: float | None = None,
+    ) -> LaunchedKernel:
+        """Blocking :meth:`alaunch`: returns a :class:`LaunchedKernel` that owns an event
+        loop thread for the kernel's provisioner (close it, or use ``with``).
+
+        ``timeout`` bounds the whole launch (None: the provisioner's own start timeout).
+
+        Raises:
+            The errors of :meth:`alaunch`, and KernelTimeout past ``timeout``.
+        """
+        # Imported here: asyncio is needed only by launches, never by a plain listing.
+        from kernelkit.discovery._blocking import LaunchedKernel
+
+        return LaunchedKernel.start(
+            self.alaunch(
+                type_id,
+                kernel_id=kernel_id,
+                env=env,
+                cwd=cwd,
+                extra_arguments=extra_arguments,
+                parent=parent,
+            ),
+            timeout=timeout,
+        )

@@ -1,0 +1,250 @@
+"""The built-in providers: ``spec`` (Jupyter's kernelspec directories) and ``env``
+(Python and conda environments, each with its own kernelspecs and interpreter)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from kernelkit.discovery._types import (
+    ORIGIN_ENVIRONMENT,
+    ORIGIN_INTERPRETER,
+    ORIGIN_KERNELSPEC,
+    KernelProvider,
+    KernelType,
+)
+from kernelkit.envs import (
+    Environment,
+    EnvironmentScan,
+    EnvLocations,
+    environment_id,
+    find_environments,
+    inspect_environment,
+)
+from kernelkit.specs import KernelSpec, is_bare_python, kernel_spec_dirs, scan_kernel_specs
+
+__all__ = [
+    "EnvProvider",
+    "SpecProvider",
+    "interpreter_kernel_spec",
+    "runs_ipykernel",
+]
+
+_KERNELS_TAIL = ("share", "jupyter", "kernels")
+
+
+def runs_ipykernel(spec: KernelSpec) -> bool:
+    """True when the spec starts ipykernel (``-m ipykernel_launcher`` or ``-m ipykernel``)."""
+    for arg in spec.argv[1:]:
+        if arg in ("ipykernel_launcher", "ipykernel") or arg.endswith("ipykernel_launcher.py"):
+            return True
+    return False
+
+
+def interpreter_kernel_spec(env: Environment) -> KernelSpec:
+    """The kernelspec ipykernel would install for ``env``'s interpreter, made in memory.
+
+    Its resource directory is ipykernel's bundled ``resources`` (the logos), when present.
+    """
+    assert env.interpreter is not None
+    resources = env.site_packages / "ipykernel" / "resources" if env.site_packages else None
+    version = f" {env.python_version}" if env.python_version else ""
+    return KernelSpec(
+        name="python3",
+        resource_dir=resources if resources is not None and resources.is_dir() else env.prefix,
+        argv=(str(env.interpreter), "-m", "ipykernel_launcher", "-f", "{connection_file}"),
+        display_name=f"Python{version} ({env.name})",
+        language="python",
+        metadata={"debugger": True},
+    )
+
+
+def _spec_type(
+    spec: KernelSpec,
+    *,
+    name: str,
+    display_name: str | None = None,
+    environment: Environment | None = None,
+    problems: tuple[str, ...] | None = None,
+) -> KernelType:
+    return KernelType(
+        name=name,
+        display_name=display_name if display_name is not None else spec.display_name,
+        language=spec.language,
+        origin=ORIGIN_KERNELSPEC,
+        source=spec.resource_dir,
+        metadata=spec.metadata,
+        problems=spec.problems if problems is None else problems,
+        spec=spec,
+        environment=environment,
+    )
+
+
+def _watch_spec(paths: list[Path], spec: KernelSpec) -> None:
+    paths.append(spec.resource_dir)
+    paths.append(spec.resource_dir / "kernel.json")
+    if spec.argv and os.path.isabs(spec.argv[0]):
+        paths.append(Path(spec.argv[0]))  # the interpreter or program it starts
+
+
+class SpecProvider(KernelProvider):
+    """Kernelspecs in Jupyter's search path (:func:`kernelkit.specs.kernel_spec_dirs`).
+
+    Ids are ``spec/<kernel name>``. A spec inside an environment
+    (``<prefix>/share/jupyter/kernels/<name>``, with a Python or conda prefix) is
+    launched with that environment activated.
+    """
+
+    def __init__(self, dirs: Sequence[str | os.PathLike[str]] | None = None) -> None:
+        self._dirs = None if dirs is None else [Path(d) for d in dirs]
+        self._watched: list[Path] | None = None
+        self._lock = threading.Lock()
+
+    def find_kernels(self) -> list[KernelType]:
+        dirs = kernel_spec_dirs() if self._dirs is None else list(self._dirs)
+        specs = scan_kernel_specs(dirs)
+        watched: list[Path] = list(dirs)
+        envs: dict[Path, Environment | None] = {}
+        found = []
+        for spec in specs:
+            _watch_spec(watched, spec)
+            kernels = spec.resource_dir.parent
+            if kernels not in envs:
+                envs[kernels] = _holding_environment(kernels)
+            found.append(_spec_type(spec, name=spec.name, environment=envs[kernels]))
+        with self._lock:
+            self._watched = watched
+        return found
+
+    def watched_paths(self) -> list[Path] | None:
+        with self._lock:
+            return self._watched
+
+
+def _holding_environment(kernels_dir: Path) -> Environment | None:
+    """The environment whose ``share/jupyter/kernels`` is ``kernels_dir``, if it is one
+    (with an interpreter, or a conda prefix): its kernels start with it activated."""
+    if tuple(p.lower() for p in kernels_dir.parts[-3:]) != _KERNELS_TAIL:
+        return None
+    env = inspect_environment(kernels_dir.parent.parent.parent)
+    if env is None or not (env.interpreter is not None or env.is_conda) or env.problems:
+        return None
+    return env
+
+
+class EnvProvider(KernelProvider):
+    """Kernels of Python and conda environments found on disk (:mod:`kernelkit.envs`).
+
+    For each environment: the kernelspecs in its own ``share/jupyter/kernels``, Python
+    or not (id ``env/<env-id>/<kernel name>``), and its interpreter as a kernel
+    (``env/<env-id>/python3``) when ipykernel is installed but no spec starts it.
+    A broken environment with no kernels to show is listed as ``env/<env-id>`` with its
+    problems. Kernels start with their environment activated.
+    """
+
+    def __init__(self, locations: EnvLocations | None = None) -> None:
+        self._locations = locations
+        self._watched: list[Path] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def locations(self) -> EnvLocations:
+        """Where this provider looks (default: :meth:`EnvLocations.from_environ`)."""
+        return self._locations or EnvLocations.from_environ()
+
+    def find_kernels(self) -> list[KernelType]:
+        scan = find_environments(self.locations)
+        watched: list[Path] = list(scan.read_paths)
+        found: list[KernelType] = []
+        for env in scan.environments:
+            found.extend(_environment_kernels(env, watched))
+        for problem in _scan_problems(scan):
+            found.append(problem)
+        with self._lock:
+            self._watched = watched
+        return found
+
+    def watched_paths(self) -> list[Path] | None:
+        with self._lock:
+            return self._watched
+
+
+def _scan_problems(scan: EnvironmentScan) -> Iterator[KernelType]:
+    for problem in scan.problems:
+        yield KernelType(
+            name=environment_id(problem.path),
+            display_name=f"(cannot search {problem.path})",
+            language="",
+            origin=ORIGIN_ENVIRONMENT,
+            source=problem.path,
+            problems=(problem.reason,),
+        )
+
+
+def _bin_problem(spec: KernelSpec, env: Environment) -> str | None:
+    """The "not found on PATH" problem of a spec whose program is in the environment's
+    own bin directory (on PATH once activated, so not a problem at all)."""
+    if not spec.argv:
+        return None
+    first = spec.argv[0]
+    if os.sep in first or is_bare_python(first):
+        return None
+    candidate = env.bin_dir / first
+    if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        return f"argv[0] {first!r} is not found on PATH"
+    return None
+
+
+def _environment_kernels(env: Environment, watched: list[Path]) -> list[KernelType]:
+    found: list[KernelType] = []
+    watched.append(env.bin_dir)
+    if env.site_packages is not None:
+        watched.append(env.site_packages)
+    if env.is_conda:
+        watched.append(env.prefix / "conda-meta")
+    specs = scan_kernel_specs([env.kernels_dir]) if env.kernels_dir is not None else []
+    starts_ipykernel = False
+    for spec in specs:
+        _watch_spec(watched, spec)
+        starts_ipykernel = starts_ipykernel or runs_ipykernel(spec)
+        on_path = _bin_problem(spec, env)
+        problems = tuple(p for p in spec.problems if on_path is None or not p.endswith(on_path))
+        found.append(
+            _spec_type(
+                spec,
+                name=f"{env.id}/{spec.name}",
+                display_name=f"{spec.display_name} ({env.name})",
+                environment=env,
+                problems=problems + env.problems,
+            )
+        )
+    if env.has_ipykernel and env.interpreter is not None and not starts_ipykernel:
+        spec = interpreter_kernel_spec(env)
+        found.append(
+            KernelType(
+                name=f"{env.id}/{spec.name}",
+                display_name=spec.display_name,
+                language="python",
+                origin=ORIGIN_INTERPRETER,
+                source=env.prefix,
+                metadata=spec.metadata,
+                problems=env.problems,
+                spec=spec,
+                environment=env,
+            )
+        )
+    if not found and env.problems:
+        found.append(
+            KernelType(
+                name=env.id,
+                display_name=f"{env.name} ({env.kind} environment)",
+                language="",
+                origin=ORIGIN_ENVIRONMENT,
+                source=env.prefix,
+                problems=env.problems,
+                environment=env,
+            )
+        )
+    return found

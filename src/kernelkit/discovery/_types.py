@@ -1,0 +1,148 @@
+"""What discovery yields (:class:`KernelType`), and the interface of a provider."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kernelkit.envs import Environment
+from kernelkit.specs import KernelSpec
+
+if TYPE_CHECKING:
+    from kernelkit.provisioning import KernelProvisionerBase
+
+__all__ = [
+    "ORIGIN_ENVIRONMENT",
+    "ORIGIN_INTERPRETER",
+    "ORIGIN_KERNELSPEC",
+    "DiscoveryProblem",
+    "KernelProvider",
+    "KernelType",
+    "LaunchOptions",
+]
+
+#: A kernel.json on disk; ``source`` is its directory.
+ORIGIN_KERNELSPEC = "kernelspec"
+#: An environment's Python with ipykernel installed but no kernel.json; ``source`` is the
+#: environment prefix.
+ORIGIN_INTERPRETER = "interpreter"
+#: Not a kernel: an environment that is broken (deleted, unreadable), listed so that
+#: ``kernelkit list --broken`` can say why; always has ``problems``.
+ORIGIN_ENVIRONMENT = "environment"
+
+
+@dataclass(frozen=True, slots=True)
+class KernelType:
+    """A kind of kernel one can launch: found by a provider, launched by it.
+
+    ``id`` is ``<provider>/<name>``: ``spec/python3``, ``env/<env-id>/python3``. The
+    provider part is filled in by :class:`~kernelkit.KernelFinder` from the name the
+    provider is registered under, so a provider only chooses ``name`` (unique within it).
+    ``problems`` is empty when the kernel looks launchable. What is needed to launch it:
+    ``spec`` (argv, env, interrupt mode) and ``environment`` (activated before launch).
+    ``aliases`` are ids of the same kernel reached through other providers (see
+    :class:`~kernelkit.KernelFinder` for the rule); launching by an alias works too.
+    """
+
+    name: str
+    display_name: str
+    language: str
+    provider: str = ""
+    origin: str = ORIGIN_KERNELSPEC
+    source: Path | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    problems: tuple[str, ...] = ()
+    spec: KernelSpec | None = None
+    environment: Environment | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        """``<provider>/<name>``."""
+        return f"{self.provider}/{self.name}" if self.provider else self.name
+
+    @property
+    def healthy(self) -> bool:
+        """True when no problem is known."""
+        return not self.problems
+
+    @property
+    def resource_files(self) -> tuple[Path, ...]:
+        """Logos and other files beside the kernel.json (read from disk when asked)."""
+        return self.spec.resource_files if self.spec is not None else ()
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryProblem:
+    """A provider that failed as a whole (raised, hung, failed to load), and why."""
+
+    provider: str
+    reason: str
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchOptions:
+    """What the caller adds to a launch: extra environment variables (on top of the
+    activated environment), the working directory, extra arguments, the kernel id
+    (default: a new UUID), and a ``parent`` passed to traitlets-based provisioners."""
+
+    kernel_id: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    extra_arguments: Sequence[str] = ()
+    parent: object | None = None
+
+
+class KernelProvider:
+    """A source of kernel types. Subclass it, or write any class with the same methods,
+    and register it under the ``kernelkit.providers`` entry point group::
+
+        [project.entry-points."kernelkit.providers"]
+        docker = "mypkg.kernels:DockerProvider"
+
+    The finder instantiates it with no arguments, in a worker thread, and calls
+    :meth:`find_kernels` there under a time limit. Only :meth:`find_kernels` is
+    required. A plain class with no metaclass, so a provider may also inherit traitlets'
+    ``LoggingConfigurable`` (``class P(KernelProvider, LoggingConfigurable)``).
+    """
+
+    def find_kernels(self) -> Iterable[KernelType]:
+        """The kernel types this provider offers, broken ones included (with ``problems``).
+
+        Called from a worker thread; must not run subprocesses if it can help it and
+        should finish well within the finder's time limit.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement find_kernels()")
+
+    def watched_paths(self) -> Sequence[Path] | None:
+        """Files and directories whose modification times validate the last listing.
+
+        While none of them changed (by ``stat``), the finder reuses the last result of
+        :meth:`find_kernels`; a path that did not exist may appear. None (the default)
+        means "cannot tell": the provider is asked again every time.
+        """
+        return None
+
+    async def launch(
+        self, kernel_type: KernelType, options: LaunchOptions
+    ) -> KernelProvisionerBase:
+        """Launch ``kernel_type``; return its provisioner, launched (the kernel handle:
+        connection info, poll, wait, signals, stop, cleanup).
+
+        The default launches ``kernel_type.spec`` with the provisioner its metadata asks
+        for (:class:`~kernelkit.provisioning.KernelProvisionerFactory`), in
+        ``kernel_type.environment`` activated, if any.
+
+        Raises:
+            DiscoveryError: the kernel type has no spec to launch.
+            EnvironmentActivationError: its environment could not be activated.
+            ProvisioningError: the provisioner is missing or the kernel failed to start.
+        """
+        # Imported here, not at the top: provisioning pulls in pyzmq and asyncio, and
+        # listing kernels (the hot path of every command line and editor) never needs them.
+        from kernelkit.discovery._launch import launch_kernel_type
+
+        return await launch_kernel_type(kernel_type, options)
