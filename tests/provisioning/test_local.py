@@ -78,6 +78,7 @@ async def test_auto_accepts_either_report(make_provisioner: MakeProvisioner, act
     p = make_provisioner(fake_spec(action, ports="auto"))
     info = await launch(p)
     assert p.port_mode == "auto"
+    assert p.ports_source == {"register": "registration", "writeback": "write-back"}[action]
     assert info.ports_chosen
 
 
@@ -85,6 +86,7 @@ async def test_parent_ports_confirmed_by_heartbeat(make_provisioner: MakeProvisi
     p = make_provisioner(fake_spec("hb", ports="parent"))
     info = await launch(p)
     assert p.port_mode == "parent"
+    assert p.ports_source == "heartbeat"
     assert info.ports_chosen
 
 

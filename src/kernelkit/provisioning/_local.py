@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import re
-import secrets
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ from kernelkit._connection import (
     write_connection_file,
     write_registration_file,
 )
-from kernelkit._errors import ConnectionFileError, KernelStartError, ProvisioningError
+from kernelkit._errors import KernelStartError, ProvisioningError
 from kernelkit.provisioning._base import KernelProvisionerBase, LaunchParams
 from kernelkit.provisioning._capture import (
     DEFAULT_OUTPUT_BYTES,
@@ -53,25 +52,6 @@ _KILL_WAIT = 5.0
 
 class _BindFailed(Exception):
     """The kernel died on "Address already in use" (parent-chosen ports only)."""
-
-
-def _write_private_json(path: Path, obj: Mapping[str, Any]) -> None:
-    """Write ``obj`` atomically with mode 0600 (for the file that is both a connection and
-    a registration file, which neither writer in kernelkit._connection produces)."""
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2) + b"\n")
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-    except OSError as exc:
-        raise ConnectionFileError(path, f"cannot write the file: {exc.strerror or exc}") from exc
 
 
 def _ports_from_file(path: Path) -> dict[str, int] | None:
@@ -167,6 +147,8 @@ class LocalProvisioner(KernelProvisionerBase):
         #: How this launch gets its ports, and why (set by pre_launch).
         self.port_mode: PortMode | None = None
         self.port_mode_reason = ""
+        #: What told us the ports: "registration", "write-back" or "heartbeat".
+        self.ports_source: str | None = None
 
         self._key: bytes | None = None
         self._prepared: ConnectionInfo | None = None  # what the kernel was given
@@ -296,7 +278,7 @@ class LocalProvisioner(KernelProvisionerBase):
             write_registration_file(registration, self._registration_file)
             return self._registration_file
         # auto: one file that is both, so the kernel's behaviour decides.
-        _write_private_json(self.connection_file, base.to_dict() | registration.to_dict())
+        write_connection_file(base, self.connection_file, registration=registration)
         return self.connection_file
 
     def _parent_ports(self, base: ConnectionInfo) -> ConnectionInfo:
@@ -332,6 +314,7 @@ class LocalProvisioner(KernelProvisionerBase):
         retries = self._bind_retries
         self._exit_status = None
         self._reattached = False
+        self.ports_source = None
         self._capture = OutputCapture(
             max_lines=self._output_lines,
             max_bytes=self._output_bytes,
@@ -395,24 +378,25 @@ class LocalProvisioner(KernelProvisionerBase):
         file_watch: FileWatch | None = None
         probe: HeartbeatProbe | None = None
 
-        def ports_ready(values: Mapping[str, int]) -> None:
+        def ports_ready(values: Mapping[str, int], source: str) -> None:
             if not ports.done():
+                self.ports_source = source
                 ports.set_result(prepared.with_ports(**values))
 
         def on_file_change() -> None:
             assert self.connection_file is not None
             values = _ports_from_file(self.connection_file)
             if values is not None:
-                ports_ready(values)
+                ports_ready(values, "write-back")
 
         def on_registration(fut: asyncio.Future[Any]) -> None:
             if not fut.cancelled() and fut.exception() is None:
-                ports_ready(fut.result().ports())
+                ports_ready(fut.result().ports(), "registration")
 
         def on_heartbeat(fut: asyncio.Future[None]) -> None:
             # The echo means the kernel has bound its ports (the ones we gave it).
-            if not fut.cancelled() and not ports.done():
-                ports.set_result(prepared)
+            if not fut.cancelled():
+                ports_ready({}, "heartbeat")
 
         try:
             # Watch before the kernel exists, so no write can slip by unseen.
