@@ -23,3 +23,7 @@ def version() -> None:
 
 # Commands register themselves on `app` when their module is imported.
 # (Add one import line per command module below.)
+from kernelkit.cli import (  # noqa: E402, F401  (importing a command module registers it)
+    _list,
+    _specs,
+)
