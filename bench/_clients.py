@@ -112,7 +112,7 @@ class JupyterClientAsync(AsyncDriver):
         await kc.wait_for_ready(timeout=30)
 
     async def execute(self, code: str) -> None:
-        await self.kc.execute_interactive(code, store_history=False, output_hook=_jc_noop)
+        await self.kc.execute_interactive(code, output_hook=_jc_noop)
 
     async def kernel_info(self) -> None:
         await self.kc.kernel_info(reply=True, timeout=30)
@@ -123,7 +123,7 @@ class JupyterClientAsync(AsyncDriver):
             if _is_output(t):
                 hook(t)
 
-        await self.kc.execute_interactive(code, store_history=False, output_hook=on_msg)
+        await self.kc.execute_interactive(code, output_hook=on_msg)
 
     async def drain(self) -> None:
         from queue import Empty
@@ -230,7 +230,7 @@ class JupyterClientBlocking(BlockingDriver):
         kc.wait_for_ready(timeout=30)
 
     def execute(self, code: str) -> None:
-        self.kc.execute_interactive(code, store_history=False, output_hook=_jc_noop)
+        self.kc.execute_interactive(code, output_hook=_jc_noop)
 
     def kernel_info(self) -> None:
         self.kc.kernel_info(reply=True, timeout=30)
@@ -241,7 +241,7 @@ class JupyterClientBlocking(BlockingDriver):
             if _is_output(t):
                 hook(t)
 
-        self.kc.execute_interactive(code, store_history=False, output_hook=on_msg)
+        self.kc.execute_interactive(code, output_hook=on_msg)
 
     def drain(self) -> None:
         from queue import Empty

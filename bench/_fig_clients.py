@@ -183,7 +183,7 @@ def _factories(cfg: Config, cls: Any, work: str, n: int) -> list[Callable[[], Co
 
 
 def requests_groups(cfg: Config) -> list[Group]:
-    n = cfg.pick(100, 1000)
+    n = cfg.pick(100, 300)
     out = []
     for mode, cls in (("async", AsyncClientContestant), ("blocking", BlockingClientContestant)):
         out.append(
@@ -195,8 +195,8 @@ def requests_groups(cfg: Config) -> list[Group]:
                     Metric("kernel_info", f"kernel_info, {mode}", "us/req", target=REQ_TARGET),
                 ],
                 contestants=_factories(cfg, cls, "requests", n),
-                reps=cfg.reps(5, 15),
-                budget_s=cfg.pick(15, 60),
+                reps=cfg.reps(3, 8),
+                budget_s=cfg.pick(10, 60),
                 note=f"{n} requests of each kind per sample; execute waits for reply and idle",
             )
         )
@@ -204,7 +204,7 @@ def requests_groups(cfg: Config) -> list[Group]:
 
 
 def iopub_groups(cfg: Config) -> list[Group]:
-    n = cfg.pick(5_000, 100_000)
+    n = cfg.pick(3_000, 100_000)
     out = []
     for mode, cls in (("async", AsyncClientContestant), ("blocking", BlockingClientContestant)):
         out.append(
@@ -221,9 +221,9 @@ def iopub_groups(cfg: Config) -> list[Group]:
                     )
                 ],
                 contestants=_factories(cfg, cls, "iopub", n),
-                reps=cfg.reps(3, 5),
+                reps=cfg.reps(2, 3),
                 warmup=1,
-                budget_s=cfg.pick(25, 150),
+                budget_s=cfg.pick(15, 100),
                 note=f"{n} stream messages per sample",
             )
         )

@@ -228,7 +228,12 @@ class NoFloor(Contestant):
 
 def groups(cfg: Config) -> list[Group]:
     out = []
-    sizes = [(1, cfg.reps(2, 5)), (4, cfg.reps(2, 4)), (8, cfg.reps(1, 3))]
+    # A quick run skips N=1 (figure 1 has a single start) and takes one sample of each.
+    sizes = (
+        [(4, 1), (8, 1)]
+        if cfg.quick
+        else [(1, cfg.reps(0, 5)), (4, cfg.reps(0, 4)), (8, cfg.reps(0, 3))]
+    )
     for n, reps in sizes:
         out.append(
             Group(
@@ -248,11 +253,11 @@ def groups(cfg: Config) -> list[Group]:
                     lambda n=n: FloorMany(cfg, n),
                 ],
                 reps=reps,
-                warmup=1 if n == 1 else 0,
+                warmup=0,
                 budget_s=cfg.pick(30, 120),
             )
         )
-    n_mem = cfg.pick(4, 8)
+    n_mem = cfg.pick(2, 8)
     out.append(
         Group(
             figure=6,
@@ -282,7 +287,7 @@ def groups(cfg: Config) -> list[Group]:
                 JupyterClientNoPool,
                 lambda: NoFloor("no floor: the target is absolute (<= 5 ms)"),
             ],
-            reps=cfg.reps(2, 5),
+            reps=cfg.reps(1, 5),
             warmup=0,
             budget_s=cfg.pick(20, 60),
         )

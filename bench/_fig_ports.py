@@ -90,7 +90,7 @@ class Launchers(Contestant):
 
 
 def groups(cfg: Config) -> list[Group]:
-    launches = cfg.pick(10, 250)
+    launches = cfg.pick(5, 250)
     return [
         Group(
             figure=8,

@@ -197,8 +197,8 @@ def groups(cfg: Config) -> list[Group]:
                     lambda w=w, env=env: Listing("specs", w, env, _procs.BENCH_DIR.parent, warm)
                     for w in (KERNELKIT, JUPYTER_CLIENT, FLOOR)
                 ],
-                reps=cfg.reps(3, 9),
-                budget_s=cfg.pick(20, 60),
+                reps=cfg.reps(2, 9),
+                budget_s=cfg.pick(15, 60),
             )
         )
 
@@ -236,8 +236,8 @@ def groups(cfg: Config) -> list[Group]:
                 lambda w=w: Listing("envs", w, env, home, warm)
                 for w in (KERNELKIT, JUPYTER_CLIENT, FLOOR)
             ],
-            reps=cfg.reps(3, 9),
-            budget_s=cfg.pick(20, 60),
+            reps=cfg.reps(2, 9),
+            budget_s=cfg.pick(15, 60),
             note=f"{n_envs // 2} venvs + {n_envs - n_envs // 2} conda-like prefixes, one spec each",
         )
     )

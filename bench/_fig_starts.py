@@ -157,7 +157,8 @@ def groups(cfg: Config) -> list[Group]:
                 JupyterClientLifecycle,
                 lambda: FloorLifecycle(cfg),
             ],
-            reps=cfg.reps(3, 10),
-            budget_s=cfg.pick(30, 150),
+            reps=cfg.reps(2, 8),
+            warmup=cfg.pick(0, 1),
+            budget_s=cfg.pick(20, 120),
         )
     ]

@@ -99,9 +99,14 @@ async def _enter_async(obj: Any, stack: AsyncExitStack) -> Any:
     return obj
 
 
+def _ignore(msg: Any) -> None:
+    pass
+
+
 async def execute(kc: Any, code: str) -> Any:
-    """One execute round trip: the reply, after the request's idle status."""
-    return await kc.execute(code)
+    """One execute round trip: the reply, after the request's idle status (the same call
+    jupyter_client's contestant makes, with an output hook that ignores the outputs)."""
+    return await kc.execute_interactive(code, output_hook=_ignore)
 
 
 async def execute_streaming(kc: Any, code: str, hook: Callable[[Any], None]) -> Any:
@@ -114,7 +119,7 @@ async def kernel_info(kc: Any) -> Any:
 
 
 def execute_blocking(kc: Any, code: str) -> Any:
-    return kc.execute(code)
+    return kc.execute_interactive(code, output_hook=_ignore)
 
 
 def execute_streaming_blocking(kc: Any, code: str, hook: Callable[[Any], None]) -> Any:
@@ -139,7 +144,7 @@ async def start_kernel(kernel_name: str, stack: AsyncExitStack) -> tuple[Any, An
     km = api("kernelkit.manager", "AsyncKernelManager")(kernel_name=kernel_name)
     await km.start_kernel()
     stack.push_async_callback(_shutdown_if_alive, km)
-    kc = await _enter_async(km.client(), AsyncExitStack())
+    kc = await _enter_async(km.client(), stack)
     await kc.wait_for_ready(timeout=60)
     return km, kc
 

@@ -117,7 +117,8 @@ class FakeKernel:
             self.sockets[name] = sock
         if wrote_back:
             tmp = f"{self.conn_file}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the key
+            with os.fdopen(fd, "w") as f:
                 json.dump(self.conn, f)
             os.replace(tmp, self.conn_file)
 
