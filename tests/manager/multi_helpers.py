@@ -1,0 +1,91 @@
+"""Helpers for the multi-kernel manager and pool tests: fake-kernel specs, exit watching."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+from kernelkit.manager import AsyncKernelManager
+from kernelkit.specs import KernelSpec
+
+FAKE_KERNEL = Path(__file__).with_name("multi_fake_kernel.py")
+
+
+def fake_spec(runtime_dir: Path, *options: str, name: str = "fake") -> KernelSpec:
+    """A kernelspec running tests/manager/multi_fake_kernel.py with ``options``."""
+    return KernelSpec(
+        name=name,
+        resource_dir=FAKE_KERNEL.parent,
+        argv=(sys.executable, str(FAKE_KERNEL), "-f", "{connection_file}", *options),
+        display_name=f"Fake {' '.join(options)}".strip(),
+        language="fake",
+        metadata={
+            "kernelkit": {"ports": "write-back"},
+            "kernel_provisioner": {
+                "provisioner_name": "local-provisioner",
+                "config": {"runtime_dir": str(runtime_dir), "startup_timeout": 20.0},
+            },
+        },
+    )
+
+
+def broken_spec(runtime_dir: Path) -> KernelSpec:
+    """A kernelspec whose process exits at once with an error."""
+    return KernelSpec(
+        name="broken",
+        resource_dir=FAKE_KERNEL.parent,
+        argv=(sys.executable, "-c", "import sys; print('no luck'); sys.exit(7)"),
+        display_name="Broken",
+        language="fake",
+        metadata={
+            "kernelkit": {"ports": "write-back"},
+            "kernel_provisioner": {
+                "provisioner_name": "local-provisioner",
+                "config": {"runtime_dir": str(runtime_dir), "startup_timeout": 20.0},
+            },
+        },
+    )
+
+
+def pid_of(km: AsyncKernelManager) -> int:
+    pid = getattr(km.provisioner, "pid", None)
+    assert isinstance(pid, int)
+    return pid
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class ExitClock:
+    """Records, per pid, the loop time at which it exited (pidfd readable: no polling)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.exited: dict[int, float] = {}
+        self._fds: dict[int, int] = {}
+
+    def watch(self, pid: int) -> None:
+        fd = os.pidfd_open(pid)
+        self._fds[pid] = fd
+
+        def on_exit() -> None:
+            self.loop.remove_reader(fd)
+            self.exited[pid] = self.loop.time()
+
+        self.loop.add_reader(fd, on_exit)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(fd)
+            os.close(fd)
+        self._fds.clear()
