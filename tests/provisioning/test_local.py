@@ -15,7 +15,13 @@ import pytest
 from kernelkit import ConnectionInfo, KernelSpecError, KernelStartError, ProvisioningError
 from kernelkit.provisioning import EXIT_STATUS_UNKNOWN, LocalProvisioner
 from tests.provisioning.conftest import MakeProvisioner
-from tests.provisioning.helpers import fake_spec, files_in, launch, read_json
+from tests.provisioning.helpers import (
+    fake_spec,
+    files_in,
+    launch,
+    launch_in_another_process,
+    read_json,
+)
 
 
 def _alive(pid: int) -> bool:
@@ -395,6 +401,31 @@ async def test_reattach_in_a_new_provisioner(make_provisioner: MakeProvisioner) 
     assert await asyncio.wait_for(a.wait(), 2) == -signal.SIGTERM
 
 
+async def test_reattach_from_a_new_process(
+    make_provisioner: MakeProvisioner, runtime_dir: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "detached.log"
+    saved = launch_in_another_process(runtime_dir, log)
+    pid = saved["pid"]
+    assert _alive(pid)  # its launcher is gone; the kernel is nobody's child of ours
+    p = make_provisioner(fake_spec("writeback"))
+    await p.load_provisioner_info(saved)
+    assert p.has_process
+    assert p.connection_info is not None
+    assert p.connection_info.ports_chosen
+    assert await p.poll() is None
+    await p.send_signal(0)
+    # Its output went to the log file too, so the tail survives the launcher.
+    assert p.output_tail() == ["JPY_PARENT_PID=None"]
+    await p.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    assert await asyncio.wait_for(p.wait(), 2) == EXIT_STATUS_UNKNOWN
+    assert time.monotonic() - start < 0.5
+    await p.cleanup()
+    assert not _alive(pid)
+    assert files_in(runtime_dir) == []  # the connection file it left is removed too
+
+
 async def test_reattach_to_a_kernel_that_is_gone(make_provisioner: MakeProvisioner) -> None:
     spec = fake_spec("writeback")
     a = make_provisioner(spec)
@@ -426,6 +457,20 @@ async def test_reattach_rejects_bad_info(
 
 
 # ---------------------------------------------------------------- many cycles
+
+
+async def test_concurrent_launches_share_one_watcher(
+    make_provisioner: MakeProvisioner, runtime_dir: Path
+) -> None:
+    provs = [make_provisioner(fake_spec("writeback" if i % 2 else "register", ports="auto"))
+             for i in range(16)]  # fmt: skip
+    infos = await asyncio.gather(*(launch(p) for p in provs))
+    ports = [i.port(c) for i in infos for c in ("shell", "iopub", "stdin", "control", "hb")]
+    assert len(set(ports)) == len(ports)  # the kernels chose them: no collision possible
+    assert {p.ports_source for p in provs} == {"registration", "write-back"}
+    await asyncio.gather(*(p.stop(grace=2) for p in provs))
+    await asyncio.gather(*(p.cleanup() for p in provs))
+    assert files_in(runtime_dir) == []
 
 
 async def test_start_stop_cycles_leave_nothing(

@@ -80,21 +80,32 @@ def _ports_from_file(path: Path) -> dict[str, int] | None:
 class LocalProvisioner(KernelProvisionerBase):
     """Runs the kernel as a local process in its own session and process group.
 
-    - The kernel chooses its own ports where it can (see :mod:`._ports` for the rule):
-      JEP 66 registration, port-0 write-back, or both at once; parent-chosen ports with a
-      retry on "Address already in use" otherwise.
+    - The kernel chooses its own ports where it can (the rule is in
+      :func:`~kernelkit.provisioning.choose_port_mode`): JEP 66 registration, port-0
+      write-back, or both at once; parent-chosen ports with a retry on "Address already
+      in use" otherwise. :attr:`ports_source` says which report was used.
     - Its exit is an event (pidfd), its stdout/stderr are captured into a ring buffer
-      (and ``log_file``; echoed to ``echo_output`` if given), and a start failure raises
+      (and ``log_file``; copied to ``echo_output`` if given), and a start failure raises
       :class:`~kernelkit.KernelStartError` with the exit code and the last lines.
-    - Signals go to the whole process group; terminate and kill also reach descendants
-      that left the group (a grandchild that called setsid) while they are descendants.
-    - A failed start leaves nothing: no process, file, socket, fd or port reservation.
+    - A failed start leaves nothing: no process, file, socket or fd.
+
+    What shutdown reaches: signals go to the kernel's process group (everything it started
+    that did not leave the group, even if re-parented). ``terminate``/``kill``/``stop``
+    also pin every *descendant* of the kernel at that moment, in or out of the group (a
+    grandchild that called setsid), and signal those; the pins persist until cleanup, so
+    a later ``kill`` reaches them even after the kernel exited. Out of reach: a process
+    that left the group *and* stopped being a descendant before shutdown (a daemon that
+    double-forked and setsid'd): it belongs to init now and nothing identifies it as ours.
+    After the kernel exits (``stop``, ``cleanup``), what is left in its group is killed;
+    the exited kernel stays an unreaped zombie until cleanup, so its group id cannot be
+    reused by another process meanwhile.
 
     Options (also settable from the kernelspec's ``metadata.kernel_provisioner.config``):
     ``port_mode`` ("handshake", "write-back", "auto", "parent"), ``ip``, ``transport``,
     ``runtime_dir``, ``startup_timeout`` (seconds for the kernel to report its ports),
-    ``bind_retries``, ``output_lines``, ``output_bytes``, ``log_file``, ``echo_output``,
-    ``shutdown_wait_time``, ``stable_start_time``, ``independent`` (no JPY_PARENT_PID).
+    ``bind_retries``, ``output_lines``, ``output_bytes``, ``log_file``, ``echo_output``
+    (a binary stream), ``shutdown_wait_time``, ``stable_start_time``, ``independent``
+    (no ``JPY_PARENT_PID``: the kernel outlives this process).
     """
 
     def __init__(
