@@ -15,7 +15,7 @@ import pytest
 from kernelkit.provisioning import EXIT_STATUS_UNKNOWN, _filewatch
 from kernelkit.provisioning._exitwatch import ExitWatch
 from kernelkit.provisioning._filewatch import watch_file
-from kernelkit.provisioning._procfs import descendants, open_pid, proc_stat
+from kernelkit.provisioning._procfs import PidHandle, descendants, open_pid, proc_stat
 from tests.provisioning.helpers import fd_count
 
 # ---------------------------------------------------------------- files
@@ -130,6 +130,33 @@ async def test_exit_of_a_non_child_is_seen() -> None:
         assert await asyncio.wait_for(watch.wait(), 2) == EXIT_STATUS_UNKNOWN
         watch.close()
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_exit_watch_without_pidfd_uses_a_waiter_thread() -> None:
+    proc = _sleeper()
+    watch = ExitWatch(PidHandle(proc.pid, None, None), popen=proc, loop=asyncio.get_running_loop())
+    assert watch.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    assert await asyncio.wait_for(watch.wait(), 2) == -signal.SIGKILL
+    watch.reap()
+    watch.close()
+
+
+async def test_exit_watch_without_pidfd_for_a_non_child() -> None:
+    pid = _orphan()
+    st = proc_stat(pid)
+    assert st is not None
+    watch = ExitWatch(
+        PidHandle(pid, st.starttime, None), popen=None, loop=asyncio.get_running_loop()
+    )
+    try:
+        assert watch.poll() is None
+        os.kill(pid, signal.SIGTERM)
+        assert await asyncio.wait_for(watch.wait(), 2) == EXIT_STATUS_UNKNOWN
+    finally:
+        watch.close()
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 

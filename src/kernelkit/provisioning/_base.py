@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from kernelkit._connection import ConnectionInfo, connection_file_path
 from kernelkit._errors import KernelDied, ProvisioningError
+from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN
 from kernelkit.specs import KernelSpec
 
 __all__ = [
@@ -186,7 +187,7 @@ class KernelProvisionerBase:
         return KernelDied(
             message,
             kernel_name=self.kernel_spec.name,
-            exit_code=exit_code,
+            exit_code=None if exit_code == EXIT_STATUS_UNKNOWN else exit_code,
             output_tail=self.output_tail(),
         )
 

@@ -436,7 +436,9 @@ class LocalProvisioner(KernelProvisionerBase):
                 raise KernelStartError(
                     "the kernel process exited while starting, before it reported its ports",
                     kernel_name=self.kernel_spec.name,
-                    exit_code=self._exit_status,
+                    exit_code=None
+                    if self._exit_status == EXIT_STATUS_UNKNOWN
+                    else self._exit_status,
                     output_tail=tail,
                 )
             if not ports.done():
