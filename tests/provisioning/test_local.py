@@ -12,7 +12,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from kernelkit import ConnectionInfo, KernelSpecError, KernelStartError, ProvisioningError
+from kernelkit import (
+    ConnectionInfo,
+    KernelDied,
+    KernelSpecError,
+    KernelStartError,
+    ProvisioningError,
+)
 from kernelkit.provisioning import EXIT_STATUS_UNKNOWN, LocalProvisioner
 from tests.provisioning.conftest import MakeProvisioner
 from tests.provisioning.helpers import (
@@ -277,6 +283,21 @@ async def test_exit_is_noticed_as_an_event(make_provisioner: MakeProvisioner) ->
     err = p.died_error(await p.poll())
     assert err.exit_code == -signal.SIGTERM
     assert "killed by signal 15" in str(err)
+
+
+async def test_death_after_start_carries_code_and_last_words(
+    make_provisioner: MakeProvisioner,
+) -> None:
+    p = make_provisioner(fake_spec("writeback", "exit:5"))
+    err: KernelStartError | KernelDied
+    try:
+        await launch(p)
+    except KernelStartError as exc:  # the exit was seen before the written-back ports
+        err = exc
+    else:
+        err = p.died_error(await asyncio.wait_for(p.wait(), 5))
+    assert err.exit_code == 5
+    assert err.output_tail[-1] == "fake kernel: fatal error, giving up"
 
 
 async def test_sigterm_ignored_then_killed_within_grace(make_provisioner: MakeProvisioner) -> None:

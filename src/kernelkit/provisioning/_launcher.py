@@ -84,9 +84,8 @@ def launch_kernel(
         )
     environ = dict(os.environ if env is None else env)
     workdir = os.fspath(cwd) if cwd is not None else None
-    program = _resolve(argv[0], environ, workdir, kernel_name)
-
     options: dict[str, Any] = dict(kw)
+    program = options.pop("executable", None) or _resolve(argv[0], environ, workdir, kernel_name)
     if sys.platform == "win32":  # pragma: no cover - no Windows here
         options.setdefault("creationflags", subprocess.CREATE_NEW_PROCESS_GROUP)
     else:

@@ -681,6 +681,9 @@ class LocalProvisioner(KernelProvisionerBase):
         """The last ``n`` lines the kernel wrote (stdout and stderr interleaved)."""
         capture = self._capture or self._last_capture
         if capture is not None:
+            # What is in the pipe now counts too: a dying kernel's last words may still
+            # be unread when its exit is reported.
+            capture.drain()
             return capture.tail(n)
         if self._log_file is not None:
             return _file_tail(self._log_file, n)
