@@ -1,0 +1,390 @@
+"""The blocking manager of one owned kernel: :class:`KernelManager`.
+
+It holds an :class:`~kernelkit.manager.AsyncKernelManager` and one event-loop thread,
+opened by :meth:`KernelManager.start_kernel` (or ``with``) and stopped by
+:meth:`KernelManager.close`. Each method hands its coroutine to that loop and waits for
+the result; every decision lives in the async manager. The kernel's process is watched
+on that loop, so auto-restart and the clients' death notices need no further thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Mapping, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from kernelkit._connection import ConnectionInfo
+from kernelkit._errors import KernelError, ManagerError
+from kernelkit.client import KernelClient
+from kernelkit.manager._manager import (
+    DEFAULT_SHUTDOWN_WAIT_TIME,
+    DEFAULT_STABLE_START_TIME,
+    AsyncKernelManager,
+    KernelState,
+    KernelWatcher,
+    RestartCallback,
+    RestartEvent,
+    not_ready_error,
+)
+from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory
+from kernelkit.specs import KernelSpec
+
+__all__ = [
+    "KernelManager",
+    "start_new_kernel",
+]
+
+T = TypeVar("T")
+
+
+class KernelManager:
+    """Starts one kernel, watches it, and interrupts, restarts and stops it (blocking).
+
+    Parameters and behaviour as :class:`AsyncKernelManager`; callbacks run on this
+    manager's loop thread. Use as ``with KernelManager("python3") as km:`` (start, then
+    shut down and stop the thread), or call :meth:`start_kernel` and, at the end,
+    :meth:`close`. Safe to call from several threads; not from inside a callback.
+
+    Threads: one event-loop thread per manager (started by the first call that needs
+    it); each :class:`~kernelkit.KernelClient` from :meth:`client` owns one more.
+    """
+
+    def __init__(
+        self,
+        kernel_name: str | None = None,
+        *,
+        kernel_spec: KernelSpec | None = None,
+        kernel_id: str | None = None,
+        provisioner_factory: KernelProvisionerFactory | None = None,
+        autorestart: bool = True,
+        restart_limit: int = 5,
+        shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
+        stable_start_time: float = DEFAULT_STABLE_START_TIME,
+        on_died: RestartCallback | None = None,
+        on_restarted: RestartCallback | None = None,
+        on_dead: RestartCallback | None = None,
+    ) -> None:
+        self._manager = AsyncKernelManager(
+            kernel_name,
+            kernel_spec=kernel_spec,
+            kernel_id=kernel_id,
+            provisioner_factory=provisioner_factory,
+            autorestart=autorestart,
+            restart_limit=restart_limit,
+            shutdown_wait_time=shutdown_wait_time,
+            stable_start_time=stable_start_time,
+            on_died=on_died,
+            on_restarted=on_restarted,
+            on_dead=on_dead,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        m = self._manager
+        return f"<KernelManager {m.kernel_name} id={m.kernel_id} {m.state}>"
+
+    # -- the loop thread -------------------------------------------------------------
+
+    @property
+    def async_manager(self) -> AsyncKernelManager:
+        """The asyncio manager this one drives (use it only on :attr:`loop`)."""
+        return self._manager
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop of this manager's thread (None before it is opened)."""
+        return self._loop
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _open(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._closed:
+                raise ManagerError(f"the KernelManager of {self.kernel_name!r} is closed")
+            if self._loop is not None:
+                return self._loop
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            thread = threading.Thread(
+                target=run, name=f"kernelkit-manager-{self._manager.kernel_id}", daemon=True
+            )
+            thread.start()
+            ready.wait()
+            self._loop = loop
+            self._thread = thread
+            return loop
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            loop = self._open()
+            if self._thread is not None and threading.get_ident() == self._thread.ident:
+                raise ManagerError(
+                    "a blocking KernelManager method was called on its own loop thread (from "
+                    "a callback?): that would wait forever; use async_manager there"
+                )
+        except BaseException:
+            coro.close()
+            raise
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # e.g. KeyboardInterrupt: stop the operation in the loop too
+            raise
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        """Run a plain function on the loop thread (if open) and return its result."""
+        loop = self._loop
+        if loop is None or self._closed:
+            return fn(*args)
+        result: Future[Any] = Future()
+
+        def call() -> None:
+            try:
+                result.set_result(fn(*args))
+            except BaseException as exc:
+                result.set_exception(exc)
+
+        loop.call_soon_threadsafe(call)
+        return result.result()
+
+    def close(self) -> None:
+        """Shut the kernel down (gracefully) if it runs, then stop the loop thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if threading.get_ident() == thread.ident:
+            raise ManagerError("KernelManager.close() called from its own loop thread")
+        try:
+            asyncio.run_coroutine_threadsafe(self._manager.shutdown_kernel(), loop).result()
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    def __enter__(self) -> KernelManager:
+        if not self._manager.has_kernel:
+            self.start_kernel()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- properties ------------------------------------------------------------------
+
+    @property
+    def kernel_id(self) -> str:
+        return self._manager.kernel_id
+
+    @property
+    def kernel_name(self) -> str:
+        return self._manager.kernel_name
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        """See :attr:`AsyncKernelManager.kernel_spec`."""
+        return self._manager.kernel_spec
+
+    @property
+    def provisioner(self) -> KernelProvisionerBase | None:
+        """The provisioner of the current launch (use its methods only on :attr:`loop`)."""
+        return self._manager.provisioner
+
+    @property
+    def state(self) -> KernelState:
+        return self._manager.state
+
+    @property
+    def has_kernel(self) -> bool:
+        return self._manager.has_kernel
+
+    @property
+    def connection_info(self) -> ConnectionInfo | None:
+        return self._manager.connection_info
+
+    @property
+    def connection_file(self) -> Path | None:
+        return self._manager.connection_file
+
+    @property
+    def last_error(self) -> KernelError | None:
+        return self._manager.last_error
+
+    @property
+    def autorestart(self) -> bool:
+        return self._manager.autorestart
+
+    @autorestart.setter
+    def autorestart(self, value: bool) -> None:
+        self._manager.autorestart = value
+
+    def output_tail(self, n: int = 20) -> list[str]:
+        """The last ``n`` lines the kernel wrote to stdout/stderr (if captured)."""
+        result: list[str] = self._call(self._manager.output_tail, n)
+        return result
+
+    # -- callbacks and clients -------------------------------------------------------
+
+    def add_restart_callback(
+        self, callback: RestartCallback, event: RestartEvent = "restart"
+    ) -> None:
+        """See :meth:`AsyncKernelManager.add_restart_callback` (called on the loop thread)."""
+        self._call(self._manager.add_restart_callback, callback, event)
+
+    def remove_restart_callback(
+        self, callback: RestartCallback, event: RestartEvent = "restart"
+    ) -> None:
+        """See :meth:`AsyncKernelManager.remove_restart_callback`."""
+        self._call(self._manager.remove_restart_callback, callback, event)
+
+    def client(
+        self,
+        *,
+        heartbeat: bool = True,
+        heartbeat_interval: float = 0.5,
+        heartbeat_timeout: float = 1.0,
+    ) -> KernelClient:
+        """A new blocking client for this kernel (not started: ``with km.client() as kc``).
+
+        It owns its own loop thread, has its own socket identity, and the manager keeps
+        it informed of deaths and restarts.
+
+        Raises:
+            ManagerError: the kernel was never started, or was shut down.
+        """
+        info: ConnectionInfo | None = self._call(self._checked_info)
+        assert info is not None
+        kc = KernelClient.from_connection_info(
+            info,
+            heartbeat=heartbeat,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_timeout=heartbeat_timeout,
+        )
+        self.add_client(kc)
+        return kc
+
+    def _checked_info(self) -> ConnectionInfo:
+        m = self._manager
+        info = m.connection_info
+        if info is None or m.state in ("new", "stopped"):
+            raise ManagerError(
+                f"kernel {m.kernel_name!r} ({m.kernel_id}) is {m.state}: call start_kernel() first"
+            )
+        return info
+
+    def add_client(self, client: KernelWatcher) -> None:
+        """See :meth:`AsyncKernelManager.add_client`."""
+        self._call(self._manager.add_client, client)
+
+    def remove_client(self, client: KernelWatcher) -> None:
+        """See :meth:`AsyncKernelManager.remove_client`."""
+        self._call(self._manager.remove_client, client)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start_kernel(
+        self,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        extra_arguments: Sequence[str] = (),
+    ) -> None:
+        """See :meth:`AsyncKernelManager.start_kernel` (opens the loop thread first)."""
+        self._run(self._manager.start_kernel(env=env, cwd=cwd, extra_arguments=extra_arguments))
+
+    def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        """See :meth:`AsyncKernelManager.shutdown_kernel`."""
+        if self._loop is None:
+            return  # never started
+        self._run(self._manager.shutdown_kernel(now=now, restart=restart))
+
+    def restart_kernel(self, now: bool = False) -> None:
+        """See :meth:`AsyncKernelManager.restart_kernel`."""
+        self._run(self._manager.restart_kernel(now=now))
+
+    def interrupt_kernel(self) -> None:
+        """See :meth:`AsyncKernelManager.interrupt_kernel`."""
+        self._run(self._manager.interrupt_kernel())
+
+    def signal_kernel(self, signum: int) -> None:
+        """See :meth:`AsyncKernelManager.signal_kernel`."""
+        self._run(self._manager.signal_kernel(signum))
+
+    def is_alive(self) -> bool:
+        """True while the kernel process runs."""
+        if self._loop is None or self._closed:
+            return False
+        return self._run(self._manager.is_alive())
+
+
+def start_new_kernel(
+    kernel_name: str | None = None,
+    *,
+    kernel_spec: KernelSpec | None = None,
+    startup_timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    extra_arguments: Sequence[str] = (),
+    autorestart: bool = True,
+    provisioner_factory: KernelProvisionerFactory | None = None,
+) -> tuple[KernelManager, KernelClient]:
+    """Start a kernel and return its manager and a started client, once it is ready.
+
+    The caller closes both: ``kc.close()`` and ``km.close()``.
+
+    Raises:
+        NoSuchKernel, KernelSpecError, KernelStartError: as :meth:`KernelManager.start_kernel`;
+            KernelStartError also when the kernel dies before it is ready.
+        KernelTimeout: not ready within ``startup_timeout`` seconds (the kernel is stopped).
+    """
+    km = KernelManager(
+        kernel_name,
+        kernel_spec=kernel_spec,
+        autorestart=autorestart,
+        provisioner_factory=provisioner_factory,
+    )
+    try:
+        km.start_kernel(env=env, cwd=cwd, extra_arguments=extra_arguments)
+        kc = km.client()
+    except BaseException:
+        km.close()
+        raise
+    try:
+        kc.start()
+        kc.wait_for_ready(timeout=startup_timeout)
+    except BaseException as exc:
+        tail = km.output_tail()
+        kc.close()
+        km.shutdown_kernel(now=True)
+        km.close()
+        error = not_ready_error(exc, kernel_name=km.kernel_name, timeout=startup_timeout, tail=tail)
+        if error is None:
+            raise
+        raise error from exc
+    return km, kc

@@ -1,0 +1,793 @@
+"""The asyncio manager of one owned kernel: :class:`AsyncKernelManager`.
+
+It launches the kernel through a provisioner (pre_launch, launch_kernel, post_launch),
+watches its process, and controls its lifetime:
+
+- Shutdown: interrupt, ``shutdown_request`` on control (from a private client with its
+  own identity), then wait on the process itself (an event, never polling steps), then
+  SIGTERM, then SIGKILL, to the whole process group; the connection file is removed.
+- Auto-restart driven by process exit: a task awaits the provisioner's ``wait()``, so a
+  restart begins the moment the process exits unexpectedly. Consecutive deaths within
+  the stable-start window count against ``restart_limit``.
+- Every client made by :meth:`AsyncKernelManager.client` is kept informed: it fails its
+  pending requests at once with :class:`~kernelkit.KernelDied` (exit code and the last
+  lines the kernel wrote) when the process dies, and accepts requests again after a
+  restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import uuid
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Protocol
+
+from kernelkit._connection import ConnectionInfo
+from kernelkit._errors import (
+    KernelDied,
+    KernelError,
+    KernelSpecError,
+    KernelStartError,
+    KernelTimeout,
+    ManagerError,
+)
+from kernelkit.client import AsyncKernelClient
+from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory
+from kernelkit.specs import KernelSpec, get_kernel_spec
+from kernelkit.transport import ZMQTransport
+
+__all__ = [
+    "AsyncKernelManager",
+    "KernelState",
+    "KernelWatcher",
+    "RestartCallback",
+    "RestartEvent",
+    "start_new_async_kernel",
+]
+
+log = logging.getLogger("kernelkit.manager")
+
+#: Called with the error describing what happened (see :class:`AsyncKernelManager`).
+RestartCallback = Callable[[KernelError], object]
+#: ``"died"``: the process exited unexpectedly (called at once, before any restart);
+#: ``"restart"``: it was restarted after such a death; ``"dead"``: it stays dead.
+RestartEvent = Literal["died", "restart", "dead"]
+_EVENTS: tuple[RestartEvent, ...] = ("died", "restart", "dead")
+#: ``new`` (never started), ``running``, ``restarting`` (stopping and starting again),
+#: ``dead`` (died and stays dead: see ``last_error``), ``stopped`` (shut down on request).
+KernelState = Literal["new", "running", "restarting", "dead", "stopped"]
+
+DEFAULT_KERNEL_NAME = "python3"
+#: How long the default stop sequence may take: half waiting for the kernel to exit after
+#: shutdown_request, half after SIGTERM, then SIGKILL (jupyter_client's default too).
+DEFAULT_SHUTDOWN_WAIT_TIME = 5.0
+#: A kernel that ran this long before dying restarts with a fresh restart budget.
+DEFAULT_STABLE_START_TIME = 10.0
+# How long an interrupt_request (message mode) may take to be answered.
+_INTERRUPT_REPLY_TIMEOUT = 10.0
+
+_default_factory: KernelProvisionerFactory | None = None
+
+
+def _factory() -> KernelProvisionerFactory:
+    # One factory per process: it reads the provisioner entry points once.
+    global _default_factory
+    if _default_factory is None:
+        _default_factory = KernelProvisionerFactory()
+    return _default_factory
+
+
+class KernelWatcher(Protocol):
+    """What a manager tells about its kernel: both kernelkit clients implement it."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def notify_dead(self, error: KernelError) -> None: ...
+
+    def notify_restarted(self) -> None: ...
+
+
+def _same_endpoints(a: ConnectionInfo, b: ConnectionInfo) -> bool:
+    """True when a client connected to ``a`` reaches (and can talk to) ``b``."""
+    return (
+        a.ip == b.ip
+        and a.transport == b.transport
+        and a.key == b.key
+        and a.signature_scheme == b.signature_scheme
+        and all(a.port(c) == b.port(c) for c in ("shell", "iopub", "stdin", "control", "hb"))
+    )
+
+
+class AsyncKernelManager:
+    """Starts one kernel, watches it, and interrupts, restarts and stops it (asyncio).
+
+    ``kernel_name`` names a kernelspec (default ``python3``, looked up when the kernel
+    starts); or pass ``kernel_spec`` directly. ``provisioner_factory`` picks the
+    provisioner the spec asks for (default: one shared
+    :class:`~kernelkit.provisioning.KernelProvisionerFactory`).
+
+    Auto-restart (``autorestart``): when the process exits without being asked to, the
+    kernel is relaunched at once with the same arguments, on the same ports when they
+    are still free. A kernel that dies more than ``restart_limit`` times in a row, each
+    time within the stable-start window (the provisioner's ``get_stable_start_time``,
+    recommended ``stable_start_time``), is left dead.
+
+    Callbacks (each called on the event loop with a :class:`~kernelkit.KernelError`;
+    they must not block; an exception in one is logged):
+
+    - ``on_died``: the process exited unexpectedly (a :class:`~kernelkit.KernelDied` with
+      exit code and output tail), called at once, before any restart;
+    - ``on_restarted``: the kernel was restarted after that death (gets the death);
+    - ``on_dead``: the kernel stays dead (autorestart off, or the restart limit reached,
+      or relaunching failed): gets the last error.
+
+    ``shutdown_wait_time`` is the recommended budget of a graceful stop (the provisioner
+    may override it): half for the kernel to exit after ``shutdown_request``, half after
+    SIGTERM, then SIGKILL.
+
+    Use as ``async with AsyncKernelManager("python3") as km:`` (start, then shut down).
+    """
+
+    def __init__(
+        self,
+        kernel_name: str | None = None,
+        *,
+        kernel_spec: KernelSpec | None = None,
+        kernel_id: str | None = None,
+        provisioner_factory: KernelProvisionerFactory | None = None,
+        autorestart: bool = True,
+        restart_limit: int = 5,
+        shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
+        stable_start_time: float = DEFAULT_STABLE_START_TIME,
+        on_died: RestartCallback | None = None,
+        on_restarted: RestartCallback | None = None,
+        on_dead: RestartCallback | None = None,
+    ) -> None:
+        if kernel_spec is not None and kernel_name is not None and kernel_name != kernel_spec.name:
+            raise ManagerError(
+                f"kernel_name {kernel_name!r} and kernel_spec {kernel_spec.name!r} disagree; "
+                "pass one of them"
+            )
+        if restart_limit < 0:
+            raise ManagerError(f"restart_limit must be >= 0, not {restart_limit}")
+        if shutdown_wait_time < 0 or stable_start_time < 0:
+            raise ManagerError("shutdown_wait_time and stable_start_time must be >= 0")
+        self._kernel_name = kernel_spec.name if kernel_spec is not None else kernel_name
+        self._kernel_spec = kernel_spec
+        self._kernel_id = kernel_id or str(uuid.uuid4())
+        self._factory = provisioner_factory
+        self.autorestart = autorestart
+        self.restart_limit = restart_limit
+        self._shutdown_wait_time = shutdown_wait_time
+        self._stable_start_time = stable_start_time
+        self._callbacks: dict[RestartEvent, list[RestartCallback]] = {e: [] for e in _EVENTS}
+        for event, callback in (("died", on_died), ("restart", on_restarted), ("dead", on_dead)):
+            if callback is not None:
+                self._callbacks[event].append(callback)  # type: ignore[index]
+
+        self._provisioner: KernelProvisionerBase | None = None
+        self._state: KernelState = "new"
+        self._lock = asyncio.Lock()
+        self._launch_env: Mapping[str, str] | None = None
+        self._launch_cwd: str | None = None
+        self._launch_extra: tuple[str, ...] = ()
+        self._clients: weakref.WeakSet[KernelWatcher] = weakref.WeakSet()
+        self._announced: ConnectionInfo | None = None  # what the clients are connected to
+        self._control: AsyncKernelClient | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._generation = 0
+        self._started_at = 0.0
+        self._quick_deaths = 0
+        self._last_error: KernelError | None = None
+
+    # ------------------------------------------------------------------ properties
+
+    def __repr__(self) -> str:
+        return f"<AsyncKernelManager {self.kernel_name} id={self._kernel_id} {self._state}>"
+
+    @property
+    def state(self) -> KernelState:
+        """Where the kernel is in its life: new, running, restarting, dead or stopped."""
+        return self._state
+
+    @property
+    def kernel_id(self) -> str:
+        return self._kernel_id
+
+    @property
+    def kernel_name(self) -> str:
+        """The kernelspec's name (the one asked for, before the spec is looked up)."""
+        if self._kernel_spec is not None:
+            return self._kernel_spec.name
+        return self._kernel_name or DEFAULT_KERNEL_NAME
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        """The kernelspec (looked up by name on first use).
+
+        Raises:
+            NoSuchKernel: no kernelspec has that name (the error lists the available ones).
+            KernelSpecError: the kernelspec is broken (the error lists its problems).
+        """
+        if self._kernel_spec is None:
+            self._kernel_spec = get_kernel_spec(self.kernel_name)
+        return self._kernel_spec
+
+    @property
+    def provisioner(self) -> KernelProvisionerBase | None:
+        """The provisioner of the current (or last) launch; None before the first."""
+        return self._provisioner
+
+    @property
+    def has_kernel(self) -> bool:
+        """True while a kernel process is held (started and not yet cleaned up)."""
+        return self._provisioner is not None and self._provisioner.has_process
+
+    @property
+    def connection_info(self) -> ConnectionInfo | None:
+        """Where the kernel listens (None until it has started)."""
+        p = self._provisioner
+        return p.connection_info if p is not None else None
+
+    @property
+    def connection_file(self) -> Path | None:
+        """The kernel's connection file while it runs (for ``jupyter console --existing``),
+        if its provisioner writes one."""
+        p = self._provisioner
+        if p is None or not p.has_process:
+            return None
+        # Not part of the provisioner interface: LocalProvisioner has it, others may not.
+        path = getattr(p, "connection_file", None)
+        return path if isinstance(path, Path) else None
+
+    @property
+    def last_error(self) -> KernelError | None:
+        """Why the kernel last died or failed to restart (None if it never did)."""
+        return self._last_error
+
+    def output_tail(self, n: int = 20) -> list[str]:
+        """The last ``n`` lines the kernel wrote to stdout/stderr (if captured)."""
+        p = self._provisioner
+        return p.output_tail(n) if p is not None else []
+
+    # ------------------------------------------------------------------ callbacks
+
+    def add_restart_callback(
+        self, callback: RestartCallback, event: RestartEvent = "restart"
+    ) -> None:
+        """Call ``callback(error)`` on ``event``: ``"died"``, ``"restart"`` or ``"dead"``."""
+        if event not in _EVENTS:
+            raise ManagerError(f"unknown restart event {event!r}; use one of {_EVENTS}")
+        self._callbacks[event].append(callback)
+
+    def remove_restart_callback(
+        self, callback: RestartCallback, event: RestartEvent = "restart"
+    ) -> None:
+        """Stop calling ``callback`` on ``event`` (nothing happens if it was not added)."""
+        if event not in _EVENTS:
+            raise ManagerError(f"unknown restart event {event!r}; use one of {_EVENTS}")
+        callbacks = self._callbacks[event]
+        if callback in callbacks:
+            callbacks.remove(callback)
+
+    def _fire(self, event: RestartEvent, error: KernelError) -> None:
+        for callback in list(self._callbacks[event]):
+            try:
+                callback(error)
+            except Exception:
+                log.exception(
+                    "kernel %s (%s): a %r callback failed", self.kernel_name, self._kernel_id, event
+                )
+
+    # ------------------------------------------------------------------ clients
+
+    def client(
+        self,
+        *,
+        heartbeat: bool = True,
+        heartbeat_interval: float = 0.5,
+        heartbeat_timeout: float = 1.0,
+    ) -> AsyncKernelClient:
+        """A new client for this kernel (not started: ``async with km.client() as kc``).
+
+        It has its own socket identity, and the manager keeps it informed: it fails at
+        once with :class:`~kernelkit.KernelDied` when the kernel dies, and works again
+        after a restart.
+
+        Raises:
+            ManagerError: the kernel was never started, or was shut down.
+        """
+        info = self._announced
+        if info is None or self._state in ("new", "stopped"):
+            raise ManagerError(
+                f"kernel {self.kernel_name!r} ({self._kernel_id}) is {self._state}: "
+                "call start_kernel() first"
+            )
+        kc = AsyncKernelClient.from_connection_info(
+            info,
+            heartbeat=heartbeat,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_timeout=heartbeat_timeout,
+        )
+        self.add_client(kc)
+        return kc
+
+    def add_client(self, client: KernelWatcher) -> None:
+        """Keep ``client`` informed of this kernel's deaths and restarts (clients from
+        :meth:`client` are added already). Held weakly."""
+        self._clients.add(client)
+        if self._state == "dead" and self._last_error is not None:
+            client.notify_dead(self._last_error)
+
+    def remove_client(self, client: KernelWatcher) -> None:
+        """Stop informing ``client``."""
+        self._clients.discard(client)
+
+    def _notify_dead(self, error: KernelError) -> None:
+        for client in list(self._clients):
+            if client.closed:
+                continue
+            try:
+                client.notify_dead(error)
+            except RuntimeError:  # its loop closed meanwhile (a blocking client closing)
+                log.debug("kernel %s: a closing client missed notify_dead", self.kernel_name)
+
+    def _notify_restarted(self) -> None:
+        for client in list(self._clients):
+            if client.closed:
+                continue
+            try:
+                client.notify_restarted()
+            except RuntimeError:
+                log.debug("kernel %s: a closing client missed notify_restarted", self.kernel_name)
+
+    # ------------------------------------------------------------------ start
+
+    async def start_kernel(
+        self,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        extra_arguments: Sequence[str] = (),
+    ) -> None:
+        """Launch the kernel; returns once it listens (its connection info is known).
+
+        ``env`` is added to this process's environment (the spec's ``env`` goes on top);
+        ``extra_arguments`` are appended to the spec's argv. Restarts reuse all three.
+        Nothing is left behind when the start fails.
+
+        Raises:
+            NoSuchKernel: no kernelspec by that name (the error lists the available ones).
+            KernelSpecError: the kernelspec is broken.
+            KernelStartError: the kernel could not be started or died while starting
+                (with its exit code and the last lines it wrote).
+            ProvisionerNotFound, ProvisioningError: the spec's provisioner is unusable.
+            ManagerError: a kernel is already running.
+        """
+        async with self._lock:
+            if self.has_kernel:
+                raise ManagerError(
+                    f"kernel {self.kernel_name!r} ({self._kernel_id}) is already running; "
+                    "shut it down or restart it"
+                )
+            spec = self.kernel_spec
+            if spec.problems:
+                raise KernelSpecError(
+                    f"kernelspec {spec.name!r} in {spec.resource_dir} is broken:\n  "
+                    + "\n  ".join(spec.problems)
+                )
+            if self._provisioner is None:
+                factory = self._factory or _factory()
+                self._provisioner = factory.create_provisioner_instance(self._kernel_id, spec)
+            self._launch_env = dict(env) if env is not None else None
+            self._launch_cwd = cwd
+            self._launch_extra = tuple(extra_arguments)
+            self._clients = weakref.WeakSet()  # clients of an earlier run were told it ended
+            self._announced = None
+            self._last_error = None
+            self._quick_deaths = 0
+            try:
+                await self._launch(self._provisioner, restart=False)
+            except BaseException:
+                self._state = "new"
+                raise
+            self._started(self._provisioner)
+
+    async def _launch(self, p: KernelProvisionerBase, *, restart: bool) -> ConnectionInfo:
+        """pre_launch, launch_kernel, post_launch; on failure nothing is left running
+        (with ``restart``, the key and ports are kept for the next attempt)."""
+        try:
+            params = await p.pre_launch(
+                env=self._launch_env, cwd=self._launch_cwd, extra_arguments=self._launch_extra
+            )
+            info = await p.launch_kernel(params.cmd, env=params.env, cwd=params.cwd)
+            await p.post_launch()
+        except BaseException:
+            # LocalProvisioner has released everything already; another provisioner may
+            # not have: stop and clean up whatever it still holds.
+            await self._release(p, restart=restart)
+            raise
+        return info
+
+    def _started(self, p: KernelProvisionerBase) -> None:
+        """A kernel is running: inform the clients and watch its process."""
+        info = p.connection_info
+        assert info is not None
+        old = self._announced
+        if old is not None:
+            if _same_endpoints(old, info):
+                self._notify_restarted()
+            else:
+                # The clients' sockets point at the old ports; they cannot follow.
+                self._notify_dead(
+                    KernelDied(
+                        "the kernel was restarted on new ports (the old ones were taken); "
+                        "this client cannot follow it: make a new one with manager.client()",
+                        kernel_name=self.kernel_name,
+                    )
+                )
+                self._clients = weakref.WeakSet()
+        self._announced = info
+        self._state = "running"
+        loop = asyncio.get_running_loop()
+        self._generation += 1
+        self._started_at = loop.time()
+        self._supervisor = loop.create_task(
+            self._supervise(p, self._generation), name=f"kernelkit-supervise-{self._kernel_id}"
+        )
+
+    # ------------------------------------------------------------------ supervision
+
+    async def _supervise(self, p: KernelProvisionerBase, generation: int) -> None:
+        """Wait for the process to exit; an exit nobody asked for is a death."""
+        status = await p.wait()
+        if generation != self._generation or self._supervisor is not asyncio.current_task():
+            return
+        loop = asyncio.get_running_loop()
+        uptime = loop.time() - self._started_at
+        error: KernelError = p.died_error(status, "the kernel process exited unexpectedly")
+        log.warning("%s", error)
+        self._last_error = error
+        self._state = "restarting" if self.autorestart else "dead"
+        self._notify_dead(error)
+        self._fire("died", error)
+        # Reap it, stop what it left in its group, remove its file; keep key and ports.
+        await self._release(p, restart=True)
+        if not self.autorestart:
+            self._fire("dead", error)
+            return
+        stable = p.get_stable_start_time(recommended=self._stable_start_time)
+        if uptime >= stable:
+            self._quick_deaths = 0
+        death = error
+        while True:
+            self._quick_deaths += 1
+            if self._quick_deaths > self.restart_limit:
+                if isinstance(error, KernelDied):
+                    error = KernelDied(
+                        f"the kernel died {self._quick_deaths} times in a row within "
+                        f"{stable:g} s of starting; not restarting it again",
+                        kernel_name=error.kernel_name,
+                        exit_code=error.exit_code,
+                        output_tail=error.output_tail,
+                    )
+                log.error("%s", error)
+                self._last_error = error
+                self._state = "dead"
+                self._fire("dead", error)
+                return
+            log.info(
+                "kernel %s (%s): restarting (%d of at most %d in a row)",
+                self.kernel_name,
+                self._kernel_id,
+                self._quick_deaths,
+                self.restart_limit,
+            )
+            try:
+                await self._launch(p, restart=True)
+            except KernelError as exc:
+                # A failed relaunch is one more quick death.
+                log.warning("kernel %s: restart failed: %s", self.kernel_name, exc)
+                error = exc
+                self._last_error = exc
+                continue
+            break
+        self._last_error = None
+        self._started(p)
+        self._fire("restart", death)
+
+    async def _stop_supervising(self) -> None:
+        task, self._supervisor = self._supervisor, None
+        self._generation += 1  # an exit from now on is expected
+        if task is None or task.done() or task is asyncio.current_task():
+            return
+        task.cancel()
+        # asyncio.wait: never raises the task's own CancelledError into us, but does
+        # propagate a cancellation of the caller.
+        await asyncio.wait({task})
+
+    # ------------------------------------------------------------------ control client
+
+    async def _control_client(self) -> AsyncKernelClient:
+        """A private client (own identity, no heartbeat) for shutdown and interrupt."""
+        if self._control is None or self._control.closed:
+            info = self.connection_info
+            if info is None:
+                raise ManagerError(f"kernel {self.kernel_name!r} has no connection info")
+            # linger 0: once the kernel is gone, nothing queued for it matters.
+            transport = ZMQTransport(info, linger_ms=0)
+            control = AsyncKernelClient(transport, kernel_name=info.kernel_name, heartbeat=False)
+            await control.start()
+            self._control = control
+        return self._control
+
+    async def _close_control(self) -> None:
+        control, self._control = self._control, None
+        if control is not None:
+            await control.aclose()
+
+    # ------------------------------------------------------------------ stop
+
+    async def _release(self, p: KernelProvisionerBase, *, restart: bool) -> None:
+        """Kill the process if it still runs, then release everything the launch held
+        (the provisioner's cleanup reaps it and stops what it left in its group)."""
+        try:
+            if p.has_process and await p.poll() is None:
+                await p.stop(grace=0, restart=restart)
+        finally:
+            await self._close_control()
+            await p.cleanup(restart=restart)
+
+    async def _stop(self, p: KernelProvisionerBase, *, now: bool, restart: bool) -> int | None:
+        """Stop the kernel if it runs and release everything; returns its exit status."""
+        try:
+            if p.has_process and await p.poll() is None:
+                if now:
+                    await p.stop(grace=0, restart=restart)
+                else:
+                    wait_time = p.get_shutdown_wait_time(recommended=self._shutdown_wait_time)
+                    await self._graceful_stop(p, wait_time, restart=restart)
+        finally:
+            await self._release(p, restart=restart)
+        return await p.poll()
+
+    async def _graceful_stop(
+        self, p: KernelProvisionerBase, wait_time: float, *, restart: bool
+    ) -> int | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_time
+        reply: asyncio.Task[object] | None = None
+        try:
+            control = await self._control_client()
+        except KernelError as exc:
+            log.warning("kernel %s: cannot send shutdown_request (%s)", self.kernel_name, exc)
+            control = None
+        try:
+            if control is not None:
+                # Interrupt first: a kernel busy in user code may answer shutdown_request
+                # but not exit until that code returns (ipykernel does this).
+                if p.interrupt_mode == "signal":
+                    await p.send_signal(signal.SIGINT)
+                else:
+                    self._interrupt_by_message(control)
+                reply = loop.create_task(control.shutdown(restart=restart))
+                await p.shutdown_requested(restart=restart)
+                try:
+                    return await asyncio.wait_for(p.wait(), wait_time / 2)
+                except asyncio.TimeoutError:
+                    log.info(
+                        "kernel %s did not exit within %g s of shutdown_request: SIGTERM",
+                        self.kernel_name,
+                        wait_time / 2,
+                    )
+            return await p.stop(grace=max(0.0, deadline - loop.time()), restart=restart)
+        finally:
+            if reply is not None:
+                reply.cancel()
+                # The reply is not needed (the process exit is what counts); collect the
+                # task so its cancellation or failure is not reported as unretrieved.
+                await asyncio.wait({reply})
+
+    def _interrupt_by_message(self, control: AsyncKernelClient) -> None:
+        """Send interrupt_request without waiting for the reply (shutdown follows)."""
+        task = asyncio.get_running_loop().create_task(control.interrupt())
+
+        def collect(t: asyncio.Task[object]) -> None:
+            # It fails with ClientClosed once the kernel is gone: expected, not an error.
+            if not t.cancelled() and t.exception() is not None:
+                log.debug("kernel %s: interrupt_request: %s", self.kernel_name, t.exception())
+
+        task.add_done_callback(collect)
+
+    async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        """Stop the kernel and release everything it held.
+
+        Graceful: interrupt, ``shutdown_request`` on control, wait for the process to
+        exit (up to half the shutdown wait time), SIGTERM, wait the other half, SIGKILL;
+        signals reach the whole process group. ``now=True`` skips the request and the
+        waiting (SIGKILL at once). The connection file is removed (kept with
+        ``restart=True``, as are the key and ports for the next start). Clients from
+        :meth:`client` fail from then on with :class:`~kernelkit.KernelDied`. Does nothing
+        if no kernel runs.
+        """
+        async with self._lock:
+            await self._stop_supervising()
+            p = self._provisioner
+            if p is None:
+                return
+            status = await self._stop(p, now=now, restart=restart)
+            if self._state != "new":
+                self._state = "stopped"
+            if not restart:
+                self._notify_dead(
+                    KernelDied(
+                        "the kernel was shut down by its manager",
+                        kernel_name=self.kernel_name,
+                        exit_code=status,
+                    )
+                )
+
+    async def restart_kernel(self, now: bool = False) -> None:
+        """Stop the kernel (as :meth:`shutdown_kernel`) and start it again with the same
+        arguments, on the same ports when they are still free.
+
+        Clients from :meth:`client` fail their pending requests and then work again
+        (call their ``wait_for_ready``). Also starts a kernel that died and stayed dead.
+
+        Raises:
+            KernelStartError: the new kernel could not be started.
+            ManagerError: the kernel was never started.
+        """
+        async with self._lock:
+            await self._stop_supervising()
+            p = self._provisioner
+            if p is None or self._announced is None or self._state in ("new", "stopped"):
+                raise ManagerError(
+                    f"kernel {self.kernel_name!r} ({self._kernel_id}) is {self._state}: "
+                    "call start_kernel() first"
+                )
+            self._state = "restarting"
+            status = await self._stop(p, now=now, restart=True)
+            self._notify_dead(
+                KernelDied(
+                    "the kernel is being restarted by its manager",
+                    kernel_name=self.kernel_name,
+                    exit_code=status,
+                )
+            )
+            self._quick_deaths = 0
+            try:
+                await self._launch(p, restart=True)
+            except KernelError as exc:
+                self._last_error = exc
+                self._state = "dead"
+                self._notify_dead(exc)
+                raise
+            self._last_error = None
+            self._started(p)
+
+    async def interrupt_kernel(self) -> None:
+        """Interrupt what the kernel is running.
+
+        ``interrupt_mode`` "signal": SIGINT to the kernel's process group; "message": an
+        ``interrupt_request`` on the control channel (waits for its reply).
+
+        Raises:
+            ManagerError: no kernel is running.
+            KernelTimeout: no interrupt_reply in time (message mode).
+        """
+        p = self._provisioner
+        if p is None or not p.has_process:
+            raise ManagerError(
+                f"cannot interrupt kernel {self.kernel_name!r} ({self._kernel_id}): "
+                "it is not running"
+            )
+        if p.interrupt_mode == "signal":
+            await p.send_signal(signal.SIGINT)
+            return
+        control = await self._control_client()
+        try:
+            await control.interrupt(timeout=_INTERRUPT_REPLY_TIMEOUT)
+        except KernelTimeout:
+            raise KernelTimeout(
+                f"kernel {self.kernel_name!r} did not answer interrupt_request within "
+                f"{_INTERRUPT_REPLY_TIMEOUT:g} s"
+            ) from None
+
+    async def signal_kernel(self, signum: int) -> None:
+        """Send ``signum`` to the kernel's process group.
+
+        Raises:
+            ManagerError: no kernel is running.
+        """
+        p = self._provisioner
+        if p is None or not p.has_process:
+            raise ManagerError(f"kernel {self.kernel_name!r} is not running")
+        await p.send_signal(signum)
+
+    async def is_alive(self) -> bool:
+        """True while the kernel process runs."""
+        p = self._provisioner
+        return p is not None and p.has_process and await p.poll() is None
+
+    # ------------------------------------------------------------------ context manager
+
+    async def __aenter__(self) -> AsyncKernelManager:
+        if not self.has_kernel:
+            await self.start_kernel()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.shutdown_kernel()
+
+
+async def start_new_async_kernel(
+    kernel_name: str | None = None,
+    *,
+    kernel_spec: KernelSpec | None = None,
+    startup_timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    extra_arguments: Sequence[str] = (),
+    autorestart: bool = True,
+    provisioner_factory: KernelProvisionerFactory | None = None,
+) -> tuple[AsyncKernelManager, AsyncKernelClient]:
+    """Start a kernel and return its manager and a started client, once it is ready.
+
+    The caller closes both: ``await kc.aclose()`` and ``await km.shutdown_kernel()``.
+
+    Raises:
+        NoSuchKernel, KernelSpecError, KernelStartError: as :meth:`AsyncKernelManager.start_kernel`;
+            KernelStartError also when the kernel dies before it is ready.
+        KernelTimeout: not ready within ``startup_timeout`` seconds (the kernel is stopped).
+    """
+    km = AsyncKernelManager(
+        kernel_name,
+        kernel_spec=kernel_spec,
+        autorestart=autorestart,
+        provisioner_factory=provisioner_factory,
+    )
+    await km.start_kernel(env=env, cwd=cwd, extra_arguments=extra_arguments)
+    kc = km.client()
+    try:
+        await kc.start()
+        await kc.wait_for_ready(timeout=startup_timeout)
+    except BaseException as exc:
+        tail = km.output_tail()
+        await kc.aclose()
+        await km.shutdown_kernel(now=True)
+        error = not_ready_error(exc, kernel_name=km.kernel_name, timeout=startup_timeout, tail=tail)
+        if error is None:
+            raise
+        raise error from exc
+    return km, kc
+
+
+def not_ready_error(
+    exc: BaseException, *, kernel_name: str, timeout: float, tail: Sequence[str]
+) -> KernelError | None:
+    """What a start-and-wait-for-ready helper raises instead of ``exc`` (None: ``exc``)."""
+    if isinstance(exc, KernelDied):
+        return KernelStartError(
+            "the kernel died before it was ready",
+            kernel_name=kernel_name,
+            exit_code=exc.exit_code,
+            output_tail=exc.output_tail,
+        )
+    if isinstance(exc, KernelTimeout):
+        detail = ("; last output:\n    " + "\n    ".join(tail)) if tail else ""
+        return KernelTimeout(
+            f"kernel {kernel_name!r} did not become ready within {timeout:g} s ({exc}){detail}"
+        )
+    return None
