@@ -454,11 +454,11 @@ class AsyncKernelManager:
         error: KernelError = p.died_error(status, "the kernel process exited unexpectedly")
         log.warning("%s", error)
         self._last_error = error
-        self._state = "restarting" if self.autorestart else "dead"
-        self._notify_dead(error)
-        self._fire("died", error)
+        self._notify_dead(error)  # first: pending requests fail now
         # Reap it, stop what it left in its group, remove its file; keep key and ports.
         await self._release(p, restart=True)
+        self._state = "restarting" if self.autorestart else "dead"
+        self._fire("died", error)
         if not self.autorestart:
             self._fire("dead", error)
             return
