@@ -14,7 +14,7 @@ from kernelkit.discovery import (
     SpecProvider,
 )
 from kernelkit.envs import EnvLocations
-from tests.envs.layouts import PY_FULL, python_spec, write_conda, write_spec, write_venv
+from tests.envs.layouts import PY_FULL, write_conda, write_spec, write_venv
 
 
 def test_spec_provider_lists_healthy_and_broken_specs(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_a_spec_inside_an_environment_carries_that_environment(tmp_path: Path) -
     assert kernel.healthy
     watched = provider.watched_paths()
     assert watched is not None
-    assert prefix / "share" / "jupyter" / "kernels" / "python3" / "kernel.json" in watched
+    assert str(prefix / "share" / "jupyter" / "kernels" / "python3" / "kernel.json") in watched
 
 
 def _env_provider(**kw: object) -> EnvProvider:

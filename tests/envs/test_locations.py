@@ -127,9 +127,9 @@ def test_read_paths_cover_what_a_change_would_touch(tmp_path: Path) -> None:
     scan = find_environments(
         EnvLocations(virtualenvwrapper_dirs=(tmp_path / "workon",), project_dirs=(tmp_path,))
     )
-    assert tmp_path / "workon" in scan.read_paths  # a new env changes its mtime
-    assert tmp_path in scan.read_paths  # a new ./.venv too
-    assert env / "share" / "jupyter" / "kernels" in scan.read_paths
+    assert str(tmp_path / "workon") in scan.read_paths  # a new env changes its mtime
+    assert str(tmp_path) in scan.read_paths  # a new ./.venv too
+    assert str(env / "share" / "jupyter" / "kernels") in scan.read_paths
 
 
 def test_defaults_come_from_the_environment_and_home(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from kernelkit._errors import NoSuchKernel
@@ -107,7 +106,7 @@ def _stat_key(path: str) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def _fingerprint(paths: Sequence[Path]) -> tuple[_Fingerprint, bool]:
+def _fingerprint(paths: Sequence[str | os.PathLike[str]]) -> tuple[_Fingerprint, bool]:
     """(stat keys of ``paths``, whether any was modified too recently to trust)."""
     racy_after = time.time_ns() - _RACY_NS
     racy = False
@@ -158,7 +157,7 @@ class _Slot:
         cached = self.cached
         if cached is None or cached.fingerprint is None:
             return False
-        current, _ = _fingerprint([Path(p) for p, _ in cached.fingerprint])
+        current, _ = _fingerprint([p for p, _ in cached.fingerprint])
         return current == cached.fingerprint
 
 

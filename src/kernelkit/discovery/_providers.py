@@ -82,11 +82,12 @@ def _spec_type(
     )
 
 
-def _watch_spec(paths: list[Path], spec: KernelSpec) -> None:
-    paths.append(spec.resource_dir)
-    paths.append(spec.resource_dir / "kernel.json")
+def _watch_spec(paths: list[str], spec: KernelSpec) -> None:
+    directory = str(spec.resource_dir)
+    paths.append(directory)
+    paths.append(os.path.join(directory, "kernel.json"))
     if spec.argv and os.path.isabs(spec.argv[0]):
-        paths.append(Path(spec.argv[0]))  # the interpreter or program it starts
+        paths.append(spec.argv[0])  # the interpreter or program it starts
 
 
 class SpecProvider(KernelProvider):
@@ -99,13 +100,13 @@ class SpecProvider(KernelProvider):
 
     def __init__(self, dirs: Sequence[str | os.PathLike[str]] | None = None) -> None:
         self._dirs = None if dirs is None else [Path(d) for d in dirs]
-        self._watched: list[Path] | None = None
+        self._watched: list[str] | None = None
         self._lock = threading.Lock()
 
     def find_kernels(self) -> list[KernelType]:
         dirs = kernel_spec_dirs() if self._dirs is None else list(self._dirs)
         specs = scan_kernel_specs(dirs)
-        watched: list[Path] = list(dirs)
+        watched: list[str] = [str(d) for d in dirs]
         envs: dict[Path, Environment | None] = {}
         found = []
         for spec in specs:
@@ -118,7 +119,7 @@ class SpecProvider(KernelProvider):
             self._watched = watched
         return found
 
-    def watched_paths(self) -> list[Path] | None:
+    def watched_paths(self) -> list[str] | None:
         with self._lock:
             return self._watched
 
@@ -146,7 +147,7 @@ class EnvProvider(KernelProvider):
 
     def __init__(self, locations: EnvLocations | None = None) -> None:
         self._locations = locations
-        self._watched: list[Path] | None = None
+        self._watched: list[str] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -156,7 +157,7 @@ class EnvProvider(KernelProvider):
 
     def find_kernels(self) -> list[KernelType]:
         scan = find_environments(self.locations)
-        watched: list[Path] = list(scan.read_paths)
+        watched: list[str] = list(scan.read_paths)
         found: list[KernelType] = []
         for env in scan.environments:
             found.extend(_environment_kernels(env, watched))
@@ -166,7 +167,7 @@ class EnvProvider(KernelProvider):
             self._watched = watched
         return found
 
-    def watched_paths(self) -> list[Path] | None:
+    def watched_paths(self) -> list[str] | None:
         with self._lock:
             return self._watched
 
@@ -197,13 +198,14 @@ def _bin_problem(spec: KernelSpec, env: Environment) -> str | None:
     return None
 
 
-def _environment_kernels(env: Environment, watched: list[Path]) -> list[KernelType]:
+def _environment_kernels(env: Environment, watched: list[str]) -> list[KernelType]:
     found: list[KernelType] = []
-    watched.append(env.bin_dir)
+    prefix = str(env.prefix)
+    watched.append(os.path.join(prefix, "bin"))
     if env.site_packages is not None:
-        watched.append(env.site_packages)
+        watched.append(str(env.site_packages))
     if env.is_conda:
-        watched.append(env.prefix / "conda-meta")
+        watched.append(os.path.join(prefix, "conda-meta"))
     specs = scan_kernel_specs([env.kernels_dir]) if env.kernels_dir is not None else []
     starts_ipykernel = False
     for spec in specs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +118,7 @@ class KernelProvider:
         """
         raise NotImplementedError(f"{type(self).__name__} must implement find_kernels()")
 
-    def watched_paths(self) -> Sequence[Path] | None:
+    def watched_paths(self) -> Sequence[str | os.PathLike[str]] | None:
         """Files and directories whose modification times validate the last listing.
 
         While none of them changed (by ``stat``), the finder reuses the last result of

@@ -43,6 +43,7 @@ _WINDOWS = os.name == "nt"
 _PROJECT_VENV_NAMES = frozenset({".venv", "venv", ".conda", "env", ".env"})
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 _PYTHON_LIB = re.compile(r"^python(\d+)\.(\d+)t?$")
+_VERSION = re.compile(r"^(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,26 +96,30 @@ def environment_id(prefix: str | os.PathLike[str], *, name: str | None = None) -
     The hash covers the real (symlink-free) absolute path, so the same environment
     reached through a symlink gets the same id.
     """
-    real = os.path.realpath(os.fspath(prefix))
+    return _make_id(os.path.realpath(os.fspath(prefix)), name)
+
+
+def _make_id(real: str, name: str | None) -> str:
     digest = hashlib.sha1(real.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    readable = _SLUG.sub("-", name if name is not None else _readable_name(Path(real))).strip("-")
+    readable = _SLUG.sub("-", name if name is not None else _readable_name(real)).strip("-")
     return f"{readable or 'env'}-{digest}"
 
 
-def _readable_name(prefix: Path) -> str:
-    base = prefix.name
-    parent = prefix.parent
-    if base in _PROJECT_VENV_NAMES and parent.name:
-        return parent.name  # a project's .venv is best known by the project's name
-    if parent.name == "envs" and parent.parent.name == ".pixi":
-        project = parent.parent.parent.name
+def _readable_name(prefix: str) -> str:
+    parent, base = os.path.split(prefix)
+    grand, parent_name = os.path.split(parent)
+    if base in _PROJECT_VENV_NAMES and parent_name:
+        return parent_name  # a project's .venv is best known by the project's name
+    if parent_name == "envs" and os.path.basename(grand) == ".pixi":
+        project = os.path.basename(os.path.dirname(grand))
         return f"{project}-{base}" if base != "default" else project
     return base or "root"
 
 
-def _read_pyvenv_cfg(path: Path) -> dict[str, str] | None:
+def _read_pyvenv_cfg(path: str) -> dict[str, str] | None:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
     except FileNotFoundError:
         return None
     values: dict[str, str] = {}
@@ -125,19 +130,17 @@ def _read_pyvenv_cfg(path: Path) -> dict[str, str] | None:
     return values
 
 
-def _listdir(path: Path) -> list[str]:
+def _listdir(path: str) -> list[str]:
     try:
         return os.listdir(path)
-    except FileNotFoundError:
-        return []
-    except NotADirectoryError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
 
 
-def _conda_records(prefix: Path) -> dict[str, str]:
+def _conda_records(prefix: str) -> dict[str, str]:
     """Package name -> version, from ``conda-meta/<name>-<version>-<build>.json`` names."""
     records: dict[str, str] = {}
-    for entry in _listdir(prefix / "conda-meta"):
+    for entry in _listdir(os.path.join(prefix, "conda-meta")):
         if not entry.endswith(".json"):
             continue
         parts = entry[:-5].rsplit("-", 2)
@@ -146,31 +149,35 @@ def _conda_records(prefix: Path) -> dict[str, str]:
     return records
 
 
-def _lib_dirs(prefix: Path) -> list[tuple[tuple[int, int], Path]]:
+def _lib_dirs(prefix: str) -> list[tuple[tuple[int, int], str]]:
     """``(major, minor), site-packages`` for each ``lib/pythonX.Y`` under the prefix."""
     if _WINDOWS:
-        site = prefix / "Lib" / "site-packages"
-        return [((0, 0), site)] if site.is_dir() else []
+        site = os.path.join(prefix, "Lib", "site-packages")
+        return [((0, 0), site)] if os.path.isdir(site) else []
     found = []
-    for entry in _listdir(prefix / "lib"):
+    lib = os.path.join(prefix, "lib")
+    for entry in _listdir(lib):
         match = _PYTHON_LIB.match(entry)
         if match:
             version = (int(match.group(1)), int(match.group(2)))
-            found.append((version, prefix / "lib" / entry / "site-packages"))
+            found.append((version, os.path.join(lib, entry, "site-packages")))
     found.sort(reverse=True)
     return found
 
 
-def _find_interpreter(prefix: Path, version: tuple[int, int] | None) -> tuple[Path | None, str]:
+def _find_interpreter(prefix: str, version: tuple[int, int] | None) -> tuple[str | None, str]:
     """The environment's interpreter and, when it is broken, why (else an empty string)."""
     if _WINDOWS:
-        candidates = [prefix / "python.exe", prefix / "Scripts" / "python.exe"]
+        candidates = [
+            os.path.join(prefix, "python.exe"),
+            os.path.join(prefix, "Scripts", "python.exe"),
+        ]
     else:
         names = ["python", "python3"]
         if version is not None:
             names.append(f"python{version[0]}.{version[1]}")
-        candidates = [prefix / "bin" / name for name in names]
-    dangling: Path | None = None
+        candidates = [os.path.join(prefix, "bin", name) for name in names]
+    dangling: str | None = None
     for candidate in candidates:
         if os.path.exists(candidate):  # follows symlinks: a venv's python points at its base
             return candidate, ""
@@ -185,7 +192,7 @@ def _find_interpreter(prefix: Path, version: tuple[int, int] | None) -> tuple[Pa
     return None, ""
 
 
-def _has_package(site_packages: Path, project: str) -> bool:
+def _has_package(site_packages: str, project: str) -> bool:
     prefix = project + "-"
     for entry in _listdir(site_packages):
         if entry.startswith(prefix) and entry.endswith((".dist-info", ".egg-info")):
@@ -196,8 +203,16 @@ def _has_package(site_packages: Path, project: str) -> bool:
 def _parse_version(text: str | None) -> tuple[int, int] | None:
     if not text:
         return None
-    match = re.match(r"^(\d+)\.(\d+)", text)
+    match = _VERSION.match(text)
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _clean_version(text: str) -> str:
+    # virtualenv writes 3.11.7.final.0: keep the numeric part only
+    parts = text.split(".")[:3]
+    if len(parts) == 3 and not parts[2].isdigit():
+        parts = parts[:2]
+    return ".".join(parts)
 
 
 def inspect_environment(
@@ -214,43 +229,43 @@ def inspect_environment(
     as an unhealthy environment, so a deleted environment is reported, not hidden.
     Never raises for a broken environment; an unreadable one comes back with problems.
     """
-    path = Path(os.path.abspath(os.fspath(prefix)))
-    env_id = environment_id(path, name=name)
+    path = os.path.abspath(os.fspath(prefix))
+    return _inspect(path, os.path.realpath(path), kind=kind, name=name, found_via=found_via)
+
+
+def _inspect(
+    path: str, real: str, *, kind: EnvKind | None, name: str | None, found_via: str
+) -> Environment | None:
+    """:func:`inspect_environment` for an absolute path whose real path is known."""
+    env_id = _make_id(real, name)
     shown = name if name is not None else _readable_name(path)
-    guessed: EnvKind = kind or "venv"
     try:
-        if not path.is_dir():
+        if not os.path.isdir(path):
             reason = (
                 f"{path} does not exist (deleted?): remove it from where it is listed"
                 if not os.path.lexists(path)
                 else f"{path} is not a directory"
             )
-            return Environment(
-                id=env_id,
-                name=shown,
-                kind=guessed,
-                prefix=path,
-                found_via=found_via,
-                problems=(reason,),
-            )
-        return _inspect_dir(path, env_id=env_id, name=shown, kind=kind, found_via=found_via)
+        else:
+            return _inspect_dir(path, env_id=env_id, name=shown, kind=kind, found_via=found_via)
     except OSError as exc:
-        return Environment(
-            id=env_id,
-            name=shown,
-            kind=guessed,
-            prefix=path,
-            found_via=found_via,
-            problems=(f"cannot read {exc.filename or path}: {exc.strerror or exc}",),
-        )
+        reason = f"cannot read {exc.filename or path}: {exc.strerror or exc}"
+    return Environment(
+        id=env_id,
+        name=shown,
+        kind=kind or "venv",
+        prefix=Path(path),
+        found_via=found_via,
+        problems=(reason,),
+    )
 
 
 def _inspect_dir(
-    path: Path, *, env_id: str, name: str, kind: EnvKind | None, found_via: str
+    path: str, *, env_id: str, name: str, kind: EnvKind | None, found_via: str
 ) -> Environment | None:
     problems: list[str] = []
-    cfg = _read_pyvenv_cfg(path / "pyvenv.cfg")
-    is_conda = os.path.isdir(path / "conda-meta")
+    cfg = _read_pyvenv_cfg(os.path.join(path, "pyvenv.cfg"))
+    is_conda = os.path.isdir(os.path.join(path, "conda-meta"))
     records = _conda_records(path) if is_conda else {}
     libs = _lib_dirs(path)
 
@@ -276,44 +291,41 @@ def _inspect_dir(
         version_text = cfg.get("version_info") or cfg.get("version")
     if version_text is None and "python" in records:
         version_text = records["python"]
-    if version_text is None and kind == "pyenv" and _parse_version(path.name):
-        version_text = path.name  # pyenv names a version's directory after it: 3.11.7
+    if version_text is None and kind == "pyenv" and _parse_version(os.path.basename(path)):
+        version_text = os.path.basename(path)  # pyenv names a version's directory after it
     version = _parse_version(version_text)
     if version_text is None and libs and libs[0][0] != (0, 0):
         version = libs[0][0]
         version_text = f"{version[0]}.{version[1]}"
     if version_text is not None:
-        # virtualenv writes 3.11.7.final.0: keep the numeric part only
-        version_text = ".".join(version_text.split(".")[:3])
-        if version_text.count(".") == 2 and not version_text.split(".")[2].isdigit():
-            version_text = ".".join(version_text.split(".")[:2])
+        version_text = _clean_version(version_text)
 
     interpreter, interpreter_problem = _find_interpreter(path, version)
     if interpreter_problem:
         problems.append(interpreter_problem)
     elif interpreter is None and not is_conda:
-        problems.append(f"{path} has no Python interpreter in {path / 'bin'}: recreate it")
+        bin_dir = os.path.join(path, "bin")
+        problems.append(f"{path} has no Python interpreter in {bin_dir}: recreate it")
 
     site_packages = next(
         (site for v, site in libs if version is None or v in (version, (0, 0))), None
     )
+    has_site = site_packages is not None and os.path.isdir(site_packages)
     has_ipykernel = "ipykernel" in records or (
-        site_packages is not None and _has_package(site_packages, "ipykernel")
+        site_packages is not None and has_site and _has_package(site_packages, "ipykernel")
     )
 
-    kernels = path / "share" / "jupyter" / "kernels"
+    kernels = os.path.join(path, "share", "jupyter", "kernels")
     return Environment(
         id=env_id,
         name=name,
         kind=env_kind,
-        prefix=path,
-        interpreter=interpreter,
+        prefix=Path(path),
+        interpreter=Path(interpreter) if interpreter is not None else None,
         python_version=version_text if interpreter is not None or "python" in records else None,
         has_ipykernel=has_ipykernel,
-        kernels_dir=kernels if os.path.isdir(kernels) else None,
-        site_packages=site_packages
-        if site_packages is not None and os.path.isdir(site_packages)
-        else None,
+        kernels_dir=Path(kernels) if os.path.isdir(kernels) else None,
+        site_packages=Path(site_packages) if site_packages is not None and has_site else None,
         found_via=found_via,
         problems=tuple(problems),
     )

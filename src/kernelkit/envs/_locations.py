@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kernelkit.envs._environment import Environment, EnvKind, environment_id, inspect_environment
+from kernelkit.envs._environment import Environment, EnvKind, _inspect, environment_id
 
 __all__ = [
     "EnvLocations",
@@ -150,58 +150,60 @@ class EnvironmentScan:
 
     environments: tuple[Environment, ...]
     problems: tuple[ScanProblem, ...] = ()
-    read_paths: tuple[Path, ...] = field(default=(), repr=False)
+    read_paths: tuple[str, ...] = field(default=(), repr=False)
 
 
 class _Scanner:
     def __init__(self) -> None:
         self.found: dict[str, Environment] = {}
         self.problems: list[ScanProblem] = []
-        self.read: list[Path] = []
+        self.read: list[str] = []
 
     def add(
         self,
-        prefix: Path,
+        prefix: str | Path,
         *,
         kind: EnvKind | None,
         found_via: str,
         must_exist: bool = False,
     ) -> None:
-        real = os.path.realpath(prefix)
+        path = os.path.abspath(prefix)
+        if not must_exist and not os.path.lexists(path):
+            return  # an optional place (./.venv) that holds nothing
+        real = os.path.realpath(path)
         if real in self.found:
             return  # the same environment reached another way: the first place wins
-        env = inspect_environment(prefix, kind=kind, found_via=found_via)
+        env = _inspect(path, real, kind=kind, name=None, found_via=found_via)
         if env is None:
             if must_exist:
                 self.problems.append(
-                    ScanProblem(prefix, f"{prefix} is not a Python or conda environment")
+                    ScanProblem(Path(path), f"{path} is not a Python or conda environment")
                 )
             return
-        if not must_exist and not env.healthy and not os.path.lexists(prefix):
-            return
         self.found[real] = env
-        self.read.append(prefix)
+        self.read.append(path)
         if env.kernels_dir is not None:
-            self.read.append(env.kernels_dir)
+            self.read.append(os.path.join(path, "share", "jupyter", "kernels"))
 
-    def children(self, container: Path) -> Iterator[Path]:
+    def children(self, container: str | Path) -> Iterator[str]:
         """Subdirectories of ``container``; an unreadable one is reported, a missing one is not."""
-        self.read.append(container)
+        directory = os.fspath(container)
+        self.read.append(directory)
         try:
-            with os.scandir(container) as entries:
+            with os.scandir(directory) as entries:
                 names = sorted(e.name for e in entries if not e.name.startswith("."))
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as exc:
             self.problems.append(
-                ScanProblem(container, f"cannot list {container}: {exc.strerror or exc}")
+                ScanProblem(Path(directory), f"cannot list {directory}: {exc.strerror or exc}")
             )
             return
         for name in names:
-            yield container / name
+            yield os.path.join(directory, name)
 
     def environments_file(self, path: Path) -> None:
-        self.read.append(path)
+        self.read.append(os.fspath(path))
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except (FileNotFoundError, NotADirectoryError):
@@ -251,7 +253,7 @@ def find_environments(locations: EnvLocations | None = None) -> EnvironmentScan:
     for prefix in loc.prefixes:
         scan.add(prefix, kind=None, found_via="explicit", must_exist=True)
     for project in loc.project_dirs:
-        scan.read.append(project)  # a new .venv here changes its mtime
+        scan.read.append(os.fspath(project))  # a new .venv here changes its mtime
         for name in _PROJECT_VENVS:
             scan.add(project / name, kind=None, found_via=str(project))
         pixi = project / ".pixi" / "envs"
