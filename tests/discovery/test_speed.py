@@ -58,7 +58,8 @@ finally:
     wrapper.detach()
 listed = json.loads(out.getvalue())
 print(json.dumps({
-    "cold": cold, "cold_cpu": cold_cpu, "warm": warm, "kernels": len(result), "broken": len(result.broken),
+    "cold": cold, "cold_cpu": cold_cpu, "warm": warm,
+    "kernels": len(result), "broken": len(result.broken),
     "problems": [p.reason for p in result.problems], "spawns": spawns,
     "cli_kernels": len(listed["kernelspecs"]),
 }))
