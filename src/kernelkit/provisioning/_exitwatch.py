@@ -31,6 +31,10 @@ __all__ = [
 #: can take this value (exit codes are 0..255, signals -1..-64).
 EXIT_STATUS_UNKNOWN: Final = -256
 
+# waitid(WNOWAIT) reads a child's status without reaping it (not on macOS: there the
+# child is reaped at once, and its group id is no longer held while we may signal it).
+_HAVE_WAITID = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
+
 # Back-off for the one case nothing event-driven covers (no pidfd, not our child).
 _POLL_FIRST = 0.005
 _POLL_MAX = 0.25
@@ -93,7 +97,10 @@ class ExitWatch:
 
     def _wait_in_thread(self) -> None:
         with contextlib.suppress(ChildProcessError):  # reaped elsewhere: _check reads Popen
-            os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+            if _HAVE_WAITID:
+                os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+            elif self._popen is not None:
+                self._popen.wait()
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
             self._loop.call_soon_threadsafe(self._check)
 
@@ -123,6 +130,8 @@ class ExitWatch:
         if popen is not None:
             if popen.returncode is not None:
                 return popen.returncode
+            if not _HAVE_WAITID:
+                return popen.poll()
             try:
                 return _child_status(self.pid)
             except ChildProcessError:
