@@ -44,6 +44,14 @@ def test_spec_chooses_provisioner_and_config() -> None:
     assert p._port_mode_option == "parent"
 
 
+def test_interrupt_mode_comes_from_the_spec() -> None:
+    factory = KernelProvisionerFactory()
+    assert factory.create_provisioner_instance("a", fake_spec()).interrupt_mode == "signal"
+    by_message = fake_spec(interrupt_mode="message")
+    # The manager or client sends interrupt_request on control for this one.
+    assert factory.create_provisioner_instance("b", by_message).interrupt_mode == "message"
+
+
 def test_unknown_provisioner_lists_installed_ones() -> None:
     spec = fake_spec(metadata={"kernel_provisioner": {"provisioner_name": "docker"}})
     factory = KernelProvisionerFactory()
