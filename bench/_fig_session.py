@@ -47,11 +47,23 @@ def _contents() -> dict[str, dict[str, Any]]:
     }
 
 
+_FRAMES: dict[tuple[str, int], list[list[bytes]]] = {}
+
+
 def _frames(size: str, n: int) -> list[list[bytes]]:
-    """n distinct signed messages (unique msg_id each), as a kernel receives them."""
-    s = RawSession(KEY)
-    content = _contents()[size]
-    return [[b"client-id", *s.serialize(s.header("execute_request"), content)] for _ in range(n)]
+    """n distinct signed messages (unique msg_id each), as a kernel receives them.
+
+    Made once and shared: every sample deserializes them with new Session objects, whose
+    replay histories start empty.
+    """
+    key = (size, n)
+    if key not in _FRAMES:
+        s = RawSession(KEY)
+        content = _contents()[size]
+        _FRAMES[key] = [
+            [b"client-id", *s.serialize(s.header("execute_request"), content)] for _ in range(n)
+        ]
+    return _FRAMES[key]
 
 
 class _SessionContestant(Contestant):

@@ -190,36 +190,54 @@ def write_json(path: Path, results: list[GroupResult], meta: dict[str, Any]) -> 
 
 
 def chart(path: Path, results: list[GroupResult], title: str) -> None:
-    """Horizontal bars of kernelkit/jupyter_client and kernelkit/floor per metric, log scale,
-    with each target marked. Rows whose kernelkit side is missing say so."""
+    """Horizontal bars of kernelkit/jupyter_client and kernelkit/floor per metric (log
+    scale) with each ratio target marked; absolute targets and counts written out beside
+    their row; a label in red when kernelkit misses its target or is missing."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    all_rows = [r for r in rows(results) if r.metric.unit != "count"]
+    all_rows = rows(results)
     n = max(1, len(all_rows))
-    fig, ax = plt.subplots(figsize=(11, 0.42 * n + 1.6))
+    fig, ax = plt.subplots(figsize=(12, 0.42 * n + 1.6))
     ys = list(range(n))[::-1]
     h = 0.38
     finite = [v for r in all_rows for v in (r.vs_jc, r.vs_floor) if v and v > 0]
     lo = min([*finite, 0.5]) / 1.6
-    hi = max([*finite, 2.0]) * 1.6
+    hi = max([*finite, 2.0]) * 3
     for y, row in zip(ys, all_rows, strict=True):
         for off, value, color, label in (
             (h / 2, row.vs_jc, "#4c72b0", "kernelkit / jupyter_client"),
             (-h / 2, row.vs_floor, "#dd8452", "kernelkit / floor"),
         ):
-            if value is not None and value > 0:
+            if value is not None and value > 0 and row.metric.unit != "count":
                 ax.barh(y + off, value, height=h, color=color, label=label, left=0)
                 ax.text(value * 1.04, y + off, f"{value:.2f}", va="center", fontsize=7)
         t = row.metric.target
         if t is not None and t.against != "abs":
             ty = y + (h / 2 if t.against == JUPYTER_CLIENT else -h / 2)
             ax.plot([t.value, t.value], [ty - h / 2, ty + h / 2], color="black", lw=2)
-        if row.vs_jc is None and row.vs_floor is None:
-            text = row.verdict or "no ratio"
-            ax.text(lo * 1.1, y, text, va="center", fontsize=8, color="#c44e52")
+        note = ""
+        if row.metric.unit == "count":
+            note = ", ".join(
+                f"{who} {row.cells[role].split(' (')[0]}"
+                for who, role in (("kk", KERNELKIT), ("jc", JUPYTER_CLIENT), ("floor", FLOOR))
+            )
+            if t is not None:
+                note += f" (target {t.op} {t.value:g})"
+        elif t is not None and t.against == "abs":
+            value = row.cells[KERNELKIT].split(" (")[0]
+            note = f"kernelkit {value} {row.metric.unit} (target {t.op} {t.value:g})"
+        elif row.vs_jc is None and row.vs_floor is None:
+            note = row.verdict or "no ratio"
+        if note:
+            color = "#c44e52" if row.verdict in ("MISSED", "missing", "failed") else "black"
+            x = max([v for v in (row.vs_jc, row.vs_floor) if v] + [lo]) * 1.35
+            if row.metric.unit == "count" or x >= hi / 2:
+                x = lo * 1.1
+            ax.text(x, y, _short(note, 90), va="center", fontsize=7, color=color)
     labels = []
     for row in all_rows:
         label = f"{row.figure}. {row.metric.label}"
@@ -228,16 +246,20 @@ def chart(path: Path, results: list[GroupResult], title: str) -> None:
         labels.append(label if len(label) < 60 else label[:58] + "…")
     ax.set_yticks(ys)
     ax.set_yticklabels(labels, fontsize=8)
+    for tick, row in zip(ax.get_yticklabels(), all_rows, strict=True):
+        if row.verdict in ("MISSED", "missing", "failed"):
+            tick.set_color("#c44e52")
     ax.set_xscale("log")
     ax.set_xlim(lo, hi)
     ax.axvline(1.0, color="grey", lw=0.8, ls="--")
     handles, names = ax.get_legend_handles_labels()
     uniq = dict(zip(names, handles, strict=True))
-    from matplotlib.lines import Line2D
-
-    uniq["target"] = Line2D([0], [0], color="black", lw=2)
+    uniq["target (ratio)"] = Line2D([0], [0], color="black", lw=2)
     ax.legend(uniq.values(), uniq.keys(), loc="lower right", fontsize=8)
-    ax.set_xlabel("ratio (log scale; ↑ rows: higher is better, others: lower is better)")
+    ax.set_xlabel(
+        "kernelkit's median over the other's (log scale). ↑ rows: higher is better; "
+        "others: lower is better.\nRed label: target missed, or kernelkit missing."
+    )
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
