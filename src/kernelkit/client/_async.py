@@ -94,7 +94,7 @@ def default_transport(info: ConnectionInfo, session: Session | None = None) -> T
 class _Waiter:
     """What one in-flight request waits for, kept as its tracker context."""
 
-    __slots__ = ("future", "hook", "on_input", "outputs", "wait_idle")
+    __slots__ = ("future", "hook", "on_input", "outputs", "timer", "wait_idle")
 
     def __init__(
         self,
@@ -110,6 +110,7 @@ class _Waiter:
         self.outputs = outputs
         self.hook = hook
         self.on_input = on_input
+        self.timer: asyncio.TimerHandle | None = None
 
 
 def _fail(future: asyncio.Future[Message], error: BaseException) -> None:
@@ -395,7 +396,10 @@ class AsyncKernelClient:
 
     def _fail_all(self, error: BaseException) -> None:
         for request in self._tracker.forget_all():
-            _fail(request.context.future, error)
+            waiter = request.context
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+            _fail(waiter.future, error)
 
     def _check_usable(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
@@ -452,22 +456,22 @@ class AsyncKernelClient:
             if waiter.outputs is not None:
                 waiter.outputs.append(message)
             if waiter.hook is not None:
-                self._call_hook(waiter, message)
+                self._call_hook(event.request, message)
         elif isinstance(event, StatusChanged):
             request = event.request
             waiter = request.context
             if waiter.hook is not None:
-                self._call_hook(waiter, message)
+                self._call_hook(request, message)
             if event.complete and waiter.wait_idle:
                 reply = request.reply
-                if reply is not None and not waiter.future.done():
-                    waiter.future.set_result(reply)
+                assert reply is not None  # complete: reply and idle
+                self._settle(request, reply)
         elif isinstance(event, ReplyReceived):
             if message.header.msg_type == "kernel_info_reply":
                 self._kernel_info = message
-            waiter = event.request.context
-            if (not waiter.wait_idle or event.complete) and not waiter.future.done():
-                waiter.future.set_result(message)
+            request = event.request
+            if event.complete or not request.context.wait_idle:
+                self._settle(request, message)
         elif isinstance(event, InputRequested):
             self._input_request = message
             waiter = event.request.context
@@ -485,7 +489,8 @@ class AsyncKernelClient:
         elif message.header.msg_type == "kernel_info_reply":
             self._kernel_info = message
 
-    def _call_hook(self, waiter: _Waiter, message: Message) -> None:
+    def _call_hook(self, request: TrackedRequest[_Waiter], message: Message) -> None:
+        waiter = request.context
         hook = waiter.hook
         assert hook is not None
         try:
@@ -493,7 +498,26 @@ class AsyncKernelClient:
         except Exception as exc:
             # The caller's hook failed: the call that passed it raises the error.
             waiter.hook = None
-            _fail(waiter.future, exc)
+            self._abort(request, exc)
+
+    def _settle(self, request: TrackedRequest[_Waiter], reply: Message) -> None:
+        """The request got what it waited for: resolve it and stop tracking it."""
+        self._finish(request)
+        future = request.context.future
+        if not future.done():
+            future.set_result(reply)
+
+    def _abort(self, request: TrackedRequest[_Waiter], error: BaseException) -> None:
+        """Fail the request with ``error`` and stop tracking it."""
+        self._finish(request)
+        _fail(request.context.future, error)
+
+    def _finish(self, request: TrackedRequest[_Waiter]) -> None:
+        """Stop tracking a request and its timer (later messages for it are unmatched)."""
+        timer = request.context.timer
+        if timer is not None:
+            timer.cancel()
+        self._tracker.forget(request.msg_id)
 
     def message_rejected(self, channel: str, error: RemoteProtocolError) -> None:
         self._rejected += 1
@@ -520,6 +544,7 @@ class AsyncKernelClient:
         msg_type: str,
         content: Mapping[str, Any],
         *,
+        timeout: float | None,
         subshell_id: str | None = None,
         wait_idle: bool = False,
         outputs: list[Message] | None = None,
@@ -527,6 +552,10 @@ class AsyncKernelClient:
         on_input: Callable[[Message], None] | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> TrackedRequest[_Waiter]:
+        """Track and send a request; its waiter's future resolves with the reply.
+
+        Not a coroutine: the blocking face starts requests with it from a plain callback.
+        """
         loop = self._check_usable()
         msg = self._session.msg(msg_type, content, subshell_id=subshell_id, metadata=metadata)
         waiter = _Waiter(
@@ -538,21 +567,15 @@ class AsyncKernelClient:
         except BaseException:
             self._tracker.forget(msg.header.msg_id)
             raise
+        if timeout is not None:
+            waiter.timer = loop.call_later(timeout, self._expire, tracked, timeout)
         return tracked
 
-    async def _wait(self, tracked: TrackedRequest[_Waiter], timeout: float | None) -> Message:
-        future = tracked.context.future
-        timer = None
-        if timeout is not None:
-            loop = self._loop
-            assert loop is not None  # _send checked
-            timer = loop.call_later(timeout, self._expire, tracked, timeout)
+    async def _wait(self, tracked: TrackedRequest[_Waiter]) -> Message:
         try:
-            return await future
+            return await tracked.context.future
         finally:
-            if timer is not None:
-                timer.cancel()
-            self._tracker.forget(tracked.msg_id)
+            self._finish(tracked)  # a no-op unless cancelled
 
     def _expire(self, tracked: TrackedRequest[_Waiter], timeout: float) -> None:
         what = (
@@ -561,8 +584,8 @@ class AsyncKernelClient:
             else f"reply to {tracked.msg_type}"
         )
         where = f" on subshell {tracked.subshell_id}" if tracked.subshell_id else ""
-        _fail(
-            tracked.context.future,
+        self._abort(
+            tracked,
             KernelTimeout(f"kernel {self._kernel_name}: no {what}{where} within {timeout} s"),
         )
 
@@ -575,8 +598,8 @@ class AsyncKernelClient:
         timeout: float | None,
         subshell_id: str | None = None,
     ) -> Message:
-        tracked = self._send(channel, msg_type, content, subshell_id=subshell_id)
-        return await self._wait(tracked, timeout)
+        tracked = self._send(channel, msg_type, content, timeout=timeout, subshell_id=subshell_id)
+        return await self._wait(tracked)
 
     # -- readiness -------------------------------------------------------------------
 
@@ -660,11 +683,12 @@ class AsyncKernelClient:
             "shell",
             "execute_request",
             content,
+            timeout=timeout,
             subshell_id=subshell_id,
             wait_idle=outputs is not None,
             outputs=outputs,
         )
-        reply = await self._wait(tracked, timeout)
+        reply = await self._wait(tracked)
         if raise_on_error:
             raise_for_execute_error(reply)
         return reply
@@ -720,13 +744,14 @@ class AsyncKernelClient:
             "shell",
             "execute_request",
             content,
+            timeout=timeout,
             subshell_id=subshell_id,
             wait_idle=True,
             hook=output_hook if output_hook is not None else print_output,
             on_input=on_input,
         )
         holder.append(tracked)
-        return await self._wait(tracked, timeout)
+        return await self._wait(tracked)
 
     async def _answer_input(
         self, request: Message, hook: StdinHook, tracked: TrackedRequest[_Waiter]
@@ -738,7 +763,7 @@ class AsyncKernelClient:
         except Exception as exc:
             # Answer anyway, or the kernel waits for input forever; the caller gets exc.
             await self.input("", parent=request)
-            _fail(tracked.context.future, exc)
+            self._abort(tracked, exc)
             return
         if value is not None:
             await self.input(str(value), parent=request)
@@ -984,8 +1009,8 @@ class AsyncKernelClient:
         # A kernel drops the replies of requests still running in a deleted subshell
         # (ipykernel 7.4 does): fail them now rather than let them wait forever.
         for request in self._tracker.forget_subshell(subshell_id):
-            _fail(
-                request.context.future,
+            self._abort(
+                request,
                 KernelError(
                     f"kernel {self._kernel_name}: subshell {subshell_id} was deleted while "
                     f"its {request.msg_type} was pending; no reply will come"

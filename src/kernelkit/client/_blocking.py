@@ -9,11 +9,14 @@ live in the async client. Hooks (output, stdin) run in the calling thread, in or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import CancelledError, Future
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -26,8 +29,16 @@ from kernelkit.client._async import (
     _stdin_is_terminal,
     default_transport,
 )
-from kernelkit.client._requests import print_output, read_input
-from kernelkit.protocol import Message, Session
+from kernelkit.client._requests import (
+    complete_content,
+    execute_content,
+    history_content,
+    inspect_content,
+    print_output,
+    raise_for_execute_error,
+    read_input,
+)
+from kernelkit.protocol import Message, Session, TrackedRequest
 from kernelkit.transport._base import Transport
 
 __all__ = [
@@ -304,6 +315,58 @@ class KernelClient:
             future.cancel()  # e.g. KeyboardInterrupt: stop waiting in the loop too
             raise
 
+    def _request(
+        self,
+        channel: str,
+        msg_type: str,
+        content: Mapping[str, Any],
+        *,
+        timeout: float | None,
+        subshell_id: str | None = None,
+        outputs: list[Message] | None = None,
+    ) -> Message:
+        """Send one request from the loop thread and wait here for its reply.
+
+        No coroutine and no task: a plain callback on the loop starts the request, and
+        the reply's future hands its outcome straight to this thread.
+        """
+        loop = self._loop_or_raise()
+        client = self._client
+        result: Future[Message] = Future()
+        started: list[TrackedRequest[Any]] = []
+
+        def start() -> None:
+            try:
+                tracked = client._send(
+                    channel,
+                    msg_type,
+                    content,
+                    timeout=timeout,
+                    subshell_id=subshell_id,
+                    wait_idle=outputs is not None,
+                    outputs=outputs,
+                )
+            except BaseException as exc:
+                result.set_exception(exc)
+                return
+            started.append(tracked)
+            tracked.context.future.add_done_callback(partial(_hand_over, result))
+
+        def give_up() -> None:  # runs after start(): call_soon_threadsafe keeps order
+            for tracked in started:
+                client._abort(tracked, ClientClosed("the caller stopped waiting"))
+
+        _call_soon(loop, start, self.kernel_name)
+        try:
+            return result.result()
+        except CancelledError:
+            raise ClientClosed(f"the client for kernel {self.kernel_name} was closed") from None
+        except BaseException:
+            if not result.done():  # e.g. KeyboardInterrupt while waiting
+                with contextlib.suppress(ClientClosed):
+                    _call_soon(loop, give_up, self.kernel_name)
+            raise
+
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a plain function on the loop thread and return its result."""
         loop = self._loop_or_raise()
@@ -351,23 +414,28 @@ class KernelClient:
         subshell_id: str | None = None,
     ) -> Message:
         """See :meth:`AsyncKernelClient.execute`."""
+        content = execute_content(
+            code,
+            silent=silent,
+            store_history=store_history,
+            user_expressions=user_expressions,
+            allow_stdin=allow_stdin,
+            stop_on_error=stop_on_error,
+        )
+        # The loop thread fills its own list; the caller's is extended once it is done.
         collected: list[Message] | None = [] if outputs is not None else None
-        reply = self._run(
-            self._client.execute(
-                code,
-                silent=silent,
-                store_history=store_history,
-                user_expressions=user_expressions,
-                allow_stdin=allow_stdin,
-                stop_on_error=stop_on_error,
-                outputs=collected,
-                raise_on_error=raise_on_error,
-                timeout=timeout,
-                subshell_id=subshell_id,
-            )
+        reply = self._request(
+            "shell",
+            "execute_request",
+            content,
+            timeout=timeout,
+            subshell_id=subshell_id,
+            outputs=collected,
         )
         if outputs is not None and collected is not None:
             outputs.extend(collected)
+        if raise_on_error:
+            raise_for_execute_error(reply)
         return reply
 
     def execute_interactive(
@@ -389,7 +457,7 @@ class KernelClient:
             allow_stdin = stdin_hook is not None or _stdin_is_terminal()
         show = output_hook if output_hook is not None else print_output
         answer = stdin_hook if stdin_hook is not None else read_input
-        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        inbox = _Mailbox()
 
         async def run() -> Message:
             try:
@@ -410,10 +478,7 @@ class KernelClient:
 
         future = asyncio.run_coroutine_threadsafe(run(), self._loop_or_raise())
         try:
-            while True:
-                item = inbox.get()
-                if item is _DONE:
-                    break
+            for item in inbox:
                 if isinstance(item, tuple):  # ("input", input_request)
                     request: Message = item[1]
                     try:
@@ -434,7 +499,9 @@ class KernelClient:
         self, *, timeout: float | None = None, subshell_id: str | None = None
     ) -> Message:
         """See :meth:`AsyncKernelClient.kernel_info`."""
-        return self._run(self._client.kernel_info(timeout=timeout, subshell_id=subshell_id))
+        return self._request(
+            "shell", "kernel_info_request", {}, timeout=timeout, subshell_id=subshell_id
+        )
 
     def complete(
         self,
@@ -445,8 +512,12 @@ class KernelClient:
         subshell_id: str | None = None,
     ) -> Message:
         """See :meth:`AsyncKernelClient.complete`."""
-        return self._run(
-            self._client.complete(code, cursor_pos, timeout=timeout, subshell_id=subshell_id)
+        return self._request(
+            "shell",
+            "complete_request",
+            complete_content(code, cursor_pos),
+            timeout=timeout,
+            subshell_id=subshell_id,
         )
 
     def inspect(
@@ -459,10 +530,12 @@ class KernelClient:
         subshell_id: str | None = None,
     ) -> Message:
         """See :meth:`AsyncKernelClient.inspect`."""
-        return self._run(
-            self._client.inspect(
-                code, cursor_pos, detail_level, timeout=timeout, subshell_id=subshell_id
-            )
+        return self._request(
+            "shell",
+            "inspect_request",
+            inspect_content(code, cursor_pos, detail_level),
+            timeout=timeout,
+            subshell_id=subshell_id,
         )
 
     def history(
@@ -481,27 +554,32 @@ class KernelClient:
         subshell_id: str | None = None,
     ) -> Message:
         """See :meth:`AsyncKernelClient.history`."""
-        return self._run(
-            self._client.history(
-                raw=raw,
-                output=output,
-                hist_access_type=hist_access_type,
-                session=session,
-                start=start,
-                stop=stop,
-                n=n,
-                pattern=pattern,
-                unique=unique,
-                timeout=timeout,
-                subshell_id=subshell_id,
-            )
+        content = history_content(
+            raw=raw,
+            output=output,
+            hist_access_type=hist_access_type,
+            session=session,
+            start=start,
+            stop=stop,
+            n=n,
+            pattern=pattern,
+            unique=unique,
+        )
+        return self._request(
+            "shell", "history_request", content, timeout=timeout, subshell_id=subshell_id
         )
 
     def is_complete(
         self, code: str, *, timeout: float | None = None, subshell_id: str | None = None
     ) -> Message:
         """See :meth:`AsyncKernelClient.is_complete`."""
-        return self._run(self._client.is_complete(code, timeout=timeout, subshell_id=subshell_id))
+        return self._request(
+            "shell",
+            "is_complete_request",
+            {"code": code},
+            timeout=timeout,
+            subshell_id=subshell_id,
+        )
 
     def comm_info(
         self,
@@ -511,8 +589,9 @@ class KernelClient:
         subshell_id: str | None = None,
     ) -> Message:
         """See :meth:`AsyncKernelClient.comm_info`."""
-        return self._run(
-            self._client.comm_info(target_name, timeout=timeout, subshell_id=subshell_id)
+        content = {} if target_name is None else {"target_name": target_name}
+        return self._request(
+            "shell", "comm_info_request", content, timeout=timeout, subshell_id=subshell_id
         )
 
     def input(self, value: str, *, parent: Message | None = None) -> None:
@@ -575,11 +654,11 @@ class KernelClient:
 
     def shutdown(self, restart: bool = False, *, timeout: float | None = None) -> Message:
         """See :meth:`AsyncKernelClient.shutdown`."""
-        return self._run(self._client.shutdown(restart, timeout=timeout))
+        return self._request("control", "shutdown_request", {"restart": restart}, timeout=timeout)
 
     def interrupt(self, *, timeout: float | None = None) -> Message:
         """See :meth:`AsyncKernelClient.interrupt`."""
-        return self._run(self._client.interrupt(timeout=timeout))
+        return self._request("control", "interrupt_request", {}, timeout=timeout)
 
     def supports(self, feature: str, *, timeout: float | None = None) -> bool:
         """See :meth:`AsyncKernelClient.supports`."""
@@ -630,7 +709,54 @@ async def _shut_down(client: AsyncKernelClient) -> None:
     await asyncio.gather(*others, return_exceptions=True)
 
 
-def _forward_input(inbox: queue.SimpleQueue[Any]) -> Callable[[Message], None]:
+class _Mailbox:
+    """From the loop thread to the calling thread, in order, waking the reader once per
+    batch rather than once per message (an IOPub flood costs no lock per message)."""
+
+    __slots__ = ("_items", "_ready")
+
+    def __init__(self) -> None:
+        self._items: deque[Any] = deque()
+        self._ready = threading.Event()
+
+    def put(self, item: Any) -> None:  # loop thread
+        self._items.append(item)
+        if not self._ready.is_set():
+            self._ready.set()
+
+    def __iter__(self) -> Iterator[Any]:  # calling thread; ends at _DONE
+        items = self._items
+        ready = self._ready
+        while True:
+            ready.wait()
+            ready.clear()
+            while items:
+                item = items.popleft()
+                if item is _DONE:
+                    return
+                yield item
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None], kernel: str) -> None:
+    try:
+        loop.call_soon_threadsafe(fn)
+    except RuntimeError:  # the loop closed under us (close() in another thread)
+        raise ClientClosed(f"the client for kernel {kernel} was closed") from None
+
+
+def _hand_over(result: Future[Message], future: asyncio.Future[Message]) -> None:
+    """Copy an asyncio future's outcome to a thread-safe one (on the loop thread)."""
+    if result.done():
+        return
+    if future.cancelled():
+        result.cancel()
+    elif (error := future.exception()) is not None:
+        result.set_exception(error)
+    else:
+        result.set_result(future.result())
+
+
+def _forward_input(inbox: _Mailbox) -> Callable[[Message], None]:
     # The async client calls this on the loop; the calling thread answers the request.
     def forward(request: Message) -> None:
         inbox.put(("input", request))

@@ -37,6 +37,8 @@ _POLLIN = zmq.POLLIN
 _POLLOUT = zmq.POLLOUT
 _NOBLOCK = zmq.NOBLOCK
 _EVENTS = zmq.EVENTS
+_RCVMORE = zmq.RCVMORE
+_MORE = zmq.SNDMORE | zmq.NOBLOCK
 _Again = zmq.Again
 
 # At most this many messages are read per wake-up before yielding to the loop, so an
@@ -61,7 +63,6 @@ class _Socket:
         "_loop",
         "_on_error",
         "_reader_task",
-        "_req",
         "_scheduled",
         "closed",
         "fd",
@@ -87,7 +88,6 @@ class _Socket:
         self._handle = handle
         self._on_error = on_error
         self._scheduled = False
-        self._req = sock.type == zmq.REQ
         self._reader_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -111,14 +111,18 @@ class _Socket:
             return
         sock = self.sock
         handle = self._handle
+        getsockopt = sock.getsockopt
+        recv = sock.recv
         try:
+            # ZMQ_EVENTS before each read: cheaper than a failing recv (an exception per
+            # wake-up), and reading it re-arms the edge-triggered fd once we stop.
             for _ in range(_BATCH):
-                if self._req and not _events(sock) & _POLLIN:
-                    break  # a REQ socket may not even try to read before it has sent
-                try:
-                    frames = sock.recv_multipart(_NOBLOCK)
-                except _Again:
+                events: int = getsockopt(_EVENTS)  # type: ignore[assignment]
+                if not events & _POLLIN:
                     break
+                frames = [recv(_NOBLOCK)]
+                while getsockopt(_RCVMORE):
+                    frames.append(recv(_NOBLOCK))
                 handle(frames)
             else:
                 self.schedule()  # more may be waiting: continue after others had a turn
@@ -129,12 +133,7 @@ class _Socket:
                 self._on_error(self.name, exc)
 
     def send(self, frames: Sequence[bytes | memoryview]) -> None:
-        if self.outbox:
-            self.outbox.append(frames)
-            return
-        try:
-            self.sock.send_multipart(frames, _NOBLOCK, copy=False)
-        except _Again:
+        if self.outbox or not self._send_now(frames):
             # High-water mark reached (the kernel is not reading): keep it, in order, and
             # send it when the socket becomes writable again.
             self.outbox.append(frames)
@@ -142,14 +141,24 @@ class _Socket:
         if _events(self.sock) & _POLLIN:
             self.schedule()
 
+    def _send_now(self, frames: Sequence[bytes | memoryview]) -> bool:
+        """Send one multipart message without blocking; False if it must wait (HWM)."""
+        send = self.sock.send
+        last = len(frames) - 1
+        try:
+            send(frames[0], _MORE if last else _NOBLOCK)
+        except _Again:
+            return False
+        # Once the first part is queued, ZeroMQ accepts the rest of the message.
+        for i in range(1, last):
+            send(frames[i], _MORE)
+        if last:
+            send(frames[last], _NOBLOCK)
+        return True
+
     def flush(self) -> None:
         outbox = self.outbox
-        sock = self.sock
-        while outbox:
-            try:
-                sock.send_multipart(outbox[0], _NOBLOCK, copy=False)
-            except _Again:
-                return
+        while outbox and self._send_now(outbox[0]):
             outbox.popleft()
 
     async def _read_with_zmq_asyncio(self) -> None:
