@@ -89,3 +89,20 @@ class ExitClock:
                 self.loop.remove_reader(fd)
             os.close(fd)
         self._fds.clear()
+
+
+def kernels_in(runtime_dir: Path) -> list[int]:
+    """Pids of the live kernel processes whose connection file is in ``runtime_dir``."""
+    needle = str(runtime_dir).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if needle in cmdline and alive(int(entry)):
+            found.append(int(entry))
+    return sorted(found)
