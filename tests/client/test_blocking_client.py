@@ -259,3 +259,11 @@ def test_each_client_adds_exactly_one_thread() -> None:
         for c in clients:
             c.close()
     assert threading.active_count() == before
+
+
+def test_notify_after_close_is_harmless(transport: MemoryTransport) -> None:
+    kc = KernelClient(transport, heartbeat=False)
+    kc.start()
+    kc.close()
+    kc.notify_dead(KernelDied("late"))  # the loop is closed: nothing pending, no error
+    kc.notify_restarted()

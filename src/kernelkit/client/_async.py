@@ -14,6 +14,7 @@ request at once, whatever its timeout, including ``timeout=None``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import logging
@@ -339,7 +340,11 @@ class AsyncKernelClient:
         """
         loop = self._loop
         if loop is not None and threading.get_ident() != self._loop_thread:
-            loop.call_soon_threadsafe(self._mark_dead, error)
+            try:
+                loop.call_soon_threadsafe(self._mark_dead, error)
+            except RuntimeError:  # its loop is closed: nothing is pending any more
+                if self._dead is None:
+                    self._dead = error
         else:
             self._mark_dead(error)
 
@@ -352,7 +357,8 @@ class AsyncKernelClient:
         """
         loop = self._loop
         if loop is not None and threading.get_ident() != self._loop_thread:
-            loop.call_soon_threadsafe(self._mark_restarted)
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nothing to clear
+                loop.call_soon_threadsafe(self._mark_restarted)
         else:
             self._mark_restarted()
 
