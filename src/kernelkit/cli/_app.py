@@ -25,5 +25,7 @@ def version() -> None:
 # (Add one import line per command module below.)
 from kernelkit.cli import (  # noqa: E402, F401  (importing a command module registers it)
     _list,
+    _run,
     _specs,
+    _start,
 )

@@ -1,0 +1,291 @@
+"""``kernelkit run``: run code in a new kernel, streaming its output as it comes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from kernelkit._errors import (
+    KernelDied,
+    KernelError,
+    KernelSpecError,
+    KernelTimeout,
+    ProvisioningError,
+)
+from kernelkit.cli._app import app
+from kernelkit.client import AsyncKernelClient
+from kernelkit.manager import AsyncKernelManager
+from kernelkit.protocol import Message
+
+__all__ = [
+    "EXIT_CODE_RAISED",
+    "EXIT_INTERRUPTED",
+    "EXIT_KERNEL_DIED",
+    "EXIT_KERNEL_FAILED",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "OutputPrinter",
+    "report_error",
+    "signal_handlers",
+]
+
+EXIT_OK = 0
+#: The code raised an exception in the kernel.
+EXIT_CODE_RAISED = 1
+#: The kernel could not be found or started, or did not become ready.
+EXIT_KERNEL_FAILED = 3
+#: The kernel died while running the code (or while supervised).
+EXIT_KERNEL_DIED = 4
+#: Stopped by Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+#: Stopped by SIGTERM (128 + SIGTERM).
+EXIT_TERMINATED = 143
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except ValueError:  # closed
+        return False
+
+
+class OutputPrinter:
+    """The output hook of ``kernelkit run``: each IOPub message printed as it arrives.
+
+    stdout streams and ``text/plain`` of results and displays go to stdout; stderr
+    streams and tracebacks to stderr (colour codes removed unless it is a terminal).
+    """
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self._out = out
+        self._err = err
+        self._plain_err = not _is_terminal(err)
+        #: True once an ``error`` message (a traceback) was printed.
+        self.error_shown = False
+
+    def __call__(self, msg: Message) -> None:
+        msg_type = msg.header.msg_type
+        content = msg.content
+        if msg_type == "stream":
+            stream = self._err if content.get("name") == "stderr" else self._out
+            self._write(stream, str(content.get("text", "")))
+        elif msg_type in ("execute_result", "display_data", "update_display_data"):
+            data = content.get("data")
+            if isinstance(data, Mapping) and "text/plain" in data:
+                self._write(self._out, f"{data['text/plain']}\n")
+        elif msg_type == "error":
+            self.show_error(content)
+
+    def show_error(self, content: Mapping[str, object]) -> None:
+        """Print the traceback of an ``error`` message or an error ``execute_reply``."""
+        self.error_shown = True
+        self._write(self._err, _traceback_text(content, plain=self._plain_err))
+
+    @staticmethod
+    def _write(stream: TextIO, text: str) -> None:
+        stream.write(text)
+        stream.flush()
+
+
+def _traceback_text(content: Mapping[str, object], *, plain: bool) -> str:
+    lines = content.get("traceback")
+    if not isinstance(lines, list) or not lines:
+        lines = [f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"]
+    text = "\n".join(str(line) for line in lines) + "\n"
+    return _ANSI.sub("", text) if plain else text
+
+
+def report_error(console: Console, what: str, error: object) -> None:
+    """Print ``what: error`` to the console (no markup is interpreted)."""
+    message = Text()
+    message.append("kernelkit: ", style="bold")
+    message.append(f"{what}: ", style="bold red")
+    message.append(str(error))
+    console.print(message, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def signal_handlers(
+    loop: asyncio.AbstractEventLoop, handlers: Mapping[signal.Signals, Callable[[], object]]
+) -> Iterator[None]:
+    """Install loop signal handlers for the block, and remove them after."""
+    installed = []
+    try:
+        for signum, handler in handlers.items():
+            loop.add_signal_handler(signum, handler)
+            installed.append(signum)
+        yield None
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _read_code(code: str | None, file: Path | None) -> str:
+    if (code is None) == (file is None):
+        raise typer.BadParameter("give either -c CODE or a FILE (not both)")
+    if code is not None:
+        return code
+    assert file is not None
+    if str(file) == "-":
+        return sys.stdin.read()
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {file}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(f"{file} is not UTF-8 text: {exc}") from exc
+
+
+def _kernel_name(name: str) -> str:
+    # `kernelkit list` shows kernelspecs as spec/NAME: accept that spelling too.
+    return name.removeprefix("spec/")
+
+
+class _Run:
+    """One ``kernelkit run``: start, execute, stream, stop; Ctrl-C handling."""
+
+    def __init__(self, kernel_name: str, code: str, *, startup_timeout: float) -> None:
+        self.code = code
+        self.startup_timeout = startup_timeout
+        self.km = AsyncKernelManager(kernel_name, autorestart=False)
+        self.console = Console(stderr=True)
+        self.printer = OutputPrinter(sys.stdout, sys.stderr)
+        self.interrupts = 0
+        self.executing = False
+        self.stop_now = False
+        self.terminated = False
+        self.work: asyncio.Task[int] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def on_sigint(self) -> None:
+        self.interrupts += 1
+        if self.executing and self.interrupts == 1:
+            self.console.print(
+                "kernelkit: interrupting the kernel (Ctrl-C again to stop it)", highlight=False
+            )
+            task = asyncio.get_running_loop().create_task(self._interrupt())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        self.console.print("kernelkit: stopping the kernel", highlight=False)
+        self._cancel(now=True)
+
+    def on_sigterm(self) -> None:
+        self.terminated = True
+        self._cancel(now=True)
+
+    def _cancel(self, *, now: bool) -> None:
+        self.stop_now = self.stop_now or now
+        if self.work is not None and not self.work.done():
+            self.work.cancel()
+
+    async def _interrupt(self) -> None:
+        try:
+            await self.km.interrupt_kernel()
+        except KernelError as exc:
+            report_error(self.console, "could not interrupt the kernel", exc)
+
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        handlers = {signal.SIGINT: self.on_sigint, signal.SIGTERM: self.on_sigterm}
+        with signal_handlers(loop, handlers):
+            self.work = loop.create_task(self._start_and_execute())
+            try:
+                return await self.work
+            except asyncio.CancelledError:
+                if not self.work.cancelled():
+                    raise  # we are cancelled ourselves
+                return EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED
+            finally:
+                # Always: whatever happened, the kernel goes.
+                await self.km.shutdown_kernel(now=self.stop_now)
+
+    async def _start_and_execute(self) -> int:
+        name = self.km.kernel_name
+        try:
+            await self.km.start_kernel()
+        except (KernelSpecError, ProvisioningError) as exc:
+            report_error(self.console, f"cannot start kernel {name!r}", exc)
+            return EXIT_KERNEL_FAILED
+        async with self.km.client() as kc:
+            try:
+                await kc.wait_for_ready(timeout=self.startup_timeout)
+            except KernelDied as exc:
+                report_error(self.console, f"kernel {name!r} died while starting", exc)
+                return EXIT_KERNEL_FAILED
+            except KernelTimeout as exc:
+                tail = self.km.output_tail()
+                detail = ("\n  last output:\n    " + "\n    ".join(tail)) if tail else ""
+                report_error(self.console, f"kernel {name!r} did not start", f"{exc}{detail}")
+                return EXIT_KERNEL_FAILED
+            return await self._execute(kc)
+
+    async def _execute(self, kc: AsyncKernelClient) -> int:
+        self.executing = True
+        try:
+            reply = await kc.execute_interactive(
+                self.code, output_hook=self.printer, stdin_hook=None
+            )
+        except KernelDied as exc:
+            report_error(self.console, "the kernel died", exc)
+            return EXIT_KERNEL_DIED
+        finally:
+            self.executing = False
+        content = reply.content
+        if content.get("status") == "ok":
+            return EXIT_OK
+        if not self.printer.error_shown:
+            self.printer.show_error(content)  # some kernels put the error only in the reply
+        return EXIT_INTERRUPTED if self.interrupts else EXIT_CODE_RAISED
+
+
+@app.command("run")
+def run(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A file of code to run ('-' reads standard input).", show_default=False
+        ),
+    ] = None,
+    code: Annotated[
+        str | None,
+        typer.Option("-c", "--code", help="The code to run.", show_default=False),
+    ] = None,
+    kernel: Annotated[
+        str, typer.Option("--kernel", "-k", help="The kernelspec to run it in.")
+    ] = "python3",
+    startup_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the kernel to be ready.")
+    ] = 60.0,
+) -> None:
+    """Run code in a new kernel, showing its output as it comes; then stop the kernel.
+
+    Ctrl-C interrupts the kernel; a second Ctrl-C stops it. Exit status: 0 when the code
+    ran, 1 when it raised, 3 when the kernel could not start, 4 when it died, 130 when
+    interrupted.
+    """
+    source = _read_code(code, file)
+    # Errors reach the user as messages of this command; the library's log records of
+    # the same events would only repeat them.
+    logging.getLogger("kernelkit").addHandler(logging.NullHandler())
+    logging.getLogger("kernelkit").propagate = False
+    runner = _Run(_kernel_name(kernel), source, startup_timeout=startup_timeout)
+    try:
+        status = asyncio.run(runner.main())
+    except KernelError as exc:  # e.g. the kernel could not be stopped
+        report_error(runner.console, f"kernel {kernel!r}", exc)
+        status = EXIT_KERNEL_FAILED
+    raise typer.Exit(status)
