@@ -178,7 +178,7 @@ class _Socket:
         if self._reader_task is not None:
             self._reader_task.cancel()
         else:
-            with contextlib.suppress(Exception):  # the loop may already be closed
+            if not self._loop.is_closed():  # a closed loop watches nothing any more
                 self._loop.remove_reader(self.fd)
         self.outbox.clear()
         self.sock.close(linger=linger_ms)
