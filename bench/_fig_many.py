@@ -186,9 +186,9 @@ class KernelkitPool(AsyncContestant):
         async with AsyncExitStack() as stack:
             pool = await _kk.pool_open(_procs.IPYKERNEL_SPEC, 1, stack)
             t0 = time.perf_counter()
-            km = await _kk.pool_take(pool)
+            kernel = await _kk.pool_take(pool)
             t1 = time.perf_counter()
-            await _kk.shutdown(km)
+            await _kk.pool_release(kernel)
         return {"pool_get": (t1 - t0) * 1000}
 
 

@@ -221,5 +221,10 @@ async def pool_open(kernel_name: str, size: int, stack: AsyncExitStack) -> Any:
 
 
 async def pool_take(pool: Any) -> Any:
-    """Ask the pool for a kernel; returns the kernel's manager (ready to use)."""
+    """Ask the pool for a kernel; returns what it hands out (a ready kernel, ours now)."""
     return await pool.acquire()
+
+
+async def pool_release(kernel: Any) -> None:
+    """Shut down a kernel the pool handed out."""
+    await kernel.aclose()
