@@ -501,6 +501,9 @@ class KernelPool:
         while True:
             warm = kind.warm.popleft() if kind.warm else None
             if warm is None:
+                if timeout is not None and timeout <= 0:
+                    self._refill()
+                    raise PoolExhausted(self._exhausted_message(kind, timeout))
                 warm = await self._wait_for(kind, loop, deadline, timeout)
             pooled = await self._hand_out(warm)
             if pooled is not None:

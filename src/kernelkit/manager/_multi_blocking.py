@@ -1,0 +1,483 @@
+"""The blocking multi-kernel manager: :class:`MultiKernelManager`, on one loop thread.
+
+:class:`MultiKernelManager` drives an :class:`AsyncMultiKernelManager` from one event-loop
+thread it owns, however many kernels it runs: every kernel's manager, process watch and
+shutdown run on that loop. :meth:`MultiKernelManager.get_kernel` returns a
+:class:`ManagedKernel`, the blocking face of one of those kernels on the same thread
+(a :class:`~kernelkit.manager.KernelManager` would own a thread per kernel). Blocking
+clients (:meth:`ManagedKernel.client`) are :class:`~kernelkit.KernelClient`\\ s, which own
+one loop thread each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from kernelkit._connection import ConnectionInfo
+from kernelkit._errors import KernelError, ManagerError
+from kernelkit.client import KernelClient
+from kernelkit.manager._manager import (
+    DEFAULT_SHUTDOWN_WAIT_TIME,
+    AsyncKernelManager,
+    KernelState,
+    RestartCallback,
+    RestartEvent,
+)
+from kernelkit.manager._multi import AsyncMultiKernelManager, CullCallback
+from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory
+from kernelkit.specs import KernelSpec
+
+__all__ = [
+    "ManagedKernel",
+    "MultiKernelManager",
+]
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """One asyncio event loop in one daemon thread, started on first use.
+
+    Shared by a blocking multi-kernel manager or pool and the kernels it hands out.
+    ``hold``/``release`` count the users; :meth:`close_when_released` stops the thread
+    once the count drops to zero.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._holders = 0
+        self._close_requested = False
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def open(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._closed:
+                raise ManagerError(f"{self._name} is closed")
+            if self._loop is not None:
+                return self._loop
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            thread = threading.Thread(target=run, name=f"kernelkit-{self._name}", daemon=True)
+            thread.start()
+            ready.wait()
+            self._loop, self._thread = loop, thread
+            return loop
+
+    def _check_thread(self) -> None:
+        if self._thread is not None and threading.get_ident() == self._thread.ident:
+            raise ManagerError(
+                f"a blocking method of {self._name} was called on its own loop thread (from "
+                "a callback?): that would wait forever; use the async object there"
+            )
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait for its result (in the calling thread)."""
+        try:
+            loop = self.open()
+            self._check_thread()
+        except BaseException:
+            coro.close()
+            raise
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # e.g. KeyboardInterrupt: stop the operation in the loop too
+            raise
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a plain function on the loop thread (directly, if it is not running)."""
+        loop = self._loop
+        if loop is None or self._closed:
+            return fn(*args)
+        self._check_thread()
+        result: Future[T] = Future()
+
+        def call() -> None:
+            try:
+                result.set_result(fn(*args))
+            except BaseException as exc:
+                result.set_exception(exc)
+
+        loop.call_soon_threadsafe(call)
+        return result.result()
+
+    def hold(self) -> None:
+        with self._lock:
+            self._holders += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            done = self._close_requested and self._holders <= 0
+        if done:
+            self.close()
+
+    def close_when_released(self) -> None:
+        """Stop the thread now if nobody holds it, else when the last holder releases."""
+        with self._lock:
+            self._close_requested = True
+            done = self._holders <= 0
+        if done:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the loop and join the thread (pending work is abandoned)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._check_thread()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
+class ManagedKernel:
+    """The blocking face of one kernel whose manager runs on a shared loop thread.
+
+    Handed out by :meth:`MultiKernelManager.get_kernel` (and by the blocking pool). It
+    has :class:`~kernelkit.manager.KernelManager`'s methods; each runs on the shared
+    thread. :meth:`client` returns a :class:`~kernelkit.KernelClient` (its own thread).
+    """
+
+    __slots__ = ("_held", "_manager", "_thread")
+
+    def __init__(
+        self, manager: AsyncKernelManager, thread: LoopThread, *, held: bool = False
+    ) -> None:
+        self._manager = manager
+        self._thread = thread
+        # True when this kernel keeps the shared thread alive until it is shut down.
+        self._held = held
+
+    def __repr__(self) -> str:
+        m = self._manager
+        return f"<ManagedKernel {m.kernel_name} id={m.kernel_id} {m.state}>"
+
+    @property
+    def async_manager(self) -> AsyncKernelManager:
+        """The asyncio manager (use it only on :attr:`loop`)."""
+        return self._manager
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The shared event loop this kernel's manager runs on."""
+        return self._thread.loop
+
+    @property
+    def kernel_id(self) -> str:
+        return self._manager.kernel_id
+
+    @property
+    def kernel_name(self) -> str:
+        return self._manager.kernel_name
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        return self._manager.kernel_spec
+
+    @property
+    def provisioner(self) -> KernelProvisionerBase | None:
+        """The provisioner of the current launch (use its methods only on :attr:`loop`)."""
+        return self._manager.provisioner
+
+    @property
+    def state(self) -> KernelState:
+        return self._manager.state
+
+    @property
+    def has_kernel(self) -> bool:
+        return self._manager.has_kernel
+
+    @property
+    def connection_info(self) -> ConnectionInfo | None:
+        return self._manager.connection_info
+
+    @property
+    def connection_file(self) -> Path | None:
+        return self._manager.connection_file
+
+    @property
+    def last_error(self) -> KernelError | None:
+        return self._manager.last_error
+
+    @property
+    def autorestart(self) -> bool:
+        return self._manager.autorestart
+
+    @autorestart.setter
+    def autorestart(self, value: bool) -> None:
+        self._manager.autorestart = value
+
+    def output_tail(self, n: int = 20) -> list[str]:
+        """The last ``n`` lines the kernel wrote to stdout/stderr (if captured)."""
+        return self._thread.call(self._manager.output_tail, n)
+
+    def add_restart_callback(
+        self, callback: RestartCallback, event: RestartEvent = "restart"
+    ) -> None:
+        """See :meth:`AsyncKernelManager.add_restart_callback` (called on the loop thread)."""
+        self._thread.call(self._manager.add_restart_callback, callback, event)
+
+    def remove_restart_callback(
+        self, callback: RestartCallback, event: RestartEvent = "restart"
+    ) -> None:
+        """See :meth:`AsyncKernelManager.remove_restart_callback`."""
+        self._thread.call(self._manager.remove_restart_callback, callback, event)
+
+    def client(
+        self,
+        *,
+        heartbeat: bool = True,
+        heartbeat_interval: float = 0.5,
+        heartbeat_timeout: float = 1.0,
+    ) -> KernelClient:
+        """A new blocking client (not started: ``with kernel.client() as kc``); the
+        manager keeps it informed of deaths and restarts. It owns one loop thread.
+
+        Raises:
+            ManagerError: the kernel is not running.
+        """
+        info = self._thread.call(self._checked_info)
+        kc = KernelClient.from_connection_info(
+            info,
+            heartbeat=heartbeat,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_timeout=heartbeat_timeout,
+        )
+        self._thread.call(self._manager.add_client, kc)
+        return kc
+
+    def _checked_info(self) -> ConnectionInfo:
+        m = self._manager
+        info = m.connection_info
+        if info is None or m.state in ("new", "stopped"):
+            raise ManagerError(f"kernel {m.kernel_name!r} ({m.kernel_id}) is {m.state}")
+        return info
+
+    def is_alive(self) -> bool:
+        """True while the kernel process runs."""
+        if self._thread.closed:
+            return False
+        return self._thread.run(self._manager.is_alive())
+
+    def interrupt_kernel(self) -> None:
+        """See :meth:`AsyncKernelManager.interrupt_kernel`."""
+        self._thread.run(self._manager.interrupt_kernel())
+
+    def signal_kernel(self, signum: int) -> None:
+        """See :meth:`AsyncKernelManager.signal_kernel`."""
+        self._thread.run(self._manager.signal_kernel(signum))
+
+    def restart_kernel(self, now: bool = False) -> None:
+        """See :meth:`AsyncKernelManager.restart_kernel`."""
+        self._thread.run(self._manager.restart_kernel(now=now))
+
+    def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        """See :meth:`AsyncKernelManager.shutdown_kernel`."""
+        if self._thread.closed:
+            return
+        try:
+            self._thread.run(self._manager.shutdown_kernel(now=now, restart=restart))
+        finally:
+            if self._held and not restart:
+                self._held = False
+                self._thread.release()
+
+
+class MultiKernelManager:
+    """Starts and controls many kernels by id (blocking), all on one loop thread.
+
+    Parameters and behaviour as :class:`AsyncMultiKernelManager` (``on_cull`` runs on the
+    loop thread). Use as ``with MultiKernelManager() as mkm:`` or call :meth:`close` at
+    the end (it shuts every kernel down, then stops the thread). Safe to call from
+    several threads; starts from several threads run concurrently.
+    """
+
+    def __init__(
+        self,
+        *,
+        default_kernel_name: str = "python3",
+        provisioner_factory: KernelProvisionerFactory | None = None,
+        autorestart: bool = True,
+        restart_limit: int = 5,
+        shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
+        cull_idle_timeout: float | None = None,
+        cull_interval: float = 60.0,
+        on_cull: CullCallback | None = None,
+    ) -> None:
+        self._mkm = AsyncMultiKernelManager(
+            default_kernel_name=default_kernel_name,
+            provisioner_factory=provisioner_factory,
+            autorestart=autorestart,
+            restart_limit=restart_limit,
+            shutdown_wait_time=shutdown_wait_time,
+            cull_idle_timeout=cull_idle_timeout,
+            cull_interval=cull_interval,
+            on_cull=on_cull,
+        )
+        self._thread = LoopThread("multi-kernel-manager")
+
+    def __repr__(self) -> str:
+        return f"<MultiKernelManager {len(self._mkm)} kernels>"
+
+    @property
+    def async_manager(self) -> AsyncMultiKernelManager:
+        """The asyncio multi-kernel manager (use it only on :attr:`loop`)."""
+        return self._mkm
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._thread.loop
+
+    @property
+    def closed(self) -> bool:
+        return self._thread.closed
+
+    def list_kernel_ids(self) -> list[str]:
+        """The ids of the kernels started here and not shut down, oldest first."""
+        return self._thread.call(self._mkm.list_kernel_ids)
+
+    def __len__(self) -> int:
+        return len(self.list_kernel_ids())
+
+    def __contains__(self, kernel_id: object) -> bool:
+        return kernel_id in self.list_kernel_ids()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.list_kernel_ids())
+
+    def get_kernel(self, kernel_id: str) -> ManagedKernel:
+        """The blocking face of kernel ``kernel_id``.
+
+        Raises:
+            UnknownKernelId: no such kernel here (the error lists the known ids).
+        """
+        return ManagedKernel(self._thread.call(self._mkm.get_kernel, kernel_id), self._thread)
+
+    def start_kernel(
+        self,
+        kernel_name: str | None = None,
+        *,
+        kernel_spec: KernelSpec | None = None,
+        kernel_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        extra_arguments: Sequence[str] = (),
+    ) -> str:
+        """See :meth:`AsyncMultiKernelManager.start_kernel`."""
+        return self._thread.run(
+            self._mkm.start_kernel(
+                kernel_name,
+                kernel_spec=kernel_spec,
+                kernel_id=kernel_id,
+                env=env,
+                cwd=cwd,
+                extra_arguments=extra_arguments,
+            )
+        )
+
+    def start_kernels(
+        self, count: int, kernel_name: str | None = None, *, kernel_spec: KernelSpec | None = None
+    ) -> list[str]:
+        """Start ``count`` kernels concurrently; return their ids once all listen.
+
+        Raises:
+            KernelStartError (and the rest of :meth:`start_kernel`'s errors): the first
+                failure; the kernels that did start are shut down again.
+        """
+
+        async def start_all() -> list[str]:
+            results = await asyncio.gather(
+                *(
+                    self._mkm.start_kernel(kernel_name, kernel_spec=kernel_spec)
+                    for _ in range(count)
+                ),
+                return_exceptions=True,
+            )
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if errors:
+                started = [r for r in results if isinstance(r, str)]
+                await asyncio.gather(
+                    *(self._mkm.shutdown_kernel(k, now=True) for k in started),
+                    return_exceptions=True,
+                )
+                raise errors[0]
+            return [r for r in results if isinstance(r, str)]
+
+        return self._thread.run(start_all())
+
+    def shutdown_kernel(self, kernel_id: str, now: bool = False) -> None:
+        """See :meth:`AsyncMultiKernelManager.shutdown_kernel`."""
+        self._thread.run(self._mkm.shutdown_kernel(kernel_id, now=now))
+
+    def restart_kernel(self, kernel_id: str, now: bool = False) -> None:
+        """See :meth:`AsyncMultiKernelManager.restart_kernel`."""
+        self._thread.run(self._mkm.restart_kernel(kernel_id, now=now))
+
+    def interrupt_kernel(self, kernel_id: str) -> None:
+        """See :meth:`AsyncMultiKernelManager.interrupt_kernel`."""
+        self._thread.run(self._mkm.interrupt_kernel(kernel_id))
+
+    def is_alive(self, kernel_id: str) -> bool:
+        """See :meth:`AsyncMultiKernelManager.is_alive`."""
+        return self._thread.run(self._mkm.is_alive(kernel_id))
+
+    def cull_idle_kernels(self) -> list[str]:
+        """See :meth:`AsyncMultiKernelManager.cull_idle_kernels`."""
+        return self._thread.run(self._mkm.cull_idle_kernels())
+
+    def shutdown_all(self, now: bool = False) -> None:
+        """See :meth:`AsyncMultiKernelManager.shutdown_all` (the thread keeps running)."""
+        if self._thread.loop is None:
+            return  # nothing was ever started
+        self._thread.run(self._mkm.shutdown_all(now=now))
+
+    def close(self, now: bool = False) -> None:
+        """Shut every kernel down (in parallel) and stop the loop thread."""
+        if self._thread.closed:
+            return
+        try:
+            self.shutdown_all(now=now)
+        finally:
+            self._thread.close()
+
+    def __enter__(self) -> MultiKernelManager:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,213 @@
+"""The blocking face of the warm-kernel pool: :class:`BlockingKernelPool`.
+
+It drives a :class:`~kernelkit.manager.KernelPool` from one event-loop thread it owns. A
+kernel it hands out keeps running on that thread (its process watch and shutdown live
+there), so the thread lives until the pool is closed *and* every kernel it handed out has
+been shut down. Each handed-out kernel comes with a ready :class:`~kernelkit.KernelClient`
+(which owns one more loop thread, as every blocking client does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import TracebackType
+
+from kernelkit._errors import ManagerError
+from kernelkit.client import KernelClient
+from kernelkit.manager._manager import DEFAULT_SHUTDOWN_WAIT_TIME
+from kernelkit.manager._multi_blocking import LoopThread, ManagedKernel
+from kernelkit.manager._pool import KernelPool, PooledKernel
+from kernelkit.provisioning import KernelProvisionerFactory
+from kernelkit.specs import KernelSpec
+
+__all__ = [
+    "BlockingKernelPool",
+    "BlockingPooledKernel",
+]
+
+
+class BlockingPooledKernel:
+    """A ready kernel from a :class:`BlockingKernelPool`; the caller owns it now.
+
+    ``manager`` is its blocking :class:`ManagedKernel`, ``client`` a started
+    :class:`~kernelkit.KernelClient` whose ``wait_for_ready`` is done. :meth:`close` (or
+    ``with``) closes the client and shuts the kernel down.
+    """
+
+    __slots__ = ("_closed", "client", "manager")
+
+    def __init__(self, manager: ManagedKernel, client: KernelClient) -> None:
+        self.manager = manager
+        self.client = client
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<BlockingPooledKernel {self.manager.kernel_name} id={self.manager.kernel_id}>"
+
+    @property
+    def kernel_id(self) -> str:
+        return self.manager.kernel_id
+
+    @property
+    def kernel_name(self) -> str:
+        return self.manager.kernel_name
+
+    def close(self, *, now: bool = False) -> None:
+        """Close the client and shut the kernel down (``now``: at once, no grace)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.client.close()
+        finally:
+            self.manager.shutdown_kernel(now=now)
+
+    def __enter__(self) -> BlockingPooledKernel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class BlockingKernelPool:
+    """Keeps warm kernels ready to hand out (blocking); one loop thread for the pool.
+
+    Parameters, rules and errors as :class:`~kernelkit.manager.KernelPool`. Use as
+    ``with BlockingKernelPool("python3", size=2) as pool:`` (fills in the background,
+    closes at the end) or call :meth:`start` and :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        kernel_name: str | KernelSpec | None = None,
+        *,
+        size: int = 1,
+        max_total: int | None = None,
+        max_age: float | None = None,
+        ready_timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        autorestart: bool = True,
+        restart_limit: int = 5,
+        shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
+        provisioner_factory: KernelProvisionerFactory | None = None,
+    ) -> None:
+        self._pool = KernelPool(
+            kernel_name,
+            size=size,
+            max_total=max_total,
+            max_age=max_age,
+            ready_timeout=ready_timeout,
+            env=env,
+            cwd=cwd,
+            autorestart=autorestart,
+            restart_limit=restart_limit,
+            shutdown_wait_time=shutdown_wait_time,
+            provisioner_factory=provisioner_factory,
+        )
+        self._thread = LoopThread("kernel-pool")
+        self._thread.hold()  # the pool's own hold, released by close()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return repr(self._pool).replace("<KernelPool", "<BlockingKernelPool", 1)
+
+    @property
+    def async_pool(self) -> KernelPool:
+        """The asyncio pool (use it only on :attr:`loop`)."""
+        return self._pool
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._thread.loop
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def set_size(self, kernel_name: str | KernelSpec, size: int) -> None:
+        """See :meth:`KernelPool.set_size`."""
+        self._thread.call(self._pool.set_size, kernel_name, size)
+
+    def size(self, kernel_name: str | KernelSpec | None = None) -> int:
+        """See :meth:`KernelPool.size`."""
+        return self._thread.call(self._pool.size, kernel_name)
+
+    def ready_count(self, kernel_name: str | KernelSpec | None = None) -> int:
+        """See :meth:`KernelPool.ready_count`."""
+        return self._thread.call(self._pool.ready_count, kernel_name)
+
+    @property
+    def total(self) -> int:
+        return self._thread.call(lambda: self._pool.total)
+
+    def start(self, *, wait: bool = True, timeout: float | None = None) -> None:
+        """See :meth:`KernelPool.start`."""
+        self._check_open()
+        self._thread.run(self._pool.start(wait=wait, timeout=timeout))
+
+    def acquire(
+        self, kernel_name: str | KernelSpec | None = None, *, timeout: float | None = 60.0
+    ) -> BlockingPooledKernel:
+        """A ready kernel, yours to keep (see :meth:`KernelPool.acquire`), with a ready
+        blocking client. ``timeout`` also bounds connecting that client.
+
+        Raises:
+            PoolExhausted, KernelStartError, KernelTimeout, ManagerError: as
+                :meth:`KernelPool.acquire`.
+        """
+        self._check_open()
+        pooled = self._thread.run(self._take(kernel_name, timeout))
+        self._thread.hold()  # released when this kernel is shut down
+        kernel = ManagedKernel(pooled.manager, self._thread, held=True)
+        try:
+            client = kernel.client()
+            client.start()
+            client.wait_for_ready(timeout=timeout)
+        except BaseException:
+            kernel.shutdown_kernel(now=True)
+            raise
+        return BlockingPooledKernel(kernel, client)
+
+    async def _take(
+        self, kernel_name: str | KernelSpec | None, timeout: float | None
+    ) -> PooledKernel:
+        pooled = await self._pool.acquire(kernel_name, timeout=timeout)
+        # The pool's client lives on this loop; the caller gets a blocking one instead.
+        await pooled.client.aclose()
+        return pooled
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ManagerError("the kernel pool is closed")
+
+    def close(self, *, now: bool = False) -> None:
+        """Shut down every kernel in the pool (in parallel). The loop thread stops once
+        every kernel handed out has been shut down too."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._thread.loop is not None:
+                self._thread.run(self._pool.aclose(now=now))
+        finally:
+            self._thread.release()
+            self._thread.close_when_released()
+
+    def __enter__(self) -> BlockingKernelPool:
+        self.start(wait=False)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

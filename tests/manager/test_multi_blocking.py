@@ -1,0 +1,99 @@
+"""MultiKernelManager and BlockingKernelPool (blocking faces, one loop thread each)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from kernelkit import ManagerError, PoolExhausted, UnknownKernelId
+from kernelkit.manager._multi_blocking import ManagedKernel, MultiKernelManager
+from kernelkit.manager._pool_blocking import BlockingKernelPool, BlockingPooledKernel
+from tests.manager.multi_helpers import alive, fake_spec, kernels_in
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Path:
+    d = tmp_path / "blocking-runtime"
+    d.mkdir(mode=0o700)
+    return d
+
+
+def kernelkit_threads() -> list[str]:
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("kernelkit-"))
+
+
+def test_multi_kernel_manager_blocking(runtime: Path) -> None:
+    before = threading.active_count()
+    spec = fake_spec(runtime)
+    with MultiKernelManager(shutdown_wait_time=2.0) as mkm:
+        ids = mkm.start_kernels(3, kernel_spec=spec)
+        one = mkm.start_kernel(kernel_spec=spec, kernel_id="one")
+        assert one == "one"
+        assert sorted(mkm.list_kernel_ids()) == sorted([*ids, "one"])
+        assert len(mkm) == 4
+        assert "one" in mkm
+        # Four kernels, one thread.
+        assert threading.active_count() == before + 1
+        kernel = mkm.get_kernel("one")
+        assert isinstance(kernel, ManagedKernel)
+        assert kernel.is_alive()
+        assert kernel.kernel_name == "fake"
+        with kernel.client() as kc:
+            reply = kc.execute("print hi", timeout=10)
+            assert reply.content["status"] == "ok"
+        mkm.interrupt_kernel("one")
+        mkm.restart_kernel("one")
+        assert mkm.is_alive("one")
+        mkm.shutdown_kernel("one")
+        with pytest.raises(UnknownKernelId, match="'one'"):
+            mkm.get_kernel("one")
+        assert len(kernels_in(runtime)) == 3
+    assert kernels_in(runtime) == []
+    assert mkm.closed
+    assert threading.active_count() == before
+    with pytest.raises(ManagerError, match="closed"):
+        mkm.start_kernel(kernel_spec=spec)
+
+
+def test_blocking_pool(runtime: Path) -> None:
+    before = threading.active_count()
+    pool = BlockingKernelPool(fake_spec(runtime), size=1)
+    try:
+        pool.start(timeout=20)
+        assert pool.ready_count() == 1
+        kernel = pool.acquire(timeout=10)
+        assert isinstance(kernel, BlockingPooledKernel)
+        pid = kernel.manager.provisioner.pid  # type: ignore[union-attr]
+        with kernel:
+            outputs: list = []
+            kernel.client.execute("print pooled", outputs=outputs, timeout=10)
+            assert [m.content["text"] for m in outputs] == ["pooled\n"]
+            pool.start(timeout=20)  # refilled meanwhile
+            assert pool.ready_count() == 1
+        assert not alive(pid)
+        with pytest.raises(PoolExhausted):
+            pool.acquire("other-type-never-started", timeout=0)
+        # The pool's thread, and nothing else (the client's thread ended with it).
+        assert threading.active_count() == before + 1
+    finally:
+        pool.close()
+    assert kernels_in(runtime) == []
+    assert threading.active_count() == before
+
+
+def test_blocking_pool_thread_outlives_close_for_kernels_still_out(runtime: Path) -> None:
+    before = threading.active_count()
+    with BlockingKernelPool(fake_spec(runtime), size=1) as pool:
+        kernel = pool.acquire(timeout=20)
+    # The pool is closed; the kernel handed out still runs, driven by the pool's thread.
+    assert kernel.manager.is_alive()
+    reply = kernel.client.execute("print still here", timeout=10)
+    assert reply.content["status"] == "ok"
+    assert "kernelkit-kernel-pool" in kernelkit_threads()
+    kernel.close()
+    assert kernels_in(runtime) == []
+    assert threading.active_count() == before
+    with pytest.raises(ManagerError, match="closed"):
+        pool.acquire(timeout=0)
