@@ -655,3 +655,24 @@ async def test_deleting_a_busy_subshell_fails_its_requests(
         await asyncio.wait_for(busy, 1)
     assert not main.done()
     main.cancel()
+
+
+async def test_closed_streams_and_handlers_leave_nothing_behind(
+    client: AsyncKernelClient,
+) -> None:
+    for _ in range(3):
+        client.iopub_messages().close()
+    assert client._on_close == []
+    assert client._iopub_handlers == ()
+    calls: list[str] = []
+    removers: list[Any] = []
+
+    def once(msg: Message) -> None:  # unsubscribes itself while being called
+        calls.append("once")
+        removers[0]()
+
+    removers.append(client.add_iopub_handler(once))
+    client.add_iopub_handler(lambda m: calls.append("always"))
+    await client.execute("1", outputs=[])
+    assert calls[:2] == ["once", "always"]
+    assert calls.count("once") == 1

@@ -130,8 +130,7 @@ class AsyncMessageStream:
 
     def __init__(self, client: AsyncKernelClient) -> None:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._remove = client.add_iopub_handler(self._queue.put_nowait)
-        client._on_close.append(self._end)
+        self._remove = client._subscribe(self._queue.put_nowait, self._end)
 
     def _end(self) -> None:
         self._queue.put_nowait(_END)
@@ -212,7 +211,9 @@ class AsyncKernelClient:
         self._hb_error: HeartbeatTimeout | None = None
         self._kernel_info: Message | None = None
         self._input_request: Message | None = None
-        self._iopub_handlers: list[Callable[[Message], None]] = []
+        # A tuple, replaced on change: the receive path iterates it without a copy, and
+        # a handler that unsubscribes while being called does not disturb the others.
+        self._iopub_handlers: tuple[Callable[[Message], None], ...] = ()
         self._on_close: list[Callable[[], None]] = []  # ends the IOPub streams
         self._input_tasks: set[asyncio.Task[None]] = set()
         self._rejected = 0
@@ -314,9 +315,9 @@ class AsyncKernelClient:
             await asyncio.wait([self._hb_task])  # let it finish; its cancellation is expected
         for task in list(self._input_tasks):
             task.cancel()
-        for end in self._on_close:
+        ends, self._on_close = self._on_close, []
+        for end in ends:
             end()
-        self._on_close.clear()
         await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncKernelClient:
@@ -1030,11 +1031,24 @@ class AsyncKernelClient:
 
         Returns a function that removes it. A handler that raises is logged, not removed.
         """
-        self._iopub_handlers.append(handler)
+        return self._subscribe(handler, None)
+
+    def _subscribe(
+        self, handler: Callable[[Message], None], on_close: Callable[[], None] | None
+    ) -> Callable[[], None]:
+        """Add an IOPub handler (and what to call when the client closes); returns the
+        function that removes both. Loop thread only."""
+        self._iopub_handlers = (*self._iopub_handlers, handler)
+        if on_close is not None:
+            self._on_close.append(on_close)
 
         def remove() -> None:
-            if handler in self._iopub_handlers:
-                self._iopub_handlers.remove(handler)
+            handlers = list(self._iopub_handlers)
+            if handler in handlers:
+                handlers.remove(handler)
+                self._iopub_handlers = tuple(handlers)
+            if on_close is not None and on_close in self._on_close:
+                self._on_close.remove(on_close)
 
         return remove
 

@@ -63,16 +63,13 @@ class MessageStream:
     Iterating ends when the client closes. Close it when you stop reading.
     """
 
-    __slots__ = ("_closed", "_queue", "_remove")
+    __slots__ = ("_client", "_closed", "_queue", "_remove")
 
     def __init__(self, client: KernelClient) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
-        self._remove = client._call(self._subscribe, client._client)
-
-    def _subscribe(self, client: AsyncKernelClient) -> Callable[[], None]:
-        client._on_close.append(self._end)
-        return client.add_iopub_handler(self._queue.put)
+        self._client = client
+        self._remove = client._call(client._client._subscribe, self._queue.put, self._end)
 
     def _end(self) -> None:
         self._queue.put(_DONE)
@@ -109,7 +106,7 @@ class MessageStream:
         """Stop collecting messages."""
         if not self._closed:
             self._closed = True
-            self._remove()
+            self._client._call_quietly(self._remove)
             self._end()
 
     def __enter__(self) -> MessageStream:
@@ -366,6 +363,13 @@ class KernelClient:
                 with contextlib.suppress(ClientClosed):
                     _call_soon(loop, give_up, self.kernel_name)
             raise
+
+    def _call_quietly(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop thread soon, if the loop still runs (else: no need)."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # closed: nothing left to undo
+                loop.call_soon_threadsafe(fn)
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a plain function on the loop thread and return its result."""
@@ -682,13 +686,7 @@ class KernelClient:
         Returns a function (callable from any thread) that removes it.
         """
         remove = self._call(self._client.add_iopub_handler, handler)
-
-        def remove_threadsafe() -> None:
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(remove)
-
-        return remove_threadsafe
+        return partial(self._call_quietly, remove)
 
     def iopub_messages(self) -> MessageStream:
         """Every IOPub message from now on, as a blocking iterator (close it when done)."""
