@@ -94,8 +94,13 @@ async def launch_kernel_type(
     )
     try:
         await provisioner.launch_kernel(params.cmd, env=params.env, cwd=params.cwd)
+    except BaseException:
+        await provisioner.cleanup(restart=False)
+        raise
+    try:
         await provisioner.post_launch()
     except BaseException:
+        await provisioner.stop()  # it runs: a failed launch leaves no kernel behind
         await provisioner.cleanup(restart=False)
         raise
     return provisioner

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kernelkit.discovery._types import (
     ORIGIN_ENVIRONMENT,
@@ -14,8 +15,10 @@ from kernelkit.discovery._types import (
     ORIGIN_KERNELSPEC,
     KernelProvider,
     KernelType,
+    LaunchOptions,
 )
 from kernelkit.envs import (
+    Activator,
     Environment,
     EnvironmentScan,
     EnvLocations,
@@ -24,6 +27,9 @@ from kernelkit.envs import (
     inspect_environment,
 )
 from kernelkit.specs import KernelSpec, is_bare_python, kernel_spec_dirs, scan_kernel_specs
+
+if TYPE_CHECKING:
+    from kernelkit.provisioning import KernelProvisionerBase
 
 __all__ = [
     "EnvProvider",
@@ -90,7 +96,23 @@ def _watch_spec(paths: list[str], spec: KernelSpec) -> None:
         paths.append(spec.argv[0])  # the interpreter or program it starts
 
 
-class SpecProvider(KernelProvider):
+class _BuiltinProvider(KernelProvider):
+    """Launches through :func:`kernelkit.discovery._launch.launch_kernel_type` with this
+    provider's activator (None: the process-wide default, cached in the user cache)."""
+
+    _activator: Activator | None = None
+
+    async def launch(
+        self, kernel_type: KernelType, options: LaunchOptions
+    ) -> KernelProvisionerBase:
+        # Imported here, not at the top: provisioning pulls in pyzmq and asyncio, and
+        # listing kernels never needs them.
+        from kernelkit.discovery._launch import launch_kernel_type
+
+        return await launch_kernel_type(kernel_type, options, activator=self._activator)
+
+
+class SpecProvider(_BuiltinProvider):
     """Kernelspecs in Jupyter's search path (:func:`kernelkit.specs.kernel_spec_dirs`).
 
     Ids are ``spec/<kernel name>``. A spec inside an environment
@@ -98,8 +120,14 @@ class SpecProvider(KernelProvider):
     launched with that environment activated.
     """
 
-    def __init__(self, dirs: Sequence[str | os.PathLike[str]] | None = None) -> None:
+    def __init__(
+        self,
+        dirs: Sequence[str | os.PathLike[str]] | None = None,
+        *,
+        activator: Activator | None = None,
+    ) -> None:
         self._dirs = None if dirs is None else [Path(d) for d in dirs]
+        self._activator = activator
         self._watched: list[str] | None = None
         self._lock = threading.Lock()
 
@@ -135,7 +163,7 @@ def _holding_environment(kernels_dir: Path) -> Environment | None:
     return env
 
 
-class EnvProvider(KernelProvider):
+class EnvProvider(_BuiltinProvider):
     """Kernels of Python and conda environments found on disk (:mod:`kernelkit.envs`).
 
     For each environment: the kernelspecs in its own ``share/jupyter/kernels``, Python
@@ -145,8 +173,11 @@ class EnvProvider(KernelProvider):
     problems. Kernels start with their environment activated.
     """
 
-    def __init__(self, locations: EnvLocations | None = None) -> None:
+    def __init__(
+        self, locations: EnvLocations | None = None, *, activator: Activator | None = None
+    ) -> None:
         self._locations = locations
+        self._activator = activator
         self._watched: list[str] | None = None
         self._lock = threading.Lock()
 
