@@ -624,12 +624,16 @@ class AsyncKernelClient:
         deadline = None if timeout is None else loop.time() + timeout
         seen = self._iopub_seen
         assert seen is not None
-        try:
-            reply = await self._request("shell", "kernel_info_request", {}, timeout=timeout)
-        except KernelTimeout:
-            raise KernelTimeout(
-                f"kernel {self._kernel_name} not ready within {timeout} s: no kernel_info_reply"
-            ) from None
+
+        async def ask(within: float | None) -> Message:
+            try:
+                return await self._request("shell", "kernel_info_request", {}, timeout=within)
+            except KernelTimeout:
+                raise KernelTimeout(
+                    f"kernel {self._kernel_name} not ready within {timeout} s: no kernel_info_reply"
+                ) from None
+
+        reply = await ask(timeout)
         pause = 0.05
         while not seen.is_set():
             remaining = None if deadline is None else deadline - loop.time()
@@ -647,7 +651,7 @@ class AsyncKernelClient:
                 # publishes a fresh status; back off up to 1 s between asks.
                 pause = min(pause * 2, 1.0)
                 remaining = None if deadline is None else max(deadline - loop.time(), 0.001)
-                reply = await self._request("shell", "kernel_info_request", {}, timeout=remaining)
+                reply = await ask(remaining)
         return reply
 
     # -- shell requests --------------------------------------------------------------
