@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kernelkit import KernelStartError, ManagerError, UnknownKernelId
-from kernelkit.manager._multi import AsyncMultiKernelManager
+from kernelkit.manager import AsyncMultiKernelManager
 from tests.manager.multi_helpers import ExitClock, alive, broken_spec, fake_spec, pid_of
 
 

@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 
 from kernelkit import ManagerError, PoolExhausted, UnknownKernelId
-from kernelkit.manager._multi_blocking import ManagedKernel, MultiKernelManager
-from kernelkit.manager._pool_blocking import BlockingKernelPool, BlockingPooledKernel
+from kernelkit.manager import (
+    BlockingKernelPool,
+    BlockingPooledKernel,
+    ManagedKernel,
+    MultiKernelManager,
+)
 from tests.manager.multi_helpers import alive, fake_spec, kernels_in
 
 

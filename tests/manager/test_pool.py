@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kernelkit import KernelStartError, ManagerError, PoolExhausted
-from kernelkit.manager._pool import KernelPool, PooledKernel
+from kernelkit.manager import KernelPool, PooledKernel
 from tests.manager.multi_helpers import alive, broken_spec, fake_spec, kernels_in, pid_of
 
 

@@ -4,6 +4,9 @@
   restart, shutdown escalation, auto-restart on process exit, clients kept informed.
 - :func:`start_new_async_kernel` / :func:`start_new_kernel`: a started kernel and a ready
   client in one call.
+- :class:`AsyncMultiKernelManager` / :class:`MultiKernelManager`: many kernels by id from
+  one event loop (parallel starts and shutdown, optional culling of idle kernels).
+- :class:`KernelPool` / :class:`BlockingKernelPool`: warm kernels, ready to hand out.
 """
 
 from kernelkit.manager._blocking import KernelManager, start_new_kernel
@@ -15,12 +18,24 @@ from kernelkit.manager._manager import (
     RestartEvent,
     start_new_async_kernel,
 )
+from kernelkit.manager._multi import AsyncMultiKernelManager, CullCallback
+from kernelkit.manager._multi_blocking import ManagedKernel, MultiKernelManager
+from kernelkit.manager._pool import KernelPool, PooledKernel
+from kernelkit.manager._pool_blocking import BlockingKernelPool, BlockingPooledKernel
 
 __all__ = [
     "AsyncKernelManager",
+    "AsyncMultiKernelManager",
+    "BlockingKernelPool",
+    "BlockingPooledKernel",
+    "CullCallback",
     "KernelManager",
+    "KernelPool",
     "KernelState",
     "KernelWatcher",
+    "ManagedKernel",
+    "MultiKernelManager",
+    "PooledKernel",
     "RestartCallback",
     "RestartEvent",
     "start_new_async_kernel",
