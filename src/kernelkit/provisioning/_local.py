@@ -35,7 +35,13 @@ from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch
 from kernelkit.provisioning._filewatch import FileWatch, watch_file
 from kernelkit.provisioning._launcher import launch_kernel
 from kernelkit.provisioning._ports import PortMode, choose_port_mode
-from kernelkit.provisioning._procfs import PidHandle, descendants, open_pid, proc_stat
+from kernelkit.provisioning._procfs import (
+    PidHandle,
+    ProcStat,
+    descendants,
+    open_pid,
+    proc_stat,
+)
 from kernelkit.provisioning._sockets import HeartbeatProbe, RegistrationListener
 from kernelkit.specs import KernelSpec
 
@@ -746,9 +752,9 @@ class LocalProvisioner(KernelProvisionerBase):
         self._watch = ExitWatch(handle, popen=None, loop=asyncio.get_running_loop())
 
 
-def _group_members(pgid: int, *, since: int | None) -> list[Any]:
+def _group_members(pgid: int, *, since: int | None) -> list[ProcStat]:
     """Live processes in process group ``pgid`` that started no earlier than ``since``."""
-    found = []
+    found: list[ProcStat] = []
     with contextlib.suppress(OSError):
         for name in os.listdir("/proc"):
             if name.isdigit():
