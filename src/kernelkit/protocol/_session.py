@@ -51,6 +51,9 @@ _IPAD = bytes((x ^ 0x36) for x in range(256))
 _OPAD = bytes((x ^ 0x5C) for x in range(256))
 _FRAME_NAMES = ("header", "parent_header", "metadata", "content")
 _NO_PARENT: Any = object()
+# Parent headers remembered per session: how many, and the largest one (in bytes).
+_PARENT_CACHE_SIZE = 32
+_PARENT_CACHE_MAX_BYTES = 4096
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -132,6 +135,7 @@ class Session:
         "_key",
         "_max_message_bytes",
         "_outer",
+        "_parents",
         "_seen",
         "_seen_cap",
         "_seen_order",
@@ -170,8 +174,9 @@ class Session:
         # key, so each message costs two C-level copies instead of a new hmac object.
         probe = factory()
         block_size = probe.block_size
-        self._sig_len = 2 * probe.digest_size
+        self._sig_len: int = 2 * probe.digest_size
         self._seen: set[bytes] = set()
+        self._parents: dict[bytes, Header] = {}
         self._seen_order: deque[bytes] = deque()
         self._seen_cap = max(0, min(replay_history, replay_history_bytes // self._sig_len))
         k = self._key
@@ -318,13 +323,7 @@ class Session:
             # Fast path: a client's DEALER socket receives no identities.
             if nframes >= 6 and frames[0] == DELIMITER:
                 idx = 0
-                if nframes == 6:
-                    total = len(frames[1]) + len(frames[2]) + len(frames[3])
-                    total += len(frames[4]) + len(frames[5])
-                    _, signature, header_b, parent_b, metadata_b, content_b = frames
-                else:
-                    total = sum(map(len, frames))
-                    _, signature, header_b, parent_b, metadata_b, content_b = frames[:6]
+                _, signature, header_b, parent_b, metadata_b, content_b, *buffers = frames
             else:
                 idx = _find_delimiter(frames)
                 if nframes - idx < 6:
@@ -332,8 +331,11 @@ class Session:
                         f"truncated message: {nframes - idx - 1} frames after {DELIMITER!r}, "
                         "need a signature and 4 JSON frames"
                     )
-                total = sum(map(len, frames))
-                _, signature, header_b, parent_b, metadata_b, content_b = frames[idx : idx + 6]
+                _, signature, header_b, parent_b, metadata_b, content_b, *buffers = frames[idx:]
+            total = len(signature) + len(header_b) + len(parent_b)
+            total += len(metadata_b) + len(content_b)
+            if buffers:
+                total += sum(map(len, buffers))
         except TypeError as exc:
             raise RemoteProtocolError(f"frames must be bytes-like: {exc}") from exc
         if total > self._max_message_bytes:
@@ -388,9 +390,17 @@ class Session:
             )
 
         # Requests carry b"{}" for parent_header and often for metadata: skip the parser.
+        # Replies and outputs repeat their request's header byte for byte: a small cache
+        # of recent parent headers skips parsing and validating it again.
+        parent: Header | None = None
+        parent_d: Any = _NO_PARENT
         try:
             header_d = _loads(header_b)
-            parent_d = _NO_PARENT if parent_b == b"{}" else _loads(parent_b)
+            if parent_b != b"{}":
+                if type(parent_b) is bytes:
+                    parent = self._parents.get(parent_b)
+                if parent is None:
+                    parent_d = _loads(parent_b)
             metadata = {} if metadata_b == b"{}" else _loads(metadata_b)
             content = _loads(content_b)
         except _JSONDecodeError:
@@ -405,13 +415,16 @@ class Session:
                 f"content must be a JSON object, got {type(content).__name__}"
             )
         header = Header.from_dict(header_d)
-        if parent_d is _NO_PARENT or (type(parent_d) is dict and not parent_d):
-            parent = None
-        else:
+        if parent_d is not _NO_PARENT and (type(parent_d) is not dict or parent_d):
             try:
                 parent = Header.from_dict(parent_d)
             except RemoteProtocolError as exc:
                 raise RemoteProtocolError(f"parent_header: {exc}") from None
+            if type(parent_b) is bytes and len(parent_b) <= _PARENT_CACHE_MAX_BYTES:
+                parents = self._parents
+                if len(parents) >= _PARENT_CACHE_SIZE:
+                    parents.clear()
+                parents[parent_b] = parent
 
         identities = [f if type(f) is bytes else bytes(f) for f in frames[:idx]] if idx else []
         return identities, unchecked_message(
@@ -419,7 +432,7 @@ class Session:
             content,
             parent,
             metadata,
-            tuple(frames[idx + 6 :]) if nframes > idx + 6 else (),
+            tuple(buffers) if buffers else (),
         )
 
 
