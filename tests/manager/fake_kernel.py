@@ -6,7 +6,8 @@ kernelkit, no ipykernel), so it starts in a fraction of ipykernel's time.
 Ports: 0 in the file -> bind random ports and write them back (as ipykernel does);
 ports given -> bind those (a restart on the old ports). Heartbeat echoes in a thread.
 
-Shell: ``kernel_info_request``; ``execute_request`` whose code is a command:
+Shell: ``kernel_info_request``; ``execute_request`` whose code is commands joined by
+``; `` (run in order, stopping at the first error):
 ``print TEXT`` (a stdout stream), ``err TEXT`` (stderr stream), ``result TEXT``
 (execute_result), ``raise`` (an error reply), ``sleep SECONDS`` (interruptible by SIGINT:
 KeyboardInterrupt error), ``exit N`` (os._exit), ``pid`` (result: its pid), anything else
@@ -15,7 +16,8 @@ KeyboardInterrupt error), ``exit N`` (os._exit), ``pid`` (result: its pid), anyt
 Options: ``exit-at-start:N`` (print to both streams, then exit N before binding),
 ``ignore-term`` (SIGTERM ignored), ``mute`` (bind and write back, never answer anything),
 ``no-exit`` (answer shutdown_request but stay), ``say:TEXT`` (print TEXT at start),
-``die-after:SECONDS`` (exit 7 that long after binding).
+``die-after:SECONDS`` (exit 7 that long after binding), ``no-interrupt`` (``sleep``
+ignores SIGINT).
 """
 
 from __future__ import annotations
@@ -79,8 +81,8 @@ def main() -> None:
             info[f"{name}_port"] = port
         socks[name] = s
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(info, f)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(info, f)  # mode 0600, as ipykernel writes it: the file holds the key
     os.replace(tmp, path)
     for opt in options:
         if opt.startswith("die-after:"):
@@ -121,6 +123,13 @@ def main() -> None:
         send(socks["iopub"], [], "status", {"execution_state": state}, parent)
 
     def execute(code: str, parent: dict[str, Any], count: int) -> dict[str, Any]:
+        for command in code.split("; "):
+            result = run_command(command, parent, count)
+            if result["status"] != "ok":
+                return result
+        return {"status": "ok"}
+
+    def run_command(code: str, parent: dict[str, Any], count: int) -> dict[str, Any]:
         word, _, arg = code.partition(" ")
         if word == "print":
             send(socks["iopub"], [], "stream", {"name": "stdout", "text": arg + "\n"}, parent)
@@ -136,14 +145,16 @@ def main() -> None:
                 parent,
             )
         elif word == "raise":
-            return {
-                "status": "error",
+            error = {
                 "ename": "ValueError",
                 "evalue": arg or "boom",
-                "traceback": ["Traceback:", f"ValueError: {arg or 'boom'}"],
+                "traceback": ["\x1b[31mTraceback:\x1b[0m", f"ValueError: {arg or 'boom'}"],
             }
+            send(socks["iopub"], [], "error", error, parent)
+            return {"status": "error", **error}
         elif word == "sleep":
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if "no-interrupt" not in options:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
             try:
                 time.sleep(float(arg))
             except KeyboardInterrupt:
