@@ -95,7 +95,7 @@ def default_transport(info: ConnectionInfo, session: Session | None = None) -> T
 class _Waiter:
     """What one in-flight request waits for, kept as its tracker context."""
 
-    __slots__ = ("future", "hook", "on_input", "outputs", "timer", "wait_idle")
+    __slots__ = ("future", "hook", "on_done", "on_input", "outputs", "timer", "wait_idle")
 
     def __init__(
         self,
@@ -112,11 +112,23 @@ class _Waiter:
         self.hook = hook
         self.on_input = on_input
         self.timer: asyncio.TimerHandle | None = None
+        #: Called at once when the future gets its outcome (the blocking face hands the
+        #: outcome to its calling thread without waiting for the next loop turn).
+        self.on_done: Callable[[asyncio.Future[Message]], None] | None = None
 
+    def resolve(self, reply: Message) -> None:
+        future = self.future
+        if not future.done():
+            future.set_result(reply)
+            if self.on_done is not None:
+                self.on_done(future)
 
-def _fail(future: asyncio.Future[Message], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
+    def fail(self, error: BaseException) -> None:
+        future = self.future
+        if not future.done():
+            future.set_exception(error)
+            if self.on_done is not None:
+                self.on_done(future)
 
 
 class AsyncMessageStream:
@@ -406,7 +418,7 @@ class AsyncKernelClient:
             waiter = request.context
             if waiter.timer is not None:
                 waiter.timer.cancel()
-            _fail(waiter.future, error)
+            waiter.fail(error)
 
     def _check_usable(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
@@ -510,14 +522,12 @@ class AsyncKernelClient:
     def _settle(self, request: TrackedRequest[_Waiter], reply: Message) -> None:
         """The request got what it waited for: resolve it and stop tracking it."""
         self._finish(request)
-        future = request.context.future
-        if not future.done():
-            future.set_result(reply)
+        request.context.resolve(reply)
 
     def _abort(self, request: TrackedRequest[_Waiter], error: BaseException) -> None:
         """Fail the request with ``error`` and stop tracking it."""
         self._finish(request)
-        _fail(request.context.future, error)
+        request.context.fail(error)
 
     def _finish(self, request: TrackedRequest[_Waiter]) -> None:
         """Stop tracking a request and its timer (later messages for it are unmatched)."""

@@ -347,7 +347,7 @@ class KernelClient:
                 result.set_exception(exc)
                 return
             started.append(tracked)
-            tracked.context.future.add_done_callback(partial(_hand_over, result))
+            tracked.context.on_done = partial(_hand_over, result)
 
         def give_up() -> None:  # runs after start(): call_soon_threadsafe keeps order
             for tracked in started:
