@@ -43,6 +43,7 @@ def plugins_installed() -> Iterator[Path]:
     """The plugins visible to ``importlib.metadata`` (and importable) in this process."""
     sys.path.insert(0, str(SITE))
     importlib.invalidate_caches()
+    rearm_hanging_provider()  # an earlier test may have released it
     try:
         yield SITE
     finally:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import KernelTimeout
-from kernelkit.provisioning import KernelProvisionerBase
+from kernelkit.discovery._types import KernelHandle
 
 __all__ = [
     "LaunchedKernel",
@@ -60,13 +60,13 @@ class LaunchedKernel:
     thread.
     """
 
-    def __init__(self, provisioner: KernelProvisionerBase, loop: _LoopThread) -> None:
+    def __init__(self, provisioner: KernelHandle, loop: _LoopThread) -> None:
         self._provisioner = provisioner
         self._loop = loop
 
     @classmethod
     def start(
-        cls, launch: Coroutine[Any, Any, KernelProvisionerBase], *, timeout: float | None = None
+        cls, launch: Coroutine[Any, Any, KernelHandle], *, timeout: float | None = None
     ) -> LaunchedKernel:
         """Run ``launch`` (a finder's ``alaunch(...)``) on a new loop thread.
 
@@ -82,7 +82,7 @@ class LaunchedKernel:
         return cls(provisioner, loop)
 
     @property
-    def provisioner(self) -> KernelProvisionerBase:
+    def provisioner(self) -> KernelHandle:
         """The provisioner (use it from :meth:`run` only: it lives on the loop thread)."""
         return self._provisioner
 

@@ -16,6 +16,7 @@ from kernelkit.discovery._types import (
     ORIGIN_INTERPRETER,
     ORIGIN_KERNELSPEC,
     DiscoveryProblem,
+    KernelHandle,
     KernelProvider,
     KernelType,
     LaunchOptions,
@@ -23,7 +24,6 @@ from kernelkit.discovery._types import (
 
 if TYPE_CHECKING:
     from kernelkit.discovery._blocking import LaunchedKernel
-    from kernelkit.provisioning import KernelProvisionerBase
 
 __all__ = [
     "BUILTIN_PROVIDERS",
@@ -454,7 +454,7 @@ class KernelFinder:
         cwd: str | os.PathLike[str] | None = None,
         extra_arguments: Sequence[str] = (),
         parent: object | None = None,
-    ) -> KernelProvisionerBase:
+    ) -> KernelHandle:
         """Launch the kernel type ``type_id`` through its provider; return the provisioner,
         launched (connection info, poll, wait, signals, stop, cleanup).
 
@@ -481,7 +481,7 @@ class KernelFinder:
         launch = getattr(provider, "launch", None)
         if launch is None:
             launch = KernelProvider().launch  # a duck-typed provider: the default launch
-        result: KernelProvisionerBase = await launch(kernel_type, options)
+        result: KernelHandle = await launch(kernel_type, options)
         return result
 
     def launch(

@@ -7,12 +7,12 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from kernelkit.discovery._types import (
     ORIGIN_ENVIRONMENT,
     ORIGIN_INTERPRETER,
     ORIGIN_KERNELSPEC,
+    KernelHandle,
     KernelProvider,
     KernelType,
     LaunchOptions,
@@ -27,9 +27,6 @@ from kernelkit.envs import (
     inspect_environment,
 )
 from kernelkit.specs import KernelSpec, is_bare_python, kernel_spec_dirs, scan_kernel_specs
-
-if TYPE_CHECKING:
-    from kernelkit.provisioning import KernelProvisionerBase
 
 __all__ = [
     "EnvProvider",
@@ -102,9 +99,7 @@ class _BuiltinProvider(KernelProvider):
 
     _activator: Activator | None = None
 
-    async def launch(
-        self, kernel_type: KernelType, options: LaunchOptions
-    ) -> KernelProvisionerBase:
+    async def launch(self, kernel_type: KernelType, options: LaunchOptions) -> KernelHandle:
         # Imported here, not at the top: provisioning pulls in pyzmq and asyncio, and
         # listing kernels never needs them.
         from kernelkit.discovery._launch import launch_kernel_type

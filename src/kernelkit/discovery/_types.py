@@ -6,19 +6,18 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from kernelkit._connection import ConnectionInfo
 from kernelkit.envs import Environment
 from kernelkit.specs import KernelSpec
-
-if TYPE_CHECKING:
-    from kernelkit.provisioning import KernelProvisionerBase
 
 __all__ = [
     "ORIGIN_ENVIRONMENT",
     "ORIGIN_INTERPRETER",
     "ORIGIN_KERNELSPEC",
     "DiscoveryProblem",
+    "KernelHandle",
     "KernelProvider",
     "KernelType",
     "LaunchOptions",
@@ -97,6 +96,29 @@ class LaunchOptions:
     parent: object | None = None
 
 
+class KernelHandle(Protocol):
+    """A launched kernel: where it listens and its lifecycle. What
+    :meth:`KernelProvider.launch` returns; a launched provisioner
+    (``kernelkit.provisioning.KernelProvisionerBase``) is one."""
+
+    kernel_id: str
+    connection_info: ConnectionInfo | None
+
+    async def poll(self) -> int | None: ...
+
+    async def wait(self) -> int | None: ...
+
+    async def send_signal(self, signum: int) -> None: ...
+
+    async def terminate(self, restart: bool = False) -> None: ...
+
+    async def kill(self, restart: bool = False) -> None: ...
+
+    async def stop(self, *, grace: float | None = None, restart: bool = False) -> int | None: ...
+
+    async def cleanup(self, restart: bool = False) -> None: ...
+
+
 class KernelProvider:
     """A source of kernel types. Subclass it, or write any class with the same methods,
     and register it under the ``kernelkit.providers`` entry point group::
@@ -127,9 +149,7 @@ class KernelProvider:
         """
         return None
 
-    async def launch(
-        self, kernel_type: KernelType, options: LaunchOptions
-    ) -> KernelProvisionerBase:
+    async def launch(self, kernel_type: KernelType, options: LaunchOptions) -> KernelHandle:
         """Launch ``kernel_type``; return its provisioner, launched (the kernel handle:
         connection info, poll, wait, signals, stop, cleanup).
 
