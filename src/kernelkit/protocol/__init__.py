@@ -4,6 +4,20 @@ No sockets, no event loops, no files: frames in, messages out, and back.
 """
 
 from kernelkit.protocol._message import PROTOCOL_VERSION, Header, Message, new_id, now_iso
+from kernelkit.protocol._msgtypes import (
+    CHANNEL_NAMES,
+    COMM_MESSAGES,
+    CONTROL_REQUESTS,
+    IOPUB_MESSAGES,
+    SHELL_REQUESTS,
+    STDIN_MESSAGES,
+    Channel,
+    is_reply,
+    is_request,
+    reply_type,
+    request_channel,
+    request_type,
+)
 from kernelkit.protocol._registration import (
     REGISTRATION_ACK,
     KernelRegistration,
@@ -25,9 +39,16 @@ from kernelkit.protocol._tracker import (
 )
 
 __all__ = [
+    "CHANNEL_NAMES",
+    "COMM_MESSAGES",
+    "CONTROL_REQUESTS",
     "DELIMITER",
+    "IOPUB_MESSAGES",
     "PROTOCOL_VERSION",
     "REGISTRATION_ACK",
+    "SHELL_REQUESTS",
+    "STDIN_MESSAGES",
+    "Channel",
     "Header",
     "InputRequested",
     "KernelRegistration",
@@ -44,6 +65,11 @@ __all__ = [
     "decode_registration_reply",
     "encode_registration",
     "encode_registration_reply",
+    "is_reply",
+    "is_request",
     "new_id",
     "now_iso",
+    "reply_type",
+    "request_channel",
+    "request_type",
 ]
