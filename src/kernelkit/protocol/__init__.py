@@ -37,6 +37,13 @@ from kernelkit.protocol._tracker import (
     TrackerEvent,
     Unmatched,
 )
+from kernelkit.protocol._websocket import (
+    WS_V1_SUBPROTOCOL,
+    decode_ws_legacy,
+    decode_ws_v1,
+    encode_ws_legacy,
+    encode_ws_v1,
+)
 
 __all__ = [
     "CHANNEL_NAMES",
@@ -48,6 +55,7 @@ __all__ = [
     "REGISTRATION_ACK",
     "SHELL_REQUESTS",
     "STDIN_MESSAGES",
+    "WS_V1_SUBPROTOCOL",
     "Channel",
     "Header",
     "InputRequested",
@@ -63,8 +71,12 @@ __all__ = [
     "Unmatched",
     "decode_registration",
     "decode_registration_reply",
+    "decode_ws_legacy",
+    "decode_ws_v1",
     "encode_registration",
     "encode_registration_reply",
+    "encode_ws_legacy",
+    "encode_ws_v1",
     "is_reply",
     "is_request",
     "new_id",
