@@ -676,3 +676,17 @@ async def test_closed_streams_and_handlers_leave_nothing_behind(
     await client.execute("1", outputs=[])
     assert calls[:2] == ["once", "always"]
     assert calls.count("once") == 1
+
+
+async def test_traffic_counts_as_a_heartbeat(
+    client: AsyncKernelClient, transport: MemoryTransport
+) -> None:
+    # A kernel busy flooding IOPub may answer its heartbeat late: it is not dead.
+    await asyncio.sleep(0.1)
+    transport.alive = False
+    flood_until = time.monotonic() + 0.5
+    while time.monotonic() < flood_until:
+        transport.publish(None, "stream", {"name": "stdout", "text": "x"})
+        await asyncio.sleep(0.01)
+    transport.alive = True
+    assert (await client.execute("1")).content["status"] == "ok"

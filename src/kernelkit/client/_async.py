@@ -229,6 +229,7 @@ class AsyncKernelClient:
         self._on_close: list[Callable[[], None]] = []  # ends the IOPub streams
         self._input_tasks: set[asyncio.Task[None]] = set()
         self._rejected = 0
+        self._heard = 0  # messages received: traffic proves the kernel alive too
 
     # -- construction ----------------------------------------------------------------
 
@@ -381,6 +382,7 @@ class AsyncKernelClient:
         timeout = self._hb_timeout
         answered_once = False
         while not self._closed:
+            heard = self._heard
             try:
                 alive = await ping(timeout)
             except ClientClosed:
@@ -390,6 +392,10 @@ class AsyncKernelClient:
             if alive:
                 answered_once = True
                 self._hb_error = None  # a kernel that answers again is usable again
+            elif self._heard != heard:
+                # No echo, but the kernel kept sending (an output flood from a kernel
+                # whose heartbeat shares its one thread): alive, only late.
+                self._hb_error = None
             elif answered_once and self._hb_error is None and self._dead is None:
                 # Until the first answer the kernel may still be starting: only a kernel
                 # that answered once and then stopped is declared hung or dead.
@@ -460,6 +466,7 @@ class AsyncKernelClient:
     # -- receiving (the transport's Receiver) ----------------------------------------
 
     def message_received(self, channel: str, message: Message) -> None:
+        self._heard += 1
         if channel == "iopub":
             seen = self._iopub_seen
             if seen is not None and not seen.is_set():
@@ -538,6 +545,7 @@ class AsyncKernelClient:
 
     def message_rejected(self, channel: str, error: RemoteProtocolError) -> None:
         self._rejected += 1
+        self._heard += 1
         if channel == "iopub":
             # Even a message we cannot accept proves the subscription delivers.
             seen = self._iopub_seen
