@@ -7,10 +7,10 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from kernelkit._errors import NoSuchKernel
+from kernelkit.discovery._entrypoints import EntryPointRef, load_entry_point, read_entry_points
 from kernelkit.discovery._providers import runs_ipykernel
 from kernelkit.discovery._types import (
     ORIGIN_INTERPRETER,
@@ -138,7 +138,7 @@ class _Slot:
         name: str,
         *,
         provider: KernelProvider | None = None,
-        entry_point: EntryPoint | None = None,
+        entry_point: EntryPointRef | None = None,
     ) -> None:
         self.name = name
         self.provider = provider
@@ -149,8 +149,10 @@ class _Slot:
     def load(self) -> KernelProvider:
         if self.provider is None:
             assert self.entry_point is not None
-            loaded = self.entry_point.load()
-            self.provider = loaded() if isinstance(loaded, type) else loaded
+            loaded = load_entry_point(self.entry_point[1])
+            instance = loaded() if isinstance(loaded, type) else loaded
+            # a plugin need not subclass KernelProvider: what it lists is checked instead
+            self.provider = cast(KernelProvider, instance)
         return self.provider
 
     def still_valid(self) -> bool:
@@ -168,7 +170,7 @@ def _run_provider(slot: _Slot, job: _Job) -> None:
         try:
             provider = slot.load()
         except Exception as exc:
-            where = slot.entry_point.value if slot.entry_point is not None else name
+            where = slot.entry_point[1] if slot.entry_point is not None else name
             job.problems.append(
                 DiscoveryProblem(
                     name, f"failed to load ({where}): {type(exc).__name__}: {exc}", where
@@ -324,9 +326,8 @@ class KernelFinder:
     def _get_slots(self) -> list[_Slot]:
         with self._lock:
             if self._slots is None:
-                eps = {ep.name: ep for ep in entry_points(group=self._group)}
                 self._slots = self._ordered(
-                    [_Slot(name, entry_point=ep) for name, ep in eps.items()]
+                    [_Slot(ref[0], entry_point=ref) for ref in read_entry_points(self._group)]
                 )
             return self._slots
 

@@ -6,11 +6,15 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kernelkit._connection import ConnectionInfo
 from kernelkit.envs import Environment
 from kernelkit.specs import KernelSpec
+
+if TYPE_CHECKING:
+    # only annotations use it; importing it for real would add sockets and secrets to
+    # every listing's import time
+    from kernelkit._connection import ConnectionInfo
 
 __all__ = [
     "ORIGIN_ENVIRONMENT",
