@@ -1,10 +1,9 @@
-"""Fixtures for manager tests: a private runtime dir and kernelspecs for the fake kernel."""
+"""Fixtures for manager tests: a private runtime dir, managers stopped after each test."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,20 +14,9 @@ import pytest
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.specs import KernelSpec
 
-FAKE_KERNEL = Path(__file__).with_name("fake_kernel.py")
+from .fakes import FAKE_KERNEL, fake_spec
 
-
-def fake_spec(*options: str, name: str = "fake", **fields: Any) -> KernelSpec:
-    """A kernelspec running tests/manager/fake_kernel.py with ``options``."""
-    return KernelSpec(
-        name=name,
-        resource_dir=FAKE_KERNEL.parent,
-        argv=(sys.executable, str(FAKE_KERNEL), "{connection_file}", *options),
-        display_name=f"Fake ({' '.join(options)})",
-        language="fake",
-        metadata={"kernelkit": {"ports": "write-back"}},
-        **fields,
-    )
+__all__ = ["FAKE_KERNEL", "fake_spec"]
 
 
 def fd_count() -> int:
