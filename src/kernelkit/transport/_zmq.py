@@ -33,12 +33,13 @@ __all__ = ["ZMQTransport"]
 
 log = logging.getLogger("kernelkit.transport")
 
-_POLLIN = zmq.POLLIN
-_POLLOUT = zmq.POLLOUT
-_NOBLOCK = zmq.NOBLOCK
-_EVENTS = zmq.EVENTS
-_RCVMORE = zmq.RCVMORE
-_MORE = zmq.SNDMORE | zmq.NOBLOCK
+# Plain ints, not pyzmq's enum members: every `&` or `|` on an enum builds a new member,
+# which costs more than the socket call it guards.
+_POLLIN = int(zmq.POLLIN)
+_POLLOUT = int(zmq.POLLOUT)
+_NOBLOCK = int(zmq.NOBLOCK)
+_EVENTS = int(zmq.EVENTS)
+_MORE = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
 _Again = zmq.Again
 
 # At most this many messages are read per wake-up before yielding to the loop, so an
@@ -120,9 +121,13 @@ class _Socket:
                 events: int = getsockopt(_EVENTS)  # type: ignore[assignment]
                 if not events & _POLLIN:
                     break
-                frames = [recv(_NOBLOCK)]
-                while getsockopt(_RCVMORE):
-                    frames.append(recv(_NOBLOCK))
+                # Frame.more reads the flag from the frame itself; getsockopt(RCVMORE)
+                # would cost a pyzmq enum conversion per frame.
+                frame = recv(_NOBLOCK, copy=False)
+                frames = [frame.bytes]
+                while frame.more:
+                    frame = recv(_NOBLOCK, copy=False)
+                    frames.append(frame.bytes)
                 handle(frames)
             else:
                 self.schedule()  # more may be waiting: continue after others had a turn
