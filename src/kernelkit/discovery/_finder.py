@@ -21,6 +21,7 @@ from kernelkit.discovery._types import (
     KernelType,
     LaunchOptions,
 )
+from kernelkit.specs import is_bare_python
 
 if TYPE_CHECKING:
     from kernelkit.discovery._blocking import LaunchedKernel
@@ -211,26 +212,44 @@ def _run_provider(slot: _Slot, job: _Job) -> None:
         job.done.set()
 
 
-def _prefix_of(argv0: str) -> str | None:
-    """The environment prefix holding an interpreter path (``<prefix>/bin/python``)."""
-    parent = os.path.dirname(argv0)
-    if os.path.basename(parent) not in ("bin", "Scripts"):
-        return None
-    return os.path.realpath(os.path.dirname(parent))
+_Identity = tuple[int, int] | str
 
 
-def _ipykernel_prefix(kernel: KernelType) -> str | None:
-    """The real path of the environment whose interpreter this ipykernel spec runs."""
+class _Identities:
+    """What a path is on disk: (device, inode) of what it points to, cached per path.
+    One ``stat`` instead of a ``realpath`` walk, and it sees through symlinks and bind
+    mounts alike; a path that cannot be stat'ed stands for itself."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, _Identity] = {}
+
+    def __call__(self, path: str | os.PathLike[str]) -> _Identity:
+        text = os.fspath(path)
+        found = self._seen.get(text)
+        if found is None:
+            try:
+                st = os.stat(text)
+                found = (st.st_dev, st.st_ino)
+            except OSError:
+                found = text
+            self._seen[text] = found
+        return found
+
+
+def _ipykernel_prefix(kernel: KernelType, identity: _Identities) -> _Identity | None:
+    """The environment whose interpreter this ipykernel spec runs, or None."""
     spec = kernel.spec
     if spec is None or not spec.argv or not runs_ipykernel(spec):
         return None
-    if kernel.origin == ORIGIN_INTERPRETER and kernel.environment is not None:
-        return os.path.realpath(kernel.environment.prefix)
     first = spec.argv[0]
-    if os.path.isabs(first):
-        return _prefix_of(first)
-    interpreter = spec.interpreter()
-    return _prefix_of(str(interpreter)) if interpreter is not None else None
+    if is_bare_python(first):
+        # runs with the interpreter of the environment holding the spec, if any
+        env = kernel.environment
+        return identity(env.prefix) if env is not None else None
+    bin_dir = os.path.dirname(first)
+    if not os.path.isabs(first) or os.path.basename(bin_dir) not in ("bin", "Scripts"):
+        return None
+    return identity(os.path.dirname(bin_dir))
 
 
 def resolve_duplicates(kernels: Sequence[KernelType]) -> list[KernelType]:
@@ -238,7 +257,8 @@ def resolve_duplicates(kernels: Sequence[KernelType]) -> list[KernelType]:
 
     The rule (``kernels`` is in provider order: spec, env, then others by name):
 
-    1. Two kernelspecs whose directories are the same on disk (same real path) are one
+    1. Two kernelspecs whose directories are the same directory on disk (same device and
+       inode: reached through a symlink, a bind mount or two search paths) are one
        kernel; the first listed stays.
     2. An environment's interpreter offered as a kernel (origin ``interpreter``) is
        dropped when a listed kernelspec already starts ipykernel with that
@@ -247,22 +267,23 @@ def resolve_duplicates(kernels: Sequence[KernelType]) -> list[KernelType]:
 
     The kernel that stays records the dropped ids in ``aliases``.
     """
+    identity = _Identities()
     kept: list[KernelType] = []
-    by_dir: dict[str, int] = {}
-    by_python: dict[str, int] = {}
+    by_dir: dict[_Identity, int] = {}
+    by_python: dict[_Identity, int] = {}
     aliases: dict[int, list[str]] = {}
-    interpreters: list[tuple[KernelType, str]] = []
+    interpreters: list[tuple[KernelType, _Identity]] = []
     for kernel in kernels:
         if kernel.origin == ORIGIN_INTERPRETER and kernel.environment is not None:
-            interpreters.append((kernel, os.path.realpath(kernel.environment.prefix)))
+            interpreters.append((kernel, identity(kernel.environment.prefix)))
             continue
         if kernel.origin == ORIGIN_KERNELSPEC and kernel.source is not None:
-            real = os.path.realpath(kernel.source)
-            if real in by_dir:
-                aliases.setdefault(by_dir[real], []).append(kernel.id)
+            same = identity(kernel.source)
+            if same in by_dir:
+                aliases.setdefault(by_dir[same], []).append(kernel.id)
                 continue
-            by_dir[real] = len(kept)
-            prefix = _ipykernel_prefix(kernel)
+            by_dir[same] = len(kept)
+            prefix = _ipykernel_prefix(kernel, identity)
             if prefix is not None:
                 by_python.setdefault(prefix, len(kept))
         kept.append(kernel)
