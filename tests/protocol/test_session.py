@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import types
 
 import orjson
 import pytest
@@ -168,3 +169,104 @@ def test_message_value() -> None:
     _, msg = Session(KEY).deserialize(frames)
     assert msg.header.date == "2024-01-01T00:00:00Z"
     assert msg.parent_header is None
+
+
+def test_deep_nesting_is_a_remote_error() -> None:
+    session = Session(KEY)
+    for content in (b"[" * 5000 + b"]" * 5000, b'{"a":' * 3000 + b"1" + b"}" * 3000):
+        parts = [b'{"msg_id":"m","msg_type":"t"}', b"{}", b"{}", content]
+        frames = [DELIMITER, session.sign(parts), *parts]
+        with pytest.raises(RemoteProtocolError, match="content frame is not valid JSON"):
+            session.deserialize(frames)
+
+
+def test_message_size_limit() -> None:
+    tx = Session(KEY)
+    rx = Session(KEY, max_message_bytes=10_000)
+    assert rx.max_message_bytes == 10_000
+    rx.deserialize(tx.serialize(tx.msg("status", {"x": "y" * 9000})))
+    with pytest.raises(RemoteProtocolError, match="too large"):
+        rx.deserialize(tx.serialize(tx.msg("status", {"x": "y" * 10_000})))
+    with pytest.raises(RemoteProtocolError, match="too large"):
+        rx.deserialize(tx.serialize(tx.msg("status", buffers=(b"z" * 10_000,))))
+
+
+def test_unsigned_session_caps_the_signature_frame() -> None:
+    tx, rx = Session(b""), Session(b"")
+    frames = tx.serialize(tx.msg("status"))
+    frames[1] = b"f" * 128
+    rx.deserialize(frames)
+    frames[1] = b"f" * 129
+    with pytest.raises(RemoteProtocolError, match="longer than any HMAC"):
+        rx.deserialize(frames)
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [],
+        [DELIMITER],
+        [b"id", DELIMITER, b"sig", b"{}", b"{}"],
+        [b"no", b"delimiter", b"{}", b"{}", b"{}", b"{}"],
+        ["<IDS|MSG>", "sig", "{}", "{}", "{}", "{}"],
+        [1, 2, 3, 4, 5, 6],
+        [DELIMITER, 7, b"{}", b"{}", b"{}", b"{}"],
+        [DELIMITER, b"0" * 64, None, b"{}", b"{}", b"{}"],
+    ],
+)
+def test_malformed_frame_lists(frames: list[object]) -> None:
+    with pytest.raises(RemoteProtocolError):
+        Session(KEY).deserialize(frames)  # type: ignore[arg-type]
+
+
+def test_bytes_like_frames_are_accepted() -> None:
+    tx, rx = _pair()
+    frames = tx.serialize(tx.msg("status", {"execution_state": "idle"}), [b"a", b"b"])
+    mixed = [memoryview(bytes(frames[0])), bytearray(frames[1]), *frames[2:]]
+    idents, msg = rx.deserialize(mixed)
+    assert idents == [b"a", b"b"]
+    assert all(type(i) is bytes for i in idents)
+    assert msg.content == {"execution_state": "idle"}
+
+
+def test_repeated_parent_headers_parse_the_same() -> None:
+    tx, rx = _pair()
+    request = tx.msg("execute_request", {"code": "1"}, subshell_id="s1")
+    other = tx.msg("execute_request", {"code": "2"})
+    seen = []
+    for parent in (request, request, other, request):
+        _, msg = rx.deserialize(tx.serialize(tx.msg("status", {}, parent=parent)))
+        seen.append(msg.parent_header)
+    assert seen == [request.header, request.header, other.header, request.header]
+    assert seen[0] is not None
+    assert seen[0].subshell_id == "s1"
+
+
+def test_serialize_any_mapping_and_non_string_keys() -> None:
+    tx, rx = _pair()
+    content = types.MappingProxyType({"data": types.MappingProxyType({"a": 1}), "n": {1: "x"}})
+    _, msg = rx.deserialize(tx.serialize(tx.msg("display_data", content)))
+    assert msg.content == {"data": {"a": 1}, "n": {"1": "x"}}
+
+
+@pytest.mark.parametrize(
+    ("content", "buffers"),
+    [
+        ({"x": object()}, ()),
+        ({"x": b"bytes are not JSON"}, ()),
+        ({"big": 1 << 70}, ()),
+        ({"x": 1}, ("not a buffer",)),
+    ],
+)
+def test_unserializable_messages_are_local_errors(
+    content: dict[str, object], buffers: tuple[object, ...]
+) -> None:
+    session = Session(KEY)
+    msg = session.msg("comm_msg", content, buffers=buffers)  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError, match="comm_msg"):
+        session.serialize(msg)
+
+
+def test_empty_msg_type_is_a_local_error() -> None:
+    with pytest.raises(LocalProtocolError, match="msg_type"):
+        Session().msg("")
