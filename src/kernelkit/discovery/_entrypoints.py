@@ -43,8 +43,12 @@ def default_cache_dir() -> Path:
 def _path_key() -> list[list[object]]:
     key: list[list[object]] = []
     for entry in sys.path:
+        if not entry:
+            # the current directory (python -c, the REPL): it holds no installed
+            # distributions, and its mtime changes with every file saved there
+            continue
         try:
-            st = os.stat(entry or ".")
+            st = os.stat(entry)
         except OSError:
             key.append([entry, None])
             continue
