@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import uuid
 
 import pytest
 
-from kernelkit import RemoteProtocolError
-from kernelkit.protocol import Header, Message
+from kernelkit import LocalProtocolError, RemoteProtocolError
+from kernelkit.protocol import PROTOCOL_VERSION, Header, Message, new_id
 from kernelkit.protocol._message import unchecked_message
 
 WIRE = {
@@ -96,3 +97,27 @@ def test_from_dict_accepts_str_subclasses_through_the_checked_path() -> None:
 def test_from_dict_rejects(wire: object, problem: str) -> None:
     with pytest.raises(RemoteProtocolError, match=problem):
         Header.from_dict(wire)
+
+
+def test_new_id_is_a_uuid4_hex() -> None:
+    ids = {new_id() for _ in range(200)}
+    assert len(ids) == 200
+    for i in ids:
+        u = uuid.UUID(hex=i)
+        assert (u.version, u.variant, u.hex) == (4, uuid.RFC_4122, i)
+
+
+def test_build_makes_an_ordinary_message() -> None:
+    request = Message.build("execute_request", {"code": "1"}, session="s")
+    reply = Message.build(
+        "execute_reply", {"status": "ok"}, session="s", parent=request, subshell_id="x"
+    )
+    assert type(reply) is Message
+    assert type(reply.header) is Header
+    assert reply.parent_header == request.header
+    assert reply.header.subshell_id == "x"
+    assert reply.header.version == PROTOCOL_VERSION
+    assert reply.header.datetime() is not None
+    assert reply == dataclasses.replace(reply)
+    with pytest.raises(LocalProtocolError):
+        Message.build("", session="s")

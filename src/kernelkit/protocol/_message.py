@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,13 +21,19 @@ __all__ = [
 #: The messaging protocol version kernelkit speaks (the spec's newest: "Messaging in Jupyter").
 PROTOCOL_VERSION = "5.5"
 
+_urandom = os.urandom
 _HEADER_STR_FIELDS = ("msg_id", "msg_type", "session", "username", "date", "version")
 _HEADER_KNOWN = frozenset((*_HEADER_STR_FIELDS, "subshell_id"))
 
 
 def new_id() -> str:
     """A fresh message or session id (uuid4 hex, as jupyter_client makes them)."""
-    return uuid.uuid4().hex
+    # uuid.uuid4().hex, without the UUID object: random bytes with the version 4 and
+    # RFC 4122 variant bits set.
+    b = bytearray(_urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    return b.hex()
 
 
 def now_iso() -> str:
@@ -221,22 +227,26 @@ class Message:
         Raises:
             LocalProtocolError: ``msg_type`` is empty.
         """
-        if not msg_type:
+        if not msg_type or not isinstance(msg_type, str):
             raise LocalProtocolError("msg_type must be a non-empty string")
         parent_header = parent.header if isinstance(parent, Message) else parent
-        return cls(
-            header=Header(
-                msg_id=new_id(),
-                msg_type=msg_type,
-                session=session,
-                username=username,
-                date=now_iso(),
-                subshell_id=subshell_id,
-            ),
-            content=dict(content) if content is not None else {},
-            parent_header=parent_header,
-            metadata=dict(metadata) if metadata is not None else {},
-            buffers=buffers,
+        # Our own values, already known good: build without the dataclass __init__s.
+        h = _HeaderSlots()
+        h.msg_id = new_id()
+        h.msg_type = msg_type
+        h.session = session
+        h.username = username
+        h.date = now_iso()
+        h.version = PROTOCOL_VERSION
+        h.subshell_id = subshell_id
+        h.extra = {}
+        h.__class__ = Header  # type: ignore[assignment]
+        return unchecked_message(
+            h,  # type: ignore[arg-type]
+            dict(content) if content is not None else {},
+            parent_header,
+            dict(metadata) if metadata is not None else {},
+            buffers,
         )
 
 
