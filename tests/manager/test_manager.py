@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -454,3 +455,27 @@ async def test_shutdown_tells_clients(make_manager: MakeManager) -> None:
 
 def test_fake_kernel_exists() -> None:
     assert FAKE_KERNEL.is_file()
+
+
+async def test_restart_on_new_ports_tells_old_clients_to_reconnect(
+    make_manager: MakeManager,
+) -> None:
+    km = make_manager(autorestart=False)
+    await km.start_kernel()
+    info = km.connection_info
+    assert info is not None
+    async with km.client() as kc:
+        await kc.wait_for_ready(timeout=10)
+        await km.shutdown_kernel(restart=True)
+        # Someone takes the old shell port meanwhile: the new kernel gets new ports.
+        with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind((info.ip, info.shell_port))
+            squatter.listen()
+            await km.start_kernel()
+        assert km.connection_info is not None
+        assert km.connection_info.shell_port != info.shell_port
+        with pytest.raises(KernelDied, match="new ports"):
+            await kc.kernel_info(timeout=5)
+    async with km.client() as fresh:
+        await fresh.wait_for_ready(timeout=10)

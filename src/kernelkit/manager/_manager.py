@@ -173,6 +173,7 @@ class AsyncKernelManager:
 
         self._provisioner: KernelProvisionerBase | None = None
         self._state: KernelState = "new"
+        self._resume = False  # the next start_kernel continues after shutdown(restart=True)
         self._lock = asyncio.Lock()
         self._launch_env: Mapping[str, str] | None = None
         self._launch_cwd: str | None = None
@@ -388,8 +389,12 @@ class AsyncKernelManager:
             self._launch_env = dict(env) if env is not None else None
             self._launch_cwd = cwd
             self._launch_extra = tuple(extra_arguments)
-            self._clients = weakref.WeakSet()  # clients of an earlier run were told it ended
-            self._announced = None
+            if not self._resume:
+                # Clients of an earlier run were told it ended; a start after
+                # shutdown_kernel(restart=True) is a restart: its clients follow it.
+                self._clients = weakref.WeakSet()
+                self._announced = None
+            self._resume = False
             self._last_error = None
             self._quick_deaths = 0
             try:
@@ -424,7 +429,9 @@ class AsyncKernelManager:
             if _same_endpoints(old, info):
                 self._notify_restarted()
             else:
-                # The clients' sockets point at the old ports; they cannot follow.
+                # The clients' sockets point at the old ports; they cannot follow. (Clear
+                # the death they were told of first, so this is the error they report.)
+                self._notify_restarted()
                 self._notify_dead(
                     KernelDied(
                         "the kernel was restarted on new ports (the old ones were taken); "
@@ -624,14 +631,16 @@ class AsyncKernelManager:
             status = await self._stop(p, now=now, restart=restart)
             if self._state != "new":
                 self._state = "stopped"
-            if not restart:
-                self._notify_dead(
-                    KernelDied(
-                        "the kernel was shut down by its manager",
-                        kernel_name=self.kernel_name,
-                        exit_code=status,
-                    )
+            self._resume = restart
+            self._notify_dead(
+                KernelDied(
+                    "the kernel is being restarted by its manager"
+                    if restart
+                    else "the kernel was shut down by its manager",
+                    kernel_name=self.kernel_name,
+                    exit_code=status,
                 )
+            )
 
     async def restart_kernel(self, now: bool = False) -> None:
         """Stop the kernel (as :meth:`shutdown_kernel`) and start it again with the same
