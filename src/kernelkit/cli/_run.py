@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kernelkit._errors import (
+    HeartbeatTimeout,
     KernelDied,
     KernelError,
     KernelSpecError,
@@ -45,7 +46,7 @@ EXIT_OK = 0
 EXIT_CODE_RAISED = 1
 #: The kernel could not be found or started, or did not become ready.
 EXIT_KERNEL_FAILED = 3
-#: The kernel died while running the code (or while supervised).
+#: The kernel died (or stopped answering) while running the code, or while supervised.
 EXIT_KERNEL_DIED = 4
 #: Stopped by Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
@@ -241,6 +242,9 @@ class _Run:
             )
         except KernelDied as exc:
             report_error(self.console, "the kernel died", exc)
+            return EXIT_KERNEL_DIED
+        except HeartbeatTimeout as exc:
+            report_error(self.console, "the kernel stopped answering", exc)
             return EXIT_KERNEL_DIED
         finally:
             self.executing = False
