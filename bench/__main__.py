@@ -14,6 +14,7 @@ import importlib
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -135,6 +136,10 @@ def prepare(cfg_tmp: Path) -> Path:
     return jupyter_dir
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
@@ -142,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{num}  {n:9} {what}")
         return 0
     warnings.simplefilter("ignore")  # peers' deprecation chatter is not a result
+    # Ctrl-C works even when started in the background (where SIGINT starts ignored), and
+    # SIGTERM unwinds too: either way every process the run started is stopped.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     chosen = select(args.only, args.skip)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or Path(__file__).parent / "results" / stamp

@@ -3,6 +3,7 @@ async and blocking, behind the same small interface (figures 2 and 3)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -57,8 +58,9 @@ class AsyncDriver:
     async def kernel_info(self) -> None:
         raise NotImplementedError
 
-    async def stream(self, code: str, hook: Hook) -> None:
-        """Run ``code``; ``hook(msg_type)`` for each of its outputs, until idle and reply."""
+    async def stream(self, code: str, hook: Hook, timeout: float) -> None:
+        """Run ``code``; ``hook(msg_type)`` for each of its outputs, until idle and reply;
+        at most ``timeout`` seconds."""
         raise NotImplementedError
 
     async def drain(self) -> None:
@@ -79,13 +81,13 @@ class KernelkitAsync(AsyncDriver):
     async def kernel_info(self) -> None:
         await _kk.kernel_info(self.kc)
 
-    async def stream(self, code: str, hook: Hook) -> None:
+    async def stream(self, code: str, hook: Hook, timeout: float) -> None:
         def on_msg(msg: Any) -> None:
             t = _kk.msg_type(msg)
             if _is_output(t):
                 hook(t)
 
-        await _kk.execute_streaming(self.kc, code, on_msg)
+        await _kk.execute_streaming(self.kc, code, on_msg, timeout)
 
     async def close(self) -> None:
         if hasattr(self, "stack"):
@@ -117,13 +119,13 @@ class JupyterClientAsync(AsyncDriver):
     async def kernel_info(self) -> None:
         await self.kc.kernel_info(reply=True, timeout=30)
 
-    async def stream(self, code: str, hook: Hook) -> None:
+    async def stream(self, code: str, hook: Hook, timeout: float) -> None:
         def on_msg(msg: dict[str, Any]) -> None:
             t = msg["header"]["msg_type"]
             if _is_output(t):
                 hook(t)
 
-        await self.kc.execute_interactive(code, output_hook=on_msg)
+        await self.kc.execute_interactive(code, output_hook=on_msg, timeout=timeout)
 
     async def drain(self) -> None:
         from queue import Empty
@@ -152,10 +154,14 @@ class FloorAsync(AsyncDriver):
     async def kernel_info(self) -> None:
         await self.c.kernel_info()
 
-    async def stream(self, code: str, hook: Hook) -> None:
+    async def stream(self, code: str, hook: Hook, timeout: float) -> None:
         msg_id = await self.c.send("shell", "execute_request", execute_content(code))
-        await self.c.idle(msg_id, on_output=lambda header, content: hook(header["msg_type"]))
-        await self.c.reply("shell", msg_id)
+
+        async def finish() -> None:
+            await self.c.idle(msg_id, on_output=lambda header, content: hook(header["msg_type"]))
+            await self.c.reply("shell", msg_id)
+
+        await asyncio.wait_for(finish(), timeout)
 
     async def drain(self) -> None:
         await self.c.drain_iopub()
@@ -180,7 +186,7 @@ class BlockingDriver:
     def kernel_info(self) -> None:
         raise NotImplementedError
 
-    def stream(self, code: str, hook: Hook) -> None:
+    def stream(self, code: str, hook: Hook, timeout: float) -> None:
         raise NotImplementedError
 
     def drain(self) -> None:
@@ -201,13 +207,13 @@ class KernelkitBlocking(BlockingDriver):
     def kernel_info(self) -> None:
         _kk.kernel_info_blocking(self.kc)
 
-    def stream(self, code: str, hook: Hook) -> None:
+    def stream(self, code: str, hook: Hook, timeout: float) -> None:
         def on_msg(msg: Any) -> None:
             t = _kk.msg_type(msg)
             if _is_output(t):
                 hook(t)
 
-        _kk.execute_streaming_blocking(self.kc, code, on_msg)
+        _kk.execute_streaming_blocking(self.kc, code, on_msg, timeout)
 
     def close(self) -> None:
         if hasattr(self, "stack"):
@@ -235,13 +241,13 @@ class JupyterClientBlocking(BlockingDriver):
     def kernel_info(self) -> None:
         self.kc.kernel_info(reply=True, timeout=30)
 
-    def stream(self, code: str, hook: Hook) -> None:
+    def stream(self, code: str, hook: Hook, timeout: float) -> None:
         def on_msg(msg: dict[str, Any]) -> None:
             t = msg["header"]["msg_type"]
             if _is_output(t):
                 hook(t)
 
-        self.kc.execute_interactive(code, output_hook=on_msg)
+        self.kc.execute_interactive(code, output_hook=on_msg, timeout=timeout)
 
     def drain(self) -> None:
         from queue import Empty
@@ -270,9 +276,9 @@ class FloorBlocking(BlockingDriver):
     def kernel_info(self) -> None:
         self.c.kernel_info()
 
-    def stream(self, code: str, hook: Hook) -> None:
+    def stream(self, code: str, hook: Hook, timeout: float) -> None:
         msg_id = self.c.send("shell", "execute_request", execute_content(code))
-        self.c.idle(msg_id, timeout=300, on_output=lambda header, content: hook(header["msg_type"]))
+        self.c.idle(msg_id, timeout, on_output=lambda header, content: hook(header["msg_type"]))
         self.c.reply("shell", msg_id)
 
     def drain(self) -> None:

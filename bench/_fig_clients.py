@@ -110,7 +110,7 @@ class AsyncClientContestant(AsyncContestant):
             n = min(n, 500)
         counter = _Counter()
         t0 = time.perf_counter()
-        await d.stream(f"stream {n}", counter)
+        await d.stream(f"stream {n}", counter, _stream_timeout(n))
         t1 = time.perf_counter()
         return _iopub_values(counter, n, t0, t1)
 
@@ -155,7 +155,7 @@ class BlockingClientContestant(Contestant):
             n = min(n, 500)
         counter = _Counter()
         t0 = time.perf_counter()
-        d.stream(f"stream {n}", counter)
+        d.stream(f"stream {n}", counter, _stream_timeout(n))
         t1 = time.perf_counter()
         return _iopub_values(counter, n, t0, t1)
 
@@ -165,6 +165,11 @@ class BlockingClientContestant(Contestant):
         finally:
             if self.kernel is not None:
                 self.kernel.stop()
+
+
+def _stream_timeout(n: int) -> float:
+    """Bound one streaming sample: 30 s plus 200 messages a second at the least."""
+    return 30.0 + n / 200
 
 
 def _iopub_values(counter: _Counter, n: int, t0: float, t1: float) -> dict[str, float]:
@@ -177,8 +182,10 @@ def _iopub_values(counter: _Counter, n: int, t0: float, t1: float) -> dict[str, 
 
 
 def _factories(cfg: Config, cls: Any, work: str, n: int) -> list[Callable[[], Contestant]]:
-    # jupyter_client with its json packer too, except in a quick run (time).
-    who = [KERNELKIT, JUPYTER_CLIENT, FLOOR] if cfg.quick else list(_ROLES)
+    # jupyter_client with its json packer too for requests in a full run (IOPub: the
+    # packer shows in figures 2 and 4; the time is better spent on more samples).
+    with_json = not cfg.quick and work == "requests"
+    who = list(_ROLES) if with_json else [KERNELKIT, JUPYTER_CLIENT, FLOOR]
     return [lambda who=w: cls(cfg, who, work, n) for w in who]
 
 
@@ -196,7 +203,7 @@ def requests_groups(cfg: Config) -> list[Group]:
                 ],
                 contestants=_factories(cfg, cls, "requests", n),
                 reps=cfg.reps(3, 8),
-                budget_s=cfg.pick(10, 60),
+                budget_s=cfg.pick(10, 40),
                 note=f"{n} requests of each kind per sample; execute waits for reply and idle",
             )
         )
@@ -223,7 +230,7 @@ def iopub_groups(cfg: Config) -> list[Group]:
                 contestants=_factories(cfg, cls, "iopub", n),
                 reps=cfg.reps(2, 3),
                 warmup=1,
-                budget_s=cfg.pick(15, 100),
+                budget_s=cfg.pick(15, 60),
                 note=f"{n} stream messages per sample",
             )
         )

@@ -109,9 +109,9 @@ async def execute(kc: Any, code: str) -> Any:
     return await kc.execute_interactive(code, output_hook=_ignore)
 
 
-async def execute_streaming(kc: Any, code: str, hook: Callable[[Any], None]) -> Any:
+async def execute_streaming(kc: Any, code: str, hook: Callable[[Any], None], timeout: float) -> Any:
     """Execute ``code``, calling ``hook`` with every IOPub output of the request."""
-    return await kc.execute_interactive(code, output_hook=hook)
+    return await kc.execute_interactive(code, output_hook=hook, timeout=timeout)
 
 
 async def kernel_info(kc: Any) -> Any:
@@ -122,8 +122,10 @@ def execute_blocking(kc: Any, code: str) -> Any:
     return kc.execute_interactive(code, output_hook=_ignore)
 
 
-def execute_streaming_blocking(kc: Any, code: str, hook: Callable[[Any], None]) -> Any:
-    return kc.execute_interactive(code, output_hook=hook)
+def execute_streaming_blocking(
+    kc: Any, code: str, hook: Callable[[Any], None], timeout: float
+) -> Any:
+    return kc.execute_interactive(code, output_hook=hook, timeout=timeout)
 
 
 def kernel_info_blocking(kc: Any) -> Any:

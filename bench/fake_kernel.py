@@ -15,7 +15,7 @@ What it does:
 - ``shutdown_request`` (control): reply, then exit. ``interrupt_request``: reply.
 - Any other ``*_request``: an ``ok`` reply of the matching type.
 - New IOPub subscribers get an ``iopub_welcome`` (XPUB), as ipykernel 7 does.
-- Heartbeat: echoes.
+- Heartbeat: echoed in C by a thread of its own, as ipykernel does.
 - Ports of 0 in the connection file: binds random ports and writes them back (the port-0
   write-back ipykernel does). A port that is already taken is a collision: a line goes to
   ``$BENCH_COLLISION_LOG`` (when set) and the process exits with status 98.
@@ -24,6 +24,7 @@ What it does:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import errno
 import hashlib
@@ -32,6 +33,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import uuid
 from typing import Any
 
@@ -92,7 +94,7 @@ class FakeKernel:
             "iopub": zmq.XPUB,
             "stdin": zmq.ROUTER,
             "control": zmq.ROUTER,
-            "hb": zmq.REP,
+            "hb": zmq.ROUTER,
         }
         ip = self.conn.get("ip", "127.0.0.1")
         transport = self.conn.get("transport", "tcp")
@@ -225,17 +227,25 @@ class FakeKernel:
             date = datetime.datetime.now(datetime.timezone.utc).isoformat()
             self.publish("iopub_welcome", {"subscription": sub[1:].decode()}, b"{}", date)
 
+    def start_heartbeat(self) -> None:
+        """Echo heartbeats from a thread of their own, in C (as ipykernel does), so a kernel
+        busy building a long stream still answers them."""
+
+        def echo() -> None:
+            with contextlib.suppress(zmq.ContextTerminated):
+                zmq.proxy(self.sockets["hb"], self.sockets["hb"])
+
+        threading.Thread(target=echo, name="heartbeat", daemon=True).start()
+
     def serve(self) -> None:
         poller = zmq.Poller()
-        for name in ("shell", "control", "iopub", "hb"):
+        for name in ("shell", "control", "iopub"):
             poller.register(self.sockets[name], zmq.POLLIN)
         by_socket = {s: n for n, s in self.sockets.items()}
         while self.running:
             for sock, _ in poller.poll():
                 name = by_socket[sock]
-                if name == "hb":
-                    sock.send_multipart(sock.recv_multipart())
-                elif name == "iopub":
+                if name == "iopub":
                     self.welcome(sock.recv())
                 else:
                     self.handle(name, sock.recv_multipart())
@@ -243,9 +253,10 @@ class FakeKernel:
                     break
 
     def close(self) -> None:
-        for sock in self.sockets.values():
-            sock.close(linger=0)
-        self.ctx.term()
+        for name, sock in self.sockets.items():
+            if name != "hb":  # owned by the heartbeat thread; ctx.destroy ends it
+                sock.close(linger=0)
+        self.ctx.destroy(linger=0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         conn = json.load(f)
     kernel = FakeKernel(conn, args.connection_file)
     kernel.bind()
+    kernel.start_heartbeat()
     try:
         kernel.serve()
     finally:

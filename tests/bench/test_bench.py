@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import zmq
 from bench._clients import FakeKernel, JupyterClientBlocking
 from bench._config import Config
 from bench._core import (
@@ -36,7 +37,7 @@ def fake_kernel(tmp_path: Path):
         yield kernel
     finally:
         kernel.stop()
-    assert kernel.proc.poll() is not None
+    assert kernel.proc.returncode == 0  # it exited on shutdown_request, not killed
 
 
 def test_fake_kernel_answers_the_floor_client(fake_kernel: FakeKernel) -> None:
@@ -53,6 +54,20 @@ def test_fake_kernel_answers_the_floor_client(fake_kernel: FakeKernel) -> None:
         assert client.reply("shell", msg_id)["status"] == "ok"
     finally:
         client.close()
+
+
+def test_fake_kernel_heartbeat_echoes(fake_kernel: FakeKernel) -> None:
+    ctx = zmq.Context()
+    try:
+        hb = ctx.socket(zmq.REQ)
+        hb.linger = 0
+        hb.connect(f"tcp://127.0.0.1:{fake_kernel.info['hb_port']}")
+        hb.send(b"ping")
+        assert hb.poll(10_000)
+        assert hb.recv() == b"ping"
+        hb.close()
+    finally:
+        ctx.term()
 
 
 def test_fake_kernel_frames_verify_in_kernelkit_and_jupyter_client(
