@@ -268,7 +268,10 @@ def test_find_result_views() -> None:
     assert len(result) == 2
 
 
-def test_the_finder_loads_providers_from_entry_points_in_isolation() -> None:
+def test_the_finder_loads_providers_from_entry_points_in_isolation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KERNELKIT_CACHE_DIR", str(tmp_path))  # the entry-point cache
     with plugins_installed():
         rearm_hanging_provider()
         finder = KernelFinder(time_limit=1.0)

@@ -356,7 +356,7 @@ def test_asyncio_is_not_needed_to_list(machine: Machine) -> None:
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, check=True, timeout=60, text=True,
-        cwd=machine.base,
+        cwd=machine.base, env={**os.environ, "KERNELKIT_CACHE_DIR": str(machine.base / "cache")},
     )  # fmt: skip
     assert out.stdout.strip() == ""
 
