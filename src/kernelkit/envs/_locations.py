@@ -182,8 +182,8 @@ class _Scanner:
             return
         self.found[real] = env
         self.read.append(path)
-        if env.kernels_dir is not None:
-            self.read.append(os.path.join(path, "share", "jupyter", "kernels"))
+        # even when missing: a kernelspec installed later creates it
+        self.read.append(os.path.join(path, "share", "jupyter", "kernels"))
 
     def children(self, container: str | Path) -> Iterator[str]:
         """Subdirectories of ``container``; an unreadable one is reported, a missing one is not."""
