@@ -461,7 +461,8 @@ class KernelClient:
             allow_stdin = stdin_hook is not None or _stdin_is_terminal()
         show = output_hook if output_hook is not None else print_output
         answer = stdin_hook if stdin_hook is not None else read_input
-        inbox = _Mailbox()
+        loop = self._loop_or_raise()
+        inbox = _Mailbox(loop)
 
         async def run() -> Message:
             try:
@@ -480,7 +481,7 @@ class KernelClient:
             finally:
                 inbox.put(_DONE)
 
-        future = asyncio.run_coroutine_threadsafe(run(), self._loop_or_raise())
+        future = asyncio.run_coroutine_threadsafe(run(), loop)
         try:
             for item in inbox:
                 if isinstance(item, tuple):  # ("input", input_request)
@@ -708,19 +709,30 @@ async def _shut_down(client: AsyncKernelClient) -> None:
 
 
 class _Mailbox:
-    """From the loop thread to the calling thread, in order, waking the reader once per
-    batch rather than once per message (an IOPub flood costs no lock per message)."""
+    """From the loop thread to the calling thread, in order.
 
-    __slots__ = ("_items", "_ready")
+    The reader is woken once per turn of the loop, after the transport has read
+    everything that was waiting, not once per message: an IOPub flood crosses threads
+    in batches, with one wake-up (and one GIL hand-over) per batch.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_items", "_loop", "_ready", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._items: deque[Any] = deque()
         self._ready = threading.Event()
+        self._loop = loop
+        self._scheduled = False
 
     def put(self, item: Any) -> None:  # loop thread
         self._items.append(item)
-        if not self._ready.is_set():
-            self._ready.set()
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._wake)
+
+    def _wake(self) -> None:  # loop thread, after the current batch
+        self._scheduled = False
+        self._ready.set()
 
     def __iter__(self) -> Iterator[Any]:  # calling thread; ends at _DONE
         items = self._items
