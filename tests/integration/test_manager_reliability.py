@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import zmq
 
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.specs import KernelSpec, load_kernel_spec
@@ -74,6 +75,9 @@ async def test_start_stop_cycles_leave_nothing(
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
     cycles = int(os.environ.get("KERNELKIT_CYCLES", "50"))
     spec = _spec()
+    # What stays open for good: the context's I/O and reaper threads' fds, which
+    # appear with its first socket.
+    zmq.Context.instance().socket(zmq.PUB).close(linger=0)
     before = _fds()
     await _cycle(spec)  # the first cycle opens what stays open (zmq context, self-pipe)
     fds = await _settled_fds(before)
