@@ -456,6 +456,25 @@ class AsyncKernelManager:
         status = await p.wait()
         if generation != self._generation or self._supervisor is not asyncio.current_task():
             return
+        try:
+            await self._handle_death(p, status)
+        except Exception as exc:
+            # Nobody awaits this task: report the failure instead of losing it.
+            log.exception("kernel %s (%s): supervising failed", self.kernel_name, self._kernel_id)
+            error = (
+                exc
+                if isinstance(exc, KernelError)
+                else ManagerError(
+                    f"kernel {self.kernel_name!r}: supervising failed: {type(exc).__name__}: {exc}"
+                )
+            )
+            self._last_error = error
+            self._state = "dead"
+            self._notify_dead(error)
+            self._fire("dead", error)
+
+    async def _handle_death(self, p: KernelProvisionerBase, status: int | None) -> None:
+        """The process exited on its own: tell everyone, clean up, restart if allowed."""
         loop = asyncio.get_running_loop()
         uptime = loop.time() - self._started_at
         error: KernelError = p.died_error(status, "the kernel process exited unexpectedly")
