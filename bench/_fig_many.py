@@ -2,7 +2,7 @@
 
 - N ipykernels (1, 4, 8) started concurrently until every one is ready: kernelkit's
   multi-kernel manager, jupyter_client's AsyncMultiKernelManager, and the floor (N raw
-  spawns at once, then a raw kernel_info + IOPub check on each).
+  spawns at once with port-0 write-back, then a raw kernel_info + IOPub check on each).
 - The managing process's memory per running kernel (a manager and a ready client per
   kernel; the fake kernel, since the kernel's own memory is not the point), measured in
   a fresh worker process.
@@ -102,23 +102,26 @@ class JupyterClientMany(AsyncContestant):
 
 class FloorMany(Contestant):
     name = role = FLOOR
-    note = "N raw spawns at once, then raw kernel_info + IOPub on each"
+    note = "N raw spawns at once (port-0 write-back), then raw kernel_info + IOPub on each"
 
     def __init__(self, cfg: Config, n: int) -> None:
         self.cfg, self.n = cfg, n
         self.count = 0
 
     def sample(self) -> dict[str, float]:
-        procs, clients, paths = [], [], []
+        procs, clients, paths, befores = [], [], [], []
         try:
             t0 = time.perf_counter()
             for _ in range(self.n):
                 self.count += 1
                 path = self.cfg.tmp / "runtime" / f"floor-many-{self.n}-{self.count}.json"
-                info = _procs.write_connection_file(path, _procs.free_ports())
+                zeros = _procs.write_connection_file(path, [0, 0, 0, 0, 0])
+                befores.append(json.dumps(zeros))
                 paths.append(path)
                 procs.append(_procs.spawn(_procs.ipykernel_argv(path)))
-                clients.append(RawClient(info))
+            for path, before, proc in zip(paths, befores, procs, strict=True):
+                text = _procs.wait_for_file_change(path, before, timeout=TIMEOUT, proc=proc)
+                clients.append(RawClient(json.loads(text)))
             for c in clients:
                 c.wait_ready(TIMEOUT)
             t1 = time.perf_counter()

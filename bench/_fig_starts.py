@@ -8,11 +8,12 @@ interpreter, ``-m ipykernel_launcher``). One sample is one whole lifecycle:
 - restart: from asking for a restart to ready again;
 - shutdown: from asking for a graceful shutdown to the process gone.
 
-The floor is the kernel's own time with a raw zmq client: ports picked, connection file
-written, process spawned, kernel_info sent at once (zmq queues it until the kernel
-binds; the floor's sockets retry a refused connect every 2 ms), reply plus one IOPub
-message; shutdown is shutdown_request on control until the process has exited; restart
-is that shutdown plus a new start on the same ports.
+The floor is the kernel's own time with a raw zmq client: a connection file of port 0s,
+the process spawned, its port write-back noticed (the file is checked every 2 ms at
+most), a raw kernel_info and one IOPub message; shutdown is shutdown_request on control
+until the process has exited; restart is that shutdown plus a new start on the same
+ports, the client connecting at once (zmq queues the request; the floor's sockets retry
+a refused connect every 2 ms).
 """
 
 from __future__ import annotations
@@ -101,15 +102,18 @@ class JupyterClientLifecycle(AsyncContestant):
 
 class FloorLifecycle(Contestant):
     name = role = FLOOR
-    note = "raw spawn + raw zmq kernel_info (reconnect 2 ms)"
+    note = "raw spawn, port-0 write-back, raw zmq kernel_info + IOPub; restart on same ports"
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.n = 0
 
     def start(self, path: Any, ports: list[int] | None = None) -> tuple[Any, RawClient]:
-        info = _procs.write_connection_file(path, ports or _procs.free_ports())
-        proc = _procs.spawn(_procs.ipykernel_argv(path))
+        if ports is None:  # a first start: the kernel picks its ports and writes them back
+            proc, info = _procs.spawn_ipykernel_port0(path, timeout=TIMEOUT)
+        else:  # a restart keeps its ports; the client connects at once, zmq retries
+            info = _procs.write_connection_file(path, ports)
+            proc = _procs.spawn(_procs.ipykernel_argv(path))
         client = RawClient(info)
         try:
             client.wait_ready(TIMEOUT)

@@ -166,16 +166,31 @@ def wait_for_file_change(
     deadline = time.monotonic() + timeout
     delay = 0.0005
     while True:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             text = path.read_text()
-            if text != before and text.strip():
+            if text != before and json.loads(text):  # whole (written by rename, but still)
                 return text
         if proc.poll() is not None:
             raise RuntimeError(f"kernel exited with {proc.returncode} before writing its ports")
         if time.monotonic() > deadline:
             raise TimeoutError(f"no port write-back in {path} after {timeout} s")
         time.sleep(delay)
-        delay = min(delay * 2, 0.005)
+        delay = min(delay * 2, 0.002)
+
+
+def spawn_ipykernel_port0(
+    path: Path, *, timeout: float
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """Start ipykernel on a connection file of port 0s; return it and the ports it chose
+    (written back once bound). What the floor does: no port race, no connect before bind."""
+    before = json.dumps(write_connection_file(path, [0, 0, 0, 0, 0]))
+    proc = spawn(ipykernel_argv(path))
+    try:
+        info = json.loads(wait_for_file_change(path, before, timeout=timeout, proc=proc))
+    except BaseException:
+        stop(proc, grace=0)
+        raise
+    return proc, info
 
 
 def install_bench_specs(jupyter_dir: Path) -> None:
