@@ -102,6 +102,14 @@ def test_misuse(runtime_dir: Path) -> None:
         km.start_kernel()
 
 
+def test_failed_start_in_with_leaves_no_thread(runtime_dir: Path) -> None:
+    threads = threading.active_count()
+    with pytest.raises(KernelStartError), KernelManager(kernel_spec=fake_spec("exit-at-start:3")):
+        pass
+    assert threading.active_count() == threads
+    assert files_in(runtime_dir) == []
+
+
 def test_start_new_kernel_and_its_failures(runtime_dir: Path) -> None:
     km, kc = start_new_kernel(kernel_spec=fake_spec(), startup_timeout=10)
     try:

@@ -185,7 +185,11 @@ class KernelManager:
 
     def __enter__(self) -> KernelManager:
         if not self._manager.has_kernel:
-            self.start_kernel()
+            try:
+                self.start_kernel()
+            except BaseException:
+                self.close()  # no __exit__ follows a failed __enter__: stop the thread here
+                raise
         return self
 
     def __exit__(
