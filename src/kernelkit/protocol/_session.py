@@ -325,7 +325,12 @@ class Session:
                 idx = 0
                 _, signature, header_b, parent_b, metadata_b, content_b, *buffers = frames
             else:
-                idx = _find_delimiter(frames)
+                try:
+                    idx = frames.index(DELIMITER)  # a C-level scan for lists and tuples
+                except ValueError:
+                    raise RemoteProtocolError(
+                        f"no {DELIMITER!r} delimiter among {nframes} frames: not a Jupyter message"
+                    ) from None
                 if nframes - idx < 6:
                     raise RemoteProtocolError(
                         f"truncated message: {nframes - idx - 1} frames after {DELIMITER!r}, "
@@ -426,7 +431,12 @@ class Session:
                     parents.clear()
                 parents[parent_b] = parent
 
-        identities = [f if type(f) is bytes else bytes(f) for f in frames[:idx]] if idx else []
+        if not idx:
+            identities = []
+        elif idx == 1 and type(frames[0]) is bytes:  # a kernel's ROUTER: one identity
+            identities = [frames[0]]
+        else:
+            identities = [f if type(f) is bytes else bytes(f) for f in frames[:idx]]
         return identities, unchecked_message(
             header,
             content,
@@ -434,15 +444,6 @@ class Session:
             metadata,
             tuple(buffers) if buffers else (),
         )
-
-
-def _find_delimiter(frames: Sequence[bytes | memoryview]) -> int:
-    for i, frame in enumerate(frames):
-        if len(frame) == 9 and frame == DELIMITER:
-            return i
-    raise RemoteProtocolError(
-        f"no {DELIMITER!r} delimiter among {len(frames)} frames: not a Jupyter message"
-    )
 
 
 def _json_error(*parts: bytes | memoryview) -> RemoteProtocolError:
