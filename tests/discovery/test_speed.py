@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.envs.layouts import write_many, write_spec
+from tests.envs.layouts import age_tree, write_many, write_spec
 
 COLD_GOAL_S = 0.100  # the goal for 50 environments listed cold (issue 4)
 
@@ -75,6 +75,7 @@ def fifty(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "plain",
         {"argv": ["/bin/sh", "{connection_file}"], "display_name": "Plain", "language": "sh"},
     )
+    age_tree(root)  # so the warm listing may use the cache
     return root
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -13,16 +11,7 @@ import pytest
 from kernelkit import DiscoveryError
 from kernelkit.discovery import EnvProvider, KernelChange, KernelFinder, SpecProvider
 from kernelkit.envs import EnvLocations
-from tests.envs.layouts import python_spec, write_spec, write_venv
-
-
-def _age(path: Path) -> None:
-    """Make ``path`` look old, so the finder may cache what it read (no racy mtimes)."""
-    old = time.time() - 60
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.utime(os.path.join(root, name), (old, old), follow_symlinks=False)
-    os.utime(path, (old, old))
+from tests.envs.layouts import age_tree, python_spec, write_spec, write_venv
 
 
 async def _next(events: object, timeout: float = 5.0) -> KernelChange:
@@ -34,7 +23,7 @@ async def test_watch_reports_added_changed_and_removed(tmp_path: Path) -> None:
     kernels.mkdir()
     workon = tmp_path / "workon"
     workon.mkdir()
-    _age(tmp_path)
+    age_tree(tmp_path)
     finder = KernelFinder(
         {
             "spec": SpecProvider([kernels]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -130,3 +131,13 @@ def write_many(root: Path, count: int = 50) -> tuple[list[Path], list[Path]]:
         for i in range(count - count // 2)
     ]
     return venvs, condas
+
+
+def age_tree(path: Path, seconds: float = 60.0) -> None:
+    """Set every mtime under ``path`` ``seconds`` into the past, so listings that read
+    it may be cached at once (a just-written path is "racy" and never trusted)."""
+    old = time.time() - seconds
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.utime(os.path.join(root, name), (old, old), follow_symlinks=False)
+    os.utime(path, (old, old))
