@@ -35,6 +35,7 @@ EXPECTED = [
     "ProvisioningError",
     "RegistrationInfo",
     "RemoteProtocolError",
+    "RequestError",
     "UnknownKernelId",
     "UnsupportedFeature",
     "__version__",

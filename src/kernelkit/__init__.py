@@ -30,6 +30,7 @@ from kernelkit._errors import (
     ProvisionerNotFound,
     ProvisioningError,
     RemoteProtocolError,
+    RequestError,
     UnknownKernelId,
     UnsupportedFeature,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "ProvisioningError",
     "RegistrationInfo",
     "RemoteProtocolError",
+    "RequestError",
     "UnknownKernelId",
     "UnsupportedFeature",
     "__version__",

@@ -19,7 +19,8 @@
     │   └── HeartbeatTimeout          the kernel stopped answering heartbeats
     ├── ClientClosed                  the client or its transport is closed
     ├── UnsupportedFeature            the kernel does not advertise a needed feature
-    ├── ExecutionError                code raised in the kernel (only when asked to raise)
+    ├── RequestError                  the kernel answered a request with an error status
+    │   └── ExecutionError            code raised in the kernel (only when asked to raise)
     └── ManagerError                  misuse of a manager, multi-kernel manager or pool
         ├── UnknownKernelId           no kernel with that id is managed (also LookupError)
         └── PoolExhausted             the pool's limit is reached and waiting timed out
@@ -52,6 +53,7 @@ __all__ = [
     "ProvisionerNotFound",
     "ProvisioningError",
     "RemoteProtocolError",
+    "RequestError",
     "UnknownKernelId",
     "UnsupportedFeature",
 ]
@@ -188,13 +190,20 @@ class UnsupportedFeature(KernelError):
         self.feature = feature
 
 
-class ExecutionError(KernelError):
+class RequestError(KernelError):
+    """The kernel answered a request with ``status: error`` (e.g. an unknown subshell)."""
+
+    def __init__(self, message: str, *, ename: str = "", evalue: str = "") -> None:
+        super().__init__(message)
+        self.ename = ename
+        self.evalue = evalue
+
+
+class ExecutionError(RequestError):
     """Code raised an exception in the kernel (raised only when the caller asks for it)."""
 
     def __init__(self, ename: str, evalue: str, traceback: Sequence[str] = ()) -> None:
-        super().__init__(f"{ename}: {evalue}")
-        self.ename = ename
-        self.evalue = evalue
+        super().__init__(f"{ename}: {evalue}", ename=ename, evalue=evalue)
         self.traceback = tuple(traceback)
 
 

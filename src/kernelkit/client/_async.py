@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import inspect
 import logging
 import os
@@ -54,7 +53,7 @@ from kernelkit.protocol import (
     StatusChanged,
     TrackedRequest,
 )
-from kernelkit.transport._base import Transport
+from kernelkit.transport import Transport, ZMQTransport
 
 __all__ = [
     "SUBSHELLS_FEATURE",
@@ -76,20 +75,12 @@ OutputHook = Callable[[Message], None]
 #: answered itself with ``client.input``). May be a coroutine function.
 StdinHook = Callable[[Message], "str | Awaitable[str | None] | None"]
 
-# The default transport for from_connection_info, looked up by name when first needed:
-# the client core stays free of ZeroMQ (and `import kernelkit.client` stays light), and
-# a client over another transport never loads pyzmq.
-_DEFAULT_TRANSPORT = ("kernelkit.transport", "ZMQTransport")
-
 _END = object()
 
 
 def default_transport(info: ConnectionInfo, session: Session | None = None) -> Transport:
     """The transport ``from_connection_info`` uses: ZeroMQ, with a fresh identity."""
-    module, name = _DEFAULT_TRANSPORT
-    transport_class = getattr(importlib.import_module(module), name)
-    transport: Transport = transport_class(info, session)
-    return transport
+    return ZMQTransport(info, session)
 
 
 class _Waiter:

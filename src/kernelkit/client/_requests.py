@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from kernelkit._errors import ExecutionError, KernelError
+from kernelkit._errors import ExecutionError, RequestError
 from kernelkit.protocol import Message
 
 __all__ = [
@@ -95,14 +95,18 @@ def check_reply(reply: Message, what: str, *, kernel: str) -> Message:
     """Return ``reply`` if its status is ok; raise otherwise.
 
     Raises:
-        KernelError: the kernel answered with an error status (the message names the
+        RequestError: the kernel answered with an error status (the message names the
             request, the kernel and the kernel's reason).
     """
     content = reply.content
     if content.get("status", "ok") == "ok":
         return reply
     reason = content.get("evalue") or content.get("ename") or content.get("status")
-    raise KernelError(f"kernel {kernel}: {what} failed: {reason}")
+    raise RequestError(
+        f"kernel {kernel}: {what} failed: {reason}",
+        ename=str(content.get("ename", "")),
+        evalue=str(content.get("evalue", "")),
+    )
 
 
 def raise_for_execute_error(reply: Message) -> None:
