@@ -48,7 +48,14 @@ if TYPE_CHECKING:
         write_connection_file,
         write_registration_file,
     )
-    from kernelkit.protocol import PROTOCOL_VERSION, Header, Message
+    from kernelkit.client import AsyncKernelClient, AsyncSubshell, KernelClient, Subshell
+    from kernelkit.protocol import PROTOCOL_VERSION, Header, Message, Session
+    from kernelkit.provisioning import (
+        KernelProvisionerBase,
+        KernelProvisionerFactory,
+        LocalProvisioner,
+        launch_kernel,
+    )
     from kernelkit.specs import (
         KernelSpec,
         find_kernel_specs,
@@ -59,21 +66,34 @@ if TYPE_CHECKING:
         remove_kernel_spec,
         scan_kernel_specs,
     )
+    from kernelkit.transport import MemoryTransport, Transport, ZMQTransport
 
 # Public name -> the module that defines it (loaded lazily by __getattr__).
 _LAZY: dict[str, str] = {
+    "AsyncKernelClient": "kernelkit.client",
+    "AsyncSubshell": "kernelkit.client",
     "ConnectionInfo": "kernelkit._connection",
     "Header": "kernelkit.protocol",
+    "KernelClient": "kernelkit.client",
+    "KernelProvisionerBase": "kernelkit.provisioning",
+    "KernelProvisionerFactory": "kernelkit.provisioning",
     "KernelSpec": "kernelkit.specs",
+    "LocalProvisioner": "kernelkit.provisioning",
+    "MemoryTransport": "kernelkit.transport",
     "Message": "kernelkit.protocol",
     "PROTOCOL_VERSION": "kernelkit.protocol",
     "RegistrationInfo": "kernelkit._connection",
+    "Session": "kernelkit.protocol",
+    "Subshell": "kernelkit.client",
+    "Transport": "kernelkit.transport",
+    "ZMQTransport": "kernelkit.transport",
     "allocate_ports": "kernelkit._connection",
     "connection_file_path": "kernelkit._connection",
     "find_kernel_specs": "kernelkit.specs",
     "get_kernel_spec": "kernelkit.specs",
     "install_kernel_spec": "kernelkit.specs",
     "kernel_spec_dirs": "kernelkit.specs",
+    "launch_kernel": "kernelkit.provisioning",
     "load_kernel_spec": "kernelkit.specs",
     "new_key": "kernelkit._connection",
     "read_connection_file": "kernelkit._connection",
@@ -86,6 +106,8 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "AsyncKernelClient",
+    "AsyncSubshell",
     "ClientClosed",
     "ConnectionFileError",
     "ConnectionInfo",
@@ -94,14 +116,19 @@ __all__ = [
     "ExecutionError",
     "Header",
     "HeartbeatTimeout",
+    "KernelClient",
     "KernelDied",
     "KernelError",
+    "KernelProvisionerBase",
+    "KernelProvisionerFactory",
     "KernelSpec",
     "KernelSpecError",
     "KernelStartError",
     "KernelTimeout",
     "LocalProtocolError",
+    "LocalProvisioner",
     "ManagerError",
+    "MemoryTransport",
     "Message",
     "NoSuchKernel",
     "PoolExhausted",
@@ -111,8 +138,12 @@ __all__ = [
     "RegistrationInfo",
     "RemoteProtocolError",
     "RequestError",
+    "Session",
+    "Subshell",
+    "Transport",
     "UnknownKernelId",
     "UnsupportedFeature",
+    "ZMQTransport",
     "__version__",
     "allocate_ports",
     "connection_file_path",
@@ -120,6 +151,7 @@ __all__ = [
     "get_kernel_spec",
     "install_kernel_spec",
     "kernel_spec_dirs",
+    "launch_kernel",
     "load_kernel_spec",
     "new_key",
     "read_connection_file",
