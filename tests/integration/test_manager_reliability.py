@@ -19,7 +19,9 @@ from kernelkit.manager import AsyncKernelManager
 from kernelkit.specs import KernelSpec, load_kernel_spec
 from tests.manager.fakes import fake_spec
 
-pytestmark = pytest.mark.integration
+CYCLES = int(os.environ.get("KERNELKIT_CYCLES", "50"))
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(max(120, CYCLES * 4))]
 
 
 def _children() -> set[int]:
@@ -73,7 +75,7 @@ async def test_start_stop_cycles_leave_nothing(
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
-    cycles = int(os.environ.get("KERNELKIT_CYCLES", "50"))
+    cycles = CYCLES
     spec = _spec()
     # What stays open for good: the context's I/O and reaper threads' fds, which
     # appear with its first socket.
@@ -83,7 +85,7 @@ async def test_start_stop_cycles_leave_nothing(
     fds = await _settled_fds(before)
     children = _children()
     t0 = time.monotonic()
-    deadline = t0 + max(120.0, cycles * 3.0)
+    deadline = t0 + max(110.0, cycles * 3.5)
     for _ in range(cycles):
         assert time.monotonic() < deadline, "cycles took too long"
         await _cycle(spec)
