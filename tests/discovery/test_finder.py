@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config, LoggingConfigurable
 
-from kernelkit import NoSuchKernel
+from kernelkit import DiscoveryError, NoSuchKernel
 from kernelkit.discovery import (
     ORIGIN_INTERPRETER,
     FindResult,
@@ -166,6 +166,8 @@ def test_lookup_by_id_alias_and_bare_name() -> None:
         finder.get("nope/x")
     assert "spec/python3" in str(info.value)
     assert isinstance(info.value, LookupError)
+    with pytest.raises(DiscoveryError, match="no kernel provider named 'nope'; installed: spec"):
+        finder.provider("nope")
 
 
 def test_same_spec_directory_reached_twice_is_listed_once(tmp_path: Path) -> None:

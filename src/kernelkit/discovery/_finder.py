@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, cast
 
-from kernelkit._errors import NoSuchKernel
+from kernelkit._errors import DiscoveryError, NoSuchKernel
 from kernelkit.discovery._entrypoints import EntryPointRef, load_entry_point, read_entry_points
 from kernelkit.discovery._providers import runs_ipykernel
 from kernelkit.discovery._types import (
@@ -361,12 +361,18 @@ class KernelFinder:
         """The provider registered as ``name`` (loaded now if it was not yet).
 
         Raises:
-            NoSuchKernel: no provider has that name.
+            DiscoveryError: no provider has that name, or it fails to load.
         """
         for slot in self._get_slots():
             if slot.name == name:
-                return slot.load()
-        raise NoSuchKernel(f"{name}/", available=self.provider_names)
+                try:
+                    return slot.load()
+                except Exception as exc:
+                    raise DiscoveryError(
+                        f"kernel provider {name!r} failed to load: {type(exc).__name__}: {exc}"
+                    ) from exc
+        installed = ", ".join(self.provider_names) or "none"
+        raise DiscoveryError(f"no kernel provider named {name!r}; installed: {installed}")
 
     def find(self, *, refresh: bool = False) -> FindResult:
         """List every kernel type now (cached listings reused unless ``refresh``).
