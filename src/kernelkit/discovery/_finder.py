@@ -327,20 +327,13 @@ class KernelFinder:
             self._slots = self._ordered(
                 [_Slot(name, provider=provider) for name, provider in providers.items()]
             )
-        self._last: FindResult | None = None
 
     @staticmethod
     def _ordered(slots: list[_Slot]) -> list[_Slot]:
         def rank(slot: _Slot) -> tuple[int, str]:
-            name = slot.name
-            return (
-                (BUILTIN_PROVIDERS.index(name), "")
-                if name in BUILTIN_PROVIDERS
-                else (
-                    len(BUILTIN_PROVIDERS),
-                    name,
-                )
-            )
+            if slot.name in BUILTIN_PROVIDERS:
+                return BUILTIN_PROVIDERS.index(slot.name), ""
+            return len(BUILTIN_PROVIDERS), slot.name
 
         return sorted(slots, key=rank)
 
@@ -380,9 +373,10 @@ class KernelFinder:
         Never raises because of a provider; returns within about ``time_limit`` seconds.
         """
         slots = self._get_slots()
-        jobs: list[tuple[_Slot, _Job]] = []
+        # per provider, in order: the job to wait for (None: a hung one, not waited for
+        # again) and its stale kernels, if any
+        plan: list[tuple[_Slot, _Job | None]] = []
         problems: list[DiscoveryProblem] = []
-        stale: list[KernelType] = []
         with self._lock:
             for slot in slots:
                 if slot.running is not None:
@@ -398,28 +392,30 @@ class KernelFinder:
                                 + ("; showing its previous listing" if slot.cached else ""),
                             )
                         )
-                        if slot.cached is not None:
-                            stale.extend(slot.cached.kernels)
+                        plan.append((slot, None))
                         continue
                     slot.cached = slot.running
                     slot.running = None
                 if not refresh and slot.still_valid():
-                    assert slot.cached is not None
-                    jobs.append((slot, slot.cached))
+                    plan.append((slot, slot.cached))
                     continue
-                job = _Job()
-                slot.running = job
+                new_job = _Job()
+                slot.running = new_job
                 thread = threading.Thread(
                     target=_run_provider,
-                    args=(slot, job),
+                    args=(slot, new_job),
                     name=f"kernelkit-provider-{slot.name}",
                     daemon=True,  # a hung provider must not keep the process alive
                 )
                 thread.start()
-                jobs.append((slot, job))
+                plan.append((slot, new_job))
         deadline = time.monotonic() + self.time_limit
-        kernels: list[KernelType] = list(stale)
-        for slot, job in jobs:
+        kernels: list[KernelType] = []
+        for slot, job in plan:
+            if job is None:
+                if slot.cached is not None:
+                    kernels.extend(slot.cached.kernels)
+                continue
             if not job.done.wait(max(0.0, deadline - time.monotonic())):
                 waited = time.monotonic() - job.started
                 problems.append(
@@ -442,9 +438,7 @@ class KernelFinder:
             by_id.setdefault(kernel.id, kernel)
             for alias in kernel.aliases:
                 by_id.setdefault(alias, kernel)
-        result = FindResult(tuple(resolved), tuple(problems), by_id)
-        self._last = result
-        return result
+        return FindResult(tuple(resolved), tuple(problems), by_id)
 
     def refresh(self) -> FindResult:
         """Forget every cached listing and list again."""
