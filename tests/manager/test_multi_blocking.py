@@ -101,3 +101,14 @@ def test_blocking_pool_thread_outlives_close_for_kernels_still_out(runtime: Path
     assert threading.active_count() == before
     with pytest.raises(ManagerError, match="closed"):
         pool.acquire(timeout=0)
+
+
+async def test_blocking_faces_close_from_a_thread_running_a_loop(runtime: Path) -> None:
+    # Blocking objects used (briefly) from async code: close() must still work here.
+    mkm = MultiKernelManager()
+    mkm.start_kernel(kernel_spec=fake_spec(runtime), kernel_id="k")
+    mkm.close()
+    pool = BlockingKernelPool(fake_spec(runtime), size=0)
+    pool.close()
+    assert kernels_in(runtime) == []
+    assert "kernelkit-multi-kernel-manager" not in kernelkit_threads()

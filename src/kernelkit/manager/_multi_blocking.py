@@ -154,11 +154,19 @@ class LoopThread:
         if loop is None or thread is None:
             return
         self._check_thread()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
+
+        async def wind_down() -> None:
+            await loop.shutdown_asyncgens()
+            await loop.shutdown_default_executor()
+
+        # Wound down on its own thread, so close() works from any thread, including one
+        # that runs an event loop of its own (run_until_complete here would refuse).
+        try:
+            asyncio.run_coroutine_threadsafe(wind_down(), loop).result()
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
 
 
 class ManagedKernel:
