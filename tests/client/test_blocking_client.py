@@ -267,3 +267,16 @@ def test_notify_after_close_is_harmless(transport: MemoryTransport) -> None:
     kc.close()
     kc.notify_dead(KernelDied("late"))  # the loop is closed: nothing pending, no error
     kc.notify_restarted()
+
+
+def test_close_from_a_thread_running_its_own_event_loop() -> None:
+    # An async application may hold a blocking client and close it from a coroutine;
+    # close() must not try to run a loop in that thread.
+    client = KernelClient(MemoryTransport(), heartbeat=False)
+    client.start()
+
+    async def close_inside_a_loop() -> None:
+        client.close()
+
+    asyncio.run(close_inside_a_loop())
+    assert client.closed

@@ -226,7 +226,14 @@ class KernelClient:
             def run() -> None:
                 asyncio.set_event_loop(loop)
                 loop.call_soon(ready.set)
-                loop.run_forever()
+                try:
+                    loop.run_forever()
+                finally:
+                    # Wound down here, on its own thread: close() may be called from a
+                    # thread that runs an event loop of its own.
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                    loop.run_until_complete(loop.shutdown_default_executor())
+                    loop.close()
 
             thread = threading.Thread(
                 target=run, name=f"kernelkit-client-{self.kernel_name}", daemon=True
@@ -257,9 +264,6 @@ class KernelClient:
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
 
     def __enter__(self) -> KernelClient:
         self.start()
