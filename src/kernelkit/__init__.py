@@ -7,9 +7,6 @@ pyzmq, asyncio or rich until a name that needs it is touched.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from kernelkit._errors import (
     ClientClosed,
     ConnectionFileError,
@@ -36,7 +33,13 @@ from kernelkit._errors import (
 )
 from kernelkit._version import __version__
 
+# Not `from typing import ...`: importing typing alone costs more than the rest of this
+# module, and `import kernelkit` must stay cheap for command-line tools.
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from kernelkit._connection import (
         ConnectionInfo,
         RegistrationInfo,
@@ -208,7 +211,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'kernelkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(__import__(module, fromlist=(name,)), name)
     globals()[name] = value
     return value
 

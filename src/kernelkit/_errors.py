@@ -31,7 +31,9 @@ kernelkit, chained with ``raise ... from exc``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False  # not typing's: this module is imported by `import kernelkit`
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "ClientClosed",
