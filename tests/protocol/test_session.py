@@ -270,3 +270,14 @@ def test_unserializable_messages_are_local_errors(
 def test_empty_msg_type_is_a_local_error() -> None:
     with pytest.raises(LocalProtocolError, match="msg_type"):
         Session().msg("")
+
+
+def test_null_parent_header_and_metadata_read_as_empty() -> None:
+    # xeus-python 0.19 sends `null` for both in its iopub_welcome.
+    session = Session(b"key")
+    frames = [bytes(f) for f in session.serialize(session.msg("iopub_welcome", {}))]
+    frames[3] = frames[4] = b"null"
+    frames[1] = session.sign(frames[2:6])
+    _, msg = session.deserialize(frames)
+    assert msg.parent_header is None
+    assert msg.metadata == {}

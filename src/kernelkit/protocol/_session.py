@@ -395,18 +395,19 @@ class Session:
             )
 
         # Requests carry b"{}" for parent_header and often for metadata: skip the parser.
+        # JSON null means "none" there too: xeus-python 0.19 sends it in iopub_welcome.
         # Replies and outputs repeat their request's header byte for byte: a small cache
         # of recent parent headers skips parsing and validating it again.
         parent: Header | None = None
         parent_d: Any = _NO_PARENT
         try:
             header_d = _loads(header_b)
-            if parent_b != b"{}":
+            if parent_b != b"{}" and parent_b != b"null":
                 if type(parent_b) is bytes:
                     parent = self._parents.get(parent_b)
                 if parent is None:
                     parent_d = _loads(parent_b)
-            metadata = {} if metadata_b == b"{}" else _loads(metadata_b)
+            metadata = {} if metadata_b == b"{}" or metadata_b == b"null" else _loads(metadata_b)
             content = _loads(content_b)
         except _JSONDecodeError:
             raise _json_error(header_b, parent_b, metadata_b, content_b) from None
