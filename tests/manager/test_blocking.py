@@ -141,3 +141,13 @@ def test_connection_file_that_lies_times_out(tmp_path: Path) -> None:
         with pytest.raises(KernelTimeout):
             kc.execute("1", timeout=0.3)
         assert time.monotonic() - t0 < 2.0
+
+
+async def test_close_from_async_code(runtime_dir: Path) -> None:
+    """A blocking manager used (and closed) from a thread that runs an event loop."""
+    km = KernelManager(kernel_spec=fake_spec())
+    km.start_kernel()
+    pid = kernel_pid(km)
+    km.close()
+    assert gone(pid)
+    assert files_in(runtime_dir) == []

@@ -118,7 +118,14 @@ class KernelManager:
             def run() -> None:
                 asyncio.set_event_loop(loop)
                 loop.call_soon(ready.set)
-                loop.run_forever()
+                try:
+                    loop.run_forever()
+                finally:
+                    # Wound down here, on its own thread: close() may be called from a
+                    # thread that runs an event loop of its own.
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                    loop.run_until_complete(loop.shutdown_default_executor())
+                    loop.close()
 
             thread = threading.Thread(
                 target=run, name=f"kernelkit-manager-{self._manager.kernel_id}", daemon=True
@@ -179,9 +186,6 @@ class KernelManager:
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
 
     def __enter__(self) -> KernelManager:
         if not self._manager.has_kernel:
