@@ -38,8 +38,6 @@ from kernelkit._version import __version__
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from kernelkit._connection import (
         ConnectionInfo,
         RegistrationInfo,
@@ -65,6 +63,15 @@ if TYPE_CHECKING:
         SpecProvider,
     )
     from kernelkit.envs import Activator, Environment, EnvLocations, find_environments
+    from kernelkit.manager import (
+        AsyncKernelManager,
+        AsyncMultiKernelManager,
+        KernelManager,
+        KernelState,
+        MultiKernelManager,
+        start_new_async_kernel,
+        start_new_kernel,
+    )
     from kernelkit.protocol import PROTOCOL_VERSION, Header, Message, Session
     from kernelkit.provisioning import (
         KernelProvisionerBase,
@@ -84,10 +91,13 @@ if TYPE_CHECKING:
     )
     from kernelkit.transport import MemoryTransport, Transport, ZMQTransport
 
+
 # Public name -> the module that defines it (loaded lazily by __getattr__).
 _LAZY: dict[str, str] = {
     "Activator": "kernelkit.envs",
     "AsyncKernelClient": "kernelkit.client",
+    "AsyncKernelManager": "kernelkit.manager",
+    "AsyncMultiKernelManager": "kernelkit.manager",
     "AsyncSubshell": "kernelkit.client",
     "ConnectionInfo": "kernelkit._connection",
     "DiscoveryProblem": "kernelkit.discovery",
@@ -100,15 +110,18 @@ _LAZY: dict[str, str] = {
     "KernelClient": "kernelkit.client",
     "KernelFinder": "kernelkit.discovery",
     "KernelHandle": "kernelkit.discovery",
+    "KernelManager": "kernelkit.manager",
     "KernelProvider": "kernelkit.discovery",
     "KernelProvisionerBase": "kernelkit.provisioning",
     "KernelProvisionerFactory": "kernelkit.provisioning",
     "KernelSpec": "kernelkit.specs",
+    "KernelState": "kernelkit.manager",
     "KernelType": "kernelkit.discovery",
     "LaunchOptions": "kernelkit.discovery",
     "LocalProvisioner": "kernelkit.provisioning",
     "MemoryTransport": "kernelkit.transport",
     "Message": "kernelkit.protocol",
+    "MultiKernelManager": "kernelkit.manager",
     "PROTOCOL_VERSION": "kernelkit.protocol",
     "RegistrationInfo": "kernelkit._connection",
     "Session": "kernelkit.protocol",
@@ -130,6 +143,8 @@ _LAZY: dict[str, str] = {
     "read_registration_file": "kernelkit._connection",
     "remove_kernel_spec": "kernelkit.specs",
     "scan_kernel_specs": "kernelkit.specs",
+    "start_new_async_kernel": "kernelkit.manager",
+    "start_new_kernel": "kernelkit.manager",
     "write_connection_file": "kernelkit._connection",
     "write_registration_file": "kernelkit._connection",
 }
@@ -138,6 +153,8 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Activator",
     "AsyncKernelClient",
+    "AsyncKernelManager",
+    "AsyncMultiKernelManager",
     "AsyncSubshell",
     "ClientClosed",
     "ConnectionFileError",
@@ -158,12 +175,14 @@ __all__ = [
     "KernelError",
     "KernelFinder",
     "KernelHandle",
+    "KernelManager",
     "KernelProvider",
     "KernelProvisionerBase",
     "KernelProvisionerFactory",
     "KernelSpec",
     "KernelSpecError",
     "KernelStartError",
+    "KernelState",
     "KernelTimeout",
     "KernelType",
     "LaunchOptions",
@@ -172,6 +191,7 @@ __all__ = [
     "ManagerError",
     "MemoryTransport",
     "Message",
+    "MultiKernelManager",
     "NoSuchKernel",
     "PoolExhausted",
     "ProtocolError",
@@ -202,6 +222,8 @@ __all__ = [
     "read_registration_file",
     "remove_kernel_spec",
     "scan_kernel_specs",
+    "start_new_async_kernel",
+    "start_new_kernel",
     "write_connection_file",
     "write_registration_file",
 ]
