@@ -38,6 +38,8 @@ from kernelkit._version import __version__
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from kernelkit._connection import (
         ConnectionInfo,
         RegistrationInfo,
