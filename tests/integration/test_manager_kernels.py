@@ -171,12 +171,6 @@ async def test_ipykernel_ignoring_sigterm_is_gone_within_wait_time(runtime_dir: 
     assert files_in(runtime_dir) == []
 
 
-@pytest.mark.xfail(
-    reason="LocalProvisioner pins descendants only in terminate/kill/stop; a kernel that "
-    "exits by itself after shutdown_request leaves its setsid children (see the manager "
-    "report: shutdown_requested() should pin them)",
-    strict=False,
-)
 async def test_shutdown_stops_a_child_in_its_own_session() -> None:
     km, kc = await start_new_async_kernel(kernel_spec=spec("python3"))
     try:

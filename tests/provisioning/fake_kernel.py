@@ -12,8 +12,10 @@ a signal forever.
 - ``register``: JEP 66 as xeus-zmq does it (needs pyzmq).
 - ``hb``: bind the given ports, with a heartbeat echo on hb_port (parent-chosen ports).
 - ``bindfail-once:MARKER``: the first run (no MARKER yet) dies like a bind failure.
-- ``exit:N`` (prints to stdout and stderr first), ``ignore-term``, ``child``,
-  ``setsid-child``, ``spam:N``, ``echo-env:NAME``, ``silent``.
+- ``exit-on-usr1``: SIGUSR1 makes it exit 0, as a kernel does after shutdown_request
+  (the signal goes to its pid only, so its children are left as a kernel leaves them).
+- ``exit:N`` (prints to stdout and stderr first), ``ignore-term`` (children started after
+  it inherit that), ``child``, ``setsid-child``, ``spam:N``, ``echo-env:NAME``, ``silent``.
 """
 
 from __future__ import annotations
@@ -133,6 +135,8 @@ def main() -> None:
                 open(arg, "w").close()
                 print("OSError: [Errno 98] Address already in use", file=sys.stderr)
                 sys.exit(1)
+        elif name == "exit-on-usr1":
+            signal.signal(signal.SIGUSR1, lambda *_: sys.exit(0))
         elif name == "ignore-term":
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         elif name in ("child", "setsid-child"):

@@ -333,6 +333,60 @@ async def test_kill_reaches_a_setsid_grandchild(make_provisioner: MakeProvisione
     await _until(lambda: not _alive(kid), timeout=2)
 
 
+async def test_graceful_exit_stops_children_in_and_out_of_the_group(
+    make_provisioner: MakeProvisioner,
+) -> None:
+    p = make_provisioner(fake_spec("child", "setsid-child", "exit-on-usr1", "writeback"))
+    await launch(p)
+    await _until(lambda: len(_children_printed(p)) == 2)
+    kids = _children_printed(p)
+    assert p.pid is not None
+    await p.shutdown_requested()
+    os.kill(p.pid, signal.SIGUSR1)  # the kernel exits by itself, leaving its children
+    assert await asyncio.wait_for(p.wait(), 5) == 0
+    # Stopped once the exit is seen (SIGTERM works on them): before any cleanup.
+    start = time.monotonic()
+    await _until(lambda: not any(_alive(k) for k in kids), timeout=2)
+    assert time.monotonic() - start < 0.5
+    await p.cleanup()
+
+
+async def test_cleanup_kills_a_leftover_that_ignores_sigterm_after_a_grace(
+    make_provisioner: MakeProvisioner,
+) -> None:
+    # The child inherits the ignored SIGTERM.
+    p = make_provisioner(fake_spec("ignore-term", "setsid-child", "exit-on-usr1", "writeback"))
+    await launch(p)
+    await _until(lambda: len(_children_printed(p)) == 1)
+    (kid,) = _children_printed(p)
+    assert p.pid is not None
+    await p.shutdown_requested()
+    start = time.monotonic()
+    os.kill(p.pid, signal.SIGUSR1)
+    assert await asyncio.wait_for(p.wait(), 5) == 0
+    assert _alive(kid)
+    await p.cleanup()  # waits for the stop that the exit started: SIGTERM, 1 s, SIGKILL
+    elapsed = time.monotonic() - start
+    assert not _alive(kid)
+    assert 1.0 <= elapsed < 1.5, elapsed
+
+
+async def test_without_shutdown_requested_an_exit_leaves_pins_alone(
+    make_provisioner: MakeProvisioner,
+) -> None:
+    # A crash is not a shutdown: the group is cleaned up by cleanup, as before.
+    p = make_provisioner(fake_spec("child", "exit-on-usr1", "writeback"))
+    await launch(p)
+    await _until(lambda: len(_children_printed(p)) == 1)
+    (kid,) = _children_printed(p)
+    assert p.pid is not None
+    os.kill(p.pid, signal.SIGUSR1)
+    assert await asyncio.wait_for(p.wait(), 5) == 0
+    assert _alive(kid)
+    await p.cleanup()
+    await _until(lambda: not _alive(kid), timeout=2)
+
+
 async def test_interrupt_goes_to_the_whole_group(make_provisioner: MakeProvisioner) -> None:
     p = make_provisioner(fake_spec("child", "writeback"))
     await launch(p)

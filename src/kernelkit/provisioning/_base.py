@@ -141,7 +141,9 @@ class KernelProvisionerBase:
         """Called after :meth:`launch_kernel` succeeded. Default: nothing."""
 
     async def shutdown_requested(self, restart: bool = False) -> None:
-        """Called after the manager sent ``shutdown_request``. Default: nothing."""
+        """Called as the manager sends ``shutdown_request`` (the kernel may exit by
+        itself from then on): the moment to note what must be stopped once it has exited.
+        Default: nothing."""
 
     async def cleanup(self, restart: bool = False) -> None:
         """Release what the launch held (files, sockets, fds) once the kernel is gone."""

@@ -14,16 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import select
 import subprocess
 import threading
+from collections.abc import Sequence
 from typing import Final
 
-from kernelkit.provisioning._procfs import PidHandle, proc_stat
+from kernelkit.provisioning._procfs import PidHandle, pidfd_exited, proc_stat
 
 __all__ = [
     "EXIT_STATUS_UNKNOWN",
     "ExitWatch",
+    "wait_for_exits",
 ]
 
 #: What :meth:`poll`/:meth:`wait` report for a process that exited but was not our child
@@ -55,7 +56,8 @@ class ExitWatch:
     """Notices when one process exits and holds its exit status.
 
     ``popen`` is given for our own child (its status is known); without it the process is
-    someone else's child and its status is :data:`EXIT_STATUS_UNKNOWN`.
+    someone else's child and its status is :data:`EXIT_STATUS_UNKNOWN`. With
+    ``owns_handle`` (the default), :meth:`close` closes ``handle`` too.
     """
 
     def __init__(
@@ -64,9 +66,11 @@ class ExitWatch:
         *,
         popen: subprocess.Popen[bytes] | None,
         loop: asyncio.AbstractEventLoop,
+        owns_handle: bool = True,
     ) -> None:
         self.pid = handle.pid
         self._handle = handle
+        self._owns_handle = owns_handle
         self._popen = popen
         self._loop = loop
         self._reader_fd: int | None = None
@@ -139,8 +143,7 @@ class ExitWatch:
                 return popen.returncode if popen.returncode is not None else EXIT_STATUS_UNKNOWN
         fd = self._handle.fd
         if fd is not None:
-            readable, _, _ = select.select([fd], [], [], 0)
-            return EXIT_STATUS_UNKNOWN if readable else None
+            return EXIT_STATUS_UNKNOWN if pidfd_exited(fd) else None
         st = proc_stat(self.pid)
         if (
             st is None
@@ -177,8 +180,25 @@ class ExitWatch:
             self._popen.wait()
 
     def close(self) -> None:
-        """Stop watching and release the pidfd (the process itself is left alone)."""
+        """Stop watching and release the pidfd if owned (the process itself is left alone)."""
         self._stop_watching()
         if not self.exited.done():
             self.exited.cancel()
-        self._handle.close()
+        if self._owns_handle:
+            self._handle.close()
+
+
+async def wait_for_exits(handles: Sequence[PidHandle], *, timeout: float) -> list[PidHandle]:
+    """Wait up to ``timeout`` seconds for every process in ``handles`` to exit, each exit
+    an event (pidfd); returns the handles whose process still runs. The handles stay open.
+    """
+    loop = asyncio.get_running_loop()
+    watches = [ExitWatch(h, popen=None, loop=loop, owns_handle=False) for h in handles]
+    try:
+        pending = [w.exited for w in watches if not w.exited.done()]
+        if pending and timeout > 0:
+            await asyncio.wait(pending, timeout=timeout)
+        return [h for h, w in zip(handles, watches, strict=True) if not w.exited.done()]
+    finally:
+        for w in watches:
+            w.close()

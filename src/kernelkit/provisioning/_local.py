@@ -31,7 +31,7 @@ from kernelkit.provisioning._capture import (
     DEFAULT_OUTPUT_LINES,
     OutputCapture,
 )
-from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch
+from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch, wait_for_exits
 from kernelkit.provisioning._filewatch import FileWatch, watch_file
 from kernelkit.provisioning._launcher import launch_kernel
 from kernelkit.provisioning._ports import PortMode, choose_port_mode
@@ -54,6 +54,10 @@ _Transport = Literal["tcp", "ipc"]
 # After SIGKILL a process is gone within milliseconds unless stuck in the kernel (D state);
 # never hang a failed start or a cleanup on such a process.
 _KILL_WAIT = 5.0
+# What a process the kernel left behind gets between SIGTERM and SIGKILL once the kernel
+# itself has exited: enough to flush and close files, short enough not to hold up a
+# shutdown or restart. (Nothing waits for it unless such a process is still running.)
+_LEFTOVER_GRACE = 1.0
 
 
 class _BindFailed(Exception):
@@ -96,15 +100,19 @@ class LocalProvisioner(KernelProvisionerBase):
     - A failed start leaves nothing: no process, file, socket or fd.
 
     What shutdown reaches: signals go to the kernel's process group (everything it started
-    that did not leave the group, even if re-parented). ``terminate``/``kill``/``stop``
-    also pin every *descendant* of the kernel at that moment, in or out of the group (a
-    grandchild that called setsid), and signal those; the pins persist until cleanup, so
-    a later ``kill`` reaches them even after the kernel exited. Out of reach: a process
-    that left the group *and* stopped being a descendant before shutdown (a daemon that
-    double-forked and setsid'd): it belongs to init now and nothing identifies it as ours.
-    After the kernel exits (``stop``, ``cleanup``), what is left in its group is killed;
-    the exited kernel stays an unreaped zombie until cleanup, so its group id cannot be
-    reused by another process meanwhile.
+    that did not leave the group, even if re-parented). ``shutdown_requested`` and
+    ``terminate``/``kill``/``stop`` also pin every *descendant* of the kernel at that
+    moment, in or out of the group (a grandchild that called setsid); the pins persist
+    until cleanup, so they are reached even after the kernel exited and they were
+    re-parented. A kernel that exits by itself after ``shutdown_requested`` (a graceful
+    shutdown) has its pinned descendants that still run stopped as soon as its exit is
+    seen: SIGTERM, up to 1 s to exit (watched through pidfds), SIGKILL; ``cleanup`` waits
+    for that, and does it itself at the latest. ``terminate``/``kill`` signal the pinned
+    descendants with the kernel; after ``stop`` what is left is killed. Out of reach: a
+    process that left the group *and* stopped being a descendant before shutdown (a daemon
+    that double-forked and setsid'd): it belongs to init now and nothing identifies it as
+    ours. The exited kernel stays an unreaped zombie until cleanup, so its group id cannot
+    be reused by another process meanwhile.
 
     Options (also settable from the kernelspec's ``metadata.kernel_provisioner.config``):
     ``port_mode`` ("handshake", "write-back", "auto", "parent"), ``ip``, ``transport``,
@@ -176,6 +184,10 @@ class LocalProvisioner(KernelProvisionerBase):
         self._capture: OutputCapture | None = None
         self._last_capture: OutputCapture | None = None
         self._descendants: dict[int, PidHandle] = {}
+        # After shutdown_requested: the exit watch whose exit starts _stop_leftovers, and
+        # that task (cleanup awaits it).
+        self._shutdown_watch: ExitWatch | None = None
+        self._leftovers: asyncio.Task[None] | None = None
         self._exit_status: int | None = None
         self._reattached = False
 
@@ -531,8 +543,9 @@ class LocalProvisioner(KernelProvisionerBase):
 
     # ------------------------------------------------------------------ failure paths
 
-    async def _discard_process(self) -> None:
-        """Kill what runs, wait for it, reap it, stop reading its pipes."""
+    async def _discard_process(self, *, grace: float = 0.0) -> None:
+        """Kill what runs, wait for it, stop what it left (pinned descendants get
+        ``grace``), reap it, stop reading its pipes."""
         watch = self._watch
         if watch is None:
             return
@@ -543,7 +556,8 @@ class LocalProvisioner(KernelProvisionerBase):
         status = watch.poll()
         if status is not None:
             self._exit_status = status
-            self._signal_group(signal.SIGKILL)  # leftovers in the group (zombie holds pgid)
+            # Before reaping: the zombie holds the pgid, so the group is still ours.
+            await self._stop_leftovers(grace=grace)
             watch.reap()
         watch.close()
         self._watch = None
@@ -618,6 +632,33 @@ class LocalProvisioner(KernelProvisionerBase):
             handle.close()
         self._descendants.clear()
 
+    async def _stop_leftovers(self, *, grace: float) -> None:
+        """The kernel has exited: stop what it left running.
+
+        Pinned descendants still running get SIGTERM (with the rest of the group), up to
+        ``grace`` seconds to exit (each exit an event on its pidfd), then SIGKILL; whatever
+        else is still in the group gets SIGKILL.
+        """
+        running = [h for h in self._descendants.values() if h.running()]
+        if running:
+            self._signal_group(signal.SIGTERM)
+            for handle in running:
+                handle.send_signal(signal.SIGTERM)
+            for handle in await wait_for_exits(running, timeout=grace):
+                handle.send_signal(signal.SIGKILL)
+        self._signal_group(signal.SIGKILL)
+
+    def _on_exit_after_shutdown(self, exited: asyncio.Future[int]) -> None:
+        # The kernel exited after shutdown_requested: stop what it left at once, not only
+        # when cleanup comes (which awaits this task).
+        if exited.cancelled() or self._watch is not self._shutdown_watch:
+            return
+        if self._leftovers is None:
+            self._leftovers = asyncio.get_running_loop().create_task(
+                self._stop_leftovers(grace=_LEFTOVER_GRACE),
+                name=f"kernelkit-leftovers-{self.kernel_id}",
+            )
+
     # ------------------------------------------------------------------ lifecycle
 
     async def poll(self) -> int | None:
@@ -633,6 +674,18 @@ class LocalProvisioner(KernelProvisionerBase):
     async def send_signal(self, signum: int) -> None:
         """Signal the kernel's whole process group (SIGINT interrupts a kernel)."""
         self._signal_group(signum)
+
+    async def shutdown_requested(self, restart: bool = False) -> None:
+        """Pin the kernel's descendants now (a kernel that exits by itself leaves them
+        re-parented, out of reach); once it has exited, those still running are stopped
+        (SIGTERM, a short grace, SIGKILL), by :meth:`cleanup` at the latest."""
+        watch = self._watch
+        if watch is None:
+            return
+        self._snapshot_descendants()
+        if self._shutdown_watch is not watch:
+            self._shutdown_watch = watch
+            watch.exited.add_done_callback(self._on_exit_after_shutdown)
 
     async def terminate(self, restart: bool = False) -> None:
         """SIGTERM to the process group and to descendants that left it."""
@@ -655,6 +708,11 @@ class LocalProvisioner(KernelProvisionerBase):
         ports are tried again, so connected clients keep working if they are still free).
         """
         info = self.connection_info
+        leftovers, self._leftovers = self._leftovers, None
+        if leftovers is not None:
+            # Shielded: if this cleanup is cancelled, the leftovers are still stopped.
+            await asyncio.shield(leftovers)
+        self._shutdown_watch = None
         if self._watch is not None:
             if self._reattached:
                 if self._watch.poll() is None:
@@ -662,12 +720,12 @@ class LocalProvisioner(KernelProvisionerBase):
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._watch.wait(), _KILL_WAIT)
                 self._exit_status = self._watch.poll()
-                self._signal_group(signal.SIGKILL)
+                await self._stop_leftovers(grace=_LEFTOVER_GRACE)
                 self._watch.close()
                 self._watch = None
                 self._close_descendants()
             else:
-                await self._discard_process()
+                await self._discard_process(grace=_LEFTOVER_GRACE)
         if self._capture is not None:
             self._capture.close()
             self._capture = None

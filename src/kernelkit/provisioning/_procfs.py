@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 from dataclasses import dataclass
-from pathlib import Path
 
 __all__ = [
     "PidHandle",
     "ProcStat",
     "descendants",
     "open_pid",
+    "pidfd_exited",
     "proc_stat",
 ]
 
-_PROC = Path("/proc")
+_PROC = "/proc"
 HAVE_PIDFD = hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")
 
 
@@ -38,10 +39,18 @@ class ProcStat:
 
 def proc_stat(pid: int) -> ProcStat | None:
     """Parse /proc/<pid>/stat; None if the process is gone or /proc is unavailable."""
+    # os.open/os.read: half the cost of pathlib or open() here, and /proc walks read
+    # one such file per process on the machine.
     try:
-        raw = (_PROC / str(pid) / "stat").read_bytes()
+        fd = os.open(f"{_PROC}/{pid}/stat", os.O_RDONLY)
     except OSError:
         return None
+    try:
+        raw = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     # The command name (field 2) is in parentheses and may itself hold spaces or ')'.
     fields = raw[raw.rfind(b")") + 2 :].split()
     try:
@@ -96,6 +105,17 @@ def descendants(pid: int) -> list[ProcStat]:
     return found
 
 
+def pidfd_exited(fd: int) -> bool:
+    """True once the process behind pidfd ``fd`` has exited (the pidfd is readable).
+
+    poll, not select: select cannot take descriptors past FD_SETSIZE (1024), which a
+    server holding many kernels reaches.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 class PidHandle:
     """A process pinned by a pidfd, so a signal can never reach a later process that
     reused its pid. Without pidfd support it falls back to ``os.kill`` after checking the
@@ -113,6 +133,17 @@ class PidHandle:
     def fd(self) -> int | None:
         """The pidfd (readable once the process has exited), or None."""
         return self._fd
+
+    def running(self) -> bool:
+        """True while the process has not exited (a zombie counts as exited)."""
+        if self._fd is not None:
+            return not pidfd_exited(self._fd)
+        st = proc_stat(self.pid)
+        return (
+            st is not None
+            and st.state != "Z"
+            and (self.starttime is None or st.starttime == self.starttime)
+        )
 
     def send_signal(self, signum: int) -> bool:
         """Deliver ``signum``; False if the process is already gone."""
