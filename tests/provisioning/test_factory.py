@@ -114,6 +114,7 @@ def test_base_mixes_with_traitlets_configurable() -> None:
     assert not p.has_process
     assert p.get_shutdown_wait_time() == 5.0
     assert p.get_stable_start_time(recommended=3.0) == 3.0
+    assert p.connection_file is None  # writes no file unless it says so
 
 
 def test_local_provisioner_under_traitlets_first() -> None:

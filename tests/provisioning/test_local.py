@@ -66,7 +66,10 @@ async def test_write_back_reads_ports_the_kernel_chose(
     assert on_disk["shell_port"] == info.shell_port
     assert info.key == on_disk["key"].encode()
     assert (runtime_dir / "kernel-k0.json").stat().st_mode & 0o777 == 0o600
+    assert p.connection_file == runtime_dir / "kernel-k0.json"
     assert await p.poll() is None
+    await p.cleanup()
+    assert p.connection_file is None
 
 
 async def test_handshake_registers_and_writes_a_connection_file(

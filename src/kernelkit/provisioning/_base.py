@@ -7,7 +7,8 @@ their meaning follow jupyter_client's documented provisioning API; what differs:
 - :meth:`pre_launch` and :meth:`launch_kernel` take typed keywords, not ``**kwargs``,
   and :meth:`pre_launch` returns a :class:`LaunchParams`;
 - a provisioner never sets attributes on its manager: the manager reads what it needs
-  (``connection_info``, ``interrupt_mode``, :meth:`output_tail`) from the provisioner.
+  (``connection_info``, ``connection_file``, ``interrupt_mode``, :meth:`output_tail`)
+  from the provisioner.
 
 It is a plain class (no ABCMeta), so a provisioner may also inherit traitlets'
 ``LoggingConfigurable``: ``__init__`` passes keywords it does not know (``parent``,
@@ -20,6 +21,7 @@ import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from kernelkit._connection import ConnectionInfo, connection_file_path
@@ -109,6 +111,13 @@ class KernelProvisionerBase:
         raise NotImplementedError(f"{type(self).__name__} must implement launch_kernel()")
 
     # ------------------------------------------------------------------ defaults
+
+    @property
+    def connection_file(self) -> Path | None:
+        """The connection file of the running kernel, for clients that attach by file
+        (``jupyter console --existing``); None when this provisioner writes none (the
+        default) or no kernel runs."""
+        return None
 
     @property
     def interrupt_mode(self) -> Literal["signal", "message"]:

@@ -166,8 +166,7 @@ class LocalProvisioner(KernelProvisionerBase):
         self.pid: int | None = None
         self.pgid: int | None = None
         self._starttime: int | None = None
-        #: The connection file clients read (with the real ports once launched).
-        self.connection_file: Path | None = None
+        self._connection_file: Path | None = None
         self._registration_file: Path | None = None
         #: How this launch gets its ports, and why (set by pre_launch).
         self.port_mode: PortMode | None = None
@@ -196,6 +195,14 @@ class LocalProvisioner(KernelProvisionerBase):
     @property
     def has_process(self) -> bool:
         return self._watch is not None
+
+    @property
+    def connection_file(self) -> Path | None:
+        """The connection file clients read, with the real ports once launched: in the
+        runtime directory, named for the kernel id. Set by :meth:`pre_launch` (or
+        :meth:`load_provisioner_info`); None again once :meth:`cleanup` (or a failed
+        launch) has removed the file."""
+        return self._connection_file
 
     @property
     def log_file(self) -> Path | None:
@@ -249,7 +256,7 @@ class LocalProvisioner(KernelProvisionerBase):
         self.port_mode, self.port_mode_reason = mode, reason
         if self._key is None:
             self._key = new_key()
-        self.connection_file = connection_file_path(self.kernel_id, runtime_dir=self._runtime_dir)
+        self._connection_file = connection_file_path(self.kernel_id, runtime_dir=self._runtime_dir)
         try:
             kernel_file = self._prepare_files(mode)
             cmd = spec.format_argv(connection_file=kernel_file)
@@ -266,8 +273,8 @@ class LocalProvisioner(KernelProvisionerBase):
         assert self._key is not None
         ip = self._ip
         if self._transport == "ipc" and ip in ("127.0.0.1", "localhost"):
-            assert self.connection_file is not None
-            ip = str(self.connection_file.with_suffix("")) + "-ipc"
+            assert self._connection_file is not None
+            ip = str(self._connection_file.with_suffix("")) + "-ipc"
         return ConnectionInfo(
             ip=ip,
             transport=self._transport,
@@ -277,18 +284,18 @@ class LocalProvisioner(KernelProvisionerBase):
 
     def _prepare_files(self, mode: PortMode) -> Path:
         """Write what the kernel reads; returns the path to put in its argv."""
-        assert self.connection_file is not None
+        assert self._connection_file is not None
         assert self._key is not None
         base = self._base_info()
         if mode == "parent":
             info = self._parent_ports(base)
             self._prepared = info
-            write_connection_file(info, self.connection_file)
-            return self.connection_file
+            write_connection_file(info, self._connection_file)
+            return self._connection_file
         self._prepared = base
         if mode == "write-back":
-            write_connection_file(base, self.connection_file)
-            return self.connection_file
+            write_connection_file(base, self._connection_file)
+            return self._connection_file
         self._listener = RegistrationListener(
             kernel_id=self.kernel_id, key=self._key, signature_scheme=base.signature_scheme
         )
@@ -307,8 +314,8 @@ class LocalProvisioner(KernelProvisionerBase):
             write_registration_file(registration, self._registration_file)
             return self._registration_file
         # auto: one file that is both, so the kernel's behaviour decides.
-        write_connection_file(base, self.connection_file, registration=registration)
-        return self.connection_file
+        write_connection_file(base, self._connection_file, registration=registration)
+        return self._connection_file
 
     def _parent_ports(self, base: ConnectionInfo) -> ConnectionInfo:
         if self._sticky is not None:
@@ -413,8 +420,8 @@ class LocalProvisioner(KernelProvisionerBase):
                 ports.set_result(prepared.with_ports(**values))
 
         def on_file_change() -> None:
-            assert self.connection_file is not None
-            values = _ports_from_file(self.connection_file)
+            assert self._connection_file is not None
+            values = _ports_from_file(self._connection_file)
             if values is not None:
                 ports_ready(values, "write-back")
 
@@ -430,8 +437,8 @@ class LocalProvisioner(KernelProvisionerBase):
         try:
             # Watch before the kernel exists, so no write can slip by unseen.
             if mode in ("write-back", "auto"):
-                assert self.connection_file is not None
-                file_watch = watch_file(self.connection_file, on_file_change)
+                assert self._connection_file is not None
+                file_watch = watch_file(self._connection_file, on_file_change)
             if self._listener is not None:
                 self._listener.registered.add_done_callback(on_registration)
             self._spawn(cmd, env, cwd)
@@ -529,13 +536,13 @@ class LocalProvisioner(KernelProvisionerBase):
         self._watch = ExitWatch(handle, popen=proc, loop=loop)
 
     def _finish_launch(self, info: ConnectionInfo) -> None:
-        assert self.connection_file is not None
+        assert self._connection_file is not None
         if self.port_mode in ("handshake", "auto") and self._listener is not None:
             registered = self._listener.registered
             if registered.done() and not registered.cancelled():
                 # The kernel registered: it never writes a connection file, so we do,
                 # for clients and for `--existing`.
-                write_connection_file(info, self.connection_file)
+                write_connection_file(info, self._connection_file)
         self._close_listener()
         self._remove_file(self._registration_file)
         self._registration_file = None
@@ -572,7 +579,8 @@ class LocalProvisioner(KernelProvisionerBase):
             self._capture.close()
             self._capture = None
         self._release_launch_resources()
-        self._remove_file(self.connection_file)
+        self._remove_file(self._connection_file)
+        self._connection_file = None
 
     def _close_listener(self) -> None:
         if self._listener is not None:
@@ -730,7 +738,8 @@ class LocalProvisioner(KernelProvisionerBase):
             self._capture.close()
             self._capture = None
         self._release_launch_resources()
-        self._remove_file(self.connection_file)
+        self._remove_file(self._connection_file)
+        self._connection_file = None
         self.process = None
         self._reattached = False
         if restart and info is not None and info.ports_chosen:
@@ -761,7 +770,7 @@ class LocalProvisioner(KernelProvisionerBase):
             pid=self.pid,
             pgid=self.pgid,
             starttime=self._starttime,
-            connection_file=str(self.connection_file) if self.connection_file else None,
+            connection_file=str(self._connection_file) if self._connection_file else None,
             port_mode=self.port_mode,
             log_file=str(self._log_file) if self._log_file else None,
         )
@@ -794,7 +803,7 @@ class LocalProvisioner(KernelProvisionerBase):
             if value is not None and not isinstance(value, str):
                 raise ProvisioningError(f"provisioner info: {name!r} must be a path string")
         cf = provisioner_info.get("connection_file")
-        self.connection_file = Path(cf) if cf else None
+        self._connection_file = Path(cf) if cf else None
         lf = provisioner_info.get("log_file")
         self._log_file = Path(lf) if lf else self._log_file
         mode = provisioner_info.get("port_mode")
