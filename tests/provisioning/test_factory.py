@@ -145,3 +145,14 @@ async def test_base_pre_launch_formats_the_spec() -> None:
     assert params.cmd[2].endswith("kernel-k.json")
     assert params.env["A"] == "1"
     assert params.env["B"] == "2"
+
+
+async def test_base_pre_launch_with_a_complete_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KK_LAUNCHER_ONLY", "1")
+    p = TraitletsProvisioner(kernel_id="k", kernel_spec=fake_spec(env={"A": "${ONLY}-a"}))
+    params = await p.pre_launch(env={"ONLY": "x"}, inherit_env=False)
+    assert dict(params.env) == {"ONLY": "x", "A": "x-a"}
+    params = await p.pre_launch(env={"ONLY": "x"})
+    assert params.env["KK_LAUNCHER_ONLY"] == "1"

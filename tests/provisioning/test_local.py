@@ -426,6 +426,16 @@ async def test_parent_pid_and_spec_env_reach_the_kernel(make_provisioner: MakePr
     assert "FAKE_VAR=from-caller" in p.output_tail()
 
 
+async def test_a_complete_environment_is_not_merged_with_ours(
+    make_provisioner: MakeProvisioner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KK_LAUNCHER_ONLY", "1")
+    p = make_provisioner(fake_spec("echo-env:KK_LAUNCHER_ONLY", "echo-env:KK_GIVEN", "writeback"))
+    await launch(p, env={"KK_GIVEN": "yes"}, inherit_env=False)
+    await _until(lambda: len(p.output_tail()) >= 2)
+    assert p.output_tail()[:2] == ["KK_LAUNCHER_ONLY=None", "KK_GIVEN=yes"]
+
+
 async def test_independent_kernels_get_no_parent_pid(make_provisioner: MakeProvisioner) -> None:
     p = make_provisioner(fake_spec("echo-env:JPY_PARENT_PID", "writeback"), independent=True)
     await launch(p)

@@ -89,9 +89,17 @@ async def launch_kernel_type(
     provisioner = (factory or _default_factory()).create_provisioner_instance(
         options.kernel_id or str(uuid.uuid4()), spec, parent=options.parent
     )
-    params = await provisioner.pre_launch(
-        env=env, cwd=options.cwd, extra_arguments=tuple(options.extra_arguments)
-    )
+    extra_arguments = tuple(options.extra_arguments)
+    if kernel_type.environment is None:
+        params = await provisioner.pre_launch(
+            env=env, cwd=options.cwd, extra_arguments=extra_arguments
+        )
+    else:
+        # Activated: complete as it is. Merged over os.environ, a variable activation
+        # removed (the launcher's own PYTHONHOME, VIRTUAL_ENV_PROMPT...) would come back.
+        params = await provisioner.pre_launch(
+            env=env, inherit_env=False, cwd=options.cwd, extra_arguments=extra_arguments
+        )
     try:
         await provisioner.launch_kernel(params.cmd, env=params.env, cwd=params.cwd)
     except BaseException:

@@ -32,7 +32,16 @@ from kernelkit.specs import KernelSpec
 __all__ = [
     "KernelProvisionerBase",
     "LaunchParams",
+    "base_environ",
 ]
+
+
+def base_environ(env: Mapping[str, str] | None, *, inherit_env: bool) -> dict[str, str]:
+    """The environment a kernelspec's ``env`` is applied to: ``env`` over a copy of
+    ``os.environ`` with ``inherit_env``, else ``env`` alone (complete as given)."""
+    if not inherit_env:
+        return dict(env or {})
+    return {**os.environ, **(env or {})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,19 +139,23 @@ class KernelProvisionerBase:
         self,
         *,
         env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         cwd: str | os.PathLike[str] | None = None,
         extra_arguments: Sequence[str] = (),
     ) -> LaunchParams:
         """Prepare a launch: the command line and environment from the kernelspec.
 
-        ``env`` is added to this process's environment before the spec's ``env`` is
-        applied on top. The default names the connection file of this kernel id in
-        Jupyter's runtime directory; subclasses prepare whatever else they need.
+        ``env`` is added to this process's environment, or with ``inherit_env=False`` it
+        *is* the environment (complete: an activated environment, where a variable that
+        activation removed must stay removed); the spec's ``env`` is applied on top either
+        way. The default names the connection file of this kernel id in Jupyter's
+        runtime directory; subclasses prepare whatever else they need (and must honour
+        ``inherit_env``: :func:`base_environ` does).
         """
         cmd = self.kernel_spec.format_argv(connection_file=connection_file_path(self.kernel_id))
         return LaunchParams(
             cmd=(*cmd, *extra_arguments),
-            env=self.kernel_spec.format_env({**os.environ, **(env or {})}),
+            env=self.kernel_spec.format_env(base_environ(env, inherit_env=inherit_env)),
             cwd=os.fspath(cwd) if cwd is not None else None,
         )
 

@@ -25,7 +25,7 @@ from kernelkit._connection import (
     write_registration_file,
 )
 from kernelkit._errors import KernelStartError, ProvisioningError
-from kernelkit.provisioning._base import KernelProvisionerBase, LaunchParams
+from kernelkit.provisioning._base import KernelProvisionerBase, LaunchParams, base_environ
 from kernelkit.provisioning._capture import (
     DEFAULT_OUTPUT_BYTES,
     DEFAULT_OUTPUT_LINES,
@@ -221,11 +221,13 @@ class LocalProvisioner(KernelProvisionerBase):
         self,
         *,
         env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         cwd: str | os.PathLike[str] | None = None,
         extra_arguments: Sequence[str] = (),
     ) -> LaunchParams:
         """Choose the port mode, write the file the kernel reads, bind the registration
-        socket if needed, and build the command line and environment.
+        socket if needed, and build the command line and environment (``env`` and
+        ``inherit_env`` as in :meth:`KernelProvisionerBase.pre_launch`).
 
         Raises:
             KernelSpecError: the spec asks for an unknown port mode.
@@ -265,7 +267,7 @@ class LocalProvisioner(KernelProvisionerBase):
             raise
         return LaunchParams(
             cmd=(*cmd, *extra_arguments),
-            env=spec.format_env({**os.environ, **(env or {})}),
+            env=spec.format_env(base_environ(env, inherit_env=inherit_env)),
             cwd=os.fspath(cwd) if cwd is not None else None,
         )
 
