@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from kernelkit._connection import ConnectionInfo, read_connection_file
 from kernelkit._errors import ClientClosed, KernelError, KernelTimeout
+from kernelkit._loopthread import LoopThread
 from kernelkit.client._async import (
     AsyncKernelClient,
     AsyncSubshell,
@@ -140,10 +141,16 @@ class KernelClient:
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread(
+            f"kernelkit-client-{self._client.kernel_name}",
+            owner=f"the client for kernel {self._client.kernel_name}",
+            error=ClientClosed,
+        )
         self._lock = threading.Lock()
+        self._started = False
         self._closed = False
+        # The coroutines this client runs on the loop (close() cancels what is left).
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @classmethod
     def from_connection_info(
@@ -199,7 +206,7 @@ class KernelClient:
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop of this client's thread (None when not started)."""
-        return self._loop
+        return self._thread.loop if self._started else None
 
     @property
     def closed(self) -> bool:
@@ -218,30 +225,10 @@ class KernelClient:
         with self._lock:
             if self._closed:
                 raise ClientClosed(f"the client for kernel {self.kernel_name} is closed")
-            if self._loop is not None:
+            if self._started:
                 return
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def run() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                try:
-                    loop.run_forever()
-                finally:
-                    # Wound down here, on its own thread: close() may be called from a
-                    # thread that runs an event loop of its own.
-                    loop.run_until_complete(loop.shutdown_asyncgens())
-                    loop.run_until_complete(loop.shutdown_default_executor())
-                    loop.close()
-
-            thread = threading.Thread(
-                target=run, name=f"kernelkit-client-{self.kernel_name}", daemon=True
-            )
-            thread.start()
-            ready.wait()
-            self._loop = loop
-            self._thread = thread
+            self._thread.start()
+            self._started = True
         try:
             self._run(self._client.start())
         except BaseException:
@@ -250,20 +237,37 @@ class KernelClient:
 
     def close(self) -> None:
         """Close the client (pending calls fail with ClientClosed) and stop the thread."""
+        if self._thread.in_thread():
+            raise KernelError("KernelClient.close() called from its own loop thread (a hook)")
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if threading.get_ident() == thread.ident:
-            raise KernelError("KernelClient.close() called from its own loop thread (a hook)")
+            started = self._started
         try:
-            asyncio.run_coroutine_threadsafe(_shut_down(self._client), loop).result()
+            if started:
+                self._thread.run(self._shut_down())
         finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join()
+            self._thread.close()
+
+    async def _shut_down(self) -> None:
+        """Close the async client, then end what this client still runs on the loop."""
+        await self._client.aclose()
+        await asyncio.sleep(0)  # let the requests aclose failed take their ClientClosed
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _tracked(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` as one of this client's tasks (close() cancels it if still running)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            return await coro
+        finally:
+            self._tasks.discard(task)
 
     def __enter__(self) -> KernelClient:
         self.start()
@@ -286,13 +290,13 @@ class KernelClient:
         self._client.notify_restarted()
 
     def _loop_or_raise(self) -> asyncio.AbstractEventLoop:
-        loop = self._loop
-        if loop is None or self._closed:
+        loop = self._thread.loop
+        if loop is None or not self._started or self._closed:
             raise ClientClosed(
                 f"the client for kernel {self.kernel_name} is "
                 + ("closed" if self._closed else "not started: use `with` or start() first")
             )
-        if threading.get_ident() == (self._thread.ident if self._thread else None):
+        if self._thread.in_thread():
             raise KernelError(
                 "a blocking KernelClient method was called from the client's own loop thread "
                 "(inside an IOPub handler?): that would wait forever; use async_client there"
@@ -301,19 +305,15 @@ class KernelClient:
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
-            loop = self._loop_or_raise()
+            self._loop_or_raise()
         except BaseException:
             coro.close()
             raise
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
-            return future.result()
+            return self._thread.run(self._tracked(coro))
         except CancelledError:
             if self._closed:  # cancelled by close() from another thread
                 raise ClientClosed(f"the client for kernel {self.kernel_name} was closed") from None
-            raise
-        except BaseException:
-            future.cancel()  # e.g. KeyboardInterrupt: stop waiting in the loop too
             raise
 
     def _request(
@@ -370,24 +370,15 @@ class KernelClient:
 
     def _call_quietly(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the loop thread soon, if the loop still runs (else: no need)."""
-        loop = self._loop
+        loop = self._thread.loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # closed: nothing left to undo
                 loop.call_soon_threadsafe(fn)
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a plain function on the loop thread and return its result."""
-        loop = self._loop_or_raise()
-        result: Future[T] = Future()
-
-        def call() -> None:
-            try:
-                result.set_result(fn(*args))
-            except BaseException as exc:
-                result.set_exception(exc)
-
-        loop.call_soon_threadsafe(call)
-        return result.result()
+        self._loop_or_raise()
+        return self._thread.call(fn, *args)
 
     # -- state -----------------------------------------------------------------------
 
@@ -485,7 +476,7 @@ class KernelClient:
             finally:
                 inbox.put(_DONE)
 
-        future = asyncio.run_coroutine_threadsafe(run(), loop)
+        future = asyncio.run_coroutine_threadsafe(self._tracked(run()), loop)
         try:
             for item in inbox:
                 if isinstance(item, tuple):  # ("input", input_request)
@@ -699,17 +690,6 @@ class KernelClient:
 
     def __repr__(self) -> str:
         return f"<KernelClient {self._client!r}>"
-
-
-async def _shut_down(client: AsyncKernelClient) -> None:
-    """Close the client, then end whatever else still runs on this loop (it is ours)."""
-    await client.aclose()
-    await asyncio.sleep(0)  # let the requests aclose failed take their ClientClosed
-    me = asyncio.current_task()
-    others = [t for t in asyncio.all_tasks() if t is not me]
-    for task in others:
-        task.cancel()
-    await asyncio.gather(*others, return_exceptions=True)
 
 
 class _Mailbox:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
 from kernelkit._connection import ConnectionInfo
-from kernelkit._errors import KernelTimeout
+from kernelkit._errors import KernelTimeout, ProvisioningError
+from kernelkit._loopthread import LoopThread
 from kernelkit.discovery._types import KernelHandle
 
 __all__ = [
@@ -25,33 +25,15 @@ async def to_thread(func: Callable[[str], T], arg: str) -> T:
     return await asyncio.to_thread(func, arg)
 
 
-class _LoopThread:
-    """An event loop running in a thread of its own, opened and closed explicitly."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="kernelkit-launched-kernel", daemon=True
-        )
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        if timeout is not None:
-            coro = asyncio.wait_for(coro, timeout)
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result()
-        except TimeoutError as exc:
-            if isinstance(exc, KernelTimeout):
-                raise
-            raise KernelTimeout(f"did not finish within {timeout:g} s") from exc
-
-    def close(self) -> None:
-        if self.loop.is_closed():
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
-        self.loop.close()
+def _run(thread: LoopThread, coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
+    if timeout is not None:
+        coro = asyncio.wait_for(coro, timeout)
+    try:
+        return thread.run(coro)
+    except TimeoutError as exc:
+        if isinstance(exc, KernelTimeout):
+            raise
+        raise KernelTimeout(f"did not finish within {timeout:g} s") from exc
 
 
 class LaunchedKernel:
@@ -60,9 +42,9 @@ class LaunchedKernel:
     thread.
     """
 
-    def __init__(self, provisioner: KernelHandle, loop: _LoopThread) -> None:
+    def __init__(self, provisioner: KernelHandle, thread: LoopThread) -> None:
         self._provisioner = provisioner
-        self._loop = loop
+        self._thread = thread
 
     @classmethod
     def start(
@@ -73,13 +55,15 @@ class LaunchedKernel:
         Raises:
             KernelTimeout: the launch took longer than ``timeout`` (it was cancelled).
         """
-        loop = _LoopThread()
+        thread = LoopThread(
+            "kernelkit-launched-kernel", owner="the launched kernel", error=ProvisioningError
+        )
         try:
-            provisioner = loop.run(launch, timeout)
+            provisioner = _run(thread, launch, timeout)
         except BaseException:
-            loop.close()
+            thread.close()
             raise
-        return cls(provisioner, loop)
+        return cls(provisioner, thread)
 
     @property
     def provisioner(self) -> KernelHandle:
@@ -99,11 +83,11 @@ class LaunchedKernel:
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine (e.g. one of the provisioner's methods) on the loop thread."""
-        return self._loop.run(coro, timeout)
+        return _run(self._thread, coro, timeout)
 
     def poll(self) -> int | None:
         """None while the kernel runs, else its exit status."""
-        return self._loop.run(self._provisioner.poll())
+        return self.run(self._provisioner.poll())
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait until the kernel exits; returns its exit status.
@@ -111,32 +95,32 @@ class LaunchedKernel:
         Raises:
             KernelTimeout: it was still running after ``timeout`` seconds.
         """
-        return self._loop.run(self._provisioner.wait(), timeout)
+        return self.run(self._provisioner.wait(), timeout)
 
     def send_signal(self, signum: int) -> None:
         """Send ``signum`` to the kernel's process group."""
-        self._loop.run(self._provisioner.send_signal(signum))
+        self.run(self._provisioner.send_signal(signum))
 
     def terminate(self) -> None:
         """SIGTERM the kernel."""
-        self._loop.run(self._provisioner.terminate())
+        self.run(self._provisioner.terminate())
 
     def kill(self) -> None:
         """SIGKILL the kernel."""
-        self._loop.run(self._provisioner.kill())
+        self.run(self._provisioner.kill())
 
     def stop(self, *, grace: float | None = None) -> int | None:
         """Terminate, wait up to ``grace`` seconds, kill; returns the exit status."""
-        return self._loop.run(self._provisioner.stop(grace=grace))
+        return self.run(self._provisioner.stop(grace=grace))
 
     def close(self) -> None:
         """Stop the kernel if it still runs, release what its launch held, end the thread."""
-        if self._loop.loop.is_closed():
+        if self._thread.closed:
             return
         try:
-            self._loop.run(self._stop_and_cleanup())
+            self.run(self._stop_and_cleanup())
         finally:
-            self._loop.close()
+            self._thread.close()
 
     async def _stop_and_cleanup(self) -> None:
         if await self._provisioner.poll() is None:

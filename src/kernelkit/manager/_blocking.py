@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import KernelError, ManagerError
+from kernelkit._loopthread import LoopThread
 from kernelkit.client import KernelClient
 from kernelkit.manager._manager import (
     DEFAULT_SHUTDOWN_WAIT_TIME,
@@ -81,8 +81,11 @@ class KernelManager:
             on_restarted=on_restarted,
             on_dead=on_dead,
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread(
+            f"kernelkit-manager-{self._manager.kernel_id}",
+            owner=f"the KernelManager of {self._manager.kernel_name!r}",
+            error=ManagerError,
+        )
         self._lock = threading.Lock()
         self._closed = False
 
@@ -100,92 +103,35 @@ class KernelManager:
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop of this manager's thread (None before it is opened)."""
-        return self._loop
+        return self._thread.loop
 
     @property
     def closed(self) -> bool:
         return self._closed
 
-    def _open(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._closed:
-                raise ManagerError(f"the KernelManager of {self.kernel_name!r} is closed")
-            if self._loop is not None:
-                return self._loop
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def run() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                try:
-                    loop.run_forever()
-                finally:
-                    # Wound down here, on its own thread: close() may be called from a
-                    # thread that runs an event loop of its own.
-                    loop.run_until_complete(loop.shutdown_asyncgens())
-                    loop.run_until_complete(loop.shutdown_default_executor())
-                    loop.close()
-
-            thread = threading.Thread(
-                target=run, name=f"kernelkit-manager-{self._manager.kernel_id}", daemon=True
-            )
-            thread.start()
-            ready.wait()
-            self._loop = loop
-            self._thread = thread
-            return loop
-
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        try:
-            loop = self._open()
-            if self._thread is not None and threading.get_ident() == self._thread.ident:
-                raise ManagerError(
-                    "a blocking KernelManager method was called on its own loop thread (from "
-                    "a callback?): that would wait forever; use async_manager there"
-                )
-        except BaseException:
+        if self._closed:
             coro.close()
-            raise
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
-        try:
-            return future.result()
-        except BaseException:
-            future.cancel()  # e.g. KeyboardInterrupt: stop the operation in the loop too
-            raise
+            raise ManagerError(f"the KernelManager of {self.kernel_name!r} is closed")
+        return self._thread.run(coro)
 
-    def _call(self, fn: Any, *args: Any) -> Any:
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a plain function on the loop thread (if open) and return its result."""
-        loop = self._loop
-        if loop is None or self._closed:
-            return fn(*args)
-        result: Future[Any] = Future()
-
-        def call() -> None:
-            try:
-                result.set_result(fn(*args))
-            except BaseException as exc:
-                result.set_exception(exc)
-
-        loop.call_soon_threadsafe(call)
-        return result.result()
+        return self._thread.call(fn, *args)
 
     def close(self) -> None:
         """Shut the kernel down (gracefully) if it runs, then stop the loop thread."""
+        if self._thread.in_thread():
+            raise ManagerError("KernelManager.close() called from its own loop thread")
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if threading.get_ident() == thread.ident:
-            raise ManagerError("KernelManager.close() called from its own loop thread")
         try:
-            asyncio.run_coroutine_threadsafe(self._manager.shutdown_kernel(), loop).result()
+            if self._thread.loop is not None:
+                self._thread.run(self._manager.shutdown_kernel())
         finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join()
+            self._thread.close()
 
     def __enter__(self) -> KernelManager:
         if not self._manager.has_kernel:
@@ -328,7 +274,7 @@ class KernelManager:
 
     def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
         """See :meth:`AsyncKernelManager.shutdown_kernel`."""
-        if self._loop is None:
+        if self._thread.loop is None:
             return  # never started
         self._run(self._manager.shutdown_kernel(now=now, restart=restart))
 
@@ -346,7 +292,7 @@ class KernelManager:
 
     def is_alive(self) -> bool:
         """True while the kernel process runs."""
-        if self._loop is None or self._closed:
+        if self._thread.loop is None or self._closed:
             return False
         return self._run(self._manager.is_alive())
 

@@ -12,15 +12,13 @@ one loop thread each.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
 
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import KernelError, ManagerError
+from kernelkit._loopthread import LoopThread
 from kernelkit.client import KernelClient
 from kernelkit.manager._manager import (
     DEFAULT_SHUTDOWN_WAIT_TIME,
@@ -37,136 +35,6 @@ __all__ = [
     "ManagedKernel",
     "MultiKernelManager",
 ]
-
-T = TypeVar("T")
-
-
-class LoopThread:
-    """One asyncio event loop in one daemon thread, started on first use.
-
-    Shared by a blocking multi-kernel manager or pool and the kernels it hands out.
-    ``hold``/``release`` count the users; :meth:`close_when_released` stops the thread
-    once the count drops to zero.
-    """
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-        self._holders = 0
-        self._close_requested = False
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        return self._loop
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def open(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._closed:
-                raise ManagerError(f"{self._name} is closed")
-            if self._loop is not None:
-                return self._loop
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def run() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                loop.run_forever()
-
-            thread = threading.Thread(target=run, name=f"kernelkit-{self._name}", daemon=True)
-            thread.start()
-            ready.wait()
-            self._loop, self._thread = loop, thread
-            return loop
-
-    def _check_thread(self) -> None:
-        if self._thread is not None and threading.get_ident() == self._thread.ident:
-            raise ManagerError(
-                f"a blocking method of {self._name} was called on its own loop thread (from "
-                "a callback?): that would wait forever; use the async object there"
-            )
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop and wait for its result (in the calling thread)."""
-        try:
-            loop = self.open()
-            self._check_thread()
-        except BaseException:
-            coro.close()
-            raise
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
-        try:
-            return future.result()
-        except BaseException:
-            future.cancel()  # e.g. KeyboardInterrupt: stop the operation in the loop too
-            raise
-
-    def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a plain function on the loop thread (directly, if it is not running)."""
-        loop = self._loop
-        if loop is None or self._closed:
-            return fn(*args)
-        self._check_thread()
-        result: Future[T] = Future()
-
-        def call() -> None:
-            try:
-                result.set_result(fn(*args))
-            except BaseException as exc:
-                result.set_exception(exc)
-
-        loop.call_soon_threadsafe(call)
-        return result.result()
-
-    def hold(self) -> None:
-        with self._lock:
-            self._holders += 1
-
-    def release(self) -> None:
-        with self._lock:
-            self._holders -= 1
-            done = self._close_requested and self._holders <= 0
-        if done:
-            self.close()
-
-    def close_when_released(self) -> None:
-        """Stop the thread now if nobody holds it, else when the last holder releases."""
-        with self._lock:
-            self._close_requested = True
-            done = self._holders <= 0
-        if done:
-            self.close()
-
-    def close(self) -> None:
-        """Stop the loop and join the thread (pending work is abandoned)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        self._check_thread()
-
-        async def wind_down() -> None:
-            await loop.shutdown_asyncgens()
-            await loop.shutdown_default_executor()
-
-        # Wound down on its own thread, so close() works from any thread, including one
-        # that runs an event loop of its own (run_until_complete here would refuse).
-        try:
-            asyncio.run_coroutine_threadsafe(wind_down(), loop).result()
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join()
-            loop.close()
 
 
 class ManagedKernel:
@@ -353,7 +221,9 @@ class MultiKernelManager:
             cull_interval=cull_interval,
             on_cull=on_cull,
         )
-        self._thread = LoopThread("multi-kernel-manager")
+        self._thread = LoopThread(
+            "kernelkit-multi-kernel-manager", owner="the MultiKernelManager", error=ManagerError
+        )
 
     def __repr__(self) -> str:
         return f"<MultiKernelManager {len(self._mkm)} kernels>"

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from kernelkit._errors import ManagerError
+from kernelkit._loopthread import LoopThread
 from kernelkit.client import KernelClient
 from kernelkit.manager._manager import DEFAULT_SHUTDOWN_WAIT_TIME
-from kernelkit.manager._multi_blocking import LoopThread, ManagedKernel
+from kernelkit.manager._multi_blocking import ManagedKernel
 from kernelkit.manager._pool import KernelPool, PooledKernel
 from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
@@ -111,7 +112,9 @@ class BlockingKernelPool:
             shutdown_wait_time=shutdown_wait_time,
             provisioner_factory=provisioner_factory,
         )
-        self._thread = LoopThread("kernel-pool")
+        self._thread = LoopThread(
+            "kernelkit-kernel-pool", owner="the kernel pool", error=ManagerError
+        )
         self._thread.hold()  # the pool's own hold, released by close()
         self._closed = False
 
@@ -163,8 +166,15 @@ class BlockingKernelPool:
                 :meth:`KernelPool.acquire`.
         """
         self._check_open()
-        pooled = self._thread.run(self._take(kernel_name, timeout))
-        self._thread.hold()  # released when this kernel is shut down
+        # Held from before the take, so the thread cannot stop under a kernel in hand;
+        # released when this kernel is shut down.
+        if not self._thread.hold():
+            raise ManagerError("the kernel pool is closed")
+        try:
+            pooled = self._thread.run(self._take(kernel_name, timeout))
+        except BaseException:
+            self._thread.release()
+            raise
         kernel = ManagedKernel(pooled.manager, self._thread, held=True)
         try:
             client = kernel.client()
