@@ -55,6 +55,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip", default="", help="comma-separated figures to leave out")
     p.add_argument("--reps", type=float, default=1.0, help="multiply every repetition count")
     p.add_argument(
+        "--iopub-messages",
+        type=int,
+        default=None,
+        help="stream messages per IOPub sample (default 3000 quick, 50000 full)",
+    )
+    p.add_argument(
+        "--port-launches",
+        type=int,
+        default=None,
+        help="kernel launches per process in figure 8 (default 5 quick, 200 full)",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -167,7 +179,14 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": os.getloadavg(),
     }
     try:
-        cfg = Config(quick=args.quick, tmp=tmp, jupyter_dir=prepare(tmp), reps_scale=args.reps)
+        cfg = Config(
+            quick=args.quick,
+            tmp=tmp,
+            jupyter_dir=prepare(tmp),
+            reps_scale=args.reps,
+            iopub_messages=args.iopub_messages,
+            port_launches=args.port_launches,
+        )
         meta["environment"] = environment()
         cfg.log(f"kernelkit bench ({'quick' if args.quick else 'full'}): {', '.join(chosen)}")
         for name in chosen:

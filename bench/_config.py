@@ -19,6 +19,8 @@ class Config:
     jupyter_dir: Path  # prepended to JUPYTER_PATH: holds the bench kernelspecs
     log: Callable[[str], None] = field(default=_stderr)
     reps_scale: float = 1.0  # --reps multiplies every group's repetitions
+    iopub_messages: int | None = None  # --iopub-messages: stream length in figure 3
+    port_launches: int | None = None  # --port-launches: launches per process in figure 8
 
     def reps(self, quick: int, full: int) -> int:
         return max(1, round((quick if self.quick else full) * self.reps_scale))

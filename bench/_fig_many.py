@@ -235,7 +235,7 @@ def groups(cfg: Config) -> list[Group]:
     sizes = (
         [(4, 1), (8, 1)]
         if cfg.quick
-        else [(1, cfg.reps(0, 5)), (4, cfg.reps(0, 4)), (8, cfg.reps(0, 3))]
+        else [(1, cfg.reps(0, 4)), (4, cfg.reps(0, 3)), (8, cfg.reps(0, 3))]
     )
     for n, reps in sizes:
         out.append(

@@ -90,7 +90,7 @@ class Launchers(Contestant):
 
 
 def groups(cfg: Config) -> list[Group]:
-    launches = cfg.pick(5, 250)
+    launches = cfg.port_launches or cfg.pick(5, 200)
     return [
         Group(
             figure=8,

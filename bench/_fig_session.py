@@ -183,7 +183,7 @@ class FloorSession(_SessionContestant):
 
 
 def groups(cfg: Config) -> list[Group]:
-    counts = {"small": cfg.pick(3000, 20000), "big": cfg.pick(15, 60)}
+    counts = {"small": cfg.pick(3000, 10000), "big": cfg.pick(15, 40)}
     return [
         Group(
             figure=4,
@@ -195,7 +195,7 @@ def groups(cfg: Config) -> list[Group]:
                 lambda: JupyterClientSession(counts, "json"),
                 lambda: FloorSession(counts),
             ],
-            reps=cfg.reps(4, 9),
+            reps=cfg.reps(4, 7),
             budget_s=cfg.pick(20, 60),
             note=f"{counts['small']} small / {counts['big']} big messages per sample",
         )

@@ -177,7 +177,7 @@ def _worker_env(extra: dict[str, str]) -> dict[str, str]:
 
 def groups(cfg: Config) -> list[Group]:
     out = []
-    warm = cfg.pick(5, 20)
+    warm = cfg.pick(5, 10)
     empty = cfg.tmp / "empty"
     empty.mkdir(exist_ok=True)
     for n in (10, 100, 1000):
@@ -197,8 +197,8 @@ def groups(cfg: Config) -> list[Group]:
                     lambda w=w, env=env: Listing("specs", w, env, _procs.BENCH_DIR.parent, warm)
                     for w in (KERNELKIT, JUPYTER_CLIENT, FLOOR)
                 ],
-                reps=cfg.reps(2, 9),
-                budget_s=cfg.pick(15, 60),
+                reps=cfg.reps(2, 7),
+                budget_s=cfg.pick(15, 40),
             )
         )
 

@@ -199,6 +199,7 @@ class AsyncRawClient:
         self.session = RawSession(conn["key"].encode())
         self.ctx = zmq.asyncio.Context()
         self.s = _sockets(self.ctx, conn)
+        self.sync = {name: zmq.Socket.shadow(s.underlying) for name, s in self.s.items()}
         self.iopub_seen = 0
 
     def close(self) -> None:
@@ -211,19 +212,25 @@ class AsyncRawClient:
         await self.s[channel].send_multipart(frames)
         return msg_id
 
+    async def recv(self, channel: str) -> list[bytes]:
+        """The next message: taken at once when queued (through a blocking view of the
+        socket, no future per message), awaited only when nothing is."""
+        try:
+            return self.sync[channel].recv_multipart(zmq.NOBLOCK)  # type: ignore[no-any-return]
+        except zmq.Again:
+            return await self.s[channel].recv_multipart()  # type: ignore[no-any-return]
+
     async def reply(self, channel: str, msg_id: str) -> dict[str, Any]:
-        sock = self.s[channel]
         while True:
-            _, parent, content = self.session.deserialize(await sock.recv_multipart())
+            _, parent, content = self.session.deserialize(await self.recv(channel))
             if parent.get("msg_id") == msg_id:
                 return content  # type: ignore[no-any-return]
 
     async def idle(
         self, msg_id: str, on_output: Callable[[dict[str, Any], Any], None] | None = None
     ) -> None:
-        sock = self.s["iopub"]
         while True:
-            header, parent, content = self.session.deserialize(await sock.recv_multipart())
+            header, parent, content = self.session.deserialize(await self.recv("iopub"))
             self.iopub_seen += 1
             if parent.get("msg_id") != msg_id:
                 continue
@@ -243,7 +250,7 @@ class AsyncRawClient:
         msg_id = await self.send("shell", "kernel_info_request", {})
         await self.reply("shell", msg_id)
         if not self.iopub_seen:
-            await self.s["iopub"].recv_multipart()
+            await self.recv("iopub")
             self.iopub_seen += 1
 
     async def execute(self, code: str) -> dict[str, Any]:
