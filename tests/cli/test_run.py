@@ -59,11 +59,19 @@ def test_read_code_from_a_file(tmp_path: Path) -> None:
     assert _read_code("x", None) == "x"
 
 
-def test_missing_kernel_exits_3_listing_the_available_ones(tmp_path: Path) -> None:
+def test_missing_kernel_exits_3_listing_the_available_ids(tmp_path: Path) -> None:
     result = run("run", "-k", "no-such-kernel", "-c", "1", env=make_env(tmp_path))
     assert result.returncode == 3
-    assert "no kernel named 'no-such-kernel'" in result.stderr
-    assert "fake" in result.stderr  # listed as available
+    assert "no kernel 'no-such-kernel'" in result.stderr
+    assert "\n  spec/fake\n" in result.stderr  # listed as available, one id a line
+    assert "did you mean" not in result.stderr
+
+
+def test_a_misspelt_id_gets_a_suggestion(tmp_path: Path) -> None:
+    result = run("start", "-k", "spec/fak", env=make_env(tmp_path))
+    assert result.returncode == 3
+    assert "no kernel 'spec/fak'; did you mean spec/fake?" in result.stderr
+    assert result.stdout == ""
 
 
 def test_kernel_failing_to_start_exits_3_with_its_output(tmp_path: Path) -> None:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TextIO
 
 import typer
 from rich.console import Console
-from rich.text import Text
 
 from kernelkit._errors import (
     HeartbeatTimeout,
@@ -24,34 +21,25 @@ from kernelkit._errors import (
     KernelTimeout,
     ProvisioningError,
 )
-from kernelkit.cli._app import app
+from kernelkit.cli._starting import (
+    prepare_kernel,
+    quiet_library_logs,
+    report_error,
+    signal_handlers,
+)
+from kernelkit.cli._status import (
+    EXIT_CODE_RAISED,
+    EXIT_INTERRUPTED,
+    EXIT_KERNEL_DIED,
+    EXIT_KERNEL_FAILED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+)
 from kernelkit.client import AsyncKernelClient
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.protocol import Message
 
-__all__ = [
-    "EXIT_CODE_RAISED",
-    "EXIT_INTERRUPTED",
-    "EXIT_KERNEL_DIED",
-    "EXIT_KERNEL_FAILED",
-    "EXIT_OK",
-    "EXIT_TERMINATED",
-    "OutputPrinter",
-    "report_error",
-    "signal_handlers",
-]
-
-EXIT_OK = 0
-#: The code raised an exception in the kernel.
-EXIT_CODE_RAISED = 1
-#: The kernel could not be found or started, or did not become ready.
-EXIT_KERNEL_FAILED = 3
-#: The kernel died (or stopped answering) while running the code, or while supervised.
-EXIT_KERNEL_DIED = 4
-#: Stopped by Ctrl-C (128 + SIGINT, as shells report it).
-EXIT_INTERRUPTED = 130
-#: Stopped by SIGTERM (128 + SIGTERM).
-EXIT_TERMINATED = 143
+__all__ = ["OutputPrinter", "run_command"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -109,31 +97,6 @@ def _traceback_text(content: Mapping[str, object], *, plain: bool) -> str:
     return _ANSI.sub("", text) if plain else text
 
 
-def report_error(console: Console, what: str, error: object) -> None:
-    """Print ``what: error`` to the console (no markup is interpreted)."""
-    message = Text()
-    message.append("kernelkit: ", style="bold")
-    message.append(f"{what}: ", style="bold red")
-    message.append(str(error))
-    console.print(message, highlight=False, soft_wrap=True)
-
-
-@contextlib.contextmanager
-def signal_handlers(
-    loop: asyncio.AbstractEventLoop, handlers: Mapping[signal.Signals, Callable[[], object]]
-) -> Iterator[None]:
-    """Install loop signal handlers for the block, and remove them after."""
-    installed = []
-    try:
-        for signum, handler in handlers.items():
-            loop.add_signal_handler(signum, handler)
-            installed.append(signum)
-        yield None
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
-
-
 def _read_code(code: str | None, file: Path | None) -> str:
     if (code is None) == (file is None):
         raise typer.BadParameter("give either -c CODE or a FILE (not both)")
@@ -150,18 +113,14 @@ def _read_code(code: str | None, file: Path | None) -> str:
         raise typer.BadParameter(f"{file} is not UTF-8 text: {exc}") from exc
 
 
-def _kernel_name(name: str) -> str:
-    # `kernelkit list` shows kernelspecs as spec/NAME: accept that spelling too.
-    return name.removeprefix("spec/")
-
-
 class _Run:
     """One ``kernelkit run``: start, execute, stream, stop; Ctrl-C handling."""
 
-    def __init__(self, kernel_name: str, code: str, *, startup_timeout: float) -> None:
+    def __init__(self, kernel: str, code: str, *, startup_timeout: float) -> None:
+        self.kernel = kernel
         self.code = code
         self.startup_timeout = startup_timeout
-        self.km = AsyncKernelManager(kernel_name, autorestart=False)
+        self.km: AsyncKernelManager | None = None
         self.console = Console(stderr=True)
         self.printer = OutputPrinter(sys.stdout, sys.stderr)
         self.interrupts = 0
@@ -194,6 +153,7 @@ class _Run:
             self.work.cancel()
 
     async def _interrupt(self) -> None:
+        assert self.km is not None  # set before the code is executed
         try:
             await self.km.interrupt_kernel()
         except KernelError as exc:
@@ -212,23 +172,29 @@ class _Run:
                 return EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED
             finally:
                 # Always: whatever happened, the kernel goes.
-                await self.km.shutdown_kernel(now=self.stop_now)
+                if self.km is not None:
+                    await self.km.shutdown_kernel(now=self.stop_now)
 
     async def _start_and_execute(self) -> int:
-        name = self.km.kernel_name
+        plan = await prepare_kernel(self.console, self.kernel)
+        if plan is None:
+            return EXIT_KERNEL_FAILED
+        name = plan.id
+        self.km = km = AsyncKernelManager(kernel_spec=plan.spec, autorestart=False)
         try:
-            await self.km.start_kernel()
+            # The complete activated environment; the manager adds it to this process's.
+            await km.start_kernel(env=plan.env)
         except (KernelSpecError, ProvisioningError) as exc:
             report_error(self.console, f"cannot start kernel {name!r}", exc)
             return EXIT_KERNEL_FAILED
-        async with self.km.client() as kc:
+        async with km.client() as kc:
             try:
                 await kc.wait_for_ready(timeout=self.startup_timeout)
             except KernelDied as exc:
                 report_error(self.console, f"kernel {name!r} died while starting", exc)
                 return EXIT_KERNEL_FAILED
             except KernelTimeout as exc:
-                tail = self.km.output_tail()
+                tail = km.output_tail()
                 detail = ("\n  last output:\n    " + "\n    ".join(tail)) if tail else ""
                 report_error(self.console, f"kernel {name!r} did not start", f"{exc}{detail}")
                 return EXIT_KERNEL_FAILED
@@ -256,40 +222,17 @@ class _Run:
         return EXIT_INTERRUPTED if self.interrupts else EXIT_CODE_RAISED
 
 
-@app.command("run")
-def run(
-    file: Annotated[
-        Path | None,
-        typer.Argument(
-            help="A file of code to run ('-' reads standard input).", show_default=False
-        ),
-    ] = None,
-    code: Annotated[
-        str | None,
-        typer.Option("-c", "--code", help="The code to run.", show_default=False),
-    ] = None,
-    kernel: Annotated[
-        str, typer.Option("--kernel", "-k", help="The kernelspec to run it in.")
-    ] = "python3",
-    startup_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the kernel to be ready.")
-    ] = 60.0,
-) -> None:
-    """Run code in a new kernel, showing its output as it comes; then stop the kernel.
+def run_command(*, kernel: str, code: str | None, file: Path | None, startup_timeout: float) -> int:
+    """``kernelkit run``: returns the exit status.
 
-    Ctrl-C interrupts the kernel; a second Ctrl-C stops it. Exit status: 0 when the code
-    ran, 1 when it raised, 3 when the kernel could not start, 4 when it died, 130 when
-    interrupted.
+    Raises:
+        typer.BadParameter: neither or both of ``code`` and ``file``, or an unreadable file.
     """
     source = _read_code(code, file)
-    # Errors reach the user as messages of this command; the library's log records of
-    # the same events would only repeat them.
-    logging.getLogger("kernelkit").addHandler(logging.NullHandler())
-    logging.getLogger("kernelkit").propagate = False
-    runner = _Run(_kernel_name(kernel), source, startup_timeout=startup_timeout)
+    quiet_library_logs()
+    runner = _Run(kernel, source, startup_timeout=startup_timeout)
     try:
-        status = asyncio.run(runner.main())
+        return asyncio.run(runner.main())
     except KernelError as exc:  # e.g. the kernel could not be stopped
         report_error(runner.console, f"kernel {kernel!r}", exc)
-        status = EXIT_KERNEL_FAILED
-    raise typer.Exit(status)
+        return EXIT_KERNEL_FAILED

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
 
 import orjson
-import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from kernelkit._errors import KernelSpecError, NoSuchKernel
-from kernelkit.cli._app import app
+from kernelkit.cli._status import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
 from kernelkit.specs import (
     install_kernel_spec,
     kernel_spec_dirs,
@@ -21,42 +20,15 @@ from kernelkit.specs import (
     scan_kernel_specs,
 )
 
-__all__ = ["EXIT_FAILED", "EXIT_NOT_FOUND", "specs_app"]
-
-#: Exit status when install or remove failed.
-EXIT_FAILED = 1
-#: Exit status of ``remove`` when a name is not installed.
-EXIT_NOT_FOUND = 3
-
-specs_app = typer.Typer(
-    name="specs",
-    help=(
-        "Jupyter kernelspecs: list, install and remove kernel.json directories.\n\n"
-        f"Exit status: 0 on success, {EXIT_FAILED} when an install or removal failed, "
-        f"{EXIT_NOT_FOUND} when `remove` is given a name that is not installed, 2 on "
-        "usage errors."
-    ),
-    no_args_is_help=True,
-)
-app.add_typer(specs_app)
+__all__ = ["install_command", "list_specs_command", "remove_command"]
 
 
 def _error(message: str) -> None:
-    Console(stderr=True).print(Text(message, style="red"))
+    Console(stderr=True).print(Text(message, style="red"), highlight=False, soft_wrap=True)
 
 
-@specs_app.command("list")
-def list_specs(
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json",
-            help="Print `jupyter kernelspec list --json`'s document: "
-            '{"kernelspecs": {name: {"resource_dir", "spec"}}}, plus "problems" per spec.',
-        ),
-    ] = False,
-) -> None:
-    """List the kernelspecs in Jupyter's search path (first directory wins a name)."""
+def list_specs_command(*, as_json: bool) -> int:
+    """``kernelkit specs list``; returns the exit status."""
     specs = scan_kernel_specs()
     if as_json:
         doc = {
@@ -70,9 +42,13 @@ def list_specs(
             }
         }
         sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-        return
+        return EXIT_OK
+    console = Console()
+    if not specs:
+        console.print("No kernelspecs in: " + ", ".join(map(str, kernel_spec_dirs())))
+        return EXIT_OK
     table = Table(title="Kernelspecs", title_justify="left")
-    table.add_column("name", style="cyan")
+    table.add_column("name", style="cyan", no_wrap=True)
     table.add_column("directory", overflow="fold")
     table.add_column("health", overflow="fold")
     for spec in specs:
@@ -82,53 +58,36 @@ def list_specs(
             else Text("\n".join(spec.problems), style="red")
         )
         table.add_row(spec.name, str(spec.resource_dir), health)
-    console = Console()
-    if specs:
-        console.print(table)
-    else:
-        console.print("No kernelspecs in: " + ", ".join(map(str, kernel_spec_dirs())))
+    console.print(table)
+    return EXIT_OK
 
 
-@specs_app.command("install")
-def install(
-    source_dir: Annotated[
-        Path, typer.Argument(help="A directory holding kernel.json (and logos).")
-    ],
-    name: Annotated[
-        str | None,
-        typer.Option("--name", help="Install under this name (default: the directory's)."),
-    ] = None,
-    user: Annotated[
-        bool, typer.Option("--user", help="Into the user's Jupyter data directory.")
-    ] = False,
-    prefix: Annotated[
-        Path | None, typer.Option("--prefix", help="Into PREFIX/share/jupyter/kernels.")
-    ] = None,
-    sys_prefix: Annotated[
-        bool,
-        typer.Option("--sys-prefix", help="Into this Python's prefix (sys.prefix)."),
-    ] = False,
-) -> None:
-    """Install a kernelspec directory (replacing one of the same name)."""
+def install_command(
+    source_dir: Path,
+    *,
+    name: str | None,
+    user: bool,
+    prefix: Path | None,
+    sys_prefix: bool,
+) -> int:
+    """``kernelkit specs install``; returns the exit status."""
     if sys_prefix:
         if prefix is not None:
             _error("give --prefix or --sys-prefix, not both")
-            raise typer.Exit(2)
+            return EXIT_USAGE
         prefix = Path(sys.prefix)
     try:
         path = install_kernel_spec(source_dir, kernel_name=name, user=user, prefix=prefix)
     except KernelSpecError as exc:
         _error(str(exc))
-        raise typer.Exit(EXIT_FAILED) from None
-    typer.echo(f"Installed kernelspec {path.name} in {path}")
+        return EXIT_FAILED
+    sys.stdout.write(f"Installed kernelspec {path.name} in {path}\n")
+    return EXIT_OK
 
 
-@specs_app.command("remove")
-def remove(
-    names: Annotated[list[str], typer.Argument(help="Kernelspec names to remove.")],
-) -> None:
-    """Remove kernelspecs by name (the directory a lookup finds first)."""
-    status = 0
+def remove_command(names: Sequence[str]) -> int:
+    """``kernelkit specs remove``; returns the exit status (the worst of all names)."""
+    status = EXIT_OK
     for name in names:
         try:
             path = remove_kernel_spec(name)
@@ -140,6 +99,5 @@ def remove(
             _error(str(exc))
             status = EXIT_FAILED if status != EXIT_NOT_FOUND else status
             continue
-        typer.echo(f"Removed {path}")
-    if status:
-        raise typer.Exit(status)
+        sys.stdout.write(f"Removed {path}\n")
+    return status

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
-from typing import Annotated
 
-import typer
 from rich.console import Console
 from rich.text import Text
 
@@ -19,34 +16,35 @@ from kernelkit._errors import (
     KernelTimeout,
     ProvisioningError,
 )
-from kernelkit.cli._app import app
-from kernelkit.cli._run import (
-    EXIT_KERNEL_DIED,
-    EXIT_KERNEL_FAILED,
-    EXIT_OK,
+from kernelkit.cli._starting import (
+    prepare_kernel,
+    quiet_library_logs,
     report_error,
     signal_handlers,
 )
+from kernelkit.cli._status import EXIT_KERNEL_DIED, EXIT_KERNEL_FAILED, EXIT_OK
 from kernelkit.manager import AsyncKernelManager
 
-__all__ = ["Supervisor"]
+__all__ = ["Supervisor", "start_command"]
 
 
 class Supervisor:
     """One ``kernelkit start``: start, announce, report deaths and restarts, stop."""
 
-    def __init__(self, kernel_name: str, *, startup_timeout: float, restart_limit: int) -> None:
+    def __init__(self, kernel: str, *, startup_timeout: float, restart_limit: int) -> None:
         self.console = Console(stderr=True)
+        self.kernel = kernel
         self.startup_timeout = startup_timeout
+        self.restart_limit = restart_limit
         self.stop = asyncio.Event()
         self.status = EXIT_OK
-        self.km = AsyncKernelManager(
-            kernel_name,
-            restart_limit=restart_limit,
-            on_died=self._died,
-            on_restarted=self._restarted,
-            on_dead=self._dead,
-        )
+        self._km: AsyncKernelManager | None = None
+
+    @property
+    def km(self) -> AsyncKernelManager:
+        """The kernel's manager (once the kernel is found)."""
+        assert self._km is not None  # callbacks fire only after the start
+        return self._km
 
     def _say(self, text: str, style: str = "") -> None:
         self.console.print(Text(text, style=style), highlight=False, soft_wrap=True)
@@ -74,15 +72,28 @@ class Supervisor:
                     return EXIT_KERNEL_FAILED
                 await self.stop.wait()
             finally:
-                if self.km.has_kernel:
-                    self._say("kernelkit: shutting the kernel down")
-                await self.km.shutdown_kernel()
+                if self._km is not None:
+                    if self._km.has_kernel:
+                        self._say("kernelkit: shutting the kernel down")
+                    await self._km.shutdown_kernel()
         return self.status
 
     async def _start(self) -> bool:
-        name = self.km.kernel_name
+        plan = await prepare_kernel(self.console, self.kernel)
+        if plan is None:
+            return False
+        name = plan.id
+        self._km = AsyncKernelManager(
+            kernel_spec=plan.spec,
+            restart_limit=self.restart_limit,
+            on_died=self._died,
+            on_restarted=self._restarted,
+            on_dead=self._dead,
+        )
         try:
-            await self.km.start_kernel()
+            # The complete activated environment; the manager adds it to this process's.
+            # Restarts reuse it.
+            await self.km.start_kernel(env=plan.env)
         except (KernelSpecError, ProvisioningError) as exc:
             report_error(self.console, f"cannot start kernel {name!r}", exc)
             return False
@@ -104,32 +115,12 @@ class Supervisor:
         return True
 
 
-@app.command("start")
-def start(
-    kernel: Annotated[
-        str, typer.Option("--kernel", "-k", help="The kernelspec to start.")
-    ] = "python3",
-    startup_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the kernel to be ready.")
-    ] = 60.0,
-    restart_limit: Annotated[
-        int, typer.Option(help="Restarts in a row (each dying within 10 s) before giving up.")
-    ] = 5,
-) -> None:
-    """Start a kernel, print its connection file, and keep it running until Ctrl-C.
-
-    A kernel that dies is reported (exit code, last output) and restarted on the same
-    connection file. Exit status: 0 after Ctrl-C, 3 when the kernel could not start, 4
-    when it died and could not be restarted.
-    """
-    logging.getLogger("kernelkit").addHandler(logging.NullHandler())
-    logging.getLogger("kernelkit").propagate = False
-    supervisor = Supervisor(
-        kernel.removeprefix("spec/"), startup_timeout=startup_timeout, restart_limit=restart_limit
-    )
+def start_command(*, kernel: str, startup_timeout: float, restart_limit: int) -> int:
+    """``kernelkit start``: returns the exit status."""
+    quiet_library_logs()
+    supervisor = Supervisor(kernel, startup_timeout=startup_timeout, restart_limit=restart_limit)
     try:
-        status = asyncio.run(supervisor.main())
+        return asyncio.run(supervisor.main())
     except KernelError as exc:
         report_error(supervisor.console, f"kernel {kernel!r}", exc)
-        status = EXIT_KERNEL_FAILED
-    raise typer.Exit(status)
+        return EXIT_KERNEL_FAILED

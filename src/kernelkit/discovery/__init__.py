@@ -3,6 +3,8 @@
 Listing reads the filesystem only (no subprocess, no sockets). Launching
 (:meth:`KernelFinder.alaunch` / :meth:`KernelFinder.launch`) activates the kernel's
 environment and starts it through a provisioner; its modules load on first launch.
+:meth:`KernelFinder.prepare` gives a caller that manages the kernel itself (e.g. with
+``AsyncKernelManager``) what to launch it with: its kernelspec and activated environment.
 """
 
 from kernelkit.discovery._finder import (
@@ -29,6 +31,9 @@ from kernelkit.discovery._types import (
     KernelProvider,
     KernelType,
     LaunchOptions,
+    LaunchPlan,
+    plan_launch,
+    shared_activator,
 )
 
 __all__ = [
@@ -47,8 +52,11 @@ __all__ = [
     "KernelProvider",
     "KernelType",
     "LaunchOptions",
+    "LaunchPlan",
     "SpecProvider",
     "interpreter_kernel_spec",
+    "plan_launch",
     "resolve_duplicates",
     "runs_ipykernel",
+    "shared_activator",
 ]

@@ -20,6 +20,7 @@ from kernelkit.discovery._types import (
     KernelProvider,
     KernelType,
     LaunchOptions,
+    LaunchPlan,
 )
 from kernelkit.specs import is_bare_python
 
@@ -451,6 +452,52 @@ class KernelFinder:
             NoSuchKernel: no kernel type has that id.
         """
         return self.find().get(type_id)
+
+    def prepare(self, type_id: str, *, env: Mapping[str, str] | None = None) -> LaunchPlan:
+        """What launching the kernel type ``type_id`` here takes, for a caller that starts
+        and manages the kernel itself: its kernelspec and its environment, activated.
+
+        ``type_id`` is any id or alias the listing shows (``spec/python3``,
+        ``env/<env-id>/python3``, a plugin's ``<provider>/<name>``) or a bare kernelspec
+        name (see :meth:`FindResult.get`). ``env`` goes on top of the activated
+        environment. With a manager::
+
+            plan = finder.prepare("env/myenv-1a2b3c4d/python3")
+            km = AsyncKernelManager(kernel_spec=plan.spec)
+            await km.start_kernel(env=plan.env)
+
+        Blocking: activating a conda prefix may run its activation scripts (once; the
+        result is cached). From async code: ``await asyncio.to_thread(finder.prepare, id)``.
+        Kernel types whose provider launches them its own way (e.g. on a remote server)
+        have no plan: start those with :meth:`launch` or :meth:`alaunch`.
+
+        Raises:
+            NoSuchKernel: no kernel type has that id (the error lists the ids).
+            KernelSpecError: the kernel type is broken (the message lists its problems).
+            DiscoveryError: it cannot be launched from a kernelspec here (no kernelspec,
+                or its provider launches it its own way).
+            EnvironmentActivationError: its environment could not be activated.
+        """
+        kernel_type = self.get(type_id)
+        provider = self.provider(kernel_type.provider)
+        prepare = getattr(provider, "prepare", None)
+        if prepare is None:
+            # a duck-typed provider: the default plan, unless it launches its own way
+            if getattr(provider, "launch", None) is not None:
+                raise DiscoveryError(
+                    f"kernel provider {kernel_type.provider!r} launches {kernel_type.id} its "
+                    "own way: launch it with KernelFinder.launch() or alaunch()"
+                )
+            prepare = KernelProvider().prepare
+        plan = prepare(kernel_type)
+        if not isinstance(plan, LaunchPlan):
+            raise DiscoveryError(
+                f"kernel provider {kernel_type.provider!r} prepared a "
+                f"{type(plan).__name__}, not a LaunchPlan, for {kernel_type.id}"
+            )
+        if env:
+            plan = replace(plan, env={**plan.env, **env})
+        return plan
 
     async def watch(self, *, interval: float = 2.0) -> AsyncIterator[KernelChange]:
         """Yield a :class:`KernelChange` whenever a kernel type appears, changes or

@@ -16,6 +16,8 @@ from kernelkit.discovery._types import (
     KernelProvider,
     KernelType,
     LaunchOptions,
+    LaunchPlan,
+    plan_launch,
 )
 from kernelkit.envs import (
     Activator,
@@ -94,10 +96,14 @@ def _watch_spec(paths: list[str], spec: KernelSpec) -> None:
 
 
 class _BuiltinProvider(KernelProvider):
-    """Launches through :func:`kernelkit.discovery._launch.launch_kernel_type` with this
-    provider's activator (None: the process-wide default, cached in the user cache)."""
+    """Launches through :func:`kernelkit.discovery._launch.launch_kernel_type`, and plans
+    launches with :func:`~kernelkit.discovery.plan_launch`, with this provider's activator
+    (None: the process-wide default, cached in the user cache)."""
 
     _activator: Activator | None = None
+
+    def prepare(self, kernel_type: KernelType) -> LaunchPlan:
+        return plan_launch(kernel_type, activator=self._activator)
 
     async def launch(self, kernel_type: KernelType, options: LaunchOptions) -> KernelHandle:
         # Imported here, not at the top: provisioning pulls in pyzmq and asyncio, and

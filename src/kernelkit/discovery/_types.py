@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kernelkit.envs import Environment
+from kernelkit._errors import DiscoveryError, KernelSpecError
+from kernelkit.envs import Activator, Environment
 from kernelkit.specs import KernelSpec
 
 if TYPE_CHECKING:
@@ -25,6 +27,9 @@ __all__ = [
     "KernelProvider",
     "KernelType",
     "LaunchOptions",
+    "LaunchPlan",
+    "plan_launch",
+    "shared_activator",
 ]
 
 #: A kernel.json on disk; ``source`` is its directory.
@@ -100,6 +105,90 @@ class LaunchOptions:
     parent: object | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LaunchPlan:
+    """What launching a kernel type here takes, for a caller that starts and manages the
+    kernel itself (what :meth:`KernelFinder.prepare` returns)::
+
+        plan = finder.prepare("env/myenv-1a2b3c4d/python3")
+        km = AsyncKernelManager(kernel_spec=plan.spec)
+        await km.start_kernel(env=plan.env)
+
+    ``spec`` is the kernelspec to launch. Its ``problems`` are the kernel type's, judged
+    in the kernel's environment (a program on that environment's ``PATH`` is not a
+    problem there), so a plan's spec is always healthy: a broken kernel type has no plan.
+
+    ``env`` is the complete environment to launch with: the kernel's environment
+    activated over this process's environment (a copy of it when the kernel has no
+    environment), the caller's variables on top. The spec's own ``env`` is not applied
+    yet: the provisioner applies it at launch.
+    """
+
+    kernel_type: KernelType
+    spec: KernelSpec
+    env: Mapping[str, str]
+
+    @property
+    def id(self) -> str:
+        """The kernel type's id."""
+        return self.kernel_type.id
+
+    @property
+    def environment(self) -> Environment | None:
+        """The environment ``env`` activates (None: this process's environment)."""
+        return self.kernel_type.environment
+
+
+_shared_lock = threading.Lock()
+_shared: Activator | None = None
+
+
+def shared_activator() -> Activator:
+    """The activator of this process's plans (its cache on disk in the user cache)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Activator()
+        return _shared
+
+
+def plan_launch(
+    kernel_type: KernelType,
+    *,
+    activator: Activator | None = None,
+    base: Mapping[str, str] | None = None,
+) -> LaunchPlan:
+    """The :class:`LaunchPlan` of a kernel type launched from its kernelspec: its spec,
+    and its environment activated over ``base`` (default ``os.environ``) by
+    ``activator`` (default :func:`shared_activator`). Blocking: activating a conda
+    prefix may run its activation scripts (once; the result is cached).
+
+    Raises:
+        DiscoveryError: the kernel type has no kernelspec (a broken environment).
+        KernelSpecError: the kernel type is broken (the message lists its problems).
+        EnvironmentActivationError: its environment could not be activated.
+    """
+    spec = kernel_type.spec
+    if spec is None:
+        why = "; ".join(kernel_type.problems) or "it has no kernelspec"
+        raise DiscoveryError(f"cannot launch {kernel_type.id}: {why}")
+    if kernel_type.problems:
+        raise KernelSpecError(
+            f"kernel {kernel_type.id} ({spec.resource_dir}) is broken:\n  "
+            + "\n  ".join(kernel_type.problems)
+        )
+    if spec.problems:
+        # Problems of this process's view only (e.g. a program that the environment's
+        # activation puts on PATH): the kernel type, judged in its environment, is fine.
+        spec = replace(spec, problems=())
+    environment = kernel_type.environment
+    if environment is None:
+        env = dict(os.environ if base is None else base)
+    else:
+        env = (activator or shared_activator()).activate(environment, base)
+    return LaunchPlan(kernel_type, spec, env)
+
+
 class KernelHandle(Protocol):
     """A launched kernel: where it listens and its lifecycle. What
     :meth:`KernelProvider.launch` returns; a launched provisioner
@@ -152,6 +241,27 @@ class KernelProvider:
         means "cannot tell": the provider is asked again every time.
         """
         return None
+
+    def prepare(self, kernel_type: KernelType) -> LaunchPlan:
+        """What launching ``kernel_type`` here takes (its kernelspec and activated
+        environment), for a caller that manages the kernel itself; see
+        :meth:`KernelFinder.prepare`. Blocking (activation may run scripts).
+
+        The default is :func:`plan_launch`, unless this provider overrides
+        :meth:`launch` (its kernels start its own way, e.g. remotely): then it raises
+        DiscoveryError, since no kernelspec launched here would be the same kernel.
+
+        Raises:
+            DiscoveryError: the kernel type cannot be launched from a kernelspec here.
+            KernelSpecError: the kernel type is broken.
+            EnvironmentActivationError: its environment could not be activated.
+        """
+        if type(self).launch is not KernelProvider.launch:
+            raise DiscoveryError(
+                f"kernel provider {type(self).__qualname__} launches {kernel_type.id} its "
+                "own way: launch it with KernelFinder.launch() or alaunch()"
+            )
+        return plan_launch(kernel_type)
 
     async def launch(self, kernel_type: KernelType, options: LaunchOptions) -> KernelHandle:
         """Launch ``kernel_type``; return its provisioner, launched (the kernel handle:

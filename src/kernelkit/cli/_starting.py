@@ -1,0 +1,104 @@
+"""What ``kernelkit run`` and ``kernelkit start`` share: resolving ``--kernel`` to a
+launch plan, reporting errors, and loop signal handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import logging
+import signal
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+from rich.console import Console
+from rich.text import Text
+
+from kernelkit._errors import (
+    DiscoveryError,
+    EnvironmentActivationError,
+    KernelSpecError,
+    NoSuchKernel,
+)
+from kernelkit.discovery import KernelFinder, LaunchPlan
+
+__all__ = [
+    "prepare_kernel",
+    "quiet_library_logs",
+    "report_error",
+    "signal_handlers",
+    "suggest_ids",
+]
+
+
+def report_error(console: Console, what: str, error: object) -> None:
+    """Print ``kernelkit: what: error`` to the console (no markup is interpreted)."""
+    message = Text()
+    message.append("kernelkit: ", style="bold")
+    message.append(f"{what}: ", style="bold red")
+    message.append(str(error))
+    console.print(message, highlight=False, soft_wrap=True)
+
+
+def suggest_ids(name: str, ids: Sequence[str]) -> list[str]:
+    """Up to three ids close to ``name`` (a bare name is compared with the ids' ends)."""
+    by_key: dict[str, list[str]] = {}
+    for type_id in ids:
+        by_key.setdefault(type_id if "/" in name else type_id.rsplit("/", 1)[-1], []).append(
+            type_id
+        )
+    close = difflib.get_close_matches(name, list(by_key), n=3, cutoff=0.8)
+    return [type_id for key in close for type_id in by_key[key]][:3]
+
+
+def _no_such_kernel(console: Console, error: NoSuchKernel) -> None:
+    message = Text()
+    message.append("kernelkit: ", style="bold")
+    message.append(f"no kernel {error.name!r}", style="bold red")
+    close = suggest_ids(error.name, error.available)
+    if close:
+        message.append("; did you mean " + " or ".join(close) + "?")
+    if error.available:
+        message.append("\nKernels here (`kernelkit list` shows their health):")
+        for type_id in sorted(error.available):
+            message.append(f"\n  {type_id}")
+    else:
+        message.append("; no kernels are installed here (see `kernelkit list`)")
+    console.print(message, highlight=False, soft_wrap=True)
+
+
+async def prepare_kernel(console: Console, kernel: str) -> LaunchPlan | None:
+    """The launch plan of ``kernel`` (a discovery id or a kernelspec name): its spec and
+    its environment activated; None after reporting why there is none."""
+    finder = KernelFinder()
+    try:
+        # In a thread: activating a conda prefix may run its activation scripts.
+        return await asyncio.to_thread(finder.prepare, kernel)
+    except NoSuchKernel as exc:
+        _no_such_kernel(console, exc)
+    except (KernelSpecError, DiscoveryError, EnvironmentActivationError) as exc:
+        report_error(console, f"cannot start kernel {kernel!r}", exc)
+    return None
+
+
+def quiet_library_logs() -> None:
+    """Errors reach the user as messages of the command; the library's log records of
+    the same events would only repeat them."""
+    logger = logging.getLogger("kernelkit")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+
+
+@contextlib.contextmanager
+def signal_handlers(
+    loop: asyncio.AbstractEventLoop, handlers: Mapping[signal.Signals, Callable[[], object]]
+) -> Iterator[None]:
+    """Install loop signal handlers for the block, and remove them after."""
+    installed = []
+    try:
+        for signum, handler in handlers.items():
+            loop.add_signal_handler(signum, handler)
+            installed.append(signum)
+        yield None
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
