@@ -19,7 +19,8 @@ from kernelkit import (
     KernelTimeout,
     UnsupportedFeature,
 )
-from kernelkit.client import KernelClient
+from kernelkit._loopthread import LoopThread
+from kernelkit.client import AsyncKernelClient, KernelClient
 from kernelkit.protocol import Message
 from kernelkit.transport import MemoryTransport
 from tests.client.fake_kernel import FakeKernel
@@ -280,3 +281,55 @@ def test_close_from_a_thread_running_its_own_event_loop() -> None:
 
     asyncio.run(close_inside_a_loop())
     assert client.closed
+
+
+def test_clients_may_share_one_loop_thread() -> None:
+    before = threading.active_count()
+    shared = LoopThread("kernelkit-test-shared")
+    transports = [MemoryTransport(key=b"k") for _ in range(3)]
+    clients = [KernelClient(t, heartbeat=False, loop_thread=shared) for t in transports]
+    for kc, t in zip(clients, transports, strict=True):
+        kc.start()
+        _serve(kc, t)
+    assert threading.active_count() == before + 1
+    assert all(kc.loop_thread is shared for kc in clients)
+    shared.close_when_released()  # the owner is done; the clients still hold it
+    clients[0].close()
+    assert not shared.closed
+    assert clients[1].execute("1").content["status"] == "ok"
+    clients[1].close()
+    clients[2].close()
+    assert shared.closed
+    assert threading.active_count() == before
+    late = KernelClient(MemoryTransport(), heartbeat=False, loop_thread=shared)
+    with pytest.raises(ClientClosed, match="loop thread kernelkit-test-shared is closed"):
+        late.start()
+
+
+def test_blocking_face_of_a_started_async_client() -> None:
+    shared = LoopThread("kernelkit-test-adopt")
+    transport = MemoryTransport(key=b"k")
+    async_client = AsyncKernelClient(transport, heartbeat=False)
+
+    async def start() -> None:
+        await async_client.start()
+        FakeKernel(transport).start()
+
+    shared.run(start())
+    kc = KernelClient.from_async_client(async_client, loop_thread=shared)
+    assert kc.async_client is async_client
+    assert kc.execute("1").content["status"] == "ok"  # started already: no start() needed
+    kc.close()
+    assert async_client.closed
+    shared.close_when_released()
+    assert shared.closed
+
+    elsewhere = AsyncKernelClient(MemoryTransport(), heartbeat=False)
+
+    async def start_elsewhere() -> None:
+        await elsewhere.start()
+        with pytest.raises(ClientClosed, match="another event loop"):
+            KernelClient.from_async_client(elsewhere, loop_thread=LoopThread("x"))
+        await elsewhere.aclose()
+
+    asyncio.run(start_elsewhere())

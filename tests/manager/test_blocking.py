@@ -33,9 +33,10 @@ def test_with_block_starts_runs_and_stops(runtime_dir: Path) -> None:
         pid = kernel_pid(km)
         with km.client() as kc:
             kc.wait_for_ready(timeout=10)
-            # One loop thread for the manager, one for the client (plus, once per process,
-            # pyzmq's I/O thread, which is not a Python thread).
-            assert threading.active_count() == threads + 2
+            # One loop thread, the manager's, which the client shares (plus, once per
+            # process, pyzmq's I/O thread, which is not a Python thread).
+            assert threading.active_count() == threads + 1
+            assert kc.loop_thread is km.loop_thread
             reply = kc.execute("result 7", timeout=10)
             assert reply.content["status"] == "ok"
         t0 = time.monotonic()
@@ -87,6 +88,40 @@ def test_restart_interrupt_and_death(runtime_dir: Path) -> None:
         assert died[0][1].startswith("kernelkit-manager-")  # callbacks run on the loop thread
     finally:
         km.close()
+    assert files_in(runtime_dir) == []
+
+
+def test_a_client_outlives_its_manager_and_may_close_from_a_callback(runtime_dir: Path) -> None:
+    threads = threading.active_count()
+    km = KernelManager(kernel_spec=fake_spec(), autorestart=False)
+    km.start_kernel()
+    kc = km.client()
+    kc.start()
+    kc.wait_for_ready(timeout=10)
+    closed_on_loop: list[bool] = []
+    called = threading.Event()
+
+    def close_client(error: KernelError) -> None:
+        # On the shared loop thread: close() cannot wait here; it finishes on the loop.
+        kc.close()
+        closed_on_loop.append(kc.closed)
+        called.set()
+
+    km.add_restart_callback(close_client, "dead")
+    other = km.client()
+    other.start()
+    os.kill(kernel_pid(km), signal.SIGKILL)
+    with pytest.raises(KernelDied):
+        other.execute("sleep 30")
+    assert called.wait(5)
+    assert closed_on_loop == [True]
+    km.close()
+    # The manager is closed; its thread stays for the client still open.
+    assert threading.active_count() == threads + 1
+    with pytest.raises(KernelDied):
+        other.kernel_info()
+    other.close()
+    assert threading.active_count() == threads
     assert files_in(runtime_dir) == []
 
 

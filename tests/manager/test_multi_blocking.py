@@ -61,6 +61,24 @@ def test_multi_kernel_manager_blocking(runtime: Path) -> None:
         mkm.start_kernel(kernel_spec=spec)
 
 
+def test_sixteen_clients_share_the_one_thread(runtime: Path) -> None:
+    before = threading.active_count()
+    with MultiKernelManager(shutdown_wait_time=2.0) as mkm:
+        ids = mkm.start_kernels(2, kernel_spec=fake_spec(runtime))
+        clients = [mkm.get_kernel(ids[i % 2]).client() for i in range(16)]
+        try:
+            for kc in clients:
+                kc.start()
+            for kc in clients:
+                assert kc.execute("print hi", timeout=10).content["status"] == "ok"
+            assert threading.active_count() == before + 1
+            assert {kc.loop_thread for kc in clients} == {mkm.loop_thread}
+        finally:
+            for kc in clients:
+                kc.close()
+    assert threading.active_count() == before
+
+
 def test_blocking_pool(runtime: Path) -> None:
     before = threading.active_count()
     pool = BlockingKernelPool(fake_spec(runtime), size=1)
@@ -70,6 +88,8 @@ def test_blocking_pool(runtime: Path) -> None:
         kernel = pool.acquire(timeout=10)
         assert isinstance(kernel, BlockingPooledKernel)
         pid = kernel.manager.provisioner.pid  # type: ignore[union-attr]
+        assert threading.active_count() == before + 1
+        assert kernel.client.loop_thread is pool.loop_thread
         with kernel:
             outputs: list = []
             kernel.client.execute("print pooled", outputs=outputs, timeout=10)
@@ -79,7 +99,7 @@ def test_blocking_pool(runtime: Path) -> None:
         assert not alive(pid)
         with pytest.raises(PoolExhausted):
             pool.acquire("other-type-never-started", timeout=0)
-        # The pool's thread, and nothing else (the client's thread ended with it).
+        # The pool's thread, and nothing else: the client shared it.
         assert threading.active_count() == before + 1
     finally:
         pool.close()

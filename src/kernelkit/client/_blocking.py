@@ -118,11 +118,17 @@ class MessageStream:
 
 
 class KernelClient:
-    """Talks to one kernel, blocking; owns one event-loop thread.
+    """Talks to one kernel, blocking, from one event-loop thread.
 
     Open with ``with KernelClient.from_connection_info(info) as kc:`` or ``start()``;
-    ``close()`` stops the thread. Parameters as :class:`AsyncKernelClient`. Safe to use
-    from several threads at once; not from inside its own hooks' loop thread.
+    ``close()`` ends it. Parameters as :class:`AsyncKernelClient`. Safe to use from
+    several threads at once; not from inside a hook or callback on its loop thread.
+
+    Threads: by default the client owns one loop thread, started by :meth:`start` and
+    stopped by :meth:`close`. With ``loop_thread`` it runs on that (shared) thread
+    instead: a :class:`~kernelkit.manager.KernelManager`'s clients share the manager's.
+    A client holds a shared thread from :meth:`start` until :meth:`close`, so the thread
+    outlives its owner's ``close`` until then.
     """
 
     def __init__(
@@ -133,24 +139,67 @@ class KernelClient:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        loop_thread: LoopThread | None = None,
     ) -> None:
-        self._client = AsyncKernelClient(
+        client = AsyncKernelClient(
             transport,
             kernel_name=kernel_name,
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
         )
-        self._thread = LoopThread(
-            f"kernelkit-client-{self._client.kernel_name}",
-            owner=f"the client for kernel {self._client.kernel_name}",
-            error=ClientClosed,
+        self._setup(client, loop_thread)
+
+    def _setup(self, client: AsyncKernelClient, loop_thread: LoopThread | None) -> None:
+        self._client = client
+        self._owns_thread = loop_thread is None
+        self._thread = (
+            loop_thread
+            if loop_thread is not None
+            else LoopThread(
+                f"kernelkit-client-{client.kernel_name}",
+                owner=f"the client for kernel {client.kernel_name}",
+                error=ClientClosed,
+            )
         )
+        self._held = False  # holds the shared loop thread (from start until close)
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
         # The coroutines this client runs on the loop (close() cancels what is left).
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    @classmethod
+    def from_async_client(
+        cls, client: AsyncKernelClient, *, loop_thread: LoopThread
+    ) -> KernelClient:
+        """The blocking face of ``client``, driven on ``loop_thread`` (shared, not owned).
+
+        ``client`` may be started already, on that thread's loop: the blocking client is
+        then started too (and holds the thread). :meth:`close` closes ``client``.
+
+        Raises:
+            ClientClosed: ``client`` runs on another loop, or the thread is closed.
+        """
+        self = cls.__new__(cls)
+        self._setup(client, loop_thread)
+        if client.started:
+            if client._loop is not loop_thread.loop:
+                raise ClientClosed(
+                    f"the client for kernel {client.kernel_name} runs on another event loop "
+                    f"than {loop_thread.name}'s"
+                )
+            self._hold()
+            self._started = True
+        return self
+
+    def _hold(self) -> None:
+        if not self._thread.hold():
+            raise ClientClosed(
+                f"the client for kernel {self.kernel_name} cannot start: its loop thread "
+                f"{self._thread.name} is closed"
+            )
+        self._held = True
 
     @classmethod
     def from_connection_info(
@@ -161,6 +210,7 @@ class KernelClient:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        loop_thread: LoopThread | None = None,
     ) -> KernelClient:
         """A client for the kernel ``info`` describes, over ZeroMQ (not yet started)."""
         return cls(
@@ -169,6 +219,7 @@ class KernelClient:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            loop_thread=loop_thread,
         )
 
     @classmethod
@@ -180,6 +231,7 @@ class KernelClient:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        loop_thread: LoopThread | None = None,
     ) -> KernelClient:
         """A client for a running kernel, from its connection file (not yet started).
 
@@ -194,6 +246,7 @@ class KernelClient:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            loop_thread=loop_thread,
         )
 
     # -- lifecycle -------------------------------------------------------------------
@@ -216,17 +269,25 @@ class KernelClient:
     def kernel_name(self) -> str:
         return self._client.kernel_name
 
+    @property
+    def loop_thread(self) -> LoopThread:
+        """The loop thread this client runs on (its own, or a shared one)."""
+        return self._thread
+
     def start(self) -> None:
-        """Start the loop thread and connect. Does nothing if started.
+        """Start the loop thread (if this client owns it) and connect. Does nothing if
+        started.
 
         Raises:
-            ClientClosed: the client was closed.
+            ClientClosed: the client was closed, or its shared loop thread is.
         """
         with self._lock:
             if self._closed:
                 raise ClientClosed(f"the client for kernel {self.kernel_name} is closed")
             if self._started:
                 return
+            if not self._owns_thread:
+                self._hold()
             self._thread.start()
             self._started = True
         try:
@@ -236,9 +297,17 @@ class KernelClient:
             raise
 
     def close(self) -> None:
-        """Close the client (pending calls fail with ClientClosed) and stop the thread."""
+        """Close the client: pending calls fail with ClientClosed. Stops the loop thread if
+        the client owns it, else lets go of the shared one.
+
+        On a shared loop thread (in a manager's callback, say) it returns at once and the
+        closing finishes on the loop; on a thread of the client's own it is refused.
+        """
         if self._thread.in_thread():
-            raise KernelError("KernelClient.close() called from its own loop thread (a hook)")
+            if self._owns_thread:
+                raise KernelError("KernelClient.close() called from its own loop thread (a hook)")
+            self._close_on_loop()
+            return
         with self._lock:
             if self._closed:
                 return
@@ -248,7 +317,27 @@ class KernelClient:
             if started:
                 self._thread.run(self._shut_down())
         finally:
+            self._let_go()
+
+    def _close_on_loop(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            started = self._started
+        if not started:
+            self._let_go()
+            return
+        task = asyncio.get_running_loop().create_task(self._shut_down())
+        task.add_done_callback(lambda _: self._let_go())
+
+    def _let_go(self) -> None:
+        """Stop the thread this client owns, or release the shared one."""
+        if self._owns_thread:
             self._thread.close()
+        elif self._held:
+            self._held = False
+            self._thread.release()
 
     async def _shut_down(self) -> None:
         """Close the async client, then end what this client still runs on the loop."""

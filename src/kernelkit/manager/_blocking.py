@@ -50,7 +50,8 @@ class KernelManager:
     :meth:`close`. Safe to call from several threads; not from inside a callback.
 
     Threads: one event-loop thread per manager (started by the first call that needs
-    it); each :class:`~kernelkit.KernelClient` from :meth:`client` owns one more.
+    it), shared by the :class:`~kernelkit.KernelClient`\\ s from :meth:`client`. A client
+    still open when the manager closes keeps that thread until it is closed too.
     """
 
     def __init__(
@@ -106,6 +107,11 @@ class KernelManager:
         return self._thread.loop
 
     @property
+    def loop_thread(self) -> LoopThread:
+        """This manager's loop thread (its clients share it; so may clients of your own)."""
+        return self._thread
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
@@ -131,7 +137,7 @@ class KernelManager:
             if self._thread.loop is not None:
                 self._thread.run(self._manager.shutdown_kernel())
         finally:
-            self._thread.close()
+            self._thread.close_when_released()  # its clients may still hold it
 
     def __enter__(self) -> KernelManager:
         if not self._manager.has_kernel:
@@ -226,7 +232,8 @@ class KernelManager:
     ) -> KernelClient:
         """A new blocking client for this kernel (not started: ``with km.client() as kc``).
 
-        It owns its own loop thread, has its own socket identity, and the manager keeps
+        It runs on this manager's loop thread (so its blocking methods cannot be called
+        from this manager's callbacks), has its own socket identity, and the manager keeps
         it informed of deaths and restarts.
 
         Raises:
@@ -239,6 +246,7 @@ class KernelManager:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            loop_thread=self._thread,
         )
         self.add_client(kc)
         return kc

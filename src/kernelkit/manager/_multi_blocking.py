@@ -5,8 +5,8 @@ thread it owns, however many kernels it runs: every kernel's manager, process wa
 shutdown run on that loop. :meth:`MultiKernelManager.get_kernel` returns a
 :class:`ManagedKernel`, the blocking face of one of those kernels on the same thread
 (a :class:`~kernelkit.manager.KernelManager` would own a thread per kernel). Blocking
-clients (:meth:`ManagedKernel.client`) are :class:`~kernelkit.KernelClient`\\ s, which own
-one loop thread each.
+clients (:meth:`ManagedKernel.client`) are :class:`~kernelkit.KernelClient`\\ s on that same
+thread: however many kernels and clients, one thread.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class ManagedKernel:
 
     Handed out by :meth:`MultiKernelManager.get_kernel` (and by the blocking pool). It
     has :class:`~kernelkit.manager.KernelManager`'s methods; each runs on the shared
-    thread. :meth:`client` returns a :class:`~kernelkit.KernelClient` (its own thread).
+    thread. :meth:`client` returns a :class:`~kernelkit.KernelClient` on that thread too.
     """
 
     __slots__ = ("_held", "_manager", "_thread")
@@ -68,6 +68,11 @@ class ManagedKernel:
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The shared event loop this kernel's manager runs on."""
         return self._thread.loop
+
+    @property
+    def loop_thread(self) -> LoopThread:
+        """The shared loop thread this kernel's manager (and its clients) run on."""
+        return self._thread
 
     @property
     def kernel_id(self) -> str:
@@ -138,7 +143,7 @@ class ManagedKernel:
         heartbeat_timeout: float = 1.0,
     ) -> KernelClient:
         """A new blocking client (not started: ``with kernel.client() as kc``); the
-        manager keeps it informed of deaths and restarts. It owns one loop thread.
+        manager keeps it informed of deaths and restarts. It runs on the shared loop thread.
 
         Raises:
             ManagerError: the kernel is not running.
@@ -149,6 +154,7 @@ class ManagedKernel:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            loop_thread=self._thread,
         )
         self._thread.call(self._manager.add_client, kc)
         return kc
@@ -236,6 +242,11 @@ class MultiKernelManager:
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         return self._thread.loop
+
+    @property
+    def loop_thread(self) -> LoopThread:
+        """The loop thread every kernel and client of this manager runs on."""
+        return self._thread
 
     @property
     def closed(self) -> bool:
@@ -347,7 +358,7 @@ class MultiKernelManager:
         try:
             self.shutdown_all(now=now)
         finally:
-            self._thread.close()
+            self._thread.close_when_released()  # clients still open keep it until closed
 
     def __enter__(self) -> MultiKernelManager:
         return self

@@ -4,7 +4,7 @@ It drives a :class:`~kernelkit.manager.KernelPool` from one event-loop thread it
 kernel it hands out keeps running on that thread (its process watch and shutdown live
 there), so the thread lives until the pool is closed *and* every kernel it handed out has
 been shut down. Each handed-out kernel comes with a ready :class:`~kernelkit.KernelClient`
-(which owns one more loop thread, as every blocking client does).
+on that same thread: one thread, however many kernels are out.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from kernelkit._loopthread import LoopThread
 from kernelkit.client import KernelClient
 from kernelkit.manager._manager import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.manager._multi_blocking import ManagedKernel
-from kernelkit.manager._pool import KernelPool, PooledKernel
+from kernelkit.manager._pool import KernelPool
 from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
 
@@ -131,6 +131,11 @@ class BlockingKernelPool:
         return self._thread.loop
 
     @property
+    def loop_thread(self) -> LoopThread:
+        """The loop thread of this pool, its kernels and their clients."""
+        return self._thread
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
@@ -159,7 +164,7 @@ class BlockingKernelPool:
         self, kernel_name: str | KernelSpec | None = None, *, timeout: float | None = 60.0
     ) -> BlockingPooledKernel:
         """A ready kernel, yours to keep (see :meth:`KernelPool.acquire`), with a ready
-        blocking client. ``timeout`` also bounds connecting that client.
+        blocking client (the one the pool readied, on this pool's loop thread).
 
         Raises:
             PoolExhausted, KernelStartError, KernelTimeout, ManagerError: as
@@ -171,27 +176,19 @@ class BlockingKernelPool:
         if not self._thread.hold():
             raise ManagerError("the kernel pool is closed")
         try:
-            pooled = self._thread.run(self._take(kernel_name, timeout))
+            pooled = self._thread.run(self._pool.acquire(kernel_name, timeout=timeout))
         except BaseException:
             self._thread.release()
             raise
         kernel = ManagedKernel(pooled.manager, self._thread, held=True)
         try:
-            client = kernel.client()
-            client.start()
-            client.wait_for_ready(timeout=timeout)
+            # The pool's client is connected and ready, on this thread's loop: its
+            # blocking face is ready too (no second connection, no second wait).
+            client = KernelClient.from_async_client(pooled.client, loop_thread=self._thread)
         except BaseException:
             kernel.shutdown_kernel(now=True)
             raise
         return BlockingPooledKernel(kernel, client)
-
-    async def _take(
-        self, kernel_name: str | KernelSpec | None, timeout: float | None
-    ) -> PooledKernel:
-        pooled = await self._pool.acquire(kernel_name, timeout=timeout)
-        # The pool's client lives on this loop; the caller gets a blocking one instead.
-        await pooled.client.aclose()
-        return pooled
 
     def _check_open(self) -> None:
         if self._closed:
