@@ -224,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         _report.chart(out / "ratios.png", results, title)
     print(table)
+    misses = _report.summary_lines(results)
+    if misses:
+        print("\nkernelkit misses or lacks:\n  " + "\n  ".join(misses), file=sys.stderr)
     print(f"\n{meta['seconds']} s; results in {out}", file=sys.stderr)
     return 0
 

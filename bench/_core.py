@@ -20,6 +20,7 @@ KERNELKIT = "kernelkit"
 JUPYTER_CLIENT = "jupyter_client"
 FLOOR = "floor"
 EXTRA = "extra"  # another variant shown beside the three (e.g. jupyter_client's json packer)
+MAX_FAILURES = 2  # failed samples before a contestant is out of a group
 
 
 class Missing(Exception):
@@ -158,6 +159,7 @@ class ContestantResult:
     reason: str = ""
     samples: dict[str, list[float]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)  # samples that raised, and why
 
     def stats(self, key: str) -> tuple[float, float, float] | None:
         xs = self.samples.get(key)
@@ -227,10 +229,13 @@ def run_group(group: Group, *, log: Callable[[str], None]) -> GroupResult:
                 try:
                     values = c.sample()
                 except Exception as exc:
-                    r.status = "failed"
+                    # A failed sample is a finding: keep it, and keep sampling (a second
+                    # failure, or one in the warm-up, ends this contestant's turn).
                     where = "warm-up" if warm else f"sample {i - group.warmup + 1}"
-                    r.reason = f"{where}: {describe(exc)}"
+                    r.failures.append(f"{where}: {describe(exc)}")
                     log(f"    {c.name}: sample failed\n{traceback.format_exc()}")
+                    if warm or len(r.failures) >= MAX_FAILURES:
+                        r.status, r.reason = "failed", r.failures[0]
                     continue
                 if warm:
                     continue

@@ -99,7 +99,7 @@ class Command(Contestant):
 
 
 def groups(cfg: Config) -> list[Group]:
-    reps = cfg.reps(3, 10)
+    reps = cfg.reps(2, 10)
     out = []
     for name, stmts in IMPORTS.items():
         what = "import kernelkit" if name == "import" else "import the kernel manager"

@@ -68,8 +68,8 @@ def rows(results: list[GroupResult]) -> list[Row]:
                 medians[role] = st[1] if st else None
                 if st:
                     cells[role] = f"{fmt(st[1])} ({fmt(st[0])}..{fmt(st[2])})"
-                    if c.status != "ok":
-                        cells[role] += f" {c.status}: {_short(c.reason, 50)}"
+                    if c.failures:
+                        cells[role] += f" + {len(c.failures)} failed: {_short(c.failures[0], 50)}"
                 elif c.status != "ok":
                     cells[role] = f"{c.status}: {_short(c.reason)}"
                 else:
@@ -88,6 +88,9 @@ def rows(results: list[GroupResult]) -> list[Row]:
                 elif c.status != "ok":
                     extras.append((c.name, f"{c.status}: {_short(c.reason)}", None))
             verdict, value = _verdict(g, m, kk, vs_jc, vs_floor)
+            kkr = g.by_role(KERNELKIT)
+            if kkr is not None and kkr.failures and kk is not None:
+                verdict = f"{verdict}; {len(kkr.failures)} failed".lstrip("; ")
             out.append(Row(g.figure, g.name, m, cells, vs_jc, vs_floor, verdict, value, extras))
     return out
 
@@ -144,6 +147,8 @@ def markdown(results: list[GroupResult], meta: dict[str, Any]) -> str:
                 notes.append(f"- fig {g.figure} {g.name}, {c.name}: {c.note}")
             if c.status != "ok":
                 notes.append(f"- fig {g.figure} {g.name}, {c.name} **{c.status}**: {c.reason}")
+            for failure in c.failures[1:] if c.status != "ok" else c.failures:
+                notes.append(f"- fig {g.figure} {g.name}, {c.name} **sample failed**: {failure}")
             for err in c.extra.get("teardown_errors", []):
                 notes.append(f"- fig {g.figure} {g.name}, {c.name} teardown: {err}")
     if notes:
@@ -233,7 +238,7 @@ def chart(path: Path, results: list[GroupResult], title: str) -> None:
         elif row.vs_jc is None and row.vs_floor is None:
             note = row.verdict or "no ratio"
         if note:
-            color = "#c44e52" if row.verdict in ("MISSED", "missing", "failed") else "black"
+            color = "#c44e52" if _bad(row.verdict) else "black"
             x = max([v for v in (row.vs_jc, row.vs_floor) if v] + [lo]) * 1.35
             if row.metric.unit == "count" or x >= hi / 2:
                 x = lo * 1.1
@@ -247,7 +252,7 @@ def chart(path: Path, results: list[GroupResult], title: str) -> None:
     ax.set_yticks(ys)
     ax.set_yticklabels(labels, fontsize=8)
     for tick, row in zip(ax.get_yticklabels(), all_rows, strict=True):
-        if row.verdict in ("MISSED", "missing", "failed"):
+        if _bad(row.verdict):
             tick.set_color("#c44e52")
     ax.set_xscale("log")
     ax.set_xlim(lo, hi)
@@ -266,10 +271,14 @@ def chart(path: Path, results: list[GroupResult], title: str) -> None:
     plt.close(fig)
 
 
+def _bad(verdict: str) -> bool:
+    return verdict in ("MISSED", "missing") or "failed" in verdict or "MISSED" in verdict
+
+
 def summary_lines(results: list[GroupResult]) -> list[str]:
     out = []
     for row in rows(results):
-        if row.verdict in ("MISSED", "missing", "failed"):
+        if _bad(row.verdict):
             out.append(f"fig {row.figure} {row.metric.label}: {row.verdict}")
     return out
 

@@ -127,6 +127,38 @@ def test_missing_contestant_is_shown_with_its_reason() -> None:
     assert result.by_role(FLOOR).samples == {"t": [2.0, 2.0]}  # type: ignore[union-attr]
 
 
+class _Flaky(Contestant):
+    name = role = KERNELKIT
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def sample(self) -> dict[str, float]:
+        self.calls += 1
+        if self.calls == 2:
+            raise TimeoutError("no reply")
+        return {"t": 1.0}
+
+
+def test_a_failed_sample_is_reported_and_sampling_goes_on() -> None:
+    group = Group(
+        figure=9,
+        name="demo",
+        metrics=[Metric("t", "demo time", "ms", target=Target(FLOOR, "<=", 1.05))],
+        contestants=[_Flaky, lambda: _Fixed(FLOOR, 1.0)],
+        reps=3,
+        warmup=0,
+    )
+    result = run_group(group, log=lambda text: None)
+    kk = result.by_role(KERNELKIT)
+    assert kk is not None
+    assert kk.samples == {"t": [1.0, 1.0]}
+    assert kk.failures == ["sample 2: TimeoutError: no reply"]
+    (row,) = _report.rows([result])
+    assert row.verdict == "met; 1 failed"
+    assert "sample failed**: sample 2: TimeoutError: no reply" in _report.markdown([result], {})
+
+
 def test_session_figure_runs_to_table_and_json(tmp_path: Path) -> None:
     cfg = Config(quick=True, tmp=tmp_path, jupyter_dir=tmp_path, reps_scale=0.1)
     (group,) = session_groups(cfg)
