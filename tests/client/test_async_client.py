@@ -487,6 +487,45 @@ async def test_notify_dead_from_another_thread(client: AsyncKernelClient) -> Non
     thread.join()
 
 
+def test_notify_on_a_closed_client_is_a_no_op() -> None:
+    client = AsyncKernelClient(MemoryTransport(), heartbeat=False)
+
+    async def open_and_close() -> None:
+        await client.start()
+        await client.aclose()
+
+    asyncio.run(open_and_close())  # its loop is closed now, too
+    for notify in (lambda: client.notify_dead(KernelDied("late")), client.notify_restarted):
+        notify()  # from this thread: no loop to reach
+        thread = threading.Thread(target=notify)
+        thread.start()
+        thread.join()
+    assert "closed" in repr(client)
+
+
+async def test_notify_after_aclose_on_a_running_loop_is_a_no_op() -> None:
+    client = AsyncKernelClient(MemoryTransport(), heartbeat=False)
+    await client.start()
+    await client.aclose()
+    errors: list[BaseException] = []
+
+    def notify_both() -> None:
+        try:
+            client.notify_dead(KernelDied("late"))
+            client.notify_restarted()
+        except BaseException as exc:  # pragma: no cover - the failure being tested for
+            errors.append(exc)
+
+    thread = threading.Thread(target=notify_both)
+    thread.start()
+    thread.join()
+    client.notify_dead(KernelDied("late"))
+    await asyncio.sleep(0)
+    assert errors == []
+    with pytest.raises(ClientClosed):  # still closed, not dead
+        await client.kernel_info()
+
+
 async def test_restart_fails_requests_of_the_old_kernel(client: AsyncKernelClient) -> None:
     task = asyncio.create_task(client.execute("hold"))
     await asyncio.sleep(0.01)

@@ -268,6 +268,20 @@ def test_notify_after_close_is_harmless(transport: MemoryTransport) -> None:
     kc.close()
     kc.notify_dead(KernelDied("late"))  # the loop is closed: nothing pending, no error
     kc.notify_restarted()
+    never_started = KernelClient(MemoryTransport(), heartbeat=False)
+    never_started.close()
+    never_started.notify_dead(KernelDied("late"))
+    never_started.notify_restarted()
+    # Closed while its shared loop thread runs on: still nothing to do, no error.
+    shared = LoopThread("kernelkit-test-notify")
+    on_shared = KernelClient(MemoryTransport(), heartbeat=False, loop_thread=shared)
+    on_shared.start()
+    on_shared.close()
+    on_shared.notify_dead(KernelDied("late"))
+    on_shared.notify_restarted()
+    shared.close()
+    with pytest.raises(ClientClosed, match="closed"):
+        on_shared.kernel_info()
 
 
 def test_close_from_a_thread_running_its_own_event_loop() -> None:

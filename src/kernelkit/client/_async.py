@@ -341,8 +341,10 @@ class AsyncKernelClient:
 
         Called by whoever watches the kernel's process (a manager), with an error such
         as :class:`KernelDied` carrying the exit code and last output. Safe to call from
-        any thread.
+        any thread; does nothing once the client is closed.
         """
+        if self._closed:
+            return
         loop = self._loop
         if loop is not None and threading.get_ident() != self._loop_thread:
             try:
@@ -358,8 +360,11 @@ class AsyncKernelClient:
 
         Clears what :meth:`notify_dead` and the heartbeat recorded; requests still
         pending belonged to the old kernel and fail with :class:`KernelError`. Call
-        :meth:`wait_for_ready` before relying on IOPub. Safe to call from any thread.
+        :meth:`wait_for_ready` before relying on IOPub. Safe to call from any thread;
+        does nothing once the client is closed.
         """
+        if self._closed:
+            return
         loop = self._loop
         if loop is not None and threading.get_ident() != self._loop_thread:
             with contextlib.suppress(RuntimeError):  # its loop is closed: nothing to clear
@@ -398,11 +403,15 @@ class AsyncKernelClient:
             await asyncio.sleep(interval)  # the beat: one ping per interval
 
     def _mark_dead(self, error: KernelError) -> None:
+        if self._closed:
+            return  # scheduled before aclose: its requests failed with ClientClosed already
         if self._dead is None:
             self._dead = error
         self._fail_all(error)
 
     def _mark_restarted(self) -> None:
+        if self._closed:
+            return
         self._fail_all(KernelError(f"kernel {self._kernel_name} was restarted"))
         self._dead = None
         self._hb_error = None

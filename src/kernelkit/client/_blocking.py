@@ -371,12 +371,16 @@ class KernelClient:
         self.close()
 
     def notify_dead(self, error: KernelError) -> None:
-        """See :meth:`AsyncKernelClient.notify_dead` (safe from any thread)."""
-        self._client.notify_dead(error)
+        """See :meth:`AsyncKernelClient.notify_dead` (safe from any thread; does nothing
+        once the client is closed)."""
+        if not self._closed:
+            self._client.notify_dead(error)
 
     def notify_restarted(self) -> None:
-        """See :meth:`AsyncKernelClient.notify_restarted` (safe from any thread)."""
-        self._client.notify_restarted()
+        """See :meth:`AsyncKernelClient.notify_restarted` (safe from any thread; does
+        nothing once the client is closed)."""
+        if not self._closed:
+            self._client.notify_restarted()
 
     def _loop_or_raise(self) -> asyncio.AbstractEventLoop:
         loop = self._thread.loop

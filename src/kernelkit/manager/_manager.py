@@ -336,8 +336,8 @@ class AsyncKernelManager:
                 continue
             try:
                 client.notify_dead(error)
-            except RuntimeError:  # its loop closed meanwhile (a blocking client closing)
-                log.debug("kernel %s: a closing client missed notify_dead", self.kernel_name)
+            except Exception:  # a watcher of the caller's own: the others still hear
+                log.exception("kernel %s: a client's notify_dead failed", self.kernel_name)
 
     def _notify_restarted(self) -> None:
         for client in list(self._clients):
@@ -345,8 +345,8 @@ class AsyncKernelManager:
                 continue
             try:
                 client.notify_restarted()
-            except RuntimeError:
-                log.debug("kernel %s: a closing client missed notify_restarted", self.kernel_name)
+            except Exception:
+                log.exception("kernel %s: a client's notify_restarted failed", self.kernel_name)
 
     # ------------------------------------------------------------------ start
 
