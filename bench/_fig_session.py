@@ -195,7 +195,7 @@ def groups(cfg: Config) -> list[Group]:
                 lambda: JupyterClientSession(counts, "json"),
                 lambda: FloorSession(counts),
             ],
-            reps=cfg.reps(4, 7),
+            reps=cfg.reps(3, 7),
             budget_s=cfg.pick(20, 60),
             note=f"{counts['small']} small / {counts['big']} big messages per sample",
         )
