@@ -21,6 +21,7 @@ from kernelkit import (
     RemoteProtocolError,
     UnsupportedFeature,
 )
+from kernelkit._connection import ConnectionInfo
 from kernelkit.client import AsyncKernelClient, print_output
 from kernelkit.protocol import Message
 from kernelkit.transport import MemoryTransport
@@ -524,6 +525,31 @@ async def test_notify_after_aclose_on_a_running_loop_is_a_no_op() -> None:
     assert errors == []
     with pytest.raises(ClientClosed):  # still closed, not dead
         await client.kernel_info()
+
+
+async def test_restart_with_new_info_moves_the_transport(
+    client: AsyncKernelClient, transport: MemoryTransport
+) -> None:
+    moved = ConnectionInfo(key=b"secret", kernel_name="fake").with_ports(
+        shell_port=1, iopub_port=2, stdin_port=3, control_port=4, hb_port=5
+    )
+    client.notify_dead(KernelDied("restarting"))
+    client.notify_restarted(moved)
+    assert transport.reconnected == [moved]
+    assert (await client.kernel_info(timeout=2)).msg_type == "kernel_info_reply"
+    client.notify_restarted()  # same endpoints: nothing to move
+    assert transport.reconnected == [moved]
+
+
+async def test_restart_the_transport_cannot_follow_fails_every_request() -> None:
+    class Stuck(MemoryTransport):
+        def reconnect(self, info: ConnectionInfo) -> None:
+            raise KernelError("cannot follow: make a new client")
+
+    async with AsyncKernelClient(Stuck(), heartbeat=False) as client:
+        client.notify_restarted(ConnectionInfo())
+        with pytest.raises(KernelError, match="make a new client"):
+            await client.kernel_info()
 
 
 async def test_restart_fails_requests_of_the_old_kernel(client: AsyncKernelClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -123,6 +124,25 @@ def test_a_client_outlives_its_manager_and_may_close_from_a_callback(runtime_dir
     other.close()
     assert threading.active_count() == threads
     assert files_in(runtime_dir) == []
+
+
+def test_blocking_client_follows_a_restart_onto_new_ports(runtime_dir: Path) -> None:
+    with KernelManager(kernel_spec=fake_spec(), autorestart=False) as km, km.client() as kc:
+        kc.wait_for_ready(timeout=10)
+        old = km.connection_info
+        assert old is not None
+        km.shutdown_kernel(restart=True)
+        with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind((old.ip, old.control_port))
+            squatter.listen()
+            km.start_kernel()
+        new = km.connection_info
+        assert new is not None
+        assert new.control_port != old.control_port
+        kc.wait_for_ready(timeout=10)
+        assert kc.execute("result 7", timeout=10).content["status"] == "ok"
+        assert kc.shutdown(timeout=10).msg_type == "shutdown_reply"  # control moved too
 
 
 def test_misuse(runtime_dir: Path) -> None:

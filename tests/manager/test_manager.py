@@ -23,6 +23,7 @@ from kernelkit import (
 from kernelkit.manager import AsyncKernelManager, start_new_async_kernel
 from kernelkit.protocol import Message
 from kernelkit.specs import KernelSpec
+from kernelkit.transport import ZMQTransport
 
 from .conftest import (
     FAKE_KERNEL,
@@ -457,15 +458,16 @@ def test_fake_kernel_exists() -> None:
     assert FAKE_KERNEL.is_file()
 
 
-async def test_restart_on_new_ports_tells_old_clients_to_reconnect(
-    make_manager: MakeManager,
-) -> None:
+async def test_restart_on_new_ports_takes_the_clients_along(make_manager: MakeManager) -> None:
     km = make_manager(autorestart=False)
     await km.start_kernel()
     info = km.connection_info
     assert info is not None
     async with km.client() as kc:
         await kc.wait_for_ready(timeout=10)
+        transport = kc.transport
+        assert isinstance(transport, ZMQTransport)
+        identity = transport.identity
         await km.shutdown_kernel(restart=True)
         # Someone takes the old shell port meanwhile: the new kernel gets new ports.
         with socket.socket() as squatter:
@@ -473,9 +475,56 @@ async def test_restart_on_new_ports_tells_old_clients_to_reconnect(
             squatter.bind((info.ip, info.shell_port))
             squatter.listen()
             await km.start_kernel()
-        assert km.connection_info is not None
-        assert km.connection_info.shell_port != info.shell_port
-        with pytest.raises(KernelDied, match="new ports"):
-            await kc.kernel_info(timeout=5)
-    async with km.client() as fresh:
-        await fresh.wait_for_ready(timeout=10)
+        moved = km.connection_info
+        assert moved is not None
+        assert moved.shell_port != info.shell_port
+        # The client reconnected, with its identity, and works.
+        assert transport.connection_info == moved
+        assert transport.identity == identity
+        await kc.wait_for_ready(timeout=10)
+        reply = await kc.execute("pid", outputs=(out := []), timeout=10)
+        assert out[0].content["data"]["text/plain"] == str(pid_of(km))
+        assert reply.content["status"] == "ok"
+
+
+async def test_auto_restart_on_new_ports_fails_pending_then_follows(
+    make_manager: MakeManager,
+) -> None:
+    km = make_manager()
+    squatters: list[socket.socket] = []
+
+    def squat(error: KernelError) -> None:
+        # Called once the dead kernel is gone and before the relaunch: take its hb port.
+        info = km.connection_info
+        assert info is not None
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((info.ip, info.hb_port))
+        sock.listen()
+        squatters.append(sock)
+
+    km.add_restart_callback(squat, "died")
+    restarted = asyncio.Event()
+    km.add_restart_callback(lambda e: restarted.set(), "restart")
+    await km.start_kernel()
+    old = km.connection_info
+    assert old is not None
+    try:
+        async with km.client() as kc:
+            await kc.wait_for_ready(timeout=10)
+            pending = asyncio.create_task(kc.execute("sleep 30"))
+            await asyncio.sleep(0.1)
+            os.kill(pid_of(km), signal.SIGKILL)
+            with pytest.raises(KernelDied):
+                await asyncio.wait_for(pending, 5)
+            await asyncio.wait_for(restarted.wait(), 20)
+            new = km.connection_info
+            assert new is not None
+            assert new.hb_port != old.hb_port
+            await kc.wait_for_ready(timeout=10)
+            reply = await kc.execute("print moved", outputs=(out := []), timeout=10)
+            assert reply.content["status"] == "ok"
+            assert out[0].content["text"] == "moved\n"
+    finally:
+        for sock in squatters:
+            sock.close()

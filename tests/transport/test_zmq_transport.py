@@ -339,3 +339,84 @@ def test_reader_falls_back_to_zmq_asyncio() -> None:
         loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+async def echo_heartbeats(side: KernelSide) -> None:
+    """Answer pings on ``side``'s heartbeat socket until cancelled."""
+    while True:
+        await side.sockets["hb"].send_multipart(await side.sockets["hb"].recv_multipart())
+
+
+async def test_reconnect_follows_the_kernel_to_new_ports(
+    kernel: KernelSide, connected: tuple[ZMQTransport, Recorder]
+) -> None:
+    transport, recorder = connected
+    identity = transport.identity
+    transport.reconnect(kernel.info)  # the same endpoints: nothing to do
+    echoer = asyncio.create_task(echo_heartbeats(kernel))
+    assert await transport.ping(2.0)
+    echoer.cancel()
+    moved = KernelSide()  # the restarted kernel, on other ports
+    echoer = asyncio.create_task(echo_heartbeats(moved))
+    try:
+        transport.reconnect(moved.info)
+        assert transport.connection_info == moved.info
+        assert transport.identity == identity
+        request = transport.session.msg("kernel_info_request")
+        transport.send("shell", request)
+        ids, got = await moved.recv("shell")
+        assert ids == [identity]
+        await moved.send("shell", moved.session.msg("kernel_info_reply", parent=got), ids)
+        channel, reply = await recorder.next()
+        assert (channel, reply.parent_id) == ("shell", request.header.msg_id)
+        assert await moved.publish_until_received(recorder, "status")
+        assert await transport.ping(2.0)
+    finally:
+        echoer.cancel()
+        await asyncio.wait([echoer])
+        moved.close()
+
+
+async def test_reconnect_refuses_another_key_and_a_closed_transport(
+    kernel: KernelSide, connected: tuple[ZMQTransport, Recorder]
+) -> None:
+    transport, _ = connected
+    other = ConnectionInfo(key=b"another-key", kernel_name="fake").with_ports(
+        **dict(
+            zip(
+                ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"),
+                allocate_ports(5),
+                strict=True,
+            )
+        )
+    )
+    with pytest.raises(KernelError, match="new key"):
+        transport.reconnect(other)
+    with pytest.raises(KernelError, match="ports are not known"):
+        transport.reconnect(ConnectionInfo(key=KEY, kernel_name="fake"))
+    assert transport.connection_info == kernel.info
+    await transport.aclose()
+    with pytest.raises(ClientClosed):
+        transport.reconnect(kernel.info)
+
+
+async def test_reconnect_before_connect_only_changes_the_target(kernel: KernelSide) -> None:
+    first = ConnectionInfo(key=KEY, kernel_name="fake").with_ports(
+        **dict(
+            zip(
+                ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"),
+                allocate_ports(5),
+                strict=True,
+            )
+        )
+    )
+    transport = ZMQTransport(first)
+    transport.reconnect(kernel.info)
+    await transport.connect(Recorder())
+    echoer = asyncio.create_task(echo_heartbeats(kernel))
+    try:
+        assert await transport.ping(2.0)
+    finally:
+        echoer.cancel()
+        await asyncio.wait([echoer])
+        await transport.aclose()

@@ -212,6 +212,7 @@ class AsyncKernelClient:
         self._closed = False
         self._dead: KernelError | None = None
         self._hb_error: HeartbeatTimeout | None = None
+        self._hb_answered = False  # the kernel has answered a heartbeat (since its start)
         self._kernel_info: Message | None = None
         self._input_request: Message | None = None
         # A tuple, replaced on change: the receive path iterates it without a copy, and
@@ -355,12 +356,15 @@ class AsyncKernelClient:
         else:
             self._mark_dead(error)
 
-    def notify_restarted(self) -> None:
-        """The kernel was restarted on the same connection: accept requests again.
+    def notify_restarted(self, info: ConnectionInfo | None = None) -> None:
+        """The kernel was restarted: accept requests again.
 
-        Clears what :meth:`notify_dead` and the heartbeat recorded; requests still
-        pending belonged to the old kernel and fail with :class:`KernelError`. Call
-        :meth:`wait_for_ready` before relying on IOPub. Safe to call from any thread;
+        ``info`` is where the new kernel listens, when that may have changed (a restart
+        that found its old ports taken): the transport then reconnects to it, keeping its
+        identity. Clears what :meth:`notify_dead` and the heartbeat recorded; requests
+        still pending belonged to the old kernel and fail with :class:`KernelError`. Call
+        :meth:`wait_for_ready` before relying on IOPub. If the transport cannot follow
+        (another key), every request fails with that error. Safe to call from any thread;
         does nothing once the client is closed.
         """
         if self._closed:
@@ -368,15 +372,14 @@ class AsyncKernelClient:
         loop = self._loop
         if loop is not None and threading.get_ident() != self._loop_thread:
             with contextlib.suppress(RuntimeError):  # its loop is closed: nothing to clear
-                loop.call_soon_threadsafe(self._mark_restarted)
+                loop.call_soon_threadsafe(self._mark_restarted, info)
         else:
-            self._mark_restarted()
+            self._mark_restarted(info)
 
     async def _run_heartbeat(self) -> None:
         ping = self._transport.ping
         interval = self._hb_interval
         timeout = self._hb_timeout
-        answered_once = False
         while not self._closed:
             heard = self._heard
             try:
@@ -386,13 +389,13 @@ class AsyncKernelClient:
             if self._closed:
                 return
             if alive:
-                answered_once = True
+                self._hb_answered = True
                 self._hb_error = None  # a kernel that answers again is usable again
             elif self._heard != heard:
                 # No echo, but the kernel kept sending (an output flood from a kernel
                 # whose heartbeat shares its one thread): alive, only late.
                 self._hb_error = None
-            elif answered_once and self._hb_error is None and self._dead is None:
+            elif self._hb_answered and self._hb_error is None and self._dead is None:
                 # Until the first answer the kernel may still be starting: only a kernel
                 # that answered once and then stopped is declared hung or dead.
                 self._hb_error = HeartbeatTimeout(
@@ -409,15 +412,22 @@ class AsyncKernelClient:
             self._dead = error
         self._fail_all(error)
 
-    def _mark_restarted(self) -> None:
+    def _mark_restarted(self, info: ConnectionInfo | None = None) -> None:
         if self._closed:
             return
         self._fail_all(KernelError(f"kernel {self._kernel_name} was restarted"))
         self._dead = None
         self._hb_error = None
+        self._hb_answered = False  # the new kernel is starting: give it its first answer
         self._kernel_info = None
         if self._iopub_seen is not None:
             self._iopub_seen.clear()
+        if info is not None:
+            try:
+                self._transport.reconnect(info)
+            except KernelError as exc:
+                self._dead = exc
+                log.warning("kernel %s: %s", self._kernel_name, exc)
 
     def _fail_all(self, error: BaseException) -> None:
         for request in self._tracker.forget_all():

@@ -376,11 +376,11 @@ class KernelClient:
         if not self._closed:
             self._client.notify_dead(error)
 
-    def notify_restarted(self) -> None:
+    def notify_restarted(self, info: ConnectionInfo | None = None) -> None:
         """See :meth:`AsyncKernelClient.notify_restarted` (safe from any thread; does
         nothing once the client is closed)."""
         if not self._closed:
-            self._client.notify_restarted()
+            self._client.notify_restarted(info)
 
     def _loop_or_raise(self) -> asyncio.AbstractEventLoop:
         loop = self._thread.loop

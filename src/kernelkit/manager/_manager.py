@@ -12,7 +12,7 @@ watches its process, and controls its lifetime:
 - Every client made by :meth:`AsyncKernelManager.client` is kept informed: it fails its
   pending requests at once with :class:`~kernelkit.KernelDied` (exit code and the last
   lines the kernel wrote) when the process dies, and accepts requests again after a
-  restart.
+  restart, reconnecting first if the kernel came back on other ports.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class KernelWatcher(Protocol):
 
     def notify_dead(self, error: KernelError) -> None: ...
 
-    def notify_restarted(self) -> None: ...
+    def notify_restarted(self, info: ConnectionInfo | None = None) -> None: ...
 
 
 def _same_endpoints(a: ConnectionInfo, b: ConnectionInfo) -> bool:
@@ -114,9 +114,10 @@ class AsyncKernelManager:
 
     Auto-restart (``autorestart``): when the process exits without being asked to, the
     kernel is relaunched at once with the same arguments, on the same ports when they
-    are still free. A kernel that dies more than ``restart_limit`` times in a row, each
-    time within the stable-start window (the provisioner's ``get_stable_start_time``,
-    recommended ``stable_start_time``), is left dead.
+    are still free (else on new ones, which its clients follow). A kernel that dies
+    more than ``restart_limit`` times in a row, each time within the stable-start
+    window (the provisioner's ``get_stable_start_time``, recommended
+    ``stable_start_time``), is left dead.
 
     Callbacks (each called on the event loop with a :class:`~kernelkit.KernelError`;
     they must not block; an exception in one is logged):
@@ -339,12 +340,12 @@ class AsyncKernelManager:
             except Exception:  # a watcher of the caller's own: the others still hear
                 log.exception("kernel %s: a client's notify_dead failed", self.kernel_name)
 
-    def _notify_restarted(self) -> None:
+    def _notify_restarted(self, info: ConnectionInfo | None) -> None:
         for client in list(self._clients):
             if client.closed:
                 continue
             try:
-                client.notify_restarted()
+                client.notify_restarted(info)
             except Exception:
                 log.exception("kernel %s: a client's notify_restarted failed", self.kernel_name)
 
@@ -426,20 +427,9 @@ class AsyncKernelManager:
         assert info is not None
         old = self._announced
         if old is not None:
-            if _same_endpoints(old, info):
-                self._notify_restarted()
-            else:
-                # The clients' sockets point at the old ports; they cannot follow. (Clear
-                # the death they were told of first, so this is the error they report.)
-                self._notify_restarted()
-                self._notify_dead(
-                    KernelDied(
-                        "the kernel was restarted on new ports (the old ones were taken); "
-                        "this client cannot follow it: make a new one with manager.client()",
-                        kernel_name=self.kernel_name,
-                    )
-                )
-                self._clients = weakref.WeakSet()
+            # Moved (the old ports were taken meanwhile): the clients reconnect to the new
+            # ones; the info passed is what tells them to.
+            self._notify_restarted(None if _same_endpoints(old, info) else info)
         self._announced = info
         self._state = "running"
         loop = asyncio.get_running_loop()
@@ -666,7 +656,8 @@ class AsyncKernelManager:
         arguments, on the same ports when they are still free.
 
         Clients from :meth:`client` fail their pending requests and then work again
-        (call their ``wait_for_ready``). Also starts a kernel that died and stayed dead.
+        (call their ``wait_for_ready``), on the new ports if the old ones were taken.
+        Also starts a kernel that died and stayed dead.
 
         Raises:
             KernelStartError: the new kernel could not be started.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import KernelError, RemoteProtocolError
 from kernelkit.protocol import Message, Session
 
@@ -39,7 +40,8 @@ class Transport(Protocol):
     """Moves messages between one client and one kernel, per channel.
 
     Lifecycle: ``await connect(receiver)`` once, on the event loop that will use it; then
-    ``send`` and ``ping`` from that loop; ``close``/``aclose`` once at the end.
+    ``send``, ``ping`` and ``reconnect`` from that loop; ``close``/``aclose`` once at the
+    end.
     """
 
     @property
@@ -77,6 +79,17 @@ class Transport(Protocol):
 
     async def ping(self, timeout: float) -> bool:
         """One heartbeat round trip: True if the kernel echoed within ``timeout`` seconds."""
+        ...
+
+    def reconnect(self, info: ConnectionInfo) -> None:
+        """Follow the kernel to ``info``'s endpoints (a restart on new ports), keeping the
+        receiver; nothing happens when they are the ones in use. Called on the event loop.
+
+        Raises:
+            ClientClosed: the transport is closed.
+            KernelError: it cannot reach the kernel ``info`` describes (another key, or a
+                transport that is not addressed by connection info).
+        """
         ...
 
     def close(self) -> None:

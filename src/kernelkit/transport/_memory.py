@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import (
     ClientClosed,
     KernelError,
@@ -52,6 +53,7 @@ class MemoryTransport:
         "_receiver",
         "_session",
         "alive",
+        "reconnected",
         "sent_count",
     )
 
@@ -74,6 +76,8 @@ class MemoryTransport:
         self.alive = True
         #: How many messages the client has sent.
         self.sent_count = 0
+        #: The connection infos :meth:`reconnect` was given, in order.
+        self.reconnected: list[ConnectionInfo] = []
 
     # -- the client's side (the Transport protocol) --------------------------------------
 
@@ -118,6 +122,13 @@ class MemoryTransport:
             return True
         await asyncio.sleep(timeout)  # a hung kernel: the echo never comes
         return False
+
+    def reconnect(self, info: ConnectionInfo) -> None:
+        """Nothing to move (the test is the kernel): ``info`` is recorded in
+        :attr:`reconnected`."""
+        if self._closed:
+            raise ClientClosed("this MemoryTransport is closed")
+        self.reconnected.append(info)
 
     def close(self) -> None:
         self._closed = True
