@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ from kernelkit.discovery import (
     SpecProvider,
     resolve_duplicates,
 )
+from kernelkit.discovery._finder import _stamped
 from kernelkit.envs import inspect_environment
 from kernelkit.specs import KernelSpec, load_kernel_spec
 from tests.envs.layouts import python_spec, write_spec, write_venv
@@ -180,6 +182,51 @@ def test_same_spec_directory_reached_twice_is_listed_once(tmp_path: Path) -> Non
     assert [k.id for k in result] == ["spec/python3"]
     assert result.get("mirror/python3").id == "spec/python3"
     assert result.kernels[0].aliases == ("mirror/python3",)
+
+
+def test_a_spec_directory_linked_under_another_name_is_listed_once(tmp_path: Path) -> None:
+    kernels = tmp_path / "kernels"
+    write_spec(kernels, "python3", python_spec())
+    write_spec(kernels, "copy", python_spec())  # same contents, its own directory
+    (kernels / "py").symlink_to(kernels / "python3")
+    result = KernelFinder({"spec": SpecProvider([kernels])}).find()
+    assert [k.id for k in result] == ["spec/copy", "spec/py"]  # first in sorted order
+    assert result.get("spec/python3").id == "spec/py"
+
+
+def test_stamping_the_provider_keeps_every_other_field(tmp_path: Path) -> None:
+    env = inspect_environment(write_venv(tmp_path / "env", ipykernel=True))
+    directory = write_spec(tmp_path / "k", "p", python_spec())
+    values: dict[str, object] = {
+        "name": "p",
+        "display_name": "P",
+        "language": "python",
+        "provider": "",
+        "origin": ORIGIN_INTERPRETER,
+        "source": directory,
+        "metadata": {"a": 1},
+        "problems": ("x",),
+        "spec": load_kernel_spec(directory),
+        "environment": env,
+        "aliases": ("o/p",),
+    }
+    # every field is set above: a new field must be added here (and is then checked)
+    assert set(values) == {f.name for f in dataclasses.fields(KernelType)}
+    kernel = KernelType(**values)  # type: ignore[arg-type]
+    assert _stamped(kernel, "mine") == dataclasses.replace(kernel, provider="mine")
+    assert _stamped(kernel, "") is kernel
+
+
+def test_an_unchanged_listing_gives_the_same_result(tmp_path: Path) -> None:
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    old = time.time() - 60
+    os.utime(watched, (old, old))
+    finder = KernelFinder({"c": Static("a", watched=[watched])})
+    first = finder.find()
+    assert finder.find() is first  # nothing re-listed, nothing re-resolved
+    os.utime(watched, (old + 1, old + 1))
+    assert finder.find() is not first
 
 
 def test_an_interpreter_already_started_by_a_spec_is_listed_once(tmp_path: Path) -> None:

@@ -5,18 +5,21 @@ opening every installed distribution's metadata: about as much work as listing t
 kernels themselves. The result only changes when packages are installed or removed,
 which changes the modification time of the ``sys.path`` directory holding them, so it is
 cached in ``<cache dir>/entry-points-<hash>.json`` keyed by those directories' ``stat``.
+
+Reading the cache is on the start-up path of every listing, so this module avoids
+``json``, ``hashlib`` and ``tempfile`` (orjson is loaded by kernelspec scanning anyway).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
-import json
 import os
 import sys
-import tempfile
+import zlib
 from pathlib import Path
+
+import orjson
 
 __all__ = [
     "EntryPointRef",
@@ -74,28 +77,50 @@ def read_entry_points(group: str, *, cache_dir: Path | None = None) -> list[Entr
     """
     directory = default_cache_dir() if cache_dir is None else cache_dir
     tag = f"{sys.executable}\0{group}".encode("utf-8", "surrogateescape")
-    path = directory / f"entry-points-{hashlib.sha1(tag).hexdigest()[:16]}.json"
+    # Which interpreter and group, in a file name (a cache key, not a secret).
+    path = directory / f"entry-points-{zlib.crc32(tag):08x}{zlib.adler32(tag):08x}.json"
     key = _path_key()
     try:
-        with open(path, encoding="utf-8") as f:
-            cached = json.load(f)
-        if cached.get("format") == _FORMAT and cached.get("key") == key:
+        with open(path, "rb") as f:
+            cached = orjson.loads(f.read())
+        if (
+            cached.get("format") == _FORMAT
+            and cached.get("executable") == sys.executable
+            and cached.get("group") == group
+            and cached.get("key") == key
+        ):
             return [(str(n), str(v)) for n, v in cached["entries"]]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # no cache yet, or a stale or garbled one: scan and rewrite it
     entries = _scan(group)
-    tmp: str | None = None
+    doc = {
+        "format": _FORMAT,
+        "executable": sys.executable,
+        "group": group,
+        "key": key,
+        "entries": entries,
+    }
+    _write_atomically(path, orjson.dumps(doc))
+    return entries
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` through a temporary file beside it (readers never see half a file);
+    failing to write only means the next run scans again."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"format": _FORMAT, "key": key, "entries": entries}, f)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except OSError:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    return entries
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def load_entry_point(value: str) -> object:

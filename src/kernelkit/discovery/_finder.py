@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Literal, cast
 
 from kernelkit._errors import DiscoveryError, NoSuchKernel
@@ -45,7 +46,7 @@ DEFAULT_TIME_LIMIT = 5.0
 #: that read it is not cached (as git treats "racily clean" index entries).
 _RACY_NS = 2_000_000_000
 
-_Fingerprint = tuple[tuple[str, tuple[int, int, int] | None], ...]
+_Fingerprint = tuple[tuple[str, tuple[int, int, int, int] | None], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,36 +101,46 @@ class KernelChange:
     kernel: KernelType
 
 
-def _stat_key(path: str) -> tuple[int, int, int] | None:
+def _stat_key(path: str) -> tuple[int, int, int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
-def _fingerprint(paths: Sequence[str | os.PathLike[str]]) -> tuple[_Fingerprint, bool]:
-    """(stat keys of ``paths``, whether any was modified too recently to trust)."""
-    racy_after = time.time_ns() - _RACY_NS
+def _fingerprint(paths: Sequence[str], *, since_ns: int | None = None) -> tuple[_Fingerprint, bool]:
+    """(stat keys of ``paths``, whether any was modified after ``since_ns`` minus the
+    clock's granularity, i.e. maybe after the listing began: such a listing is not
+    trusted). The keys hold ctime too, which cannot be set back: a later change written
+    with an old mtime (``touch -d``, ``tar x``) still differs."""
+    racy_after = None if since_ns is None else since_ns - _RACY_NS
     racy = False
     keys = []
-    for path in dict.fromkeys(os.fspath(p) for p in paths):
+    for path in dict.fromkeys(paths):
         key = _stat_key(path)
-        if key is not None and key[0] > racy_after:
+        if racy_after is not None and key is not None and key[0] > racy_after:
             racy = True
         keys.append((path, key))
     return tuple(keys), racy
+
+
+_serials = itertools.count()
 
 
 class _Job:
     """One provider listing running in a worker thread."""
 
     def __init__(self) -> None:
+        self.serial = next(_serials)
         self.done = threading.Event()
         self.kernels: list[KernelType] = []
         self.problems: list[DiscoveryProblem] = []
+        #: set once ``fingerprint`` is final (after ``done``: nobody waits for it)
+        self.fingerprinted = threading.Event()
         self.fingerprint: _Fingerprint | None = None
         self.started = time.monotonic()
+        self.started_ns = time.time_ns()
 
 
 class _Slot:
@@ -159,15 +170,30 @@ class _Slot:
 
     def still_valid(self) -> bool:
         cached = self.cached
-        if cached is None or cached.fingerprint is None:
+        if cached is None or not cached.fingerprinted.is_set() or cached.fingerprint is None:
             return False
         current, _ = _fingerprint([p for p, _ in cached.fingerprint])
         return current == cached.fingerprint
 
 
+_KERNEL_TYPE_FIELDS = tuple(f.name for f in fields(KernelType) if f.init)
+
+
+def _stamped(item: KernelType, provider: str) -> KernelType:
+    """``replace(item, provider=provider)`` at a third of the cost (field names looked up
+    once): it runs once per kernel of every listing."""
+    if item.provider == provider:
+        return item
+    values = {name: getattr(item, name) for name in _KERNEL_TYPE_FIELDS}
+    values["provider"] = provider
+    return KernelType(**values)
+
+
 def _run_provider(slot: _Slot, job: _Job) -> None:
-    """Body of a worker thread: load the provider, list, validate, fingerprint."""
+    """Body of a worker thread: load the provider, list, validate; hand the listing over
+    (``job.done``), then fingerprint what it read for the cache (``job.fingerprinted``)."""
     name = slot.name
+    watched: list[str] | None = None
     try:
         try:
             provider = slot.load()
@@ -182,7 +208,8 @@ def _run_provider(slot: _Slot, job: _Job) -> None:
         try:
             listed = list(provider.find_kernels())
             watched_method = getattr(provider, "watched_paths", None)
-            watched = watched_method() if watched_method is not None else None
+            paths = watched_method() if watched_method is not None else None
+            watched = None if paths is None else [os.fspath(p) for p in paths]
         except Exception as exc:
             job.problems.append(
                 DiscoveryProblem(
@@ -203,14 +230,20 @@ def _run_provider(slot: _Slot, job: _Job) -> None:
                 )
                 continue
             seen.add(item.name)
-            job.kernels.append(replace(item, provider=name))
-        if watched is not None:
-            fingerprint, racy = _fingerprint(list(watched))
-            job.fingerprint = None if racy else fingerprint
+            job.kernels.append(_stamped(item, name))
     except BaseException as exc:  # a thread must not die silently: report anything
         job.problems.append(DiscoveryProblem(name, f"crashed: {type(exc).__name__}: {exc}"))
+        watched = None
     finally:
         job.done.set()
+    try:
+        # Off the caller's path: a listing is returned as soon as it is done. Changes made
+        # since the listing began (by ctime) make it untrusted, so the delay is safe.
+        if watched is not None:
+            fingerprint, racy = _fingerprint(watched, since_ns=job.started_ns)
+            job.fingerprint = None if racy else fingerprint
+    finally:
+        job.fingerprinted.set()
 
 
 _Identity = tuple[int, int] | str
@@ -237,20 +270,43 @@ class _Identities:
         return found
 
 
-def _ipykernel_prefix(kernel: KernelType, identity: _Identities) -> _Identity | None:
-    """The environment whose interpreter this ipykernel spec runs, or None."""
+_BARE = "bare python"
+
+
+def _ipykernel_prefix(
+    kernel: KernelType, identity: _Identities, programs: dict[str, _Identity | None]
+) -> _Identity | None:
+    """The environment whose interpreter this ipykernel spec runs, or None.
+    ``programs`` remembers what each argv[0] means (most specs share a few)."""
     spec = kernel.spec
     if spec is None or not spec.argv or not runs_ipykernel(spec):
         return None
     first = spec.argv[0]
-    if is_bare_python(first):
+    if first not in programs:
+        programs[first] = _program_prefix(first, identity)
+    found = programs[first]
+    if found == _BARE:
         # runs with the interpreter of the environment holding the spec, if any
         env = kernel.environment
         return identity(env.prefix) if env is not None else None
+    return found
+
+
+def _program_prefix(first: str, identity: _Identities) -> _Identity | None:
+    if is_bare_python(first):
+        return _BARE
     bin_dir = os.path.dirname(first)
     if not os.path.isabs(first) or os.path.basename(bin_dir) not in ("bin", "Scripts"):
         return None
     return identity(os.path.dirname(bin_dir))
+
+
+def _contents(kernel: KernelType) -> tuple[str, ...] | None:
+    """What a kernelspec's kernel.json says that matters here (None: no spec to compare)."""
+    spec = kernel.spec
+    if spec is None or kernel.origin != ORIGIN_KERNELSPEC:
+        return None
+    return (spec.display_name, spec.language, *spec.argv)
 
 
 def resolve_duplicates(kernels: Sequence[KernelType]) -> list[KernelType]:
@@ -267,10 +323,18 @@ def resolve_duplicates(kernels: Sequence[KernelType]) -> list[KernelType]:
        spec that lives in that environment).
 
     The kernel that stays records the dropped ids in ``aliases``.
+
+    One directory reached twice holds one kernel.json, so only kernelspecs with the same
+    contents (argv, display name, language) can be one: only those are ``stat``-ed.
     """
     identity = _Identities()
+    programs: dict[str, _Identity | None] = {}
+    contents: dict[object, int] = {}
+    for kernel in kernels:
+        key = _contents(kernel)
+        contents[key] = contents.get(key, 0) + 1
     kept: list[KernelType] = []
-    by_dir: dict[_Identity, int] = {}
+    by_dir: dict[object, int] = {}
     by_python: dict[_Identity, int] = {}
     aliases: dict[int, list[str]] = {}
     interpreters: list[tuple[KernelType, _Identity]] = []
@@ -279,12 +343,13 @@ def resolve_duplicates(kernels: Sequence[KernelType]) -> list[KernelType]:
             interpreters.append((kernel, identity(kernel.environment.prefix)))
             continue
         if kernel.origin == ORIGIN_KERNELSPEC and kernel.source is not None:
-            same = identity(kernel.source)
+            key = _contents(kernel)
+            same = identity(kernel.source) if key is None or contents[key] > 1 else key
             if same in by_dir:
                 aliases.setdefault(by_dir[same], []).append(kernel.id)
                 continue
             by_dir[same] = len(kept)
-            prefix = _ipykernel_prefix(kernel, identity)
+            prefix = _ipykernel_prefix(kernel, identity, programs)
             if prefix is not None:
                 by_python.setdefault(prefix, len(kept))
         kept.append(kernel)
@@ -324,6 +389,7 @@ class KernelFinder:
         self._group = entry_point_group
         self._lock = threading.Lock()
         self._slots: list[_Slot] | None = None
+        self._last: tuple[tuple[int, ...], FindResult] | None = None
         if providers is not None:
             self._slots = self._ordered(
                 [_Slot(name, provider=provider) for name, provider in providers.items()]
@@ -374,6 +440,13 @@ class KernelFinder:
         Never raises because of a provider; returns within about ``time_limit`` seconds.
         """
         slots = self._get_slots()
+        if not refresh:
+            # A listing hands its kernels over before fingerprinting what it read (so the
+            # first call returns sooner); a later call needs that fingerprint to reuse it.
+            for slot in slots:
+                job = slot.running or slot.cached
+                if job is not None and job.done.is_set():
+                    job.fingerprinted.wait(self.time_limit)
         # per provider, in order: the job to wait for (None: a hung one, not waited for
         # again) and its stale kernels, if any
         plan: list[tuple[_Slot, _Job | None]] = []
@@ -433,13 +506,21 @@ class KernelFinder:
                     slot.cached = job
             kernels.extend(job.kernels)
             problems.extend(job.problems)
+        # The same listings as last time (every provider's cache still valid): the same
+        # result, without resolving duplicates again (a stat per kernelspec).
+        key = tuple(job.serial if job is not None else -1 for _, job in plan)
+        last = self._last
+        if not problems and last is not None and last[0] == key:
+            return last[1]
         resolved = resolve_duplicates(kernels)
         by_id: dict[str, KernelType] = {}
         for kernel in resolved:
             by_id.setdefault(kernel.id, kernel)
             for alias in kernel.aliases:
                 by_id.setdefault(alias, kernel)
-        return FindResult(tuple(resolved), tuple(problems), by_id)
+        result = FindResult(tuple(resolved), tuple(problems), by_id)
+        self._last = None if problems else (key, result)
+        return result
 
     def refresh(self) -> FindResult:
         """Forget every cached listing and list again."""

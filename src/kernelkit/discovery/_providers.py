@@ -88,9 +88,9 @@ def _spec_type(
 
 
 def _watch_spec(paths: list[str], spec: KernelSpec) -> None:
-    directory = str(spec.resource_dir)
+    directory = os.fspath(spec.resource_dir)
     paths.append(directory)
-    paths.append(os.path.join(directory, "kernel.json"))
+    paths.append(f"{directory}{os.sep}kernel.json")
     if spec.argv and os.path.isabs(spec.argv[0]):
         paths.append(spec.argv[0])  # the interpreter or program it starts
 
@@ -136,13 +136,15 @@ class SpecProvider(_BuiltinProvider):
         dirs = kernel_spec_dirs() if self._dirs is None else list(self._dirs)
         specs = scan_kernel_specs(dirs)
         watched: list[str] = [str(d) for d in dirs]
-        envs: dict[Path, Environment | None] = {}
+        # keyed by the kernels directory's path as text: cheaper than Path.parent and
+        # Path hashing, once per spec
+        envs: dict[str, Environment | None] = {}
         found = []
         for spec in specs:
             _watch_spec(watched, spec)
-            kernels = spec.resource_dir.parent
+            kernels = os.path.dirname(os.fspath(spec.resource_dir))
             if kernels not in envs:
-                envs[kernels] = _holding_environment(kernels)
+                envs[kernels] = _holding_environment(spec.resource_dir.parent)
             found.append(_spec_type(spec, name=spec.name, environment=envs[kernels]))
         with self._lock:
             self._watched = watched
