@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from kernelkit import (
     RemoteProtocolError,
     UnsupportedFeature,
 )
-from kernelkit._connection import ConnectionInfo
+from kernelkit._connection import ConnectionInfo, allocate_ports, write_connection_file
 from kernelkit.client import AsyncKernelClient, print_output
 from kernelkit.protocol import Message
 from kernelkit.transport import MemoryTransport
@@ -618,6 +619,79 @@ async def test_heartbeat_off(transport: MemoryTransport) -> None:
 def test_heartbeat_parameters_checked(transport: MemoryTransport) -> None:
     with pytest.raises(ValueError, match="positive"):
         AsyncKernelClient(transport, heartbeat_timeout=0)
+    with pytest.raises(ValueError, match="first_contact_timeout"):
+        AsyncKernelClient(transport, first_contact_timeout=0)
+
+
+async def test_a_kernel_that_never_answers_fails_within_first_contact_timeout(
+    transport: MemoryTransport,
+) -> None:
+    transport.alive = False  # nobody there: no echo, no message
+    async with AsyncKernelClient(
+        transport, heartbeat_interval=INTERVAL, heartbeat_timeout=TIMEOUT, first_contact_timeout=0.3
+    ) as client:
+        started = time.monotonic()
+        with pytest.raises(HeartbeatTimeout, match="never answered at memory://heartbeat") as info:
+            await asyncio.wait_for(client.execute("1", timeout=None), 5)
+        assert 0.3 <= time.monotonic() - started < 1.0
+        assert "connection file may be stale" in str(info.value)
+        with pytest.raises(HeartbeatTimeout, match="never answered"):
+            await client.kernel_info()  # at once
+        # The kernel turns up after all: usable from its first answer on.
+        transport.alive = True
+        FakeKernel(transport).start()
+        for _ in range(100):
+            try:
+                assert (await client.execute("1")).content["status"] == "ok"
+                break
+            except HeartbeatTimeout:
+                await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the client never recovered once the kernel answered")
+
+
+async def test_first_contact_yields_to_wait_for_ready_and_restarts_its_clock(
+    transport: MemoryTransport,
+) -> None:
+    transport.alive = False
+    async with AsyncKernelClient(
+        transport, heartbeat_interval=INTERVAL, heartbeat_timeout=TIMEOUT, first_contact_timeout=0.1
+    ) as client:
+        # wait_for_ready's own timeout is the limit while it runs (not the 0.1 s).
+        with pytest.raises(KernelTimeout, match=r"not ready within 0\.5 s") as info:
+            await client.wait_for_ready(timeout=0.5)
+        assert not isinstance(info.value, HeartbeatTimeout)
+        await asyncio.sleep(0.3)  # past every limit now
+        with pytest.raises(HeartbeatTimeout, match="never answered"):
+            await client.kernel_info()
+
+        # A slow starter that answers within wait_for_ready's time is fine.
+        async def start_late() -> None:
+            await asyncio.sleep(0.3)
+            transport.alive = True
+            FakeKernel(transport).start()
+
+        late = asyncio.create_task(start_late())
+        assert (await client.wait_for_ready(timeout=5)).msg_type == "kernel_info_reply"
+        await late
+        # A restart: the new kernel gets its own first-contact time.
+        client.notify_restarted()
+        transport.alive = False
+        with pytest.raises(HeartbeatTimeout, match="never answered"):
+            await asyncio.wait_for(client.execute("hold", timeout=None), 5)
+
+
+async def test_no_first_contact_limit(transport: MemoryTransport) -> None:
+    transport.alive = False
+    async with AsyncKernelClient(
+        transport,
+        heartbeat_interval=INTERVAL,
+        heartbeat_timeout=TIMEOUT,
+        first_contact_timeout=None,
+    ) as client:
+        with pytest.raises(KernelTimeout) as info:
+            await client.execute("1", timeout=0.5)
+        assert not isinstance(info.value, HeartbeatTimeout)
 
 
 # -- subshells ---------------------------------------------------------------------------
@@ -755,3 +829,23 @@ async def test_traffic_counts_as_a_heartbeat(
         await asyncio.sleep(0.01)
     transport.alive = True
     assert (await client.execute("1")).content["status"] == "ok"
+
+
+async def test_a_connection_file_that_lies_fails_with_a_clear_error(tmp_path: Path) -> None:
+    """Ports nobody listens on (real sockets): execute(timeout=None) must not hang."""
+    ports = allocate_ports(5)
+    names = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+    info = ConnectionInfo(key=b"k", kernel_name="ghost").with_ports(
+        **dict(zip(names, ports, strict=True))
+    )
+    path = write_connection_file(info, tmp_path / "kernel-ghost.json")
+    async with AsyncKernelClient.from_connection_file(
+        path, heartbeat_interval=0.1, heartbeat_timeout=0.2, first_contact_timeout=0.5
+    ) as client:
+        started = time.monotonic()
+        with pytest.raises(HeartbeatTimeout) as error:
+            await asyncio.wait_for(client.execute("1", timeout=None), 10)
+        assert time.monotonic() - started < 2.0
+        message = str(error.value)
+        assert f"never answered at tcp://127.0.0.1:{info.hb_port}" in message
+        assert "connection file may be stale" in message

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +15,13 @@ import pytest
 from kernelkit import (
     ClientClosed,
     ExecutionError,
+    HeartbeatTimeout,
     KernelDied,
     KernelError,
     KernelTimeout,
     UnsupportedFeature,
 )
+from kernelkit._connection import ConnectionInfo, allocate_ports, write_connection_file
 from kernelkit._loopthread import LoopThread
 from kernelkit.client import AsyncKernelClient, KernelClient
 from kernelkit.protocol import Message
@@ -347,3 +350,22 @@ def test_blocking_face_of_a_started_async_client() -> None:
         await elsewhere.aclose()
 
     asyncio.run(start_elsewhere())
+
+
+def test_a_connection_file_that_lies_fails_with_a_clear_error(tmp_path: Path) -> None:
+    """Ports nobody listens on (real sockets): the blocking execute must not hang."""
+    names = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+    info = ConnectionInfo(key=b"k", kernel_name="ghost").with_ports(
+        **dict(zip(names, allocate_ports(5), strict=True))
+    )
+    path = write_connection_file(info, tmp_path / "kernel-ghost.json")
+    with KernelClient.from_connection_file(
+        path, heartbeat_interval=0.1, heartbeat_timeout=0.2, first_contact_timeout=0.5
+    ) as kc:
+        started = time.monotonic()
+        with pytest.raises(HeartbeatTimeout, match=f"never answered at {info.url('hb')}"):
+            kc.execute("1", timeout=None)
+        assert time.monotonic() - started < 2.0
+        # wait_for_ready keeps its own time limit.
+        with pytest.raises(KernelTimeout, match=r"not ready within 0\.3 s"):
+            kc.wait_for_ready(timeout=0.3)

@@ -6,6 +6,7 @@
 """
 
 from kernelkit.client._async import (
+    DEFAULT_FIRST_CONTACT_TIMEOUT,
     SUBSHELLS_FEATURE,
     AsyncKernelClient,
     AsyncMessageStream,
@@ -17,6 +18,7 @@ from kernelkit.client._blocking import BlockingStdinHook, KernelClient, MessageS
 from kernelkit.client._requests import print_output, read_input
 
 __all__ = [
+    "DEFAULT_FIRST_CONTACT_TIMEOUT",
     "SUBSHELLS_FEATURE",
     "AsyncKernelClient",
     "AsyncMessageStream",

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 import os
 import sys
 import threading
@@ -56,6 +57,7 @@ from kernelkit.protocol import (
 from kernelkit.transport import Transport, ZMQTransport
 
 __all__ = [
+    "DEFAULT_FIRST_CONTACT_TIMEOUT",
     "SUBSHELLS_FEATURE",
     "AsyncKernelClient",
     "AsyncMessageStream",
@@ -76,6 +78,9 @@ OutputHook = Callable[[Message], None]
 StdinHook = Callable[[Message], "str | Awaitable[str | None] | None"]
 
 _END = object()
+
+#: How long a kernel that never answered may take to answer (see AsyncKernelClient).
+DEFAULT_FIRST_CONTACT_TIMEOUT = 10.0
 
 
 def default_transport(info: ConnectionInfo, session: Session | None = None) -> Transport:
@@ -185,6 +190,13 @@ class AsyncKernelClient:
     unanswered for ``heartbeat_timeout`` seconds fails every pending request with
     :class:`HeartbeatTimeout`, and new requests fail at once until it answers again.
     With the defaults a dead or hung kernel is noticed within 1.5 s.
+
+    A kernel that has never answered (a heartbeat or any message) may still be starting,
+    or may not be there at all (a stale connection file). ``first_contact_timeout``
+    (seconds, default 10; None: no limit) bounds that: past it, pending and new requests
+    fail with :class:`HeartbeatTimeout` saying the kernel never answered, until it does.
+    While :meth:`wait_for_ready` runs, its own timeout is the limit instead. Without a
+    heartbeat nothing watches the kernel's life (nor its first contact).
     """
 
     def __init__(
@@ -195,9 +207,12 @@ class AsyncKernelClient:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
     ) -> None:
         if heartbeat_interval <= 0 or heartbeat_timeout <= 0:
             raise ValueError("heartbeat_interval and heartbeat_timeout must be positive")
+        if first_contact_timeout is not None and first_contact_timeout <= 0:
+            raise ValueError("first_contact_timeout must be positive seconds (or None)")
         self._transport = transport
         self._session = transport.session
         self._kernel_name = kernel_name or "(unnamed)"
@@ -213,6 +228,12 @@ class AsyncKernelClient:
         self._dead: KernelError | None = None
         self._hb_error: HeartbeatTimeout | None = None
         self._hb_answered = False  # the kernel has answered a heartbeat (since its start)
+        # First contact: a kernel that never answered (since start or restart).
+        self._first_contact_timeout = first_contact_timeout
+        self._contact_since = 0.0  # loop time the wait for first contact began
+        self._contact_mark = 0  # _heard then: any message since is contact
+        self._ready_deadlines: list[float] = []  # of the wait_for_ready calls running
+        self._never_answered: HeartbeatTimeout | None = None
         self._kernel_info: Message | None = None
         self._input_request: Message | None = None
         # A tuple, replaced on change: the receive path iterates it without a copy, and
@@ -234,6 +255,7 @@ class AsyncKernelClient:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
     ) -> AsyncKernelClient:
         """A client for the kernel ``info`` describes, over ZeroMQ (not yet started)."""
         return cls(
@@ -242,6 +264,7 @@ class AsyncKernelClient:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            first_contact_timeout=first_contact_timeout,
         )
 
     @classmethod
@@ -253,6 +276,7 @@ class AsyncKernelClient:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
     ) -> AsyncKernelClient:
         """A client for a running kernel, from its connection file (not yet started).
 
@@ -267,6 +291,7 @@ class AsyncKernelClient:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            first_contact_timeout=first_contact_timeout,
         )
 
     # -- lifecycle -------------------------------------------------------------------
@@ -306,6 +331,7 @@ class AsyncKernelClient:
         await self._transport.connect(self)
         self._loop = loop
         self._loop_thread = threading.get_ident()
+        self._contact_since = loop.time()
         if self._heartbeat:
             self._hb_task = loop.create_task(self._run_heartbeat())
 
@@ -395,15 +421,35 @@ class AsyncKernelClient:
                 # No echo, but the kernel kept sending (an output flood from a kernel
                 # whose heartbeat shares its one thread): alive, only late.
                 self._hb_error = None
-            elif self._hb_answered and self._hb_error is None and self._dead is None:
-                # Until the first answer the kernel may still be starting: only a kernel
-                # that answered once and then stopped is declared hung or dead.
-                self._hb_error = HeartbeatTimeout(
-                    f"kernel {self._kernel_name} did not answer its heartbeat within "
-                    f"{timeout} s: it is dead, hung or unreachable"
-                )
-                self._fail_all(self._hb_error)
+            elif self._hb_error is None and self._dead is None:
+                if self._hb_answered:
+                    # It answered once and then stopped: dead, hung or unreachable.
+                    self._hb_error = HeartbeatTimeout(
+                        f"kernel {self._kernel_name} did not answer its heartbeat within "
+                        f"{timeout} s: it is dead, hung or unreachable"
+                    )
+                    self._fail_all(self._hb_error)
+                elif self._first_contact_overdue():
+                    # It never answered: until the limit it may still be starting.
+                    self._hb_error = self._never_answered = HeartbeatTimeout(
+                        f"kernel {self._kernel_name} never answered at "
+                        f"{self._transport.heartbeat_url}: no heartbeat or message within "
+                        f"{self._first_contact_timeout:g} s; is it running? Its connection "
+                        "file may be stale (a kernel that is gone, or ports now unused)"
+                    )
+                    self._fail_all(self._hb_error)
             await asyncio.sleep(interval)  # the beat: one ping per interval
+
+    def _first_contact_overdue(self) -> bool:
+        """True once a kernel that never answered has had its time (see the class)."""
+        limit = self._first_contact_timeout
+        loop = self._loop
+        if limit is None or loop is None or self._heard != self._contact_mark:
+            return False
+        deadline = self._contact_since + limit
+        if self._ready_deadlines:
+            deadline = max(deadline, *self._ready_deadlines)
+        return loop.time() >= deadline
 
     def _mark_dead(self, error: KernelError) -> None:
         if self._closed:
@@ -419,6 +465,9 @@ class AsyncKernelClient:
         self._dead = None
         self._hb_error = None
         self._hb_answered = False  # the new kernel is starting: give it its first answer
+        self._contact_mark = self._heard
+        if self._loop is not None:
+            self._contact_since = self._loop.time()
         self._kernel_info = None
         if self._iopub_seen is not None:
             self._iopub_seen.clear()
@@ -648,8 +697,21 @@ class AsyncKernelClient:
             KernelTimeout: not ready within ``timeout`` seconds.
             KernelDied, HeartbeatTimeout: the kernel died meanwhile.
         """
+        if self._hb_error is not None and self._hb_error is self._never_answered:
+            # Its own timeout is the limit here: the kernel may be slow to start.
+            self._hb_error = None
         loop = self._check_usable()
         deadline = None if timeout is None else loop.time() + timeout
+        limit = math.inf if deadline is None else deadline
+        self._ready_deadlines.append(limit)
+        try:
+            return await self._wait_for_ready(loop, timeout, deadline)
+        finally:
+            self._ready_deadlines.remove(limit)
+
+    async def _wait_for_ready(
+        self, loop: asyncio.AbstractEventLoop, timeout: float | None, deadline: float | None
+    ) -> Message:
         seen = self._iopub_seen
         assert seen is not None
 

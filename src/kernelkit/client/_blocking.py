@@ -24,6 +24,7 @@ from kernelkit._connection import ConnectionInfo, read_connection_file
 from kernelkit._errors import ClientClosed, KernelError, KernelTimeout
 from kernelkit._loopthread import LoopThread
 from kernelkit.client._async import (
+    DEFAULT_FIRST_CONTACT_TIMEOUT,
     AsyncKernelClient,
     AsyncSubshell,
     OutputHook,
@@ -139,6 +140,7 @@ class KernelClient:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
         loop_thread: LoopThread | None = None,
     ) -> None:
         client = AsyncKernelClient(
@@ -147,6 +149,7 @@ class KernelClient:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            first_contact_timeout=first_contact_timeout,
         )
         self._setup(client, loop_thread)
 
@@ -210,6 +213,7 @@ class KernelClient:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
         loop_thread: LoopThread | None = None,
     ) -> KernelClient:
         """A client for the kernel ``info`` describes, over ZeroMQ (not yet started)."""
@@ -219,6 +223,7 @@ class KernelClient:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            first_contact_timeout=first_contact_timeout,
             loop_thread=loop_thread,
         )
 
@@ -231,6 +236,7 @@ class KernelClient:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
         loop_thread: LoopThread | None = None,
     ) -> KernelClient:
         """A client for a running kernel, from its connection file (not yet started).
@@ -246,6 +252,7 @@ class KernelClient:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            first_contact_timeout=first_contact_timeout,
             loop_thread=loop_thread,
         )
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import KernelError, ManagerError
 from kernelkit._loopthread import LoopThread
-from kernelkit.client import KernelClient
+from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, KernelClient
 from kernelkit.manager._manager import (
     DEFAULT_SHUTDOWN_WAIT_TIME,
     DEFAULT_STABLE_START_TIME,
@@ -229,6 +229,7 @@ class KernelManager:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
     ) -> KernelClient:
         """A new blocking client for this kernel (not started: ``with km.client() as kc``).
 
@@ -246,6 +247,7 @@ class KernelManager:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            first_contact_timeout=first_contact_timeout,
             loop_thread=self._thread,
         )
         self.add_client(kc)

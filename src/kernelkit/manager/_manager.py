@@ -36,7 +36,7 @@ from kernelkit._errors import (
     KernelTimeout,
     ManagerError,
 )
-from kernelkit.client import AsyncKernelClient
+from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient
 from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory
 from kernelkit.specs import KernelSpec, get_kernel_spec
 from kernelkit.transport import ZMQTransport
@@ -295,6 +295,7 @@ class AsyncKernelManager:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
     ) -> AsyncKernelClient:
         """A new client for this kernel (not started: ``async with km.client() as kc``).
 
@@ -316,6 +317,7 @@ class AsyncKernelManager:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            first_contact_timeout=first_contact_timeout,
         )
         self.add_client(kc)
         return kc

@@ -19,7 +19,7 @@ from types import TracebackType
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import KernelError, ManagerError
 from kernelkit._loopthread import LoopThread
-from kernelkit.client import KernelClient
+from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, KernelClient
 from kernelkit.manager._manager import (
     DEFAULT_SHUTDOWN_WAIT_TIME,
     AsyncKernelManager,
@@ -141,6 +141,7 @@ class ManagedKernel:
         heartbeat: bool = True,
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
+        first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
     ) -> KernelClient:
         """A new blocking client (not started: ``with kernel.client() as kc``); the
         manager keeps it informed of deaths and restarts. It runs on the shared loop thread.
@@ -154,6 +155,7 @@ class ManagedKernel:
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
+            first_contact_timeout=first_contact_timeout,
             loop_thread=self._thread,
         )
         self._thread.call(self._manager.add_client, kc)

@@ -55,6 +55,11 @@ class Transport(Protocol):
         ...
 
     @property
+    def heartbeat_url(self) -> str:
+        """Where :meth:`ping` goes, for messages (empty without a heartbeat)."""
+        ...
+
+    @property
     def closed(self) -> bool:
         """True once closed."""
         ...

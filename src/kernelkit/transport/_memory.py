@@ -90,6 +90,10 @@ class MemoryTransport:
         return self._heartbeat
 
     @property
+    def heartbeat_url(self) -> str:
+        return "memory://heartbeat" if self._heartbeat else ""
+
+    @property
     def closed(self) -> bool:
         return self._closed
 

@@ -266,6 +266,10 @@ class ZMQTransport:
         return True
 
     @property
+    def heartbeat_url(self) -> str:
+        return self._info.url("hb")
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
