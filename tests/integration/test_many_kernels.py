@@ -21,7 +21,7 @@ import pytest
 
 from kernelkit import ConnectionInfo, KernelDied
 from kernelkit.client import AsyncKernelClient, KernelClient
-from kernelkit.manager import AsyncMultiKernelManager, KernelPool
+from kernelkit.manager import AsyncKernelPool, AsyncMultiKernelManager
 from kernelkit.protocol import Message
 from tests.manager.multi_helpers import ExitClock, alive, kernels_in, pid_of
 
@@ -168,7 +168,7 @@ async def test_16_kernels_from_one_loop(runtime: Path) -> None:
 
 @pytest.mark.timeout(180)
 async def test_pool_of_ipykernels(runtime: Path) -> None:
-    pool = KernelPool("python3", size=2, ready_timeout=120)
+    pool = AsyncKernelPool("python3", size=2, ready_timeout=120)
     handed = []
     try:
         await pool.start(timeout=150)

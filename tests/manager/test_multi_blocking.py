@@ -1,4 +1,4 @@
-"""MultiKernelManager and BlockingKernelPool (blocking faces, one loop thread each)."""
+"""MultiKernelManager and KernelPool (blocking faces, one loop thread each)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 
 from kernelkit import ManagerError, PoolExhausted, UnknownKernelId
 from kernelkit.manager import (
-    BlockingKernelPool,
-    BlockingPooledKernel,
+    KernelPool,
     ManagedKernel,
     MultiKernelManager,
+    PooledKernel,
 )
 from tests.manager.multi_helpers import alive, fake_spec, kernels_in
 
@@ -81,12 +81,12 @@ def test_sixteen_clients_share_the_one_thread(runtime: Path) -> None:
 
 def test_blocking_pool(runtime: Path) -> None:
     before = threading.active_count()
-    pool = BlockingKernelPool(fake_spec(runtime), size=1)
+    pool = KernelPool(fake_spec(runtime), size=1)
     try:
         pool.start(timeout=20)
         assert pool.ready_count() == 1
         kernel = pool.acquire(timeout=10)
-        assert isinstance(kernel, BlockingPooledKernel)
+        assert isinstance(kernel, PooledKernel)
         pid = kernel.manager.provisioner.pid  # type: ignore[union-attr]
         assert threading.active_count() == before + 1
         assert kernel.client.loop_thread is pool.loop_thread
@@ -109,7 +109,7 @@ def test_blocking_pool(runtime: Path) -> None:
 
 def test_blocking_pool_thread_outlives_close_for_kernels_still_out(runtime: Path) -> None:
     before = threading.active_count()
-    with BlockingKernelPool(fake_spec(runtime), size=1) as pool:
+    with KernelPool(fake_spec(runtime), size=1) as pool:
         kernel = pool.acquire(timeout=20)
     # The pool is closed; the kernel handed out still runs, driven by the pool's thread.
     assert kernel.manager.is_alive()
@@ -128,7 +128,7 @@ async def test_blocking_faces_close_from_a_thread_running_a_loop(runtime: Path) 
     mkm = MultiKernelManager()
     mkm.start_kernel(kernel_spec=fake_spec(runtime), kernel_id="k")
     mkm.close()
-    pool = BlockingKernelPool(fake_spec(runtime), size=0)
+    pool = KernelPool(fake_spec(runtime), size=0)
     pool.close()
     assert kernels_in(runtime) == []
     assert "kernelkit-multi-kernel-manager" not in kernelkit_threads()

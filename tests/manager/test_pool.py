@@ -1,4 +1,4 @@
-"""KernelPool with fake kernels (real processes, raw ZeroMQ, ~0.1 s starts)."""
+"""AsyncKernelPool with fake kernels (real processes, raw ZeroMQ, ~0.1 s starts)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kernelkit import KernelStartError, ManagerError, PoolExhausted
-from kernelkit.manager import KernelPool, PooledKernel
+from kernelkit.manager import AsyncKernelPool, AsyncPooledKernel
 from tests.manager.multi_helpers import alive, broken_spec, fake_spec, kernels_in, pid_of
 
 
@@ -38,7 +38,7 @@ def replaced(pids: list[int], old: int) -> bool:
 
 
 async def test_acquire_hands_out_ready_kernels_and_refills(runtime: Path) -> None:
-    pool = KernelPool(fake_spec(runtime), size=2)
+    pool = AsyncKernelPool(fake_spec(runtime), size=2)
     try:
         await pool.start(timeout=20)
         assert pool.ready_count() == 2
@@ -48,7 +48,7 @@ async def test_acquire_hands_out_ready_kernels_and_refills(runtime: Path) -> Non
         t0 = time.perf_counter()
         kernel = await pool.acquire(timeout=5)
         took = time.perf_counter() - t0
-        assert isinstance(kernel, PooledKernel)
+        assert isinstance(kernel, AsyncPooledKernel)
         assert took < 0.5  # a ready kernel: no start (the bench measures the real figure)
         pid = pid_of(kernel.manager)
         assert pid in first
@@ -68,8 +68,8 @@ async def test_acquire_hands_out_ready_kernels_and_refills(runtime: Path) -> Non
 
 
 async def test_a_kernel_is_handed_out_once(runtime: Path) -> None:
-    async with KernelPool(fake_spec(runtime), size=1) as pool:
-        got: list[PooledKernel] = []
+    async with AsyncKernelPool(fake_spec(runtime), size=1) as pool:
+        got: list[AsyncPooledKernel] = []
         try:
             for _ in range(4):
                 got.append(await pool.acquire(timeout=20))
@@ -83,8 +83,8 @@ async def test_a_kernel_is_handed_out_once(runtime: Path) -> None:
 async def test_a_kernel_that_dies_in_the_pool_is_replaced_never_handed_out(
     runtime: Path,
 ) -> None:
-    pool = KernelPool(fake_spec(runtime), size=2)
-    handed: list[PooledKernel] = []
+    pool = AsyncKernelPool(fake_spec(runtime), size=2)
+    handed: list[AsyncPooledKernel] = []
     try:
         await pool.start(timeout=20)
         victim, survivor = sorted(kernels_in(runtime))
@@ -108,7 +108,7 @@ async def test_a_kernel_that_dies_in_the_pool_is_replaced_never_handed_out(
 
 
 async def test_death_while_idle_is_noticed_without_an_acquire(runtime: Path) -> None:
-    async with KernelPool(fake_spec(runtime), size=1) as pool:
+    async with AsyncKernelPool(fake_spec(runtime), size=1) as pool:
         await pool.start(timeout=20)
         [victim] = kernels_in(runtime)
         os.killpg(victim, signal.SIGKILL)
@@ -125,7 +125,7 @@ async def test_death_while_idle_is_noticed_without_an_acquire(runtime: Path) -> 
 async def test_more_than_the_limit_waits_then_pool_exhausted(runtime: Path) -> None:
     # Slow starts (0.8 s) and room for one kernel: a second caller cannot be served.
     spec = fake_spec(runtime, "--start-delay", "0.8")
-    pool = KernelPool(spec, size=0, max_total=1)
+    pool = AsyncKernelPool(spec, size=0, max_total=1)
     first = asyncio.ensure_future(pool.acquire(timeout=20))
     try:
         await asyncio.sleep(0.05)
@@ -146,7 +146,7 @@ async def test_more_than_the_limit_waits_then_pool_exhausted(runtime: Path) -> N
 
 
 async def test_a_kernel_whose_caller_gave_up_does_not_leak(runtime: Path) -> None:
-    pool = KernelPool(fake_spec(runtime, "--start-delay", "0.5"), size=0)
+    pool = AsyncKernelPool(fake_spec(runtime, "--start-delay", "0.5"), size=0)
     try:
         with pytest.raises(PoolExhausted):
             await pool.acquire(timeout=0.1)
@@ -158,7 +158,7 @@ async def test_a_kernel_whose_caller_gave_up_does_not_leak(runtime: Path) -> Non
 
 
 async def test_cancelled_acquire_keeps_the_kernel_in_the_pool(runtime: Path) -> None:
-    pool = KernelPool(fake_spec(runtime, "--start-delay", "0.3"), size=1)
+    pool = AsyncKernelPool(fake_spec(runtime, "--start-delay", "0.3"), size=1)
     try:
         waiting = asyncio.ensure_future(pool.acquire(timeout=20))
         await asyncio.sleep(0.05)
@@ -174,7 +174,7 @@ async def test_cancelled_acquire_keeps_the_kernel_in_the_pool(runtime: Path) -> 
 
 
 async def test_max_age_recycles_warm_kernels(runtime: Path) -> None:
-    async with KernelPool(fake_spec(runtime), size=1, max_age=0.4) as pool:
+    async with AsyncKernelPool(fake_spec(runtime), size=1, max_age=0.4) as pool:
         await pool.start(timeout=20)
         [old] = kernels_in(runtime)
         await until(
@@ -190,7 +190,7 @@ async def test_max_age_recycles_warm_kernels(runtime: Path) -> None:
 async def test_two_types_and_room_made_for_a_waiting_caller(runtime: Path) -> None:
     a = fake_spec(runtime, name="a")
     b = fake_spec(runtime, name="b")
-    pool = KernelPool(max_total=2)
+    pool = AsyncKernelPool(max_total=2)
     pool.set_size(a, 2)
     try:
         await pool.start(timeout=20)
@@ -210,7 +210,7 @@ async def test_two_types_and_room_made_for_a_waiting_caller(runtime: Path) -> No
 
 
 async def test_start_failures_reach_the_caller(runtime: Path) -> None:
-    pool = KernelPool(broken_spec(runtime), size=1)
+    pool = AsyncKernelPool(broken_spec(runtime), size=1)
     try:
         with pytest.raises(KernelStartError, match="exit code 7"):
             await pool.start(timeout=20)
@@ -222,7 +222,7 @@ async def test_start_failures_reach_the_caller(runtime: Path) -> None:
 
 
 async def test_close_fails_waiters_and_stops_everything_in_parallel(runtime: Path) -> None:
-    pool = KernelPool(fake_spec(runtime, "--ignore-shutdown"), size=3, shutdown_wait_time=1.0)
+    pool = AsyncKernelPool(fake_spec(runtime, "--ignore-shutdown"), size=3, shutdown_wait_time=1.0)
     await pool.start(timeout=20)
     slow = fake_spec(runtime, "--start-delay", "5", name="slow")
     waiting = asyncio.ensure_future(pool.acquire(slow, timeout=20))
@@ -242,16 +242,16 @@ async def test_close_fails_waiters_and_stops_everything_in_parallel(runtime: Pat
 
 async def test_bad_options_and_names(runtime: Path) -> None:
     with pytest.raises(ManagerError, match="max_total"):
-        KernelPool("x", max_total=0)
+        AsyncKernelPool("x", max_total=0)
     with pytest.raises(ManagerError, match="max_age"):
-        KernelPool("x", max_age=0)
+        AsyncKernelPool("x", max_age=0)
     with pytest.raises(ManagerError, match="ready_timeout"):
-        KernelPool("x", ready_timeout=0)
+        AsyncKernelPool("x", ready_timeout=0)
     with pytest.raises(ManagerError, match="size"):
-        KernelPool("x", size=-1)
+        AsyncKernelPool("x", size=-1)
     with pytest.raises(ManagerError, match="size needs a kernel_name"):
-        KernelPool(size=2)
-    pool = KernelPool()
+        AsyncKernelPool(size=2)
+    pool = AsyncKernelPool()
     with pytest.raises(ManagerError, match="no default kernel type"):
         await pool.acquire()
     with pytest.raises(ManagerError, match="kernel type"):

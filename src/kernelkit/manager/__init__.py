@@ -6,7 +6,7 @@
   client in one call.
 - :class:`AsyncMultiKernelManager` / :class:`MultiKernelManager`: many kernels by id from
   one event loop (parallel starts and shutdown, optional culling of idle kernels).
-- :class:`KernelPool` / :class:`BlockingKernelPool`: warm kernels, ready to hand out.
+- :class:`AsyncKernelPool` / :class:`KernelPool`: warm kernels, ready to hand out.
 """
 
 from kernelkit.manager._blocking import KernelManager, start_new_kernel
@@ -20,14 +20,14 @@ from kernelkit.manager._manager import (
 )
 from kernelkit.manager._multi import AsyncMultiKernelManager, CullCallback
 from kernelkit.manager._multi_blocking import ManagedKernel, MultiKernelManager
-from kernelkit.manager._pool import KernelPool, PooledKernel
-from kernelkit.manager._pool_blocking import BlockingKernelPool, BlockingPooledKernel
+from kernelkit.manager._pool import AsyncKernelPool, AsyncPooledKernel
+from kernelkit.manager._pool_blocking import KernelPool, PooledKernel
 
 __all__ = [
     "AsyncKernelManager",
+    "AsyncKernelPool",
     "AsyncMultiKernelManager",
-    "BlockingKernelPool",
-    "BlockingPooledKernel",
+    "AsyncPooledKernel",
     "CullCallback",
     "KernelManager",
     "KernelPool",

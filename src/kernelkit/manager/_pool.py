@@ -1,13 +1,13 @@
-"""Warm kernels, ready before anyone asks: :class:`KernelPool`.
+"""Warm kernels, ready before anyone asks: :class:`AsyncKernelPool`.
 
 The pool keeps ``size`` kernels of each kernel type started *and ready* (a client is
-connected and ``wait_for_ready`` is done), so :meth:`KernelPool.acquire` hands one out in
+connected and ``wait_for_ready`` is done), so :meth:`AsyncKernelPool.acquire` hands one out in
 well under a millisecond and starts a replacement in the background.
 
 Rules, in the order they are applied:
 
 - A kernel is handed out once and never comes back: the caller owns it (a
-  :class:`PooledKernel`: its manager and its ready client) and shuts it down; the pool
+  :class:`AsyncPooledKernel`: its manager and its ready client) and shuts it down; the pool
   forgets it. What user code sees is a fresh kernel, as if started for it.
 - A pooled kernel that dies while it waits is dropped and replaced at once (its process
   exit is an event); at hand-out the process is checked again, so a dead kernel is never
@@ -46,8 +46,8 @@ from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
 
 __all__ = [
-    "KernelPool",
-    "PooledKernel",
+    "AsyncKernelPool",
+    "AsyncPooledKernel",
 ]
 
 log = logging.getLogger("kernelkit.manager")
@@ -58,8 +58,8 @@ _BACKOFF_MAX = 60.0
 _Key = tuple[str, ...]
 
 
-class PooledKernel:
-    """A ready kernel from a :class:`KernelPool`; the caller owns it now.
+class AsyncPooledKernel:
+    """A ready kernel from a :class:`AsyncKernelPool`; the caller owns it now.
 
     ``manager`` is its :class:`~kernelkit.manager.AsyncKernelManager`, ``client`` a started
     :class:`~kernelkit.client.AsyncKernelClient` whose ``wait_for_ready`` is done. Close
@@ -74,7 +74,7 @@ class PooledKernel:
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"<PooledKernel {self.manager.kernel_name} id={self.manager.kernel_id}>"
+        return f"<AsyncPooledKernel {self.manager.kernel_name} id={self.manager.kernel_id}>"
 
     @property
     def kernel_id(self) -> str:
@@ -94,7 +94,7 @@ class PooledKernel:
         finally:
             await self.manager.shutdown_kernel(now=now)
 
-    async def __aenter__(self) -> PooledKernel:
+    async def __aenter__(self) -> AsyncPooledKernel:
         return self
 
     async def __aexit__(
@@ -156,10 +156,10 @@ def _key(kernel: str | KernelSpec) -> _Key:
     return ("name", kernel)
 
 
-class KernelPool:
+class AsyncKernelPool:
     """Keeps warm kernels of one or more types ready to hand out (asyncio).
 
-    ``KernelPool("python3", size=2)`` keeps two ``python3`` kernels ready; more types with
+    ``AsyncKernelPool("python3", size=2)`` keeps two ``python3`` kernels ready; more types with
     :meth:`set_size`. A kernel type is a kernelspec name or a
     :class:`~kernelkit.specs.KernelSpec`. ``max_total`` caps the kernels the pool holds
     (ready and starting), ``max_age`` (seconds) recycles warm kernels that waited that long,
@@ -225,7 +225,7 @@ class KernelPool:
             f"{k.label}: {len(k.warm)} ready, {k.starting} starting" for k in self._kinds.values()
         ]
         state = "closed" if self._closed else "open"
-        return f"<KernelPool {state} ({'; '.join(parts) or 'empty'})>"
+        return f"<AsyncKernelPool {state} ({'; '.join(parts) or 'empty'})>"
 
     # ------------------------------------------------------------------ configuration
 
@@ -478,7 +478,7 @@ class KernelPool:
 
     async def acquire(
         self, kernel_name: str | KernelSpec | None = None, *, timeout: float | None = 60.0
-    ) -> PooledKernel:
+    ) -> AsyncPooledKernel:
         """A ready kernel of this type (default: the pool's type), yours to keep.
 
         From the pool when one is ready (no waiting); else the pool starts one (making
@@ -550,7 +550,7 @@ class KernelPool:
             f"set_size({kind.label!r}, n)"
         )
 
-    async def _hand_out(self, warm: _Warm) -> PooledKernel | None:
+    async def _hand_out(self, warm: _Warm) -> AsyncPooledKernel | None:
         km, kc = warm.manager, warm.client
         if km.state != "running" or kc.closed or not await km.is_alive():
             log.info("kernel pool: a %s kernel was dead at hand-out; dropped", warm.kind.label)
@@ -560,7 +560,7 @@ class KernelPool:
         _forget(warm)
         km.autorestart = self._autorestart
         self._refill()  # the replacement
-        return PooledKernel(km, kc)
+        return AsyncPooledKernel(km, kc)
 
     # ------------------------------------------------------------------ closing
 
@@ -605,7 +605,7 @@ class KernelPool:
         finally:
             self._closing.set_result(None)
 
-    async def __aenter__(self) -> KernelPool:
+    async def __aenter__(self) -> AsyncKernelPool:
         await self.start(wait=False)
         return self
 

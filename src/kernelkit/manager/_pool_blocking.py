@@ -1,6 +1,6 @@
-"""The blocking face of the warm-kernel pool: :class:`BlockingKernelPool`.
+"""The blocking face of the warm-kernel pool: :class:`KernelPool`.
 
-It drives a :class:`~kernelkit.manager.KernelPool` from one event-loop thread it owns. A
+It drives a :class:`~kernelkit.manager.AsyncKernelPool` from one event-loop thread it owns. A
 kernel it hands out keeps running on that thread (its process watch and shutdown live
 there), so the thread lives until the pool is closed *and* every kernel it handed out has
 been shut down. Each handed-out kernel comes with a ready :class:`~kernelkit.KernelClient`
@@ -18,18 +18,18 @@ from kernelkit._loopthread import LoopThread
 from kernelkit.client import KernelClient
 from kernelkit.manager._manager import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.manager._multi_blocking import ManagedKernel
-from kernelkit.manager._pool import KernelPool
+from kernelkit.manager._pool import AsyncKernelPool
 from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
 
 __all__ = [
-    "BlockingKernelPool",
-    "BlockingPooledKernel",
+    "KernelPool",
+    "PooledKernel",
 ]
 
 
-class BlockingPooledKernel:
-    """A ready kernel from a :class:`BlockingKernelPool`; the caller owns it now.
+class PooledKernel:
+    """A ready kernel from a :class:`KernelPool`; the caller owns it now.
 
     ``manager`` is its blocking :class:`ManagedKernel`, ``client`` a started
     :class:`~kernelkit.KernelClient` whose ``wait_for_ready`` is done. :meth:`close` (or
@@ -44,7 +44,7 @@ class BlockingPooledKernel:
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"<BlockingPooledKernel {self.manager.kernel_name} id={self.manager.kernel_id}>"
+        return f"<PooledKernel {self.manager.kernel_name} id={self.manager.kernel_id}>"
 
     @property
     def kernel_id(self) -> str:
@@ -64,7 +64,7 @@ class BlockingPooledKernel:
         finally:
             self.manager.shutdown_kernel(now=now)
 
-    def __enter__(self) -> BlockingPooledKernel:
+    def __enter__(self) -> PooledKernel:
         return self
 
     def __exit__(
@@ -76,11 +76,11 @@ class BlockingPooledKernel:
         self.close()
 
 
-class BlockingKernelPool:
+class KernelPool:
     """Keeps warm kernels ready to hand out (blocking); one loop thread for the pool.
 
-    Parameters, rules and errors as :class:`~kernelkit.manager.KernelPool`. Use as
-    ``with BlockingKernelPool("python3", size=2) as pool:`` (fills in the background,
+    Parameters, rules and errors as :class:`~kernelkit.manager.AsyncKernelPool`. Use as
+    ``with KernelPool("python3", size=2) as pool:`` (fills in the background,
     closes at the end) or call :meth:`start` and :meth:`close`.
     """
 
@@ -99,7 +99,7 @@ class BlockingKernelPool:
         shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
         provisioner_factory: KernelProvisionerFactory | None = None,
     ) -> None:
-        self._pool = KernelPool(
+        self._pool = AsyncKernelPool(
             kernel_name,
             size=size,
             max_total=max_total,
@@ -119,10 +119,10 @@ class BlockingKernelPool:
         self._closed = False
 
     def __repr__(self) -> str:
-        return repr(self._pool).replace("<KernelPool", "<BlockingKernelPool", 1)
+        return repr(self._pool).replace("<AsyncKernelPool", "<KernelPool", 1)
 
     @property
-    def async_pool(self) -> KernelPool:
+    def async_pool(self) -> AsyncKernelPool:
         """The asyncio pool (use it only on :attr:`loop`)."""
         return self._pool
 
@@ -140,15 +140,15 @@ class BlockingKernelPool:
         return self._closed
 
     def set_size(self, kernel_name: str | KernelSpec, size: int) -> None:
-        """See :meth:`KernelPool.set_size`."""
+        """See :meth:`AsyncKernelPool.set_size`."""
         self._thread.call(self._pool.set_size, kernel_name, size)
 
     def size(self, kernel_name: str | KernelSpec | None = None) -> int:
-        """See :meth:`KernelPool.size`."""
+        """See :meth:`AsyncKernelPool.size`."""
         return self._thread.call(self._pool.size, kernel_name)
 
     def ready_count(self, kernel_name: str | KernelSpec | None = None) -> int:
-        """See :meth:`KernelPool.ready_count`."""
+        """See :meth:`AsyncKernelPool.ready_count`."""
         return self._thread.call(self._pool.ready_count, kernel_name)
 
     @property
@@ -156,19 +156,19 @@ class BlockingKernelPool:
         return self._thread.call(lambda: self._pool.total)
 
     def start(self, *, wait: bool = True, timeout: float | None = None) -> None:
-        """See :meth:`KernelPool.start`."""
+        """See :meth:`AsyncKernelPool.start`."""
         self._check_open()
         self._thread.run(self._pool.start(wait=wait, timeout=timeout))
 
     def acquire(
         self, kernel_name: str | KernelSpec | None = None, *, timeout: float | None = 60.0
-    ) -> BlockingPooledKernel:
-        """A ready kernel, yours to keep (see :meth:`KernelPool.acquire`), with a ready
+    ) -> PooledKernel:
+        """A ready kernel, yours to keep (see :meth:`AsyncKernelPool.acquire`), with a ready
         blocking client (the one the pool readied, on this pool's loop thread).
 
         Raises:
             PoolExhausted, KernelStartError, KernelTimeout, ManagerError: as
-                :meth:`KernelPool.acquire`.
+                :meth:`AsyncKernelPool.acquire`.
         """
         self._check_open()
         # Held from before the take, so the thread cannot stop under a kernel in hand;
@@ -188,7 +188,7 @@ class BlockingKernelPool:
         except BaseException:
             kernel.shutdown_kernel(now=True)
             raise
-        return BlockingPooledKernel(kernel, client)
+        return PooledKernel(kernel, client)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -207,7 +207,7 @@ class BlockingKernelPool:
             self._thread.release()
             self._thread.close_when_released()
 
-    def __enter__(self) -> BlockingKernelPool:
+    def __enter__(self) -> KernelPool:
         self.start(wait=False)
         return self
 
