@@ -107,12 +107,36 @@ def test_broken_kernels_are_listed_with_reasons_and_broken_filters(machine: Path
 def test_list_table_groups_by_source_and_shows_health(machine: Path) -> None:
     result = runner.invoke(app, ["list"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    out = result.stdout
-    assert "spec: Jupyter kernelspec directories" in out
-    assert "env: Python and conda environments" in out
-    assert "spec/shell" in out
-    assert "invalid JSON" in out
-    assert "broken)" in out
+    lines = result.stdout.splitlines()
+    assert "Jupyter kernelspecs  (spec/...)" in lines
+    assert "Python and conda environments  (env/...)" in lines
+    assert "  ~/../jupyter-data/kernels" not in lines  # HOME is tmp/home: not shortened
+    assert f"  {machine / 'jupyter-data' / 'kernels'}" in lines  # the group's directory
+    (shell,) = [line for line in lines if "spec/shell" in line]
+    assert shell.split() == ["spec/shell", "ok", "sh", "Shell"]
+    (garbled,) = [i for i, line in enumerate(lines) if "spec/garbled" in line]
+    assert lines[garbled].split()[1] == "broken"
+    assert lines[garbled + 1].startswith("      kernel.json: invalid JSON")  # path not repeated
+    assert any(line.startswith(f"  {machine / 'project' / '.venv'}  (uv, ") for line in lines)
+    assert lines[-2].endswith("broken.")
+    assert lines[-1] == "Only what is broken, and why: kernelkit list --broken"
+
+
+def test_list_fits_a_narrow_terminal_without_cutting_ids(machine: Path) -> None:
+    long_name = "a-rather-long-kernel-name-for-a-narrow-terminal"
+    write_spec(machine / "jupyter-data" / "kernels", long_name, python_spec("Long"))
+    result = runner.invoke(app, ["list"], env={"COLUMNS": "60"})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    # only a path may overflow (never broken: the terminal folds it, copying still works)
+    wide = [line for line in lines if len(line) > 60]
+    assert all(str(machine) in max(line.split(), key=len) for line in wide), wide
+    assert all(line == line.rstrip() for line in lines)  # no padding at line ends
+    (at,) = [i for i, line in enumerate(lines) if f"spec/{long_name}" in line]
+    assert lines[at].strip() == f"spec/{long_name}"  # on a line of its own, whole
+    assert lines[at + 1].split()[:2] == ["ok", "python"]
+    reasons = [line for line in lines if "does not exist" in line or "invalid JSON" in line]
+    assert all(line.startswith("      ") for line in reasons)  # under their kernel
 
 
 def test_broken_table_exit_status(machine: Path) -> None:

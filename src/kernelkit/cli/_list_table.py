@@ -1,82 +1,216 @@
-"""The table of ``kernelkit list`` (rich), grouped by provider."""
+"""The human listing of ``kernelkit list``: one section per provider, kernels grouped by
+where they live, broken ones with their reasons underneath.
+
+Layout rules, for an 80-column terminal as much as a wide one: an id is never broken
+(it is what people copy), paths are shown once per group rather than once per kernel,
+problems wrap under the kernel across the whole width instead of inside a narrow
+column, and no line ends in padding. The text is laid out here (one rich ``Text``,
+printed once) rather than with rich tables: a table of a thousand kernels took seconds.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import textwrap
+from collections.abc import Iterable
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from kernelkit.discovery import FindResult, KernelType
+from kernelkit.discovery import DiscoveryProblem, FindResult, KernelType
+from kernelkit.envs import Environment
 
 __all__ = ["render_listing"]
 
-_PROVIDER_TITLES = {
-    "spec": "Jupyter kernelspec directories",
+_SECTIONS = {
+    "spec": "Jupyter kernelspecs",
     "env": "Python and conda environments",
 }
+_INDENT = 4  # kernels sit under their group heading
+_GAP = "  "  # between columns
+_STATUS_WIDTH = len("broken")
+_MIN_TEXT = 12  # narrowest a wrapped column gets, however narrow the terminal
 
 
-def _short(path: Path | None) -> str:
-    if path is None:
-        return ""
-    text = str(path)
+def _home() -> str:
     home = os.path.expanduser("~")
-    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
-        return "~" + text[len(home) :]
+    return "" if home in ("", "/") else home.rstrip(os.sep)
+
+
+def _tilde(text: str, home: str) -> str:
+    """``text`` with the home directory written as ``~`` wherever a path starts with it."""
+    if not home:
+        return text
+    if text == home:
+        return "~"
+    return text.replace(home + os.sep, "~" + os.sep)
+
+
+def _environment_label(env: Environment) -> str:
+    version = f", Python {env.python_version}" if env.python_version else ""
+    return f"{env.kind}{version}"
+
+
+def _group(kernel: KernelType, home: str) -> tuple[str, str]:
+    """(heading, note) of the group a kernel is shown in: its kernels directory for a
+    kernelspec, its environment for an environment's kernel; none for plugins."""
+    env = kernel.environment
+    if kernel.provider == "env":
+        where = env.prefix if env is not None else kernel.source
+        note = f"({_environment_label(env)})" if env is not None else ""
+        return _tilde(os.fspath(where) if where is not None else "", home), note
+    if kernel.provider == "spec" and kernel.source is not None:
+        kernels_dir = os.path.dirname(os.fspath(kernel.source))
+        note = f"(in {env.kind} environment {env.name})" if env is not None else ""
+        return _tilde(kernels_dir, home), note
+    return "", ""
+
+
+def _reasons(kernel: KernelType, home: str) -> list[str]:
+    """The kernel's problems, once each, without repeating the path its group shows."""
+    own_json = (
+        os.path.join(os.fspath(kernel.source), "kernel.json") + ": "
+        if kernel.source is not None
+        else None
+    )
+    out: list[str] = []
+    for problem in kernel.problems:
+        text = problem
+        if own_json is not None and text.startswith(own_json):
+            text = "kernel.json: " + text[len(own_json) :]
+        text = _tilde(text, home)
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    # A word longer than the line (a path, mostly) stays whole on a line of its own: the
+    # terminal folds it, and it can still be copied.
+    return textwrap.wrap(
+        text, max(width, _MIN_TEXT), break_long_words=False, break_on_hyphens=False
+    ) or [""]
+
+
+class _Layout:
+    """Column widths shared by every section (so all the ids line up), and the text."""
+
+    def __init__(self, kernels: Iterable[KernelType], width: int) -> None:
+        kernels = list(kernels)
+        self.width = width
+        longest = max((len(k.id) for k in kernels), default=0)
+        # a longer id gets a line of its own (an id is never cut)
+        self.id = max(12, min(longest, (width - _INDENT) * 36 // 100))
+        self.language = min(12, max((len(k.language) for k in kernels), default=0))
+        self.text = Text()
+
+    def line(self, *parts: tuple[str, str]) -> None:
+        for part, style in parts:
+            self.text.append(part, style=style or None)
+        self.text.append("\n")
+
+    def kernel(self, kernel: KernelType, home: str) -> None:
+        pad = " " * _INDENT
+        language = kernel.language
+        if len(language) > self.language:
+            language = language[: max(self.language - 1, 0)] + "…"
+        lead = len(pad) + self.id + len(_GAP) + _STATUS_WIDTH + len(_GAP)
+        lead += self.language + len(_GAP)
+        names = _wrap(kernel.display_name, self.width - lead)
+        status, status_style = ("ok", "green") if kernel.healthy else ("broken", "bold red")
+        if len(kernel.id) > self.id:
+            self.line((pad, ""), (kernel.id, "cyan"))
+            first_id = " " * self.id
+        else:
+            first_id = kernel.id.ljust(self.id)
+        self.line(
+            (pad, ""),
+            (first_id, "cyan"),
+            (_GAP, ""),
+            (status.ljust(_STATUS_WIDTH), status_style),
+            (_GAP, ""),
+            (language.ljust(self.language), ""),
+            (_GAP, ""),
+            (names[0], ""),
+        )
+        for more in names[1:]:
+            self.line((" " * lead, ""), (more, ""))
+        reasons = _reasons(kernel, home)
+        bullet = len(reasons) > 1
+        indent = " " * (_INDENT + 2)
+        for reason in reasons:
+            hang = "  " if bullet else ""
+            wrapped = _wrap(reason, self.width - len(indent) - len(hang))
+            for i, piece in enumerate(wrapped):
+                mark = ("- " if i == 0 else hang) if bullet else ""
+                self.line((indent + mark, ""), (piece, "red"))
+
+
+def _section(layout: _Layout, provider: str, members: list[KernelType], home: str) -> None:
+    layout.line(
+        (_SECTIONS.get(provider, f"Provider {provider}"), "bold"), (f"  ({provider}/...)", "dim")
+    )
+    groups: dict[tuple[str, str], list[KernelType]] = {}
+    for kernel in members:
+        groups.setdefault(_group(kernel, home), []).append(kernel)
+    for (heading, note), kernels in groups.items():
+        if heading:
+            # a path is never broken; its note goes below it when both do not fit
+            if note and 2 + len(heading) + 2 + len(note) > layout.width:
+                layout.line(("  " + heading, ""))
+                layout.line(("    " + note, "dim"))
+            else:
+                layout.line(("  " + heading, ""), (f"  {note}" if note else "", "dim"))
+        for kernel in kernels:
+            layout.kernel(kernel, home)
+    layout.line()
+
+
+def _problems(layout: _Layout, problems: Iterable[DiscoveryProblem], home: str) -> None:
+    problems = list(problems)
+    layout.line(("Providers that failed", "bold red"))
+    width = max(len(p.provider) for p in problems)
+    for problem in problems:
+        lead = 2 + width + len(_GAP)
+        wrapped = _wrap(_tilde(problem.reason, home), layout.width - lead)
+        layout.line(("  " + problem.provider.ljust(width) + _GAP, "bold"), (wrapped[0], "red"))
+        for more in wrapped[1:]:
+            layout.line((" " * lead, ""), (more, "red"))
+    layout.line()
+
+
+def _summary(result: FindResult, kernels: tuple[KernelType, ...], broken_only: bool) -> str:
+    failed = len(result.problems)
+    failed_text = f"; {failed} provider{'s' if failed != 1 else ''} failed" if failed else ""
+    if broken_only:
+        return f"{len(kernels)} broken{failed_text}."
+    broken = len(result.broken)
+    text = f"{len(kernels)} kernels: {len(kernels) - broken} ok, {broken} broken{failed_text}."
+    if broken or failed:
+        text += "\nOnly what is broken, and why: kernelkit list --broken"
     return text
-
-
-def _location(kernel: KernelType) -> str:
-    if kernel.environment is not None and kernel.provider == "env":
-        return _short(kernel.environment.prefix)
-    return _short(kernel.source)
-
-
-def _health(kernel: KernelType) -> Text:
-    if kernel.healthy:
-        return Text("ok", style="green")
-    return Text("\n".join(kernel.problems), style="red")
 
 
 def render_listing(
     result: FindResult, *, broken_only: bool, console: Console | None = None
 ) -> None:
-    """Print ``result`` as tables, one per provider, then a summary line."""
+    """Print ``result``: a section per provider (kernels grouped by kernels directory or
+    environment), the providers that failed, then a summary line."""
     console = console or Console()
+    home = _home()
     kernels = result.broken if broken_only else result.kernels
-    groups: dict[str, list[KernelType]] = {}
-    for kernel in kernels:
-        groups.setdefault(kernel.provider, []).append(kernel)
-    for provider, members in groups.items():
-        title = _PROVIDER_TITLES.get(provider, f"provider {provider!r}")
-        table = Table(title=f"{provider}: {title}", title_justify="left", expand=False)
-        table.add_column("id", style="cyan", overflow="fold")
-        table.add_column("display name", overflow="fold")
-        table.add_column("language")
-        table.add_column("location", overflow="fold")
-        table.add_column("health", overflow="fold")
-        for kernel in members:
-            table.add_row(
-                kernel.id,
-                kernel.display_name,
-                kernel.language,
-                _location(kernel),
-                _health(kernel),
-            )
-        console.print(table)
-    if result.problems:
-        console.print(Text("Providers that failed:", style="bold red"))
-        for problem in result.problems:
-            console.print(Text(f"  {problem.provider}: {problem.reason}", style="red"))
     if not kernels and not result.problems:
         console.print("Nothing is broken." if broken_only else "No kernels found.")
-    elif not broken_only:
-        healthy = len(result.healthy)
-        console.print(
-            f"{len(kernels)} kernels ({healthy} ok, {len(kernels) - healthy} broken)"
-            + (f"; {len(result.problems)} provider problems" if result.problems else ""),
-            style="dim",
-        )
+        return
+    sections: dict[str, list[KernelType]] = {}
+    for kernel in kernels:
+        sections.setdefault(kernel.provider, []).append(kernel)
+    layout = _Layout(kernels, console.width)
+    for provider, members in sections.items():
+        _section(layout, provider, members, home)
+    if result.problems:
+        _problems(layout, result.problems, home)
+    layout.line((_summary(result, kernels, broken_only), "dim"))
+    layout.text.rstrip()
+    # soft_wrap: laid out above already; rich must neither wrap nor pad it
+    console.print(layout.text, soft_wrap=True, highlight=False)
