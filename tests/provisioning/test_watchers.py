@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kernelkit.provisioning import EXIT_STATUS_UNKNOWN, _filewatch
-from kernelkit.provisioning._exitwatch import ExitWatch
+from kernelkit.provisioning._exitwatch import ExitWatch, wait_for_exits
 from kernelkit.provisioning._filewatch import watch_file
 from kernelkit.provisioning._procfs import PidHandle, descendants, open_pid, proc_stat
 from tests.provisioning.helpers import fd_count
@@ -159,6 +159,30 @@ async def test_exit_watch_without_pidfd_for_a_non_child() -> None:
         watch.close()
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+async def test_wait_for_exits_returns_what_still_runs() -> None:
+    quick, stubborn = _sleeper(), _sleeper()
+    handles = [open_pid(quick.pid), open_pid(stubborn.pid)]
+    try:
+        assert all(h is not None and h.running() for h in handles)
+        a, b = (h for h in handles if h is not None)
+        quick.kill()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        assert await wait_for_exits([a, b], timeout=0.3) == [b]
+        assert 0.3 <= loop.time() - start < 0.5
+        assert not a.running()
+        assert b.send_signal(signal.SIGKILL)  # the handles stay open
+        assert await wait_for_exits([a, b], timeout=5) == []  # returns on the exit
+        assert loop.time() - start < 1
+    finally:
+        for h in handles:
+            if h is not None:
+                h.close()
+        for proc in (quick, stubborn):
+            proc.kill()
+            proc.wait()
 
 
 def test_open_pid_refuses_a_reused_pid() -> None:

@@ -34,6 +34,8 @@ __all__ = [
 # ACK is delivered even if we close right after sending.
 _REPLY_LINGER_MS = 5000
 _PROBE = b"kernelkit-port-probe"
+# Retry interval of the heartbeat probe's connect (zmq adds up to as much again as jitter).
+_PROBE_RECONNECT_MS = 10
 
 
 class _Watched:
@@ -143,10 +145,13 @@ class HeartbeatProbe(_Watched):
         sock: zmq.Socket[Any] = ctx.socket(zmq.REQ)
         try:
             sock.setsockopt(zmq.LINGER, 0)
-            # zmq retries the TCP connect on its own; make its first retries quick so the
-            # echo comes soon after the kernel binds.
-            sock.setsockopt(zmq.RECONNECT_IVL, 10)
-            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 200)
+            # zmq retries the TCP connect on its own, by default every 100 ms and more (plus
+            # jitter): the echo would come that long after the kernel binds. Nothing
+            # tells us of the bind (a kernel given its ports rewrites no file), so keep
+            # retrying often for as long as the probe lives: a refused connect on
+            # loopback costs microseconds, and the probe lives only while the kernel starts.
+            sock.setsockopt(zmq.RECONNECT_IVL, _PROBE_RECONNECT_MS)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, _PROBE_RECONNECT_MS)
             sock.connect(url)
             sock.send(_PROBE)
         except BaseException:
