@@ -3,7 +3,7 @@
 The names follow /work/briefs/contracts.md and, for the parts not landed yet, the
 jupyter_client-compatible names DESIGN.md promises (``AsyncKernelManager(kernel_name=...)``,
 ``start_kernel``, ``client()``, ``wait_for_ready``, ``execute``, ``shutdown_kernel(now=...)``,
-``restart_kernel``, ``MultiKernelManager``, ``KernelPool``). When an API is absent the
+``restart_kernel``, ``MultiKernelManager``, ``AsyncKernelPool``). When an API is absent the
 lookup raises ImportError/AttributeError and the figure shows kernelkit as missing, with
 that message. If a name changes, this is the only file to edit.
 """
@@ -215,8 +215,8 @@ async def _gather(aws: list[Awaitable[Any]]) -> list[Any]:
 
 
 async def pool_open(kernel_name: str, size: int, stack: AsyncExitStack) -> Any:
-    """A KernelPool of ``size`` warm kernels; returns once it is full (``start()``)."""
-    pool = api("kernelkit.manager", "KernelPool")(kernel_name=kernel_name, size=size)
+    """An AsyncKernelPool of ``size`` warm kernels; returns once it is full (``start()``)."""
+    pool = api("kernelkit.manager", "AsyncKernelPool")(kernel_name=kernel_name, size=size)
     pool = await _enter_async(pool, stack)
     await pool.start()
     return pool
