@@ -116,6 +116,34 @@ def test_a_hanging_provider_costs_at_most_the_time_limit(hangs: Hangs) -> None:
     assert [k.id for k in result] == ["ok/a", "slow/late"]
 
 
+def test_a_kernelspec_is_found_without_asking_the_other_providers(
+    hangs: Hangs, tmp_path: Path
+) -> None:
+    write_spec(tmp_path / "kernels", "py", python_spec())
+    others = Static("a")
+    finder = KernelFinder(
+        {"spec": SpecProvider([tmp_path / "kernels"]), "other": others, "slow": hangs},
+        time_limit=30,
+    )
+    started = time.monotonic()
+    assert finder.get("py").id == "spec/py"  # a bare name that is a kernelspec
+    assert finder.get("spec/py").id == "spec/py"
+    assert finder.prepare("py").spec.name == "py"
+    assert time.monotonic() - started < 10  # not the 30 s the hung provider would cost
+    assert (hangs.calls, others.calls) == (0, 0)
+    assert [k.id for k in finder.find(providers=("other",))] == ["other/a"]
+    assert hangs.calls == 0
+
+
+def test_ids_that_are_not_kernelspecs_ask_every_provider(tmp_path: Path) -> None:
+    write_spec(tmp_path / "kernels", "py", python_spec())
+    finder = KernelFinder({"spec": SpecProvider([tmp_path / "kernels"]), "o": Static("a")})
+    assert finder.get("a").id == "o/a"  # a bare name: not a kernelspec, the only "a"
+    with pytest.raises(NoSuchKernel) as info:
+        finder.get("spec/nope")
+    assert set(info.value.available) == {"spec/py", "o/a"}  # the full listing's ids
+
+
 def test_junk_and_duplicate_names_from_a_provider_are_reported() -> None:
     class Junk(KernelProvider):
         def find_kernels(self) -> list[object]:  # type: ignore[override]

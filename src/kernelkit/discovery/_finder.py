@@ -6,7 +6,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Literal, cast
 
@@ -389,7 +389,7 @@ class KernelFinder:
         self._group = entry_point_group
         self._lock = threading.Lock()
         self._slots: list[_Slot] | None = None
-        self._last: tuple[tuple[int, ...], FindResult] | None = None
+        self._last: tuple[tuple[tuple[str, int], ...], FindResult] | None = None
         if providers is not None:
             self._slots = self._ordered(
                 [_Slot(name, provider=provider) for name, provider in providers.items()]
@@ -434,12 +434,19 @@ class KernelFinder:
         installed = ", ".join(self.provider_names) or "none"
         raise DiscoveryError(f"no kernel provider named {name!r}; installed: {installed}")
 
-    def find(self, *, refresh: bool = False) -> FindResult:
+    def find(
+        self, *, refresh: bool = False, providers: Collection[str] | None = None
+    ) -> FindResult:
         """List every kernel type now (cached listings reused unless ``refresh``).
+
+        ``providers`` lists only the providers with those names (None: all). Duplicates
+        are resolved among what is listed.
 
         Never raises because of a provider; returns within about ``time_limit`` seconds.
         """
         slots = self._get_slots()
+        if providers is not None:
+            slots = [slot for slot in slots if slot.name in providers]
         if not refresh:
             # A listing hands its kernels over before fingerprinting what it read (so the
             # first call returns sooner); a later call needs that fingerprint to reuse it.
@@ -508,7 +515,7 @@ class KernelFinder:
             problems.extend(job.problems)
         # The same listings as last time (every provider's cache still valid): the same
         # result, without resolving duplicates again (a stat per kernelspec).
-        key = tuple(job.serial if job is not None else -1 for _, job in plan)
+        key = tuple((slot.name, job.serial if job is not None else -1) for slot, job in plan)
         last = self._last
         if not problems and last is not None and last[0] == key:
             return last[1]
@@ -529,9 +536,21 @@ class KernelFinder:
     def get(self, type_id: str) -> KernelType:
         """The kernel type with this id (see :meth:`FindResult.get`).
 
+        A kernelspec (``spec/<name>``, or a bare name that is one) is found by listing
+        the kernelspec provider alone: the others (environments, plugins, a hung one)
+        are asked only when it is not a kernelspec.
+
         Raises:
             NoSuchKernel: no kernel type has that id.
         """
+        head, slash, name = type_id.partition("/")
+        spec_name = name if head == "spec" else (type_id if not slash else None)
+        if spec_name is not None and "spec" in self.provider_names:
+            # Built-in kernelspecs come first in provider order: no other provider's
+            # kernel can take an id of theirs, so this answer is the full listing's.
+            found = self.find(providers=("spec",))._by_id.get(f"spec/{spec_name}")
+            if found is not None:
+                return found
         return self.find().get(type_id)
 
     def prepare(self, type_id: str, *, env: Mapping[str, str] | None = None) -> LaunchPlan:
