@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--port-launches",
         type=int,
         default=None,
-        help="kernel launches per process in figure 8 (default 5 quick, 200 full)",
+        help="kernel launches per process in figure 8 (default 3 quick, 100 full)",
     )
     p.add_argument(
         "--out",

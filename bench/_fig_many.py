@@ -265,9 +265,9 @@ def groups(cfg: Config) -> list[Group]:
             name="memory",
             metrics=[Metric("per_kernel", "manager memory per running kernel", "MiB")],
             contestants=[lambda w=w: Memory(w, n_mem) for w in (KERNELKIT, JUPYTER_CLIENT, FLOOR)],
-            reps=cfg.reps(1, 3),
+            reps=cfg.reps(1, 2),
             warmup=0,
-            budget_s=cfg.pick(30, 90),
+            budget_s=cfg.pick(30, 60),
             note=f"RSS growth of a fresh process holding {n_mem} fake kernels (manager + client)",
         )
     )

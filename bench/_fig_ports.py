@@ -90,7 +90,7 @@ class Launchers(Contestant):
 
 
 def groups(cfg: Config) -> list[Group]:
-    launches = cfg.port_launches or cfg.pick(3, 200)
+    launches = cfg.port_launches or cfg.pick(3, 100)
     return [
         Group(
             figure=8,

@@ -75,8 +75,9 @@ def rows(results: list[GroupResult]) -> list[Row]:
                 else:
                     cells[role] = "n/a"
             kk = medians[KERNELKIT]
-            vs_jc = _ratio(kk, medians[JUPYTER_CLIENT])
-            vs_floor = _ratio(kk, medians[FLOOR])
+            counted = m.unit == "count"  # a count is compared with its target, not a ratio
+            vs_jc = None if counted else _ratio(kk, medians[JUPYTER_CLIENT])
+            vs_floor = None if counted else _ratio(kk, medians[FLOOR])
             extras = []
             for c in g.contestants:
                 if c.role != EXTRA:
@@ -196,8 +197,9 @@ def write_json(path: Path, results: list[GroupResult], meta: dict[str, Any]) -> 
 
 def chart(path: Path, results: list[GroupResult], title: str) -> None:
     """Horizontal bars of kernelkit/jupyter_client and kernelkit/floor per metric (log
-    scale) with each ratio target marked; absolute targets and counts written out beside
-    their row; a label in red when kernelkit misses its target or is missing."""
+    scale, clipped to [1/50, 50] with the true value written) with each ratio target
+    marked; absolute targets and counts are written into the row's label; a label is red
+    when kernelkit misses its target, failed, or is missing."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -209,46 +211,42 @@ def chart(path: Path, results: list[GroupResult], title: str) -> None:
     fig, ax = plt.subplots(figsize=(12, 0.42 * n + 1.6))
     ys = list(range(n))[::-1]
     h = 0.38
-    finite = [v for r in all_rows for v in (r.vs_jc, r.vs_floor) if v and v > 0]
-    lo = min([*finite, 0.5]) / 1.6
-    hi = max([*finite, 2.0]) * 3
+    lo, hi = 1 / 50, 50.0
     for y, row in zip(ys, all_rows, strict=True):
-        for off, value, color, label in (
-            (h / 2, row.vs_jc, "#4c72b0", "kernelkit / jupyter_client"),
-            (-h / 2, row.vs_floor, "#dd8452", "kernelkit / floor"),
-        ):
-            if value is not None and value > 0 and row.metric.unit != "count":
-                ax.barh(y + off, value, height=h, color=color, label=label, left=0)
-                ax.text(value * 1.04, y + off, f"{value:.2f}", va="center", fontsize=7)
+        if row.metric.unit != "count":
+            for off, value, color, label in (
+                (h / 2, row.vs_jc, "#4c72b0", "kernelkit / jupyter_client"),
+                (-h / 2, row.vs_floor, "#dd8452", "kernelkit / floor"),
+            ):
+                if value is not None and value > 0:
+                    shown = min(max(value, lo * 1.05), hi / 1.3)
+                    ax.barh(y + off, shown, height=h, color=color, label=label)
+                    text = f"{value:.2f}" if value >= 0.01 else f"{value:.1e}"
+                    ax.text(shown * 1.04, y + off, text, va="center", fontsize=7)
         t = row.metric.target
         if t is not None and t.against != "abs":
             ty = y + (h / 2 if t.against == JUPYTER_CLIENT else -h / 2)
             ax.plot([t.value, t.value], [ty - h / 2, ty + h / 2], color="black", lw=2)
-        note = ""
-        if row.metric.unit == "count":
-            note = ", ".join(
-                f"{who} {row.cells[role].split(' (')[0]}"
-                for who, role in (("kk", KERNELKIT), ("jc", JUPYTER_CLIENT), ("floor", FLOOR))
-            )
-            if t is not None:
-                note += f" (target {t.op} {t.value:g})"
-        elif t is not None and t.against == "abs":
-            value = row.cells[KERNELKIT].split(" (")[0]
-            note = f"kernelkit {value} {row.metric.unit} (target {t.op} {t.value:g})"
-        elif row.vs_jc is None and row.vs_floor is None:
-            note = row.verdict or "no ratio"
-        if note:
+        if row.vs_jc is None and row.vs_floor is None and row.metric.unit != "count":
             color = "#c44e52" if _bad(row.verdict) else "black"
-            x = max([v for v in (row.vs_jc, row.vs_floor) if v] + [lo]) * 1.35
-            if row.metric.unit == "count" or x >= hi / 2:
-                x = lo * 1.1
-            ax.text(x, y, _short(note, 90), va="center", fontsize=7, color=color)
+            ax.text(lo * 1.1, y, row.verdict or "no ratio", va="center", fontsize=8, color=color)
     labels = []
     for row in all_rows:
         label = f"{row.figure}. {row.metric.label}"
         if row.metric.higher_is_better:
             label += " ↑"
-        labels.append(label if len(label) < 60 else label[:58] + "…")
+        label = label if len(label) < 60 else label[:58] + "…"
+        t = row.metric.target
+        if row.metric.unit == "count":
+            label += " [" + ", ".join(
+                f"{who} {row.cells[role].split(' (')[0]}"
+                for who, role in (("kk", KERNELKIT), ("jc", JUPYTER_CLIENT), ("floor", FLOOR))
+            )
+            label += f"; target {t.op} {t.value:g}]" if t is not None else "]"
+        elif t is not None and t.against == "abs":
+            value = row.cells[KERNELKIT].split(" (")[0]
+            label += f" [kk {_short(value, 30)} {row.metric.unit}; target {t.op} {t.value:g}]"
+        labels.append(label)
     ax.set_yticks(ys)
     ax.set_yticklabels(labels, fontsize=8)
     for tick, row in zip(ax.get_yticklabels(), all_rows, strict=True):
@@ -263,7 +261,8 @@ def chart(path: Path, results: list[GroupResult], title: str) -> None:
     ax.legend(uniq.values(), uniq.keys(), loc="lower right", fontsize=8)
     ax.set_xlabel(
         "kernelkit's median over the other's (log scale). ↑ rows: higher is better; "
-        "others: lower is better.\nRed label: target missed, or kernelkit missing."
+        "others: lower is better.\nRed label: target missed, a sample failed, or kernelkit "
+        "missing. [brackets]: absolute targets and counts."
     )
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
