@@ -235,6 +235,30 @@ def test_lifecycle(transport: MemoryTransport) -> None:
     assert "KernelClient" in repr(kc)
 
 
+def test_close_ends_an_interactive_execute_waiting_in_another_thread(
+    transport: MemoryTransport,
+) -> None:
+    kc = KernelClient(transport, heartbeat=False)
+    kc.start()
+    _serve(kc, transport)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(kc.execute_interactive, "hold", output_hook=lambda m: None)
+        time.sleep(0.05)
+        kc.close()
+        with pytest.raises(ClientClosed):
+            pending.result(timeout=2)
+
+
+def test_interactive_timeout_and_unusable_client(kc: KernelClient) -> None:
+    with pytest.raises(KernelTimeout):
+        kc.execute_interactive("hold", output_hook=lambda m: None, timeout=0.05)
+    kc.notify_dead(KernelDied("gone"))
+    with pytest.raises(KernelDied, match="gone"):
+        kc.execute_interactive("1", output_hook=lambda m: None)  # fails on the loop, at once
+    kc.notify_restarted()
+    assert kc.execute_interactive("1", output_hook=lambda m: None).content["status"] == "ok"
+
+
 def test_notify_dead_reaches_a_waiting_thread(kc: KernelClient) -> None:
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(kc.execute, "hold")

@@ -15,7 +15,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError
 from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
@@ -429,11 +429,12 @@ class KernelClient:
         """Send one request from the loop thread and wait here for its reply.
 
         No coroutine and no task: a plain callback on the loop starts the request, and
-        the reply's future hands its outcome straight to this thread.
+        the reply's waiter hands its outcome straight to this thread (one lock release).
         """
         loop = self._loop_or_raise()
         client = self._client
-        result: Future[Message] = Future()
+        name = self.kernel_name
+        result = _Outcome()
         started: list[TrackedRequest[Any]] = []
 
         def start() -> None:
@@ -448,24 +449,23 @@ class KernelClient:
                     outputs=outputs,
                 )
             except BaseException as exc:
-                result.set_exception(exc)
+                result.set(None, exc)
                 return
             started.append(tracked)
-            tracked.context.on_done = partial(_hand_over, result)
+            tracked.context.on_done = partial(result.copy_from, name)
 
         def give_up() -> None:  # runs after start(): call_soon_threadsafe keeps order
             for tracked in started:
                 client._abort(tracked, ClientClosed("the caller stopped waiting"))
 
-        _call_soon(loop, start, self.kernel_name)
+        _call_soon(loop, start, name)
         try:
-            return result.result()
-        except CancelledError:
-            raise ClientClosed(f"the client for kernel {self.kernel_name} was closed") from None
+            reply: Message = result.wait()
+            return reply
         except BaseException:
-            if not result.done():  # e.g. KeyboardInterrupt while waiting
+            if not result.done:  # e.g. KeyboardInterrupt while waiting
                 with contextlib.suppress(ClientClosed):
-                    _call_soon(loop, give_up, self.kernel_name)
+                    _call_soon(loop, give_up, name)
             raise
 
     def _call_quietly(self, fn: Callable[[], None]) -> None:
@@ -556,31 +556,55 @@ class KernelClient:
             allow_stdin = stdin_hook is not None or _stdin_is_terminal()
         show = output_hook if output_hook is not None else print_output
         answer = stdin_hook if stdin_hook is not None else read_input
+        content = execute_content(
+            code,
+            silent=silent,
+            store_history=store_history,
+            user_expressions=user_expressions,
+            allow_stdin=allow_stdin,
+            stop_on_error=stop_on_error,
+        )
         loop = self._loop_or_raise()
+        client = self._client
+        name = self.kernel_name
         inbox = _Mailbox(loop)
+        started: list[TrackedRequest[Any]] = []
 
-        async def run() -> Message:
+        # As _request: a plain callback starts it on the loop, no task. The loop thread
+        # puts the request's IOPub messages, its input requests and at last its outcome
+        # into the mailbox; this thread shows, answers and returns them in order.
+        def start() -> None:
             try:
-                return await self._client.execute_interactive(
-                    code,
-                    silent=silent,
-                    store_history=store_history,
-                    user_expressions=user_expressions,
-                    allow_stdin=allow_stdin,
-                    stop_on_error=stop_on_error,
-                    output_hook=inbox.put,
-                    stdin_hook=_forward_input(inbox),
+                tracked = client._send(
+                    "shell",
+                    "execute_request",
+                    content,
                     timeout=timeout,
                     subshell_id=subshell_id,
+                    wait_idle=True,
+                    hook=inbox.put,
+                    on_input=partial(_ask_for_input, inbox),
                 )
-            finally:
-                inbox.put(_DONE)
+            except BaseException as exc:
+                failed = _Outcome()
+                failed.set(None, exc)
+                inbox.put(failed)
+                return
+            started.append(tracked)
+            tracked.context.on_done = partial(_post_outcome, inbox, name)
 
-        future = asyncio.run_coroutine_threadsafe(self._tracked(run()), loop)
+        def give_up() -> None:  # runs after start(): call_soon_threadsafe keeps order
+            for tracked in started:
+                client._abort(tracked, ClientClosed("the caller stopped waiting"))
+
+        _call_soon(loop, start, name)
         try:
             for item in inbox:
-                if isinstance(item, tuple):  # ("input", input_request)
-                    request: Message = item[1]
+                if isinstance(item, _Outcome):
+                    reply: Message = item.wait()
+                    return reply
+                if isinstance(item, _InputRequest):
+                    request = item.request
                     try:
                         value = answer(request)
                     except BaseException:
@@ -590,10 +614,11 @@ class KernelClient:
                         self.input(value, parent=request)
                 else:
                     show(item)
-            return future.result()
         except BaseException:
-            future.cancel()
+            with contextlib.suppress(ClientClosed):  # stop the request if it still runs
+                _call_soon(loop, give_up, name)
             raise
+        raise AssertionError("unreachable: the mailbox ends with the outcome")  # pragma: no cover
 
     def kernel_info(
         self, *, timeout: float | None = None, subshell_id: str | None = None
@@ -792,19 +817,74 @@ class KernelClient:
         return f"<KernelClient {self._client!r}>"
 
 
+class _Outcome:
+    """One result or error, handed from the loop thread to a waiting thread.
+
+    A plain lock released once, not a concurrent.futures.Future: the waiting thread
+    wakes with one futex, without a Condition's bookkeeping on either side.
+    """
+
+    __slots__ = ("_lock", "done", "error", "value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+
+    def set(self, value: Any, error: BaseException | None) -> None:  # loop thread, once
+        if self.done:
+            return
+        self.value = value
+        self.error = error
+        self.done = True
+        self._lock.release()
+
+    def copy_from(self, kernel: str, future: asyncio.Future[Message]) -> None:
+        """Take an asyncio future's outcome (a waiter's ``on_done``, on the loop thread)."""
+        if future.cancelled():
+            self.set(None, ClientClosed(f"the client for kernel {kernel} was closed"))
+        elif (error := future.exception()) is not None:
+            self.set(None, error)
+        else:
+            self.set(future.result(), None)
+
+    def wait(self) -> Any:
+        """The value (raises the error); blocks until there is one."""
+        if not self.done:
+            self._lock.acquire()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class _InputRequest:
+    """An ``input_request`` for the calling thread to answer (in a mailbox)."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: Message) -> None:
+        self.request = request
+
+
 class _Mailbox:
-    """From the loop thread to the calling thread, in order.
+    """From the loop thread to the calling thread, in order; ends with an _Outcome.
 
     The reader is woken once per turn of the loop, after the transport has read
     everything that was waiting, not once per message: an IOPub flood crosses threads
-    in batches, with one wake-up (and one GIL hand-over) per batch.
+    in batches, with one wake-up (and one GIL hand-over) per batch. The wake-up is a
+    lock used as a binary semaphore: held while the reader may sleep, released by the
+    loop thread once per batch.
     """
 
-    __slots__ = ("_items", "_loop", "_ready", "_scheduled")
+    __slots__ = ("_items", "_lock", "_loop", "_scheduled", "_signalled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._items: deque[Any] = deque()
-        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._signalled = False  # False only while the reader holds the lock
         self._loop = loop
         self._scheduled = False
 
@@ -816,19 +896,21 @@ class _Mailbox:
 
     def _wake(self) -> None:  # loop thread, after the current batch
         self._scheduled = False
-        self._ready.set()
+        if not self._signalled:
+            self._signalled = True
+            self._lock.release()
 
-    def __iter__(self) -> Iterator[Any]:  # calling thread; ends at _DONE
+    def __iter__(self) -> Iterator[Any]:  # calling thread; ends after an _Outcome
         items = self._items
-        ready = self._ready
+        lock = self._lock
         while True:
-            ready.wait()
-            ready.clear()
+            lock.acquire()
+            self._signalled = False
             while items:
                 item = items.popleft()
-                if item is _DONE:
-                    return
                 yield item
+                if isinstance(item, _Outcome):
+                    return
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None], kernel: str) -> None:
@@ -838,24 +920,16 @@ def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None], kernel: 
         raise ClientClosed(f"the client for kernel {kernel} was closed") from None
 
 
-def _hand_over(result: Future[Message], future: asyncio.Future[Message]) -> None:
-    """Copy an asyncio future's outcome to a thread-safe one (on the loop thread)."""
-    if result.done():
-        return
-    if future.cancelled():
-        result.cancel()
-    elif (error := future.exception()) is not None:
-        result.set_exception(error)
-    else:
-        result.set_result(future.result())
+def _post_outcome(inbox: _Mailbox, kernel: str, future: asyncio.Future[Message]) -> None:
+    """A request's waiter is done: its outcome goes last into the mailbox."""
+    outcome = _Outcome()
+    outcome.copy_from(kernel, future)
+    inbox.put(outcome)
 
 
-def _forward_input(inbox: _Mailbox) -> Callable[[Message], None]:
+def _ask_for_input(inbox: _Mailbox, request: Message) -> None:
     # The async client calls this on the loop; the calling thread answers the request.
-    def forward(request: Message) -> None:
-        inbox.put(("input", request))
-
-    return forward
+    inbox.put(_InputRequest(request))
 
 
 class Subshell:
