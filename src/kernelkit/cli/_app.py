@@ -101,7 +101,9 @@ def list_kernels(
     ] = False,
     time_limit: Annotated[
         float,
-        typer.Option("--time-limit", help="Seconds each provider may take.", min=0.1),
+        typer.Option(
+            "--time-limit", help="Seconds each provider may take.", min=0.1, metavar="SECONDS"
+        ),
     ] = 5.0,
 ) -> None:
     from kernelkit.cli._list import list_command  # start-up time (see the module docstring)
@@ -132,16 +134,20 @@ def run(
     file: Annotated[
         Path | None,
         typer.Argument(
-            help="A file of code to run ('-' reads standard input).", show_default=False
+            help="A file of code to run ('-' reads standard input).",
+            show_default=False,
         ),
     ] = None,
     code: Annotated[
         str | None,
-        typer.Option("-c", "--code", help="The code to run.", show_default=False),
+        typer.Option("-c", "--code", help="The code to run.", show_default=False, metavar="CODE"),
     ] = None,
-    kernel: Annotated[str, typer.Option("--kernel", "-k", help=_KERNEL_HELP)] = "python3",
+    kernel: Annotated[
+        str, typer.Option("--kernel", "-k", help=_KERNEL_HELP, metavar="ID")
+    ] = "python3",
     startup_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the kernel to be ready.")
+        float,
+        typer.Option(help="Seconds to wait for the kernel to be ready.", metavar="SECONDS"),
     ] = 60.0,
 ) -> None:
     from kernelkit.cli._run import run_command  # start-up time (see the module docstring)
@@ -164,12 +170,18 @@ _START_HELP = (
     short_help="Start a kernel for other clients; supervise it until Ctrl-C.",
 )
 def start(
-    kernel: Annotated[str, typer.Option("--kernel", "-k", help=_KERNEL_HELP)] = "python3",
+    kernel: Annotated[
+        str, typer.Option("--kernel", "-k", help=_KERNEL_HELP, metavar="ID")
+    ] = "python3",
     startup_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the kernel to be ready.")
+        float,
+        typer.Option(help="Seconds to wait for the kernel to be ready.", metavar="SECONDS"),
     ] = 60.0,
     restart_limit: Annotated[
-        int, typer.Option(help="Restarts in a row (each dying within 10 s) before giving up.")
+        int,
+        typer.Option(
+            help="Restarts in a row (each dying within 10 s) before giving up.", metavar="N"
+        ),
     ] = 5,
 ) -> None:
     from kernelkit.cli._start import start_command  # start-up time (see the module docstring)
@@ -196,7 +208,7 @@ specs_app = typer.Typer(
 app.add_typer(specs_app)
 
 
-@specs_app.command("list")
+@specs_app.command("list", short_help="List the kernelspecs in Jupyter's search path.")
 def list_specs(
     as_json: Annotated[
         bool,
@@ -216,17 +228,21 @@ def list_specs(
 @specs_app.command("install")
 def install(
     source_dir: Annotated[
-        Path, typer.Argument(help="A directory holding kernel.json (and logos).")
+        Path,
+        typer.Argument(help="A directory holding kernel.json (and logos)."),
     ],
     name: Annotated[
         str | None,
-        typer.Option("--name", help="Install under this name (default: the directory's)."),
+        typer.Option(
+            "--name", help="Install under this name (default: the directory's).", metavar="NAME"
+        ),
     ] = None,
     user: Annotated[
         bool, typer.Option("--user", help="Into the user's Jupyter data directory.")
     ] = False,
     prefix: Annotated[
-        Path | None, typer.Option("--prefix", help="Into PREFIX/share/jupyter/kernels.")
+        Path | None,
+        typer.Option("--prefix", help="Into PREFIX/share/jupyter/kernels.", metavar="PREFIX"),
     ] = None,
     sys_prefix: Annotated[
         bool,
