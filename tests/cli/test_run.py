@@ -10,6 +10,7 @@ import pytest
 import typer
 
 from kernelkit.cli._run import _read_code
+from kernelkit.cli._starting import suggest_ids
 
 from .run_helpers import Running, make_env, run, runtime_files
 
@@ -50,6 +51,20 @@ def test_usage_error_exits_2(tmp_path: Path) -> None:
 def test_read_code_errors(code: str | None, file: str | None, message: str) -> None:
     with pytest.raises(typer.BadParameter, match=message):
         _read_code(code, Path(file) if file else None)
+
+
+@pytest.mark.parametrize(
+    ("asked", "expected"),
+    [
+        ("spec/pyhton3", ["spec/python3"]),  # a typo in an id
+        ("pyhton3", ["spec/python3", "env/proj-1a2b3c4d/python3"]),  # a bare name: ends
+        ("env/proj-1a2b3c4d/pyton3", ["env/proj-1a2b3c4d/python3"]),
+        ("spec/bash", []),  # nothing close
+    ],
+)
+def test_suggest_ids(asked: str, expected: list[str]) -> None:
+    ids = ["spec/python3", "spec/ir", "env/proj-1a2b3c4d/python3", "env/geo-0f0f0f0f/kkr"]
+    assert suggest_ids(asked, ids) == expected
 
 
 def test_read_code_from_a_file(tmp_path: Path) -> None:
