@@ -6,7 +6,7 @@
 - The managing process's memory per running kernel (a manager and a ready client per
   kernel; the fake kernel, since the kernel's own memory is not the point), measured in
   a fresh worker process.
-- A warm pool: time from asking kernelkit's KernelPool for a kernel to holding a ready one
+- A warm pool: time from asking kernelkit's AsyncKernelPool for a kernel to holding a ready one
   (target <= 5 ms); jupyter_client has no pool, so its column is its own start-to-ready.
 """
 
@@ -180,10 +180,10 @@ class Memory(Contestant):
 
 class KernelkitPool(AsyncContestant):
     name = role = KERNELKIT
-    note = "KernelPool(size=1): acquire() from a full pool"
+    note = "AsyncKernelPool(size=1): acquire() from a full pool"
 
     async def asetup(self) -> None:
-        _kk.api("kernelkit.manager", "KernelPool")
+        _kk.api("kernelkit.manager", "AsyncKernelPool")
 
     async def asample(self) -> dict[str, float]:
         async with AsyncExitStack() as stack:
