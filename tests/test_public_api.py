@@ -51,6 +51,7 @@ EXPECTED = [
     "LaunchOptions",
     "LocalProtocolError",
     "LocalProvisioner",
+    "LoopThread",
     "ManagerError",
     "MemoryTransport",
     "Message",

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         write_connection_file,
         write_registration_file,
     )
+    from kernelkit._loopthread import LoopThread
     from kernelkit.client import AsyncKernelClient, AsyncSubshell, KernelClient, Subshell
     from kernelkit.discovery import (
         DiscoveryProblem,
@@ -128,6 +129,7 @@ _LAZY: dict[str, str] = {
     "KernelType": "kernelkit.discovery",
     "LaunchOptions": "kernelkit.discovery",
     "LocalProvisioner": "kernelkit.provisioning",
+    "LoopThread": "kernelkit._loopthread",
     "MemoryTransport": "kernelkit.transport",
     "Message": "kernelkit.protocol",
     "MultiKernelManager": "kernelkit.manager",
@@ -201,6 +203,7 @@ __all__ = [
     "LaunchOptions",
     "LocalProtocolError",
     "LocalProvisioner",
+    "LoopThread",
     "ManagerError",
     "MemoryTransport",
     "Message",
