@@ -46,8 +46,6 @@ DEFAULT_TIME_LIMIT = 5.0
 #: that read it is not cached (as git treats "racily clean" index entries).
 _RACY_NS = 2_000_000_000
 
-_Fingerprint = tuple[tuple[str, tuple[int, int, int, int] | None], ...]
-
 
 @dataclass(frozen=True, slots=True)
 class FindResult:
@@ -109,20 +107,25 @@ def _stat_key(path: str) -> tuple[int, int, int, int] | None:
     return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
-def _fingerprint(paths: Sequence[str], *, since_ns: int | None = None) -> tuple[_Fingerprint, bool]:
-    """(stat keys of ``paths``, whether any was modified after ``since_ns`` minus the
-    clock's granularity, i.e. maybe after the listing began: such a listing is not
-    trusted). The keys hold ctime too, which cannot be set back: a later change written
-    with an old mtime (``touch -d``, ``tar x``) still differs."""
+def _fingerprint(paths: Sequence[str], *, since_ns: int | None = None) -> tuple[int, bool]:
+    """(a digest of the ``stat`` of ``paths``, whether any was modified after
+    ``since_ns`` minus the clock's granularity, i.e. maybe after the listing began: such
+    a listing is not trusted).
+
+    The digest is the hash of every (mtime, ctime, size, inode): it is compared in this
+    process only, and one int per listing keeps a thousand stat tuples from living as
+    long as the cache. ctime cannot be set back, so a change written with an old mtime
+    (``touch -d``, ``tar x``) still changes it.
+    """
     racy_after = None if since_ns is None else since_ns - _RACY_NS
     racy = False
     keys = []
-    for path in dict.fromkeys(paths):
+    for path in paths:
         key = _stat_key(path)
         if racy_after is not None and key is not None and key[0] > racy_after:
             racy = True
-        keys.append((path, key))
-    return tuple(keys), racy
+        keys.append(key)
+    return hash(tuple(keys)), racy
 
 
 _serials = itertools.count()
@@ -136,9 +139,8 @@ class _Job:
         self.done = threading.Event()
         self.kernels: list[KernelType] = []
         self.problems: list[DiscoveryProblem] = []
-        #: set once ``fingerprint`` is final (after ``done``: nobody waits for it)
-        self.fingerprinted = threading.Event()
-        self.fingerprint: _Fingerprint | None = None
+        #: the paths the listing read, and their digest (None: cannot be cached)
+        self.fingerprint: tuple[tuple[str, ...], int] | None = None
         self.started = time.monotonic()
         self.started_ns = time.time_ns()
 
@@ -170,10 +172,10 @@ class _Slot:
 
     def still_valid(self) -> bool:
         cached = self.cached
-        if cached is None or not cached.fingerprinted.is_set() or cached.fingerprint is None:
+        if cached is None or cached.fingerprint is None:
             return False
-        current, _ = _fingerprint([p for p, _ in cached.fingerprint])
-        return current == cached.fingerprint
+        paths, digest = cached.fingerprint
+        return _fingerprint(paths)[0] == digest
 
 
 _KERNEL_TYPE_FIELDS = tuple(f.name for f in fields(KernelType) if f.init)
@@ -190,10 +192,8 @@ def _stamped(item: KernelType, provider: str) -> KernelType:
 
 
 def _run_provider(slot: _Slot, job: _Job) -> None:
-    """Body of a worker thread: load the provider, list, validate; hand the listing over
-    (``job.done``), then fingerprint what it read for the cache (``job.fingerprinted``)."""
+    """Body of a worker thread: load the provider, list, validate, fingerprint."""
     name = slot.name
-    watched: list[str] | None = None
     try:
         try:
             provider = slot.load()
@@ -208,8 +208,7 @@ def _run_provider(slot: _Slot, job: _Job) -> None:
         try:
             listed = list(provider.find_kernels())
             watched_method = getattr(provider, "watched_paths", None)
-            paths = watched_method() if watched_method is not None else None
-            watched = None if paths is None else [os.fspath(p) for p in paths]
+            watched = watched_method() if watched_method is not None else None
         except Exception as exc:
             job.problems.append(
                 DiscoveryProblem(
@@ -231,19 +230,14 @@ def _run_provider(slot: _Slot, job: _Job) -> None:
                 continue
             seen.add(item.name)
             job.kernels.append(_stamped(item, name))
+        if watched is not None:
+            paths = tuple(dict.fromkeys(os.fspath(p) for p in watched))
+            digest, racy = _fingerprint(paths, since_ns=job.started_ns)
+            job.fingerprint = None if racy else (paths, digest)
     except BaseException as exc:  # a thread must not die silently: report anything
         job.problems.append(DiscoveryProblem(name, f"crashed: {type(exc).__name__}: {exc}"))
-        watched = None
     finally:
         job.done.set()
-    try:
-        # Off the caller's path: a listing is returned as soon as it is done. Changes made
-        # since the listing began (by ctime) make it untrusted, so the delay is safe.
-        if watched is not None:
-            fingerprint, racy = _fingerprint(watched, since_ns=job.started_ns)
-            job.fingerprint = None if racy else fingerprint
-    finally:
-        job.fingerprinted.set()
 
 
 _Identity = tuple[int, int] | str
@@ -447,13 +441,6 @@ class KernelFinder:
         slots = self._get_slots()
         if providers is not None:
             slots = [slot for slot in slots if slot.name in providers]
-        if not refresh:
-            # A listing hands its kernels over before fingerprinting what it read (so the
-            # first call returns sooner); a later call needs that fingerprint to reuse it.
-            for slot in slots:
-                job = slot.running or slot.cached
-                if job is not None and job.done.is_set():
-                    job.fingerprinted.wait(self.time_limit)
         # per provider, in order: the job to wait for (None: a hung one, not waited for
         # again) and its stale kernels, if any
         plan: list[tuple[_Slot, _Job | None]] = []

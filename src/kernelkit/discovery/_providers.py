@@ -88,9 +88,9 @@ def _spec_type(
 
 
 def _watch_spec(paths: list[str], spec: KernelSpec) -> None:
-    directory = os.fspath(spec.resource_dir)
-    paths.append(directory)
-    paths.append(f"{directory}{os.sep}kernel.json")
+    # kernel.json alone: a spec directory added, removed or swapped changes the watched
+    # kernels directory, and an edit changes kernel.json itself
+    paths.append(f"{os.fspath(spec.resource_dir)}{os.sep}kernel.json")
     if spec.argv and os.path.isabs(spec.argv[0]):
         paths.append(spec.argv[0])  # the interpreter or program it starts
 
