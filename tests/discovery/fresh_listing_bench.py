@@ -1,7 +1,8 @@
 """Fresh-process listing benchmark (not a test): KernelFinder().find() and
 scan_kernel_specs() against jupyter_client's KernelSpecManager().get_all_specs(), for 10,
 100 and 1000 generated kernelspecs on JUPYTER_PATH. Each sample is a new interpreter,
-timed from spawn to "first listing done"; contestants are interleaved.
+timed from spawn to "first listing done" (wall), plus the CPU time the whole process
+used (steadier than wall time on a busy machine); contestants are interleaved.
 
     .venv/bin/python -m tests.discovery.fresh_listing_bench [runs] [sizes...]
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,7 +47,14 @@ def make_specs(root: Path, n: int) -> None:
         (d / "logo-64x64.png").write_bytes(PNG)
 
 
-def sample(who: str, env: dict[str, str], cwd: Path) -> tuple[float, int]:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sample(who: str, env: dict[str, str], cwd: Path) -> tuple[float, float, int]:
+    """(wall ms to the first listing, CPU ms of the whole process, kernels listed)"""
+    cpu = _cpu()
     t0 = time.monotonic()
     out = subprocess.run(
         [sys.executable, "-c", CODE[who] + EPILOGUE],
@@ -56,7 +65,7 @@ def sample(who: str, env: dict[str, str], cwd: Path) -> tuple[float, int]:
         check=True,
         timeout=120,
     ).stdout.split()
-    return (float(out[0]) - t0) * 1000, int(out[1])
+    return (float(out[0]) - t0) * 1000, (_cpu() - cpu) * 1000, int(out[1])
 
 
 def main() -> None:
@@ -70,18 +79,23 @@ def main() -> None:
             empty.mkdir(exist_ok=True)
             env = {**os.environ, "JUPYTER_PATH": str(root), "JUPYTER_DATA_DIR": str(empty)}
             times: dict[str, list[float]] = {who: [] for who in CODE}
+            cpus: dict[str, list[float]] = {who: [] for who in CODE}
             counts: dict[str, int] = {}
             sample("finder", env, empty)  # entry-point cache, as after any earlier run
             for _ in range(runs):
                 for who in CODE:
-                    ms, counts[who] = sample(who, env, empty)
+                    ms, cpu, counts[who] = sample(who, env, empty)
                     times[who].append(ms)
+                    cpus[who].append(cpu)
             jc = statistics.median(times["jupyter_client"])
+            jc_cpu = statistics.median(cpus["jupyter_client"])
             for who, values in times.items():
                 med = statistics.median(values)
+                cpu = statistics.median(cpus[who])
                 print(
-                    f"{n:5d} specs  {who:15s} median {med:7.1f} ms  min {min(values):7.1f}"
-                    f"  ratio {med / jc:4.2f}  ({counts[who]} listed)"
+                    f"{n:5d} specs  {who:15s} wall median {med:6.1f} ms (min {min(values):6.1f})"
+                    f" ratio {med / jc:4.2f} | CPU median {cpu:6.1f} ms ratio {cpu / jc_cpu:4.2f}"
+                    f"  ({counts[who]} listed)"
                 )
 
 
