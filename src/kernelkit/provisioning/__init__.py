@@ -5,7 +5,7 @@ The provisioner API as jupyter_client documents it (:class:`KernelProvisionerBas
 kernel-chosen ports, event-driven exit, captured output and whole-group shutdown.
 """
 
-from kernelkit.provisioning._base import KernelProvisionerBase, LaunchParams
+from kernelkit.provisioning._base import KernelProvisionerBase, LaunchParams, base_environ
 from kernelkit.provisioning._capture import OutputCapture
 from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN
 from kernelkit.provisioning._factory import (
@@ -28,6 +28,7 @@ __all__ = [
     "LocalProvisioner",
     "OutputCapture",
     "PortMode",
+    "base_environ",
     "choose_port_mode",
     "launch_kernel",
 ]
