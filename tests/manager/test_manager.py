@@ -528,3 +528,27 @@ async def test_auto_restart_on_new_ports_fails_pending_then_follows(
     finally:
         for sock in squatters:
             sock.close()
+
+
+def _environ_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+@pytest.mark.parametrize("inherit_env", [True, False])
+async def test_start_kernel_env_added_or_complete(
+    make_manager: MakeManager, monkeypatch: pytest.MonkeyPatch, inherit_env: bool
+) -> None:
+    # inherit_env=False: `env` is the whole environment (an activated one), so a variable
+    # of the launcher that the activation removed does not come back.
+    monkeypatch.setenv("KK_LAUNCHER_ONLY", "1")
+    env = {k: v for k, v in os.environ.items() if k != "KK_LAUNCHER_ONLY"}
+    env["KK_ACTIVATED"] = "yes"
+    km = make_manager()
+    await km.start_kernel(env=env, inherit_env=inherit_env)
+    try:
+        seen = _environ_of(pid_of(km))
+        assert seen["KK_ACTIVATED"] == "yes"
+        assert ("KK_LAUNCHER_ONLY" in seen) is inherit_env
+    finally:
+        await km.shutdown_kernel(now=True)

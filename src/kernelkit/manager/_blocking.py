@@ -276,11 +276,16 @@ class KernelManager:
         self,
         *,
         env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         cwd: str | None = None,
         extra_arguments: Sequence[str] = (),
     ) -> None:
         """See :meth:`AsyncKernelManager.start_kernel` (opens the loop thread first)."""
-        self._run(self._manager.start_kernel(env=env, cwd=cwd, extra_arguments=extra_arguments))
+        self._run(
+            self._manager.start_kernel(
+                env=env, inherit_env=inherit_env, cwd=cwd, extra_arguments=extra_arguments
+            )
+        )
 
     def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
         """See :meth:`AsyncKernelManager.shutdown_kernel`."""

@@ -177,6 +177,7 @@ class AsyncKernelManager:
         self._resume = False  # the next start_kernel continues after shutdown(restart=True)
         self._lock = asyncio.Lock()
         self._launch_env: Mapping[str, str] | None = None
+        self._launch_inherit_env = True
         self._launch_cwd: str | None = None
         self._launch_extra: tuple[str, ...] = ()
         self._clients: weakref.WeakSet[KernelWatcher] = weakref.WeakSet()
@@ -244,9 +245,7 @@ class AsyncKernelManager:
         p = self._provisioner
         if p is None or not p.has_process:
             return None
-        # Not part of the provisioner interface: LocalProvisioner has it, others may not.
-        path = getattr(p, "connection_file", None)
-        return path if isinstance(path, Path) else None
+        return p.connection_file
 
     @property
     def last_error(self) -> KernelError | None:
@@ -357,13 +356,16 @@ class AsyncKernelManager:
         self,
         *,
         env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         cwd: str | None = None,
         extra_arguments: Sequence[str] = (),
     ) -> None:
         """Launch the kernel; returns once it listens (its connection info is known).
 
         ``env`` is added to this process's environment (the spec's ``env`` goes on top);
-        ``extra_arguments`` are appended to the spec's argv. Restarts reuse all three.
+        with ``inherit_env=False`` it is the whole environment instead (an activated
+        environment, from which activation may have removed variables).
+        ``extra_arguments`` are appended to the spec's argv. Restarts reuse them all.
         Nothing is left behind when the start fails.
 
         Raises:
@@ -390,6 +392,7 @@ class AsyncKernelManager:
                 factory = self._factory or _factory()
                 self._provisioner = factory.create_provisioner_instance(self._kernel_id, spec)
             self._launch_env = dict(env) if env is not None else None
+            self._launch_inherit_env = inherit_env
             self._launch_cwd = cwd
             self._launch_extra = tuple(extra_arguments)
             if not self._resume:
@@ -412,7 +415,10 @@ class AsyncKernelManager:
         (with ``restart``, the key and ports are kept for the next attempt)."""
         try:
             params = await p.pre_launch(
-                env=self._launch_env, cwd=self._launch_cwd, extra_arguments=self._launch_extra
+                env=self._launch_env,
+                inherit_env=self._launch_inherit_env,
+                cwd=self._launch_cwd,
+                extra_arguments=self._launch_extra,
             )
             info = await p.launch_kernel(params.cmd, env=params.env, cwd=params.cwd)
             await p.post_launch()
