@@ -67,15 +67,21 @@ def _venv_kernel_id(venv: Path, env: dict[str, str]) -> str:
 
 def test_run_with_an_env_id_uses_that_venvs_interpreter(venv: Path, env: dict[str, str]) -> None:
     kernel = _venv_kernel_id(venv, env)
+    # launched from inside another venv: activation leaves it, and what it removes must
+    # not come back from kernelkit's own environment
+    launcher = {**env, "VIRTUAL_ENV": sys.prefix, "VIRTUAL_ENV_PROMPT": "(launcher) "}
+    show = SHOW + "; print(os.environ.get('VIRTUAL_ENV_PROMPT'))"
     done = subprocess.run(
-        [str(KERNELKIT), "run", "--kernel", kernel, "-c", SHOW],
-        env=env, cwd=env["HOME"], capture_output=True, text=True, timeout=120, check=False,
+        [str(KERNELKIT), "run", "--kernel", kernel, "-c", show],
+        env=launcher, cwd=env["HOME"], capture_output=True, text=True, timeout=120,
+        check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    executable, virtual_env = done.stdout.splitlines()
+    executable, virtual_env, prompt = done.stdout.splitlines()
     assert Path(executable).parent == venv / "bin"
     assert Path(executable) != Path(sys.executable)
     assert virtual_env == str(venv)  # activated, not just its interpreter
+    assert prompt == "None"  # the launcher's venv prompt was dropped by activation
     assert runtime_files(env) == []
 
 

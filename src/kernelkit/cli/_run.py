@@ -182,8 +182,9 @@ class _Run:
         name = plan.id
         self.km = km = AsyncKernelManager(kernel_spec=plan.spec, autorestart=False)
         try:
-            # The complete activated environment; the manager adds it to this process's.
-            await km.start_kernel(env=plan.env)
+            # The complete environment (activated, if the kernel has one): not merged over
+            # ours, so what activation removed stays removed.
+            await km.start_kernel(env=plan.env, inherit_env=False)
         except (KernelSpecError, ProvisioningError) as exc:
             report_error(self.console, f"cannot start kernel {name!r}", exc)
             return EXIT_KERNEL_FAILED

@@ -91,9 +91,9 @@ class Supervisor:
             on_dead=self._dead,
         )
         try:
-            # The complete activated environment; the manager adds it to this process's.
-            # Restarts reuse it.
-            await self.km.start_kernel(env=plan.env)
+            # The complete environment (activated, if the kernel has one): not merged over
+            # ours, so what activation removed stays removed. Restarts reuse it.
+            await self.km.start_kernel(env=plan.env, inherit_env=False)
         except (KernelSpecError, ProvisioningError) as exc:
             report_error(self.console, f"cannot start kernel {name!r}", exc)
             return False

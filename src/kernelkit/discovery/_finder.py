@@ -551,7 +551,7 @@ class KernelFinder:
 
             plan = finder.prepare("env/myenv-1a2b3c4d/python3")
             km = AsyncKernelManager(kernel_spec=plan.spec)
-            await km.start_kernel(env=plan.env)
+            await km.start_kernel(env=plan.env, inherit_env=False)
 
         Blocking: activating a conda prefix may run its activation scripts (once; the
         result is cached). From async code: ``await asyncio.to_thread(finder.prepare, id)``.

@@ -112,7 +112,7 @@ class LaunchPlan:
 
         plan = finder.prepare("env/myenv-1a2b3c4d/python3")
         km = AsyncKernelManager(kernel_spec=plan.spec)
-        await km.start_kernel(env=plan.env)
+        await km.start_kernel(env=plan.env, inherit_env=False)
 
     ``spec`` is the kernelspec to launch. Its ``problems`` are the kernel type's, judged
     in the kernel's environment (a program on that environment's ``PATH`` is not a
