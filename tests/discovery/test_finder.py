@@ -144,6 +144,16 @@ def test_ids_that_are_not_kernelspecs_ask_every_provider(tmp_path: Path) -> None
     assert set(info.value.available) == {"spec/py", "o/a"}  # the full listing's ids
 
 
+def test_a_hung_provider_listed_first_does_not_starve_the_next(hangs: Hangs) -> None:
+    # providers start one after another while each is quick; a slow one gets company
+    finder = KernelFinder({"a-slow": hangs, "b-ok": Static("b")}, time_limit=0.4)
+    started = time.monotonic()
+    result = finder.find()
+    assert time.monotonic() - started < 2
+    assert [k.id for k in result] == ["b-ok/b"]
+    assert [p.provider for p in result.problems] == ["a-slow"]
+
+
 def test_junk_and_duplicate_names_from_a_provider_are_reported() -> None:
     class Junk(KernelProvider):
         def find_kernels(self) -> list[object]:  # type: ignore[override]
