@@ -81,6 +81,23 @@ async def test_wait_for_ready_asks_again_when_iopub_is_silent(transport: MemoryT
         assert reply.parent_id == second.header.msg_id
 
 
+async def test_wait_for_ready_asks_again_when_a_request_is_lost(
+    transport: MemoryTransport,
+) -> None:
+    # A kernel_info_request sent while a restarting kernel's socket went away is lost:
+    # wait_for_ready asks again instead of waiting out its whole timeout.
+    async with AsyncKernelClient(transport, heartbeat=False) as client:
+        ready = asyncio.create_task(client.wait_for_ready(timeout=10))
+        _, lost = await transport.receive()
+        assert lost.header.msg_type == "kernel_info_request"
+        _, second = await transport.receive(timeout=3)  # asked again within ~1 s
+        assert second.header.msg_type == "kernel_info_request"
+        transport.publish(second, "status", {"execution_state": "idle"})
+        transport.reply(second, "kernel_info_reply", {"status": "ok"})
+        reply = await asyncio.wait_for(ready, 3)
+        assert reply.parent_id == second.header.msg_id
+
+
 async def test_wait_for_ready_times_out_clearly(transport: MemoryTransport) -> None:
     async with AsyncKernelClient(transport, kernel_name="mute", heartbeat=False) as client:
         with pytest.raises(

@@ -723,7 +723,20 @@ class AsyncKernelClient:
                     f"kernel {self._kernel_name} not ready within {timeout} s: no kernel_info_reply"
                 ) from None
 
-        reply = await ask(timeout)
+        # A request sent while the kernel's socket was going away (a restart) or not yet
+        # bound can be lost without a trace: ask again every 1-2 s until the deadline,
+        # accepting the first answer. Expired asks' late replies are ignored.
+        resend = 1.0
+        while True:
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= resend:
+                reply = await ask(max(remaining, 0.001))
+                break
+            try:
+                reply = await self._request("shell", "kernel_info_request", {}, timeout=resend)
+                break
+            except KernelTimeout:
+                resend = min(resend * 2, 2.0)
         pause = 0.05
         while not seen.is_set():
             remaining = None if deadline is None else deadline - loop.time()
