@@ -49,6 +49,7 @@ EXPECTED = [
     "KernelTimeout",
     "KernelType",
     "LaunchOptions",
+    "LaunchPlan",
     "LocalProtocolError",
     "LocalProvisioner",
     "LoopThread",

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         KernelProvider,
         KernelType,
         LaunchOptions,
+        LaunchPlan,
         SpecProvider,
     )
     from kernelkit.envs import Activator, Environment, EnvLocations, find_environments
@@ -128,6 +129,7 @@ _LAZY: dict[str, str] = {
     "KernelState": "kernelkit.manager",
     "KernelType": "kernelkit.discovery",
     "LaunchOptions": "kernelkit.discovery",
+    "LaunchPlan": "kernelkit.discovery",
     "LocalProvisioner": "kernelkit.provisioning",
     "LoopThread": "kernelkit._loopthread",
     "MemoryTransport": "kernelkit.transport",
@@ -201,6 +203,7 @@ __all__ = [
     "KernelTimeout",
     "KernelType",
     "LaunchOptions",
+    "LaunchPlan",
     "LocalProtocolError",
     "LocalProvisioner",
     "LoopThread",

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping
 
 from kernelkit._errors import DiscoveryError
-from kernelkit.discovery._types import KernelType, LaunchOptions
+from kernelkit.discovery._types import KernelType, LaunchOptions, shared_activator
 from kernelkit.envs import Activator, Environment
 from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory
 
@@ -23,18 +23,15 @@ __all__ = [
     "launch_kernel_type",
 ]
 
-_lock = threading.Lock()
-_activator: Activator | None = None
 _factory: KernelProvisionerFactory | None = None
 
 
+_lock = threading.Lock()
+
+
 def default_activator() -> Activator:
-    """The activator shared by launches in this process (disk cache in the user cache)."""
-    global _activator
-    with _lock:
-        if _activator is None:
-            _activator = Activator()
-        return _activator
+    """The activator shared by launches and plans in this process (one activation cache)."""
+    return shared_activator()
 
 
 def _default_factory() -> KernelProvisionerFactory:
