@@ -185,7 +185,8 @@ def _summary(result: FindResult, kernels: tuple[KernelType, ...], broken_only: b
     if broken_only:
         return f"{len(kernels)} broken{failed_text}."
     broken = len(result.broken)
-    text = f"{len(kernels)} kernels: {len(kernels) - broken} ok, {broken} broken{failed_text}."
+    noun = "kernel" if len(kernels) == 1 else "kernels"
+    text = f"{len(kernels)} {noun}: {len(kernels) - broken} ok, {broken} broken{failed_text}."
     if broken or failed:
         text += "\nOnly what is broken, and why: kernelkit list --broken"
     return text
