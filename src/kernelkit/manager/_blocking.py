@@ -41,60 +41,17 @@ __all__ = [
 T = TypeVar("T")
 
 
-class KernelManager:
-    """Starts one kernel, watches it, and interrupts, restarts and stops it (blocking).
+class _ManagerFace:
+    """What every blocking face of one :class:`AsyncKernelManager` shares: properties
+    read from the async manager, and calls run on a loop thread. Subclasses set
+    ``_manager`` and ``_thread``; they differ in how they own that thread."""
 
-    Parameters and behaviour as :class:`AsyncKernelManager`; callbacks run on this
-    manager's loop thread. Use as ``with KernelManager("python3") as km:`` (start, then
-    shut down and stop the thread), or call :meth:`start_kernel` and, at the end,
-    :meth:`close`. Safe to call from several threads; not from inside a callback.
+    __slots__ = ()
 
-    Threads: one event-loop thread per manager (started by the first call that needs
-    it), shared by the :class:`~kernelkit.KernelClient`\\ s from :meth:`client`. A client
-    still open when the manager closes keeps that thread until it is closed too.
-    """
-
-    def __init__(
-        self,
-        kernel_name: str | None = None,
-        *,
-        kernel_spec: KernelSpec | None = None,
-        kernel_id: str | None = None,
-        provisioner_factory: KernelProvisionerFactory | None = None,
-        autorestart: bool = True,
-        restart_limit: int = 5,
-        shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
-        stable_start_time: float = DEFAULT_STABLE_START_TIME,
-        on_died: RestartCallback | None = None,
-        on_restarted: RestartCallback | None = None,
-        on_dead: RestartCallback | None = None,
-    ) -> None:
-        self._manager = AsyncKernelManager(
-            kernel_name,
-            kernel_spec=kernel_spec,
-            kernel_id=kernel_id,
-            provisioner_factory=provisioner_factory,
-            autorestart=autorestart,
-            restart_limit=restart_limit,
-            shutdown_wait_time=shutdown_wait_time,
-            stable_start_time=stable_start_time,
-            on_died=on_died,
-            on_restarted=on_restarted,
-            on_dead=on_dead,
-        )
-        self._thread = LoopThread(
-            f"kernelkit-manager-{self._manager.kernel_id}",
-            owner=f"the KernelManager of {self._manager.kernel_name!r}",
-            error=ManagerError,
-        )
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def __repr__(self) -> str:
-        m = self._manager
-        return f"<KernelManager {m.kernel_name} id={m.kernel_id} {m.state}>"
-
-    # -- the loop thread -------------------------------------------------------------
+    _manager: AsyncKernelManager
+    _thread: LoopThread
+    #: Appended to the "not running" error of :meth:`client`.
+    _not_running_hint = ""
 
     @property
     def async_manager(self) -> AsyncKernelManager:
@@ -110,51 +67,6 @@ class KernelManager:
     def loop_thread(self) -> LoopThread:
         """This manager's loop thread (its clients share it; so may clients of your own)."""
         return self._thread
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._closed:
-            coro.close()
-            raise ManagerError(f"the KernelManager of {self.kernel_name!r} is closed")
-        return self._thread.run(coro)
-
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a plain function on the loop thread (if open) and return its result."""
-        return self._thread.call(fn, *args)
-
-    def close(self) -> None:
-        """Shut the kernel down (gracefully) if it runs, then stop the loop thread."""
-        if self._thread.in_thread():
-            raise ManagerError("KernelManager.close() called from its own loop thread")
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        try:
-            if self._thread.loop is not None:
-                self._thread.run(self._manager.shutdown_kernel())
-        finally:
-            self._thread.close_when_released()  # its clients may still hold it
-
-    def __enter__(self) -> KernelManager:
-        if not self._manager.has_kernel:
-            try:
-                self.start_kernel()
-            except BaseException:
-                self.close()  # no __exit__ follows a failed __enter__: stop the thread here
-                raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- properties ------------------------------------------------------------------
 
@@ -206,7 +118,7 @@ class KernelManager:
 
     def output_tail(self, n: int = 20) -> list[str]:
         """The last ``n`` lines the kernel wrote to stdout/stderr (if captured)."""
-        result: list[str] = self._call(self._manager.output_tail, n)
+        result: list[str] = self._thread.call(self._manager.output_tail, n)
         return result
 
     # -- callbacks and clients -------------------------------------------------------
@@ -215,13 +127,13 @@ class KernelManager:
         self, callback: RestartCallback, event: RestartEvent = "restart"
     ) -> None:
         """See :meth:`AsyncKernelManager.add_restart_callback` (called on the loop thread)."""
-        self._call(self._manager.add_restart_callback, callback, event)
+        self._thread.call(self._manager.add_restart_callback, callback, event)
 
     def remove_restart_callback(
         self, callback: RestartCallback, event: RestartEvent = "restart"
     ) -> None:
         """See :meth:`AsyncKernelManager.remove_restart_callback`."""
-        self._call(self._manager.remove_restart_callback, callback, event)
+        self._thread.call(self._manager.remove_restart_callback, callback, event)
 
     def client(
         self,
@@ -240,7 +152,7 @@ class KernelManager:
         Raises:
             ManagerError: the kernel was never started, or was shut down.
         """
-        info: ConnectionInfo | None = self._call(self._checked_info)
+        info: ConnectionInfo | None = self._thread.call(self._checked_info)
         assert info is not None
         kc = KernelClient.from_connection_info(
             info,
@@ -250,7 +162,7 @@ class KernelManager:
             first_contact_timeout=first_contact_timeout,
             loop_thread=self._thread,
         )
-        self.add_client(kc)
+        self._thread.call(self._manager.add_client, kc)
         return kc
 
     def _checked_info(self) -> ConnectionInfo:
@@ -258,9 +170,112 @@ class KernelManager:
         info = m.connection_info
         if info is None or m.state in ("new", "stopped"):
             raise ManagerError(
-                f"kernel {m.kernel_name!r} ({m.kernel_id}) is {m.state}: call start_kernel() first"
+                f"kernel {m.kernel_name!r} ({m.kernel_id}) is {m.state}{self._not_running_hint}"
             )
         return info
+
+
+class KernelManager(_ManagerFace):
+    """Starts one kernel, watches it, and interrupts, restarts and stops it (blocking).
+
+    Parameters and behaviour as :class:`AsyncKernelManager`; callbacks run on this
+    manager's loop thread. Use as ``with KernelManager("python3") as km:`` (start, then
+    shut down and stop the thread), or call :meth:`start_kernel` and, at the end,
+    :meth:`close`. Safe to call from several threads; not from inside a callback.
+
+    Threads: one event-loop thread per manager (started by the first call that needs
+    it), shared by the :class:`~kernelkit.KernelClient`\\ s from :meth:`client`. A client
+    still open when the manager closes keeps that thread until it is closed too.
+    """
+
+    _not_running_hint = ": call start_kernel() first"
+
+    def __init__(
+        self,
+        kernel_name: str | None = None,
+        *,
+        kernel_spec: KernelSpec | None = None,
+        kernel_id: str | None = None,
+        provisioner_factory: KernelProvisionerFactory | None = None,
+        autorestart: bool = True,
+        restart_limit: int = 5,
+        shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
+        stable_start_time: float = DEFAULT_STABLE_START_TIME,
+        on_died: RestartCallback | None = None,
+        on_restarted: RestartCallback | None = None,
+        on_dead: RestartCallback | None = None,
+    ) -> None:
+        self._manager = AsyncKernelManager(
+            kernel_name,
+            kernel_spec=kernel_spec,
+            kernel_id=kernel_id,
+            provisioner_factory=provisioner_factory,
+            autorestart=autorestart,
+            restart_limit=restart_limit,
+            shutdown_wait_time=shutdown_wait_time,
+            stable_start_time=stable_start_time,
+            on_died=on_died,
+            on_restarted=on_restarted,
+            on_dead=on_dead,
+        )
+        self._thread = LoopThread(
+            f"kernelkit-manager-{self._manager.kernel_id}",
+            owner=f"the KernelManager of {self._manager.kernel_name!r}",
+            error=ManagerError,
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        m = self._manager
+        return f"<KernelManager {m.kernel_name} id={m.kernel_id} {m.state}>"
+
+    # -- the loop thread -------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise ManagerError(f"the KernelManager of {self.kernel_name!r} is closed")
+        return self._thread.run(coro)
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a plain function on the loop thread (if open) and return its result."""
+        return self._thread.call(fn, *args)
+
+    def close(self) -> None:
+        """Shut the kernel down (gracefully) if it runs, then stop the loop thread."""
+        if self._thread.in_thread():
+            raise ManagerError("KernelManager.close() called from its own loop thread")
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            if self._thread.loop is not None:
+                self._thread.run(self._manager.shutdown_kernel())
+        finally:
+            self._thread.close_when_released()  # its clients may still hold it
+
+    def __enter__(self) -> KernelManager:
+        if not self._manager.has_kernel:
+            try:
+                self.start_kernel()
+            except BaseException:
+                self.close()  # no __exit__ follows a failed __enter__: stop the thread here
+                raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def add_client(self, client: KernelWatcher) -> None:
         """See :meth:`AsyncKernelManager.add_client`."""

@@ -13,22 +13,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 
-from kernelkit._connection import ConnectionInfo
-from kernelkit._errors import KernelError, ManagerError
+from kernelkit._errors import ManagerError
 from kernelkit._loopthread import LoopThread
-from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, KernelClient
+from kernelkit.manager._blocking import _ManagerFace
 from kernelkit.manager._manager import (
     DEFAULT_SHUTDOWN_WAIT_TIME,
     AsyncKernelManager,
-    KernelState,
-    RestartCallback,
-    RestartEvent,
 )
 from kernelkit.manager._multi import AsyncMultiKernelManager, CullCallback
-from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory
+from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
 
 __all__ = [
@@ -37,7 +32,7 @@ __all__ = [
 ]
 
 
-class ManagedKernel:
+class ManagedKernel(_ManagerFace):
     """The blocking face of one kernel whose manager runs on a shared loop thread.
 
     Handed out by :meth:`MultiKernelManager.get_kernel` (and by the blocking pool). It
@@ -58,115 +53,6 @@ class ManagedKernel:
     def __repr__(self) -> str:
         m = self._manager
         return f"<ManagedKernel {m.kernel_name} id={m.kernel_id} {m.state}>"
-
-    @property
-    def async_manager(self) -> AsyncKernelManager:
-        """The asyncio manager (use it only on :attr:`loop`)."""
-        return self._manager
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The shared event loop this kernel's manager runs on."""
-        return self._thread.loop
-
-    @property
-    def loop_thread(self) -> LoopThread:
-        """The shared loop thread this kernel's manager (and its clients) run on."""
-        return self._thread
-
-    @property
-    def kernel_id(self) -> str:
-        return self._manager.kernel_id
-
-    @property
-    def kernel_name(self) -> str:
-        return self._manager.kernel_name
-
-    @property
-    def kernel_spec(self) -> KernelSpec:
-        return self._manager.kernel_spec
-
-    @property
-    def provisioner(self) -> KernelProvisionerBase | None:
-        """The provisioner of the current launch (use its methods only on :attr:`loop`)."""
-        return self._manager.provisioner
-
-    @property
-    def state(self) -> KernelState:
-        return self._manager.state
-
-    @property
-    def has_kernel(self) -> bool:
-        return self._manager.has_kernel
-
-    @property
-    def connection_info(self) -> ConnectionInfo | None:
-        return self._manager.connection_info
-
-    @property
-    def connection_file(self) -> Path | None:
-        return self._manager.connection_file
-
-    @property
-    def last_error(self) -> KernelError | None:
-        return self._manager.last_error
-
-    @property
-    def autorestart(self) -> bool:
-        return self._manager.autorestart
-
-    @autorestart.setter
-    def autorestart(self, value: bool) -> None:
-        self._manager.autorestart = value
-
-    def output_tail(self, n: int = 20) -> list[str]:
-        """The last ``n`` lines the kernel wrote to stdout/stderr (if captured)."""
-        return self._thread.call(self._manager.output_tail, n)
-
-    def add_restart_callback(
-        self, callback: RestartCallback, event: RestartEvent = "restart"
-    ) -> None:
-        """See :meth:`AsyncKernelManager.add_restart_callback` (called on the loop thread)."""
-        self._thread.call(self._manager.add_restart_callback, callback, event)
-
-    def remove_restart_callback(
-        self, callback: RestartCallback, event: RestartEvent = "restart"
-    ) -> None:
-        """See :meth:`AsyncKernelManager.remove_restart_callback`."""
-        self._thread.call(self._manager.remove_restart_callback, callback, event)
-
-    def client(
-        self,
-        *,
-        heartbeat: bool = True,
-        heartbeat_interval: float = 0.5,
-        heartbeat_timeout: float = 1.0,
-        first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
-    ) -> KernelClient:
-        """A new blocking client (not started: ``with kernel.client() as kc``); the
-        manager keeps it informed of deaths and restarts. It runs on the shared loop thread.
-
-        Raises:
-            ManagerError: the kernel is not running.
-        """
-        info = self._thread.call(self._checked_info)
-        kc = KernelClient.from_connection_info(
-            info,
-            heartbeat=heartbeat,
-            heartbeat_interval=heartbeat_interval,
-            heartbeat_timeout=heartbeat_timeout,
-            first_contact_timeout=first_contact_timeout,
-            loop_thread=self._thread,
-        )
-        self._thread.call(self._manager.add_client, kc)
-        return kc
-
-    def _checked_info(self) -> ConnectionInfo:
-        m = self._manager
-        info = m.connection_info
-        if info is None or m.state in ("new", "stopped"):
-            raise ManagerError(f"kernel {m.kernel_name!r} ({m.kernel_id}) is {m.state}")
-        return info
 
     def is_alive(self) -> bool:
         """True while the kernel process runs."""
