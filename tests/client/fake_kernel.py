@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 
 from kernelkit.protocol import Message
+from kernelkit.protocol import reply_type as protocol_reply_type
 from kernelkit.transport import MemoryTransport
 
 
@@ -77,7 +78,7 @@ class FakeKernel:
     ) -> None:
         t = self.transport
         t.publish(msg, "status", {"execution_state": "busy"})
-        reply_type = msg.header.msg_type.removesuffix("_request") + "_reply"
+        reply_type = protocol_reply_type(msg.header.msg_type)
         if idle_first:
             t.publish(msg, "status", {"execution_state": "idle"})
             t.reply(msg, reply_type, content, channel=channel)
