@@ -14,7 +14,7 @@ Three things live here:
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import logging
 import os
 import secrets
 import socket
@@ -30,6 +30,7 @@ import orjson
 from jupyter_core.paths import jupyter_runtime_dir
 
 from kernelkit._errors import ConnectionFileError, ProvisioningError
+from kernelkit.protocol import signature_scheme_problem
 
 __all__ = [
     "CHANNELS",
@@ -57,6 +58,8 @@ _MAX_TCP_PORT = 65535
 _MAX_FILE_BYTES = 1 << 20
 
 PathArg = str | os.PathLike[str]
+
+log = logging.getLogger("kernelkit.connection")
 
 
 # --------------------------------------------------------------------------- validation
@@ -106,21 +109,28 @@ def _transport(d: Mapping[str, Any]) -> Transport:
 
 def _signature_scheme(d: Mapping[str, Any]) -> str:
     value = _text(d, "signature_scheme", "hmac-sha256")
-    digest, _, hash_name = value.partition("-")
-    if digest != "hmac" or hash_name not in hashlib.algorithms_available:
-        raise _Problem(
-            f"'signature_scheme' is {value!r}; expected 'hmac-<hash>' such as 'hmac-sha256'"
-        )
+    # The Session's own rule: a file accepted here is one a client can sign for.
+    problem = signature_scheme_problem(value)
+    if problem is not None:
+        raise _Problem(f"'signature_scheme' is {value!r}: {problem}")
     return value
 
 
-def _key(d: Mapping[str, Any]) -> bytes:
+def _key(d: Mapping[str, Any], source: str, *, allow_unsigned: bool) -> bytes:
     value = _required(d, "key")
-    if isinstance(value, bytes):
-        return value
-    if not isinstance(value, str):
+    if isinstance(value, str):
+        value = value.encode("utf-8", "surrogateescape")
+    elif not isinstance(value, bytes):
         raise _Problem(f"'key' must be a string, got {_describe_type(value)}")
-    return value.encode("utf-8", "surrogateescape")
+    if not value:
+        if not allow_unsigned:
+            raise _Problem(
+                "'key' is empty: messages would go unsigned, and anyone who can reach the "
+                "ports could run code in the kernel; write a key (e.g. 64 hex digits), or pass "
+                "allow_unsigned=True to accept it"
+            )
+        log.warning("%s: the key is empty; messages to and from the kernel are unsigned", source)
+    return value
 
 
 def _required(d: Mapping[str, Any], key: str) -> Any:
@@ -134,6 +144,10 @@ def _ip(d: Mapping[str, Any], key: str = "ip") -> str:
     if not value:
         raise _Problem(f"{key!r} is empty")
     return value
+
+
+def _hidden(key: bytes) -> str:
+    return f"<hidden, {len(key)} bytes>" if key else "<empty: unsigned>"
 
 
 class _Problem(Exception):
@@ -169,14 +183,27 @@ class ConnectionInfo:
     signature_scheme: str = "hmac-sha256"
     kernel_name: str = ""
 
+    def __repr__(self) -> str:
+        # Never the key: reprs end up in tracebacks and logs, and the key runs code.
+        ports = ", ".join(f"{c}_port={self.port(c)}" for c in CHANNELS)
+        return (
+            f"ConnectionInfo(ip={self.ip!r}, transport={self.transport!r}, {ports}, "
+            f"key={_hidden(self.key)}, signature_scheme={self.signature_scheme!r}, "
+            f"kernel_name={self.kernel_name!r})"
+        )
+
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> ConnectionInfo:
+    def from_dict(
+        cls, d: Mapping[str, Any], *, source: str = "<dict>", allow_unsigned: bool = False
+    ) -> ConnectionInfo:
         """Validate a connection-file object and build a ConnectionInfo from it.
 
         ``ip``, ``key`` and the five ``<channel>_port`` keys are required; ``transport``
         (default ``tcp``), ``signature_scheme`` (default ``hmac-sha256``) and ``kernel_name``
         are optional; other keys (``curve_*`` and the like) are ignored. Ports may be
-        integers or numeric strings. ``key`` may be text (as in a file) or bytes.
+        integers or numeric strings. ``key`` may be text (as in a file) or bytes. An empty
+        key (unsigned messages) is refused unless ``allow_unsigned`` (then it is logged as
+        a warning).
 
         Raises:
             ConnectionFileError: naming ``source`` and what is wrong.
@@ -188,7 +215,7 @@ class ConnectionInfo:
             return cls(
                 ip=_ip(d),
                 transport=transport,
-                key=_key(d),
+                key=_key(d, source, allow_unsigned=allow_unsigned),
                 signature_scheme=_signature_scheme(d),
                 kernel_name=_text(d, "kernel_name", ""),
                 **ports,
@@ -270,18 +297,51 @@ def registration_file_path(kernel_id: str, *, runtime_dir: PathArg | None = None
     return _runtime_dir(runtime_dir) / f"registration-{_checked_id(kernel_id)}.json"
 
 
+_checked_dirs: set[Path] = set()
+
+
 def _ensure_dir(directory: Path) -> None:
-    """Create ``directory`` (and parents) with mode 0700 if it does not exist."""
+    """Create ``directory`` (and each missing parent) with mode 0700 whatever the umask;
+    warn (once per directory and process) when it exists and others may write to it."""
     if directory.is_dir():
+        if directory not in _checked_dirs:
+            _checked_dirs.add(directory)
+            _warn_if_writable_by_others(directory)
         return
+    missing: list[Path] = []
+    for level in (directory, *directory.parents):
+        if level.is_dir():
+            break
+        missing.append(level)
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # mkdir's mode is filtered by the umask; make sure nobody else can list it.
-        os.chmod(directory, 0o700)
+        for level in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+                os.mkdir(level, 0o700)
+                # mkdir's mode is filtered by the umask; nobody else may list it, ever.
+                os.chmod(level, 0o700)
     except OSError as exc:
         raise ConnectionFileError(
             directory, f"cannot create the directory: {exc.strerror or exc}"
         ) from exc
+    _checked_dirs.add(directory)
+
+
+def _warn_if_writable_by_others(directory: Path) -> None:
+    if os.name == "nt":
+        return
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return  # writing into it will say what is wrong
+    # Sticky world-writable directories (/tmp) stop others replacing our files.
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        log.warning(
+            "%s (mode %04o) is writable by group or others, who could replace connection "
+            "files in it; run `chmod 700 %s`",
+            directory,
+            stat.S_IMODE(st.st_mode),
+            directory,
+        )
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -385,6 +445,13 @@ def _load(path: PathArg, *, check_mode: bool) -> Mapping[str, Any]:
                 f"mode {stat.S_IMODE(st.st_mode):04o} gives group or others access to the key; "
                 f"run `chmod 600 {p}` (or pass check_mode=False to accept it)",
             )
+        if check_mode and os.name != "nt" and st.st_uid != os.geteuid():
+            # Its owner (not us) could rewrite it to point us at a kernel of their own.
+            raise ConnectionFileError(
+                p,
+                f"owned by uid {st.st_uid}, not by this user (uid {os.geteuid()}): whoever "
+                "owns it can change where it points; pass check_mode=False to accept it",
+            )
         if st.st_size > _MAX_FILE_BYTES:
             raise ConnectionFileError(p, f"file too large ({st.st_size} bytes)")
         chunks = []
@@ -410,19 +477,26 @@ def _load(path: PathArg, *, check_mode: bool) -> Mapping[str, Any]:
     return obj
 
 
-def read_connection_file(path: PathArg, *, check_mode: bool = True) -> ConnectionInfo:
+def read_connection_file(
+    path: PathArg, *, check_mode: bool = True, allow_unsigned: bool = False
+) -> ConnectionInfo:
     """Read and validate a connection file.
 
     Strict by default: a file whose mode gives group or others any access (its key signs
-    every message, so anyone who can read it can run code in the kernel) is an error.
-    Pass ``check_mode=False`` to accept such a file. The mode check is skipped on Windows.
+    every message, so anyone who can read it can run code in the kernel), or that another
+    user owns (followed through symlinks), is an error; pass ``check_mode=False`` to
+    accept it. These checks are skipped on Windows. An empty key (unsigned messages) is
+    an error unless ``allow_unsigned``.
 
     Raises:
         ConnectionFileError: naming the file and the problem: missing or unreadable,
-            not valid JSON, not an object, a missing key, a wrong type, an unknown
-            transport, a port out of range, or an unsafe mode.
+            not valid JSON, not an object, a missing or empty key, a wrong type, an
+            unknown transport or signature scheme, a port out of range, an unsafe mode
+            or another owner.
     """
-    return ConnectionInfo.from_dict(_load(path, check_mode=check_mode), source=str(path))
+    return ConnectionInfo.from_dict(
+        _load(path, check_mode=check_mode), source=str(path), allow_unsigned=allow_unsigned
+    )
 
 
 # --------------------------------------------------------------------------- JEP 66
@@ -444,6 +518,14 @@ class RegistrationInfo:
     transport: Transport = "tcp"
     signature_scheme: str = "hmac-sha256"
 
+    def __repr__(self) -> str:
+        return (
+            f"RegistrationInfo(kernel_id={self.kernel_id!r}, "
+            f"registration_port={self.registration_port}, key={_hidden(self.key)}, "
+            f"ip={self.ip!r}, registration_ip={self.registration_ip!r}, "
+            f"transport={self.transport!r}, signature_scheme={self.signature_scheme!r})"
+        )
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> RegistrationInfo:
         """Validate a registration-file object; ``registration_port`` as int or string.
@@ -464,7 +546,7 @@ class RegistrationInfo:
             return cls(
                 kernel_id=_text(d, "kernel_id"),
                 registration_port=port,
-                key=_key(d),
+                key=_key(d, source, allow_unsigned=False),
                 ip=_ip(d),
                 registration_ip=_ip(d, "registration_ip"),
                 transport=transport,

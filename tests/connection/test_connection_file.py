@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import stat
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,8 @@ from kernelkit._connection import (
     read_connection_file,
     write_connection_file,
 )
-from kernelkit._errors import ConnectionFileError
+from kernelkit._errors import ConnectionFileError, LocalProtocolError
+from kernelkit.protocol import Session
 
 GOOD: dict[str, Any] = {
     "shell_port": 5001,
@@ -88,7 +92,7 @@ def test_write_is_0600_even_with_permissive_umask(tmp_path: Path) -> None:
 
 def test_write_replaces_atomically_and_leaves_no_temp(tmp_path: Path) -> None:
     target = _write_raw(tmp_path / "c.json", "old", mode=0o644)
-    write_connection_file(ConnectionInfo(shell_port=7), target)
+    write_connection_file(ConnectionInfo(shell_port=7, key=b"k"), target)
     assert read_connection_file(target).shell_port == 7
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["c.json"]
@@ -136,6 +140,7 @@ def test_ipc_transport(tmp_path: Path) -> None:
         stdin_port=3,
         control_port=4,
         hb_port=5,
+        key=b"k",
     )
     back = read_connection_file(write_connection_file(info, tmp_path / "c.json"))
     assert back == info
@@ -248,3 +253,84 @@ def test_from_dict_not_a_mapping() -> None:
 
 def test_from_dict_accepts_bytes_key() -> None:
     assert ConnectionInfo.from_dict({**GOOD, "key": b"k"}).key == b"k"
+
+
+def test_repr_hides_the_key() -> None:
+    info = ConnectionInfo(shell_port=7, key=b"s3cret-key")
+    assert "s3cret" not in repr(info)
+    assert "s3cret" not in str(info)
+    assert "key=<hidden, 10 bytes>" in repr(info)
+    assert "shell_port=7" in repr(info)
+    assert "key=<empty: unsigned>" in repr(ConnectionInfo())
+
+
+def test_traceback_of_a_failing_call_hides_the_key(tmp_path: Path) -> None:
+    info = ConnectionInfo(key=b"s3cret-key")
+    try:
+        raise RuntimeError(f"could not reach {info}")
+    except RuntimeError:
+        assert "s3cret" not in traceback.format_exc()
+
+
+def test_empty_key_refused_unless_asked(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write_connection_file(ConnectionInfo(shell_port=7), tmp_path / "c.json")
+    with pytest.raises(ConnectionFileError, match=r"'key' is empty.*allow_unsigned=True"):
+        read_connection_file(path)
+    with caplog.at_level(logging.WARNING, logger="kernelkit.connection"):
+        assert read_connection_file(path, allow_unsigned=True).key == b""
+    assert "unsigned" in caplog.text
+
+
+@pytest.mark.parametrize("scheme", ["hmac-shake_128", "hmac-shake_256"])
+def test_scheme_the_session_refuses_is_refused_in_the_file(tmp_path: Path, scheme: str) -> None:
+    path = _write_raw(tmp_path / "c.json", json.dumps({**GOOD, "signature_scheme": scheme}))
+    with pytest.raises(ConnectionFileError, match="no fixed digest size"):
+        read_connection_file(path)
+
+
+def test_every_scheme_the_file_accepts_a_session_signs_with(tmp_path: Path) -> None:
+    for algorithm in sorted(hashlib.algorithms_available):
+        scheme = f"hmac-{algorithm}"
+        path = _write_raw(tmp_path / "c.json", json.dumps({**GOOD, "signature_scheme": scheme}))
+        try:
+            info = read_connection_file(path)
+        except ConnectionFileError:
+            with pytest.raises(LocalProtocolError):
+                Session(key=b"k", signature_scheme=scheme)
+        else:
+            Session(key=info.key, signature_scheme=info.signature_scheme).sign([b"{}"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+def test_file_owned_by_another_user_refused(tmp_path: Path) -> None:
+    path = write_connection_file(ConnectionInfo(key=b"k"), tmp_path / "c.json")
+    os.chown(path, 12345, 12345)
+    with pytest.raises(ConnectionFileError, match="owned by uid 12345"):
+        read_connection_file(path)
+    link = tmp_path / "link.json"
+    link.symlink_to(path)
+    with pytest.raises(ConnectionFileError, match="owned by uid 12345"):
+        read_connection_file(link)
+    assert read_connection_file(path, check_mode=False).key == b"k"
+
+
+def test_directories_are_0700_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        write_connection_file(ConnectionInfo(key=b"k"), tmp_path / "a" / "b" / "c.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
+
+
+def test_runtime_dir_writable_by_others_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with caplog.at_level(logging.WARNING, logger="kernelkit.connection"):
+        write_connection_file(ConnectionInfo(key=b"k"), shared / "c.json")
+    assert "writable by group or others" in caplog.text
+    assert "chmod 700" in caplog.text

@@ -42,7 +42,7 @@ def test_registration_round_trip_port_is_a_json_string(tmp_path: Path) -> None:
 
 
 def test_registration_port_as_integer_accepted() -> None:
-    d = {"kernel_id": "k", "registration_port": 7, "key": "", "ip": "127.0.0.1"}
+    d = {"kernel_id": "k", "registration_port": 7, "key": "k", "ip": "127.0.0.1"}
     d["registration_ip"] = "127.0.0.1"
     assert RegistrationInfo.from_dict(d).registration_port == 7
 

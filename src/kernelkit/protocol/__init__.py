@@ -26,7 +26,7 @@ from kernelkit.protocol._registration import (
     encode_registration,
     encode_registration_reply,
 )
-from kernelkit.protocol._session import DELIMITER, Session
+from kernelkit.protocol._session import DELIMITER, Session, signature_scheme_problem
 from kernelkit.protocol._tracker import (
     InputRequested,
     OutputReceived,
@@ -69,6 +69,7 @@ __all__ = [
     "TrackedRequest",
     "TrackerEvent",
     "Unmatched",
+    "signature_scheme_problem",
     "decode_registration",
     "decode_registration_reply",
     "decode_ws_legacy",

@@ -77,6 +77,22 @@ def _dumps_lenient(obj: object, what: str, msg_type: str) -> bytes:
         ) from exc
 
 
+def signature_scheme_problem(signature_scheme: str) -> str | None:
+    """Why a Session cannot sign with ``signature_scheme`` (None: it can). The one rule
+    that connection files and sessions share."""
+    prefix, sep, algorithm = signature_scheme.partition("-")
+    if prefix != "hmac" or not sep or not algorithm:
+        return "it must be 'hmac-' followed by a hashlib algorithm, e.g. 'hmac-sha256'"
+    try:
+        probe = hashlib.new(algorithm)
+    except (ValueError, TypeError):
+        available = ", ".join(sorted(hashlib.algorithms_available))
+        return f"no hash algorithm {algorithm!r} here (available: {available})"
+    if algorithm.startswith("shake") or probe.digest_size <= 0:
+        return f"{algorithm} has no fixed digest size, so it cannot make an HMAC"
+    return None
+
+
 def _hash_factory(signature_scheme: str) -> Any:
     """The hashlib constructor for an ``hmac-<algorithm>`` scheme.
 
@@ -84,25 +100,10 @@ def _hash_factory(signature_scheme: str) -> Any:
         LocalProtocolError: the scheme is not ``hmac-`` followed by a hashlib algorithm
             with a fixed-size digest.
     """
-    prefix, sep, algorithm = signature_scheme.partition("-")
-    if prefix != "hmac" or not sep or not algorithm:
-        raise LocalProtocolError(
-            f"unsupported signature_scheme {signature_scheme!r}: it must be 'hmac-' followed by "
-            "a hashlib algorithm, e.g. 'hmac-sha256'"
-        )
-    try:
-        probe = hashlib.new(algorithm)
-    except (ValueError, TypeError) as exc:
-        available = ", ".join(sorted(hashlib.algorithms_available))
-        raise LocalProtocolError(
-            f"unsupported signature_scheme {signature_scheme!r}: no hash algorithm "
-            f"{algorithm!r} here (available: {available})"
-        ) from exc
-    if algorithm.startswith("shake") or probe.digest_size <= 0:
-        raise LocalProtocolError(
-            f"unsupported signature_scheme {signature_scheme!r}: {algorithm} has no fixed digest "
-            "size, so it cannot make an HMAC"
-        )
+    problem = signature_scheme_problem(signature_scheme)
+    if problem is not None:
+        raise LocalProtocolError(f"unsupported signature_scheme {signature_scheme!r}: {problem}")
+    algorithm = signature_scheme.partition("-")[2]
 
     def factory(data: bytes = b"") -> Any:
         return hashlib.new(algorithm, data)
