@@ -281,3 +281,45 @@ def test_null_parent_header_and_metadata_read_as_empty() -> None:
     _, msg = session.deserialize(frames)
     assert msg.parent_header is None
     assert msg.metadata == {}
+
+
+@pytest.mark.parametrize(
+    ("content_json", "expected"),
+    [
+        (b'{"data": {"application/json": {"v": 1' + b"0" * 400 + b"}}}", 10**400),
+        (b'{"data": {"application/json": {"v": -1' + b"0" * 400 + b"}}}", -(10**400)),
+    ],
+)
+def test_content_orjson_refuses_is_delivered(content_json: bytes, expected: int) -> None:
+    sender, receiver = _pair(key=b"k")
+    msg = sender.msg("display_data", {})
+    frames = sender.serialize(msg)
+    # Replace the content frame by hand and re-sign: a verified message with big numbers.
+    header, parent, metadata = frames[-4:-1]
+    frames = [
+        DELIMITER,
+        sender.sign([header, parent, metadata, content_json]),
+        header,
+        parent,
+        metadata,
+        content_json,
+    ]
+    _, got = receiver.deserialize(frames)
+    assert got.content["data"]["application/json"]["v"] == expected
+
+
+def test_content_that_is_no_json_at_all_is_refused() -> None:
+    sender, receiver = _pair(key=b"k")
+    frames = sender.serialize(sender.msg("display_data", {}))
+    header, parent, metadata = frames[-4:-1]
+    bad = b'{"a": '
+    frames = [
+        DELIMITER,
+        sender.sign([header, parent, metadata, bad]),
+        header,
+        parent,
+        metadata,
+        bad,
+    ]
+    with pytest.raises(RemoteProtocolError, match="content frame is not valid JSON"):
+        receiver.deserialize(frames)

@@ -14,6 +14,7 @@ Anything wrong raises :class:`~kernelkit.RemoteProtocolError`; nothing is half-r
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import deque
 from collections.abc import Mapping, Sequence
 from hmac import compare_digest
@@ -49,7 +50,6 @@ _MAX_UNSIGNED_SIGNATURE = 128
 # Translation tables that XOR every key byte with the HMAC pads (RFC 2104).
 _IPAD = bytes((x ^ 0x36) for x in range(256))
 _OPAD = bytes((x ^ 0x5C) for x in range(256))
-_FRAME_NAMES = ("header", "parent_header", "metadata", "content")
 _NO_PARENT: Any = object()
 # Parent headers remembered per session: how many, and the largest one (in bytes).
 _PARENT_CACHE_SIZE = 32
@@ -411,7 +411,17 @@ class Session:
             metadata = {} if metadata_b == b"{}" or metadata_b == b"null" else _loads(metadata_b)
             content = _loads(content_b)
         except _JSONDecodeError:
-            raise _json_error(header_b, parent_b, metadata_b, content_b) from None
+            # What orjson refuses but JSON allows (integers past 64 bits, NaN) is content
+            # like any other: parse it the slow way rather than drop a verified message.
+            header_d = loads_json(header_b, what="header frame")
+            if parent_b != b"{}" and parent_b != b"null":
+                parent, parent_d = None, loads_json(parent_b, what="parent_header frame")
+            metadata = (
+                {}
+                if metadata_b == b"{}" or metadata_b == b"null"
+                else loads_json(metadata_b, what="metadata frame")
+            )
+            content = loads_json(content_b, what="content frame")
 
         if type(metadata) is not dict:
             raise RemoteProtocolError(
@@ -448,11 +458,18 @@ class Session:
         )
 
 
-def _json_error(*parts: bytes | memoryview) -> RemoteProtocolError:
-    """Name the first frame that is not valid JSON (the slow path, after a failure)."""
-    for name, part in zip(_FRAME_NAMES, parts, strict=True):
+def loads_json(data: bytes | memoryview | str, *, what: str = "") -> Any:
+    """Parse JSON as the protocol allows it: orjson, then the standard library for what
+    orjson refuses (integers past 64 bits, ``NaN``, ``Infinity``), as jupyter_client does.
+
+    Raises:
+        RemoteProtocolError: it is not JSON at all (naming ``what`` it was).
+    """
+    try:
+        return _loads(data)
+    except _JSONDecodeError as exc:
         try:
-            _loads(part)
-        except _JSONDecodeError as exc:
-            return RemoteProtocolError(f"{name} frame is not valid JSON: {exc}")
-    return RemoteProtocolError("a JSON frame could not be parsed")
+            return json.loads(bytes(data) if isinstance(data, memoryview) else data)
+        except (ValueError, RecursionError):
+            where = f"{what} " if what else ""
+            raise RemoteProtocolError(f"{where}is not valid JSON: {exc}") from None

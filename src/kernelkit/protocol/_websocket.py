@@ -34,7 +34,7 @@ import orjson
 from kernelkit._errors import LocalProtocolError, RemoteProtocolError
 from kernelkit.protocol._message import Header, Message
 from kernelkit.protocol._msgtypes import CHANNEL_NAMES
-from kernelkit.protocol._session import DELIMITER, Session
+from kernelkit.protocol._session import DELIMITER, Session, loads_json
 
 __all__ = [
     "WS_V1_SUBPROTOCOL",
@@ -217,10 +217,7 @@ def decode_ws_legacy(data: str | bytes | bytearray | memoryview) -> tuple[str, M
             f"legacy WebSocket message of {len(body)} bytes is over the "
             f"{_UNSIGNED.max_message_bytes}-byte limit"
         )
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise RemoteProtocolError(f"legacy WebSocket message is not valid JSON: {exc}") from exc
+    obj = loads_json(body, what="legacy WebSocket message")
     if type(obj) is not dict:
         raise RemoteProtocolError(
             f"legacy WebSocket message must be a JSON object, got {type(obj).__name__}"
