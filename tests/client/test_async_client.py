@@ -818,8 +818,7 @@ async def test_closed_streams_and_handlers_leave_nothing_behind(
 ) -> None:
     for _ in range(3):
         client.iopub_messages().close()
-    assert client._on_close == []
-    assert client._iopub_handlers == ()
+    assert client.core.handler_count() == 0
     calls: list[str] = []
     removers: list[Any] = []
 
