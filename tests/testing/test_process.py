@@ -154,6 +154,7 @@ async def test_protocol_errors_go_to_stderr_and_the_exit_code(connection_file: P
         async with AsyncKernelClient.from_connection_file(connection_file) as kc:
             await kc.wait_for_ready(timeout=10)
             kc.transport.send("control", kc.session.msg("execute_request", {"code": "1"}))
+            await kc.interrupt(timeout=10)  # on control too: after the misrouted one
             reply = await kc.execute("check", timeout=10)
             assert reply.content["ename"] == "ProtocolViolation"
             await kc.shutdown(timeout=10)

@@ -125,6 +125,7 @@ class _Kernel:
         self.sockets = sockets
         self.topic_prefix = f"kernel.{core.session.session_id}.".encode()
         self.timers: dict[int, float] = {}
+        self.signalled = False  # set by the SIGINT handler
         self.reported = 0
 
     def perform(self, actions: list[Action]) -> None:
@@ -161,6 +162,13 @@ class _Kernel:
         sys.stdout.flush()
         os._exit(code)
 
+    def interrupt_if_signalled(self) -> None:
+        # A signal comes before any message sent after it (a manager interrupts, then
+        # asks for shutdown): so it is looked at before each message.
+        if self.signalled:
+            self.signalled = False
+            self.perform(self.core.interrupt())
+
     def serve(self, die_at: float | None, wakeup: int) -> None:
         poller = zmq.Poller()
         by_socket = {}
@@ -181,14 +189,15 @@ class _Kernel:
             now = time.monotonic()
             if die_at is not None and now >= die_at:
                 _die()
+            self.interrupt_if_signalled()
             for token, at in sorted(self.timers.items(), key=lambda item: item[1]):
                 if at <= now:
                     del self.timers[token]
                     self.perform(self.core.wake(token))
             for sock, _ in events:
+                self.interrupt_if_signalled()
                 if sock == wakeup:
                     os.read(wakeup, 512)
-                    self.perform(self.core.interrupt())
                 elif sock is hb:
                     hb.send_multipart(hb.recv_multipart())
                 elif sock is iopub:
@@ -289,11 +298,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.set_blocking(read_end, False)
     os.set_blocking(write_end, False)
     signal.set_wakeup_fd(write_end)
+    kernel = _Kernel(core, sockets)
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        kernel.signalled = True  # the wakeup fd ends the poll; the loop interrupts
+
     if not opts.no_interrupt:
-        signal.signal(signal.SIGINT, _on_signal)
-    _Kernel(core, sockets).serve(die_at, read_end)
+        signal.signal(signal.SIGINT, on_sigint)
+    kernel.serve(die_at, read_end)
     return 0  # not reached: the kernel leaves through _Kernel.exit
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    """Nothing: the wakeup fd carries the signal to the loop."""
