@@ -25,8 +25,8 @@ from kernelkit import (
 from kernelkit._connection import ConnectionInfo, allocate_ports, write_connection_file
 from kernelkit.client import AsyncKernelClient, print_output
 from kernelkit.protocol import Message
-from kernelkit.transport import MemoryTransport
 from kernelkit.testing import FakeKernel
+from kernelkit.transport import MemoryTransport
 
 INTERVAL = 0.05  # a fast heartbeat for these tests
 TIMEOUT = 0.1

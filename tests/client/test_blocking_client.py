@@ -25,8 +25,8 @@ from kernelkit._connection import ConnectionInfo, allocate_ports, write_connecti
 from kernelkit._loopthread import LoopThread
 from kernelkit.client import AsyncKernelClient, KernelClient
 from kernelkit.protocol import Message
-from kernelkit.transport import MemoryTransport
 from kernelkit.testing import FakeKernel
+from kernelkit.transport import MemoryTransport
 
 
 def _serve(kc: KernelClient, transport: MemoryTransport, **kw: Any) -> FakeKernel:
