@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kernelkit.testing import fake_kernel_argv
+
 KERNELKIT = Path(sys.executable).with_name("kernelkit")
-FAKE_KERNEL = Path(__file__).parents[1] / "manager" / "fake_kernel.py"
 VENV_KERNELS = Path(sys.prefix) / "share" / "jupyter" / "kernels"
 
 
@@ -24,7 +25,7 @@ def make_env(tmp_path: Path, *fake_options: str) -> dict[str, str]:
     spec_dir = jupyter / "kernels" / "fake"
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": [sys.executable, str(FAKE_KERNEL), "{connection_file}", *fake_options],
+        "argv": list(fake_kernel_argv(*fake_options)),
         "display_name": "Fake",
         "language": "fake",
         "metadata": {"kernelkit": {"ports": "write-back"}},

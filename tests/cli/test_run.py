@@ -27,7 +27,14 @@ def test_runs_code_and_streams_both_outputs(tmp_path: Path) -> None:
 
 
 def test_code_from_stdin_that_raises_exits_1(tmp_path: Path) -> None:
-    result = run("run", "-k", "fake", "-", env=make_env(tmp_path), stdin="print before; raise nope")
+    result = run(
+        "run",
+        "-k",
+        "fake",
+        "-",
+        env=make_env(tmp_path),
+        stdin="print before; error ValueError nope",
+    )
     assert result.returncode == 1
     assert result.stdout == "before\n"
     assert "ValueError: nope" in result.stderr
@@ -90,7 +97,7 @@ def test_a_misspelt_id_gets_a_suggestion(tmp_path: Path) -> None:
 
 
 def test_kernel_failing_to_start_exits_3_with_its_output(tmp_path: Path) -> None:
-    env = make_env(tmp_path, "exit-at-start:3")
+    env = make_env(tmp_path, "--exit-at-start=3")
     result = run("run", "-k", "fake", "-c", "1", env=env)
     assert result.returncode == 3
     assert "exit code 3" in result.stderr
@@ -99,7 +106,7 @@ def test_kernel_failing_to_start_exits_3_with_its_output(tmp_path: Path) -> None
 
 
 def test_kernel_dying_exits_4_with_code_and_output(tmp_path: Path) -> None:
-    env = make_env(tmp_path, "say:last-words")
+    env = make_env(tmp_path, "--say=last-words")
     result = run("run", "-k", "fake", "-c", "exit 5", env=env)
     assert result.returncode == 4
     assert "exit code 5" in result.stderr
@@ -108,7 +115,7 @@ def test_kernel_dying_exits_4_with_code_and_output(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_twice_stops_a_kernel_that_ignores_interrupts(tmp_path: Path) -> None:
-    env = make_env(tmp_path, "no-interrupt")
+    env = make_env(tmp_path, "--no-interrupt")
     with Running("run", "-k", "fake", "-c", "print started; sleep 30", env=env) as cli:
         cli.wait_for("started\n", timeout=30)
         cli.signal(signal.SIGINT)

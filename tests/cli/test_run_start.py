@@ -15,11 +15,11 @@ from .run_helpers import Running, make_env, runtime_files
 def kernel_pid(kc: KernelClient) -> int:
     outputs: list[Message] = []
     kc.execute("pid", outputs=outputs, timeout=10)
-    return int(outputs[0].content["data"]["text/plain"])
+    return int(outputs[-1].content["data"]["text/plain"])
 
 
 def test_start_supervises_until_ctrl_c(tmp_path: Path) -> None:
-    env = make_env(tmp_path, "say:supervised")
+    env = make_env(tmp_path, "--say=supervised")
     with Running("start", "--kernel", "fake", env=env) as cli:
         cli.wait_for(".json\n", timeout=30)
         path = Path(cli.out.decode().splitlines()[0])
@@ -44,7 +44,7 @@ def test_start_supervises_until_ctrl_c(tmp_path: Path) -> None:
 
 
 def test_start_reports_a_kernel_that_cannot_start(tmp_path: Path) -> None:
-    env = make_env(tmp_path, "exit-at-start:3")
+    env = make_env(tmp_path, "--exit-at-start=3")
     with Running("start", "-k", "fake", env=env) as cli:
         assert cli.finish(timeout=30) == 3
         assert b"exit code 3" in cli.err

@@ -25,8 +25,8 @@ from kernelkit._connection import ConnectionInfo, allocate_ports, write_connecti
 from kernelkit._loopthread import LoopThread
 from kernelkit.client import AsyncKernelClient, KernelClient
 from kernelkit.protocol import Message
+from kernelkit.testing import FakeKernel
 from kernelkit.transport import MemoryTransport
-from tests.client.fake_kernel import FakeKernel
 
 
 def _serve(kc: KernelClient, transport: MemoryTransport, **kw: Any) -> FakeKernel:
@@ -57,10 +57,14 @@ def test_requests(kc: KernelClient) -> None:
     assert kc.wait_for_ready(timeout=5).header.msg_type == "kernel_info_reply"
     assert kc.kernel_info_reply is not None
     outputs: list[Message] = []
-    reply = kc.execute("print:hi", outputs=outputs)
+    reply = kc.execute("print hi", outputs=outputs)
     assert reply.content["status"] == "ok"
     assert [m.header.msg_type for m in outputs] == ["execute_input", "stream"]
     assert kc.execution_state == "idle"
+    with pytest.raises(ExecutionError):
+        kc.execute("error E", raise_on_error=True)
+    with pytest.raises(KernelTimeout):
+        kc.execute("hold", timeout=0.05)
     calls: list[tuple[Callable[[], Message], str]] = [
         (lambda: kc.kernel_info(), "kernel_info_reply"),
         (lambda: kc.complete("x"), "complete_reply"),
@@ -73,10 +77,6 @@ def test_requests(kc: KernelClient) -> None:
     ]
     for call, reply_type in calls:
         assert call().header.msg_type == reply_type
-    with pytest.raises(ExecutionError):
-        kc.execute("error:E", raise_on_error=True)
-    with pytest.raises(KernelTimeout):
-        kc.execute("hold", timeout=0.05)
 
 
 def test_comms(kc: KernelClient) -> None:
@@ -98,7 +98,7 @@ def test_hooks_run_in_the_calling_thread(kc: KernelClient) -> None:
         threads.add(threading.get_ident())
         return "typed"
 
-    reply = kc.execute_interactive("input:?", output_hook=show, stdin_hook=answer)
+    reply = kc.execute_interactive("input ?", output_hook=show, stdin_hook=answer)
     assert reply.content["status"] == "ok"
     assert threads == {me}
     assert seen == ["status", "execute_input", "stream", "status"]
@@ -111,7 +111,7 @@ def test_stdin_hook_may_answer_itself(kc: KernelClient) -> None:
         kc.input("by hand", parent=msg)
 
     kc.execute_interactive(
-        "input:?",
+        "input ?",
         output_hook=lambda m: texts.append(m.content.get("text", "")),
         stdin_hook=answer,
     )
@@ -123,18 +123,18 @@ def test_failing_hooks_raise_and_leave_nothing_pending(kc: KernelClient) -> None
         raise LookupError("stdin broke")
 
     with pytest.raises(LookupError, match="stdin broke"):
-        kc.execute_interactive("input:?", output_hook=lambda m: None, stdin_hook=broken)
+        kc.execute_interactive("input ?", output_hook=lambda m: None, stdin_hook=broken)
 
     def broken_output(msg: Message) -> None:
         raise ValueError("output broke")
 
     with pytest.raises(ValueError, match="output broke"):
-        kc.execute_interactive("print:x", output_hook=broken_output)
+        kc.execute_interactive("print x", output_hook=broken_output)
     assert kc.execute("1").content["status"] == "ok"
 
 
 def test_default_output_hook(kc: KernelClient, capsys: pytest.CaptureFixture[str]) -> None:
-    kc.execute_interactive("print:shown")
+    kc.execute_interactive("print shown")
     assert capsys.readouterr().out == "shown\n"
 
 
@@ -142,7 +142,7 @@ def test_subshells(kc: KernelClient) -> None:
     with kc.create_subshell() as sub:
         assert kc.list_subshells() == [sub.subshell_id]
         outputs: list[Message] = []
-        assert sub.execute("print:s", outputs=outputs).content["status"] == "ok"
+        assert sub.execute("print s", outputs=outputs).content["status"] == "ok"
         assert [m.header.msg_type for m in outputs] == ["execute_input", "stream"]
         assert sub.execute_interactive("x", output_hook=lambda m: None)
         sub_calls: list[Callable[[], Message]] = [
@@ -154,7 +154,7 @@ def test_subshells(kc: KernelClient) -> None:
             sub.comm_info,
         ]
         for call in sub_calls:
-            assert call().content["status"] == "ok"
+            assert call().header.msg_type.endswith("_reply")
         assert "Subshell" in repr(sub)
     assert sub.closed
     assert kc.list_subshells() == []
@@ -173,10 +173,11 @@ def test_subshells_unsupported(transport: MemoryTransport) -> None:
 
 
 def test_iopub_stream_and_handler(kc: KernelClient) -> None:
+    kc.wait_for_ready(timeout=5)  # the welcome has come
     handled: list[Message] = []
     remove = kc.add_iopub_handler(handled.append)
     with kc.iopub_messages() as stream:
-        kc.execute("print:x", outputs=[])
+        kc.execute("print x", outputs=[])
         got = [stream.get(timeout=2).header.msg_type for _ in range(4)]
         with pytest.raises(KernelTimeout):
             stream.get(timeout=0.01)

@@ -15,9 +15,9 @@ import zmq
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.specs import KernelSpec
 
-from .fakes import FAKE_KERNEL, fake_spec
+from .fakes import fake_spec
 
-__all__ = ["FAKE_KERNEL", "fake_spec"]
+__all__ = ["fake_spec"]
 
 
 def fd_count() -> int:

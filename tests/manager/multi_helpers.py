@@ -10,20 +10,15 @@ from pathlib import Path
 
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.specs import KernelSpec
-
-FAKE_KERNEL = Path(__file__).with_name("multi_fake_kernel.py")
+from kernelkit.testing import fake_kernel_spec
 
 
 def fake_spec(runtime_dir: Path, *options: str, name: str = "fake") -> KernelSpec:
-    """A kernelspec running tests/manager/multi_fake_kernel.py with ``options``."""
-    return KernelSpec(
+    """A kernelspec running kernelkit.testing's fake kernel with ``options``."""
+    return fake_kernel_spec(
+        *options,
         name=name,
-        resource_dir=FAKE_KERNEL.parent,
-        argv=(sys.executable, str(FAKE_KERNEL), "-f", "{connection_file}", *options),
-        display_name=f"Fake {' '.join(options)}".strip(),
-        language="fake",
         metadata={
-            "kernelkit": {"ports": "write-back"},
             "kernel_provisioner": {
                 "provisioner_name": "local-provisioner",
                 "config": {"runtime_dir": str(runtime_dir), "startup_timeout": 20.0},
@@ -36,7 +31,7 @@ def broken_spec(runtime_dir: Path) -> KernelSpec:
     """A kernelspec whose process exits at once with an error."""
     return KernelSpec(
         name="broken",
-        resource_dir=FAKE_KERNEL.parent,
+        resource_dir=Path(__file__).parent,
         argv=(sys.executable, "-c", "import sys; print('no luck'); sys.exit(7)"),
         display_name="Broken",
         language="fake",

@@ -58,7 +58,7 @@ def test_restart_interrupt_and_death(runtime_dir: Path) -> None:
         died.append((error, threading.current_thread().name))
         dead.set()
 
-    km = KernelManager(kernel_spec=fake_spec("say:blocking"), autorestart=False, on_dead=on_dead)
+    km = KernelManager(kernel_spec=fake_spec("--say=blocking"), autorestart=False, on_dead=on_dead)
     try:
         km.start_kernel()
         first = kernel_pid(km)
@@ -159,7 +159,7 @@ def test_misuse(runtime_dir: Path) -> None:
 
 def test_failed_start_in_with_leaves_no_thread(runtime_dir: Path) -> None:
     threads = threading.active_count()
-    with pytest.raises(KernelStartError), KernelManager(kernel_spec=fake_spec("exit-at-start:3")):
+    with pytest.raises(KernelStartError), KernelManager(kernel_spec=fake_spec("--exit-at-start=3")):
         pass
     assert threading.active_count() == threads
     assert files_in(runtime_dir) == []
@@ -173,10 +173,10 @@ def test_start_new_kernel_and_its_failures(runtime_dir: Path) -> None:
         kc.close()
         km.close()
     with pytest.raises(KernelStartError) as info:
-        start_new_kernel(kernel_spec=fake_spec("exit-at-start:3"))
+        start_new_kernel(kernel_spec=fake_spec("--exit-at-start=3"))
     assert info.value.exit_code == 3
     with pytest.raises(KernelTimeout, match="did not become ready"):
-        start_new_kernel(kernel_spec=fake_spec("mute"), startup_timeout=0.5)
+        start_new_kernel(kernel_spec=fake_spec("--mute"), startup_timeout=0.5)
     assert files_in(runtime_dir) == []
 
 

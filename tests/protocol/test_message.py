@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import pickle
 import uuid
 
@@ -121,3 +122,79 @@ def test_build_makes_an_ordinary_message() -> None:
     assert reply == dataclasses.replace(reply)
     with pytest.raises(LocalProtocolError):
         Message.build("", session="s")
+
+
+# -- to_dict: jupyter_client's message dict ---------------------------------------------
+
+
+def test_to_dict_has_jupyter_clients_shape() -> None:
+    request = Message.build("execute_request", {"code": "1"}, session="s", subshell_id="sub")
+    reply = Message.build(
+        "execute_reply",
+        {"status": "ok"},
+        session="k",
+        parent=request,
+        metadata={"m": 1},
+        buffers=(b"b",),
+    )
+    d = reply.to_dict()
+    assert set(d) == {
+        "header",
+        "parent_header",
+        "metadata",
+        "content",
+        "buffers",
+        "msg_id",
+        "msg_type",
+    }
+    assert d["msg_id"] == d["header"]["msg_id"] == reply.msg_id
+    assert d["msg_type"] == d["header"]["msg_type"] == "execute_reply"
+    assert d["parent_header"]["msg_id"] == request.msg_id
+    assert d["parent_header"]["subshell_id"] == "sub"
+    assert d["content"] == {"status": "ok"}
+    assert d["metadata"] == {"m": 1}
+    assert d["buffers"] == [b"b"]
+    for header in (d["header"], d["parent_header"]):
+        date = header["date"]
+        assert isinstance(date, datetime.datetime)
+        assert date.tzinfo is not None
+        assert date.utcoffset() == datetime.timedelta(0)
+
+
+def test_to_dict_without_parent_and_fresh_dicts() -> None:
+    msg = Message.build("status", {"execution_state": "idle"}, session="k")
+    d = msg.to_dict()
+    assert d["parent_header"] == {}
+    d["content"]["execution_state"] = "busy"
+    assert msg.content["execution_state"] == "idle"
+
+
+@pytest.mark.parametrize(
+    ("date", "expected"),
+    [
+        (
+            "2024-01-02T03:04:05.678901Z",
+            datetime.datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.timezone.utc),
+        ),
+        (
+            "2024-01-02T03:04:05+02:00",
+            datetime.datetime(
+                2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
+            ),
+        ),
+        # No offset: UTC, as the spec writes dates.
+        (
+            "2024-01-02T03:04:05",
+            datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+        ),
+        ("", ""),  # no date: kept as it came
+        ("yesterday", "yesterday"),
+    ],
+)
+def test_to_dict_dates(date: str, expected: object) -> None:
+    header = Header(**{**WIRE, "date": date})  # type: ignore[arg-type]
+    got = Message(header=header, parent_header=header).to_dict()
+    assert got["header"]["date"] == expected
+    assert got["parent_header"]["date"] == expected
+    if isinstance(expected, datetime.datetime):
+        assert got["header"]["date"].tzinfo is not None

@@ -1,21 +1,23 @@
-"""Talking to a kernel: the asyncio client, its blocking twin, and subshells.
+"""Talking to a kernel: one client core, its asyncio and blocking faces, and subshells.
 
 - :class:`AsyncKernelClient` over any :class:`~kernelkit.transport.Transport`.
 - :class:`KernelClient`: the same, blocking, driven from one loop thread it owns.
-- :class:`AsyncSubshell` / :class:`Subshell`: JEP 91 subshell handles.
+- :class:`AsyncSubshell` / :class:`Subshell`: the same requests, bound to a JEP 91
+  subshell.
+- :class:`AsyncMessageStream` / :class:`MessageStream`: received messages, per channel.
 """
 
-from kernelkit.client._async import (
-    DEFAULT_FIRST_CONTACT_TIMEOUT,
-    SUBSHELLS_FEATURE,
-    AsyncKernelClient,
-    AsyncMessageStream,
-    AsyncSubshell,
+from kernelkit.client._async import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient, AsyncSubshell
+from kernelkit.client._blocking import KernelClient, Subshell
+from kernelkit.client._hooks import (
+    BlockingStdinHook,
     OutputHook,
     StdinHook,
+    print_output,
+    read_input,
 )
-from kernelkit.client._blocking import BlockingStdinHook, KernelClient, MessageStream, Subshell
-from kernelkit.client._requests import print_output, read_input
+from kernelkit.client._requests import SUBSHELLS_FEATURE
+from kernelkit.client._streams import AsyncMessageStream, MessageStream
 
 __all__ = [
     "DEFAULT_FIRST_CONTACT_TIMEOUT",

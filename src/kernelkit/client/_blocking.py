@@ -1,124 +1,39 @@
-"""The blocking kernel client: the asyncio client driven from one loop thread it owns.
+"""The blocking face of the client core, and its subshell views.
 
-:class:`KernelClient` holds an :class:`AsyncKernelClient` and one event-loop thread,
-started by :meth:`KernelClient.start` (or ``with``) and stopped by :meth:`close`. Each
-method hands its coroutine to that loop and waits for the result; the decisions all
-live in the async client. Hooks (output, stdin) run in the calling thread, in order.
+:class:`KernelClient` drives an :class:`AsyncKernelClient`'s core from one event-loop
+thread, started by :meth:`KernelClient.start` (or ``with``) and stopped by
+:meth:`KernelClient.close`. It decides nothing: requests are described once
+(:mod:`kernelkit.client._requests`) and handed to the loop thread by a
+:class:`~kernelkit.client._driver.Driver`; hooks (output, stdin) run in the calling
+thread, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import queue
 import threading
-from collections import deque
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from concurrent.futures import CancelledError
+from collections.abc import Callable, Collection
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar
 
 from kernelkit._connection import ConnectionInfo, read_connection_file
-from kernelkit._errors import ClientClosed, KernelError, KernelTimeout
+from kernelkit._errors import ClientClosed, KernelError
 from kernelkit._loopthread import LoopThread
-from kernelkit.client._async import (
-    DEFAULT_FIRST_CONTACT_TIMEOUT,
-    AsyncKernelClient,
-    AsyncSubshell,
-    OutputHook,
-    _stdin_is_terminal,
-    default_transport,
-)
-from kernelkit.client._requests import (
-    complete_content,
-    execute_content,
-    history_content,
-    inspect_content,
-    print_output,
-    raise_for_execute_error,
-    read_input,
-)
-from kernelkit.protocol import Message, Session, TrackedRequest
-from kernelkit.transport._base import Transport
+from kernelkit.client import _requests as rq
+from kernelkit.client._async import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient
+from kernelkit.client._async import default_transport as _default_transport
+from kernelkit.client._blocking_requests import BlockingRequests
+from kernelkit.client._core import ClientCore, check_channels
+from kernelkit.client._driver import Driver
+from kernelkit.client._streams import MessageStream
+from kernelkit.protocol import Message, Session
+from kernelkit.transport import Transport
 
-__all__ = [
-    "BlockingStdinHook",
-    "KernelClient",
-    "MessageStream",
-    "Subshell",
-]
-
-T = TypeVar("T")
-
-#: Called (in the calling thread) with an ``input_request``; returns the text to send,
-#: or None when it has answered itself with ``client.input``.
-BlockingStdinHook = Callable[[Message], "str | None"]
-
-_DONE = object()
+__all__ = ["KernelClient", "Subshell"]
 
 
-class MessageStream:
-    """Every IOPub message the client receives from now on (blocking iterator).
-
-    Iterating ends when the client closes. Close it when you stop reading.
-    """
-
-    __slots__ = ("_client", "_closed", "_queue", "_remove")
-
-    def __init__(self, client: KernelClient) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._closed = False
-        self._client = client
-        self._remove = client._call(client._client._subscribe, self._queue.put, self._end)
-
-    def _end(self) -> None:
-        self._queue.put(_DONE)
-
-    def __iter__(self) -> MessageStream:
-        return self
-
-    def __next__(self) -> Message:
-        item = self._queue.get()
-        if item is _DONE:
-            self._queue.put(_DONE)
-            raise StopIteration
-        msg: Message = item
-        return msg
-
-    def get(self, timeout: float | None = None) -> Message:
-        """The next message.
-
-        Raises:
-            KernelTimeout: none arrived within ``timeout`` seconds.
-            ClientClosed: the stream or its client is closed.
-        """
-        try:
-            item = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            raise KernelTimeout(f"no IOPub message within {timeout} s") from None
-        if item is _DONE:
-            self._queue.put(_DONE)
-            raise ClientClosed("the IOPub stream is closed")
-        msg: Message = item
-        return msg
-
-    def close(self) -> None:
-        """Stop collecting messages."""
-        if not self._closed:
-            self._closed = True
-            self._client._call_quietly(self._remove)
-            self._end()
-
-    def __enter__(self) -> MessageStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class KernelClient:
+class KernelClient(BlockingRequests):
     """Talks to one kernel, blocking, from one event-loop thread.
 
     Open with ``with KernelClient.from_connection_info(info) as kc:`` or ``start()``;
@@ -155,8 +70,9 @@ class KernelClient:
 
     def _setup(self, client: AsyncKernelClient, loop_thread: LoopThread | None) -> None:
         self._client = client
+        self._core: ClientCore = client.core
         self._owns_thread = loop_thread is None
-        self._thread = (
+        thread = (
             loop_thread
             if loop_thread is not None
             else LoopThread(
@@ -165,12 +81,12 @@ class KernelClient:
                 error=ClientClosed,
             )
         )
+        self._driver = Driver(self._core, thread)
         self._held = False  # holds the shared loop thread (from start until close)
         self._lock = threading.Lock()
-        self._started = False
-        self._closed = False
-        # The coroutines this client runs on the loop (close() cancels what is left).
-        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _target(self, subshell_id: str | None) -> str | None:
+        return subshell_id
 
     @classmethod
     def from_async_client(
@@ -187,20 +103,21 @@ class KernelClient:
         self = cls.__new__(cls)
         self._setup(client, loop_thread)
         if client.started:
-            if client._loop is not loop_thread.loop:
+            if client.core.loop is not loop_thread.loop:
                 raise ClientClosed(
                     f"the client for kernel {client.kernel_name} runs on another event loop "
                     f"than {loop_thread.name}'s"
                 )
             self._hold()
-            self._started = True
+            self._driver.started = True
         return self
 
     def _hold(self) -> None:
-        if not self._thread.hold():
+        thread = self._driver.thread
+        if not thread.hold():
             raise ClientClosed(
                 f"the client for kernel {self.kernel_name} cannot start: its loop thread "
-                f"{self._thread.name} is closed"
+                f"{thread.name} is closed"
             )
         self._held = True
 
@@ -218,7 +135,7 @@ class KernelClient:
     ) -> KernelClient:
         """A client for the kernel ``info`` describes, over ZeroMQ (not yet started)."""
         return cls(
-            default_transport(info, session),
+            _default_transport(info, session),
             kernel_name=info.kernel_name,
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
@@ -256,7 +173,7 @@ class KernelClient:
             loop_thread=loop_thread,
         )
 
-    # -- lifecycle -------------------------------------------------------------------
+    # -- state -------------------------------------------------------------------------
 
     @property
     def async_client(self) -> AsyncKernelClient:
@@ -264,22 +181,71 @@ class KernelClient:
         return self._client
 
     @property
+    def core(self) -> ClientCore:
+        """The client core this face drives (shared with :attr:`async_client`)."""
+        return self._core
+
+    @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop of this client's thread (None when not started)."""
-        return self._thread.loop if self._started else None
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def kernel_name(self) -> str:
-        return self._client.kernel_name
+        return self._driver.thread.loop if self._driver.started else None
 
     @property
     def loop_thread(self) -> LoopThread:
         """The loop thread this client runs on (its own, or a shared one)."""
-        return self._thread
+        return self._driver.thread
+
+    @property
+    def transport(self) -> Transport:
+        return self._core.transport
+
+    @property
+    def session(self) -> Session:
+        return self._core.session
+
+    @property
+    def kernel_name(self) -> str:
+        return self._core.kernel_name
+
+    @property
+    def closed(self) -> bool:
+        return self._driver.closed
+
+    @property
+    def started(self) -> bool:
+        return self._driver.started
+
+    @property
+    def dead_error(self) -> KernelError | None:
+        """See :attr:`AsyncKernelClient.dead_error`."""
+        return self._core.dead_error
+
+    @property
+    def is_alive(self) -> bool:
+        """See :attr:`AsyncKernelClient.is_alive`."""
+        return self._driver.started and not self._driver.closed and self._client.is_alive
+
+    @property
+    def kernel_info_reply(self) -> Message | None:
+        """The last ``kernel_info_reply`` received (None before the first)."""
+        return self._core.kernel_info_reply
+
+    @property
+    def execution_state(self) -> str | None:
+        """The kernel's last reported ``execution_state``."""
+        return self._core.execution_state
+
+    @property
+    def pending_requests(self) -> int:
+        """How many requests are in flight."""
+        return self._core.pending_requests
+
+    @property
+    def rejected_messages(self) -> int:
+        """How many received messages failed verification and were dropped."""
+        return self._core.rejected_messages
+
+    # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the loop thread (if this client owns it) and connect. Does nothing if
@@ -288,17 +254,18 @@ class KernelClient:
         Raises:
             ClientClosed: the client was closed, or its shared loop thread is.
         """
+        driver = self._driver
         with self._lock:
-            if self._closed:
+            if driver.closed:
                 raise ClientClosed(f"the client for kernel {self.kernel_name} is closed")
-            if self._started:
+            if driver.started:
                 return
             if not self._owns_thread:
                 self._hold()
-            self._thread.start()
-            self._started = True
+            driver.thread.start()
+            driver.started = True
         try:
-            self._run(self._client.start())
+            driver.run(self._client.start())
         except BaseException:
             self.close()
             raise
@@ -310,28 +277,30 @@ class KernelClient:
         On a shared loop thread (in a manager's callback, say) it returns at once and the
         closing finishes on the loop; on a thread of the client's own it is refused.
         """
-        if self._thread.in_thread():
+        driver = self._driver
+        if driver.thread.in_thread():
             if self._owns_thread:
                 raise KernelError("KernelClient.close() called from its own loop thread (a hook)")
             self._close_on_loop()
             return
         with self._lock:
-            if self._closed:
+            if driver.closed:
                 return
-            self._closed = True
-            started = self._started
+            driver.closed = True
+            started = driver.started
         try:
             if started:
-                self._thread.run(self._shut_down())
+                driver.thread.run(self._shut_down())
         finally:
             self._let_go()
 
     def _close_on_loop(self) -> None:
+        driver = self._driver
         with self._lock:
-            if self._closed:
+            if driver.closed:
                 return
-            self._closed = True
-            started = self._started
+            driver.closed = True
+            started = driver.started
         if not started:
             self._let_go()
             return
@@ -341,29 +310,19 @@ class KernelClient:
     def _let_go(self) -> None:
         """Stop the thread this client owns, or release the shared one."""
         if self._owns_thread:
-            self._thread.close()
+            self._driver.thread.close()
         elif self._held:
             self._held = False
-            self._thread.release()
+            self._driver.thread.release()
 
     async def _shut_down(self) -> None:
         """Close the async client, then end what this client still runs on the loop."""
         await self._client.aclose()
         await asyncio.sleep(0)  # let the requests aclose failed take their ClientClosed
-        tasks = [t for t in self._tasks if not t.done()]
+        tasks = [t for t in self._driver.tasks if not t.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _tracked(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` as one of this client's tasks (close() cancels it if still running)."""
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            return await coro
-        finally:
-            self._tasks.discard(task)
 
     def __enter__(self) -> KernelClient:
         self.start()
@@ -380,705 +339,142 @@ class KernelClient:
     def notify_dead(self, error: KernelError) -> None:
         """See :meth:`AsyncKernelClient.notify_dead` (safe from any thread; does nothing
         once the client is closed)."""
-        if not self._closed:
-            self._client.notify_dead(error)
+        if not self._driver.closed:
+            self._core.notify_dead(error)
 
     def notify_restarted(self, info: ConnectionInfo | None = None) -> None:
         """See :meth:`AsyncKernelClient.notify_restarted` (safe from any thread; does
         nothing once the client is closed)."""
-        if not self._closed:
-            self._client.notify_restarted(info)
+        if not self._driver.closed:
+            self._core.notify_restarted(info)
 
-    def _loop_or_raise(self) -> asyncio.AbstractEventLoop:
-        loop = self._thread.loop
-        if loop is None or not self._started or self._closed:
-            raise ClientClosed(
-                f"the client for kernel {self.kernel_name} is "
-                + ("closed" if self._closed else "not started: use `with` or start() first")
-            )
-        if self._thread.in_thread():
-            raise KernelError(
-                "a blocking KernelClient method was called from the client's own loop thread "
-                "(inside an IOPub handler?): that would wait forever; use async_client there"
-            )
-        return loop
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        try:
-            self._loop_or_raise()
-        except BaseException:
-            coro.close()
-            raise
-        try:
-            return self._thread.run(self._tracked(coro))
-        except CancelledError:
-            if self._closed:  # cancelled by close() from another thread
-                raise ClientClosed(f"the client for kernel {self.kernel_name} was closed") from None
-            raise
-
-    def _request(
-        self,
-        channel: str,
-        msg_type: str,
-        content: Mapping[str, Any],
-        *,
-        timeout: float | None,
-        subshell_id: str | None = None,
-        outputs: list[Message] | None = None,
-    ) -> Message:
-        """Send one request from the loop thread and wait here for its reply.
-
-        No coroutine and no task: a plain callback on the loop starts the request, and
-        the reply's waiter hands its outcome straight to this thread (one lock release).
-        """
-        loop = self._loop_or_raise()
-        client = self._client
-        name = self.kernel_name
-        result = _Outcome()
-        started: list[TrackedRequest[Any]] = []
-
-        def start() -> None:
-            try:
-                tracked = client._send(
-                    channel,
-                    msg_type,
-                    content,
-                    timeout=timeout,
-                    subshell_id=subshell_id,
-                    wait_idle=outputs is not None,
-                    outputs=outputs,
-                )
-            except BaseException as exc:
-                result.set(None, exc)
-                return
-            started.append(tracked)
-            tracked.context.on_done = partial(result.copy_from, name)
-
-        def give_up() -> None:  # runs after start(): call_soon_threadsafe keeps order
-            for tracked in started:
-                client._abort(tracked, ClientClosed("the caller stopped waiting"))
-
-        _call_soon(loop, start, name)
-        try:
-            reply: Message = result.wait()
-            return reply
-        except BaseException:
-            if not result.done:  # e.g. KeyboardInterrupt while waiting
-                with contextlib.suppress(ClientClosed):
-                    _call_soon(loop, give_up, name)
-            raise
-
-    def _call_quietly(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the loop thread soon, if the loop still runs (else: no need)."""
-        loop = self._thread.loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # closed: nothing left to undo
-                loop.call_soon_threadsafe(fn)
-
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a plain function on the loop thread and return its result."""
-        self._loop_or_raise()
-        return self._thread.call(fn, *args)
-
-    # -- state -----------------------------------------------------------------------
-
-    @property
-    def kernel_info_reply(self) -> Message | None:
-        """The last ``kernel_info_reply`` received (None before the first)."""
-        return self._client.kernel_info_reply
-
-    @property
-    def execution_state(self) -> str | None:
-        """The kernel's last reported ``execution_state``."""
-        return self._client.execution_state
-
-    # -- requests --------------------------------------------------------------------
+    # -- requests ----------------------------------------------------------------------
 
     def wait_for_ready(self, timeout: float | None = 60.0) -> Message:
         """See :meth:`AsyncKernelClient.wait_for_ready`."""
-        return self._run(self._client.wait_for_ready(timeout))
-
-    def execute(
-        self,
-        code: str,
-        *,
-        silent: bool = False,
-        store_history: bool = True,
-        user_expressions: Mapping[str, str] | None = None,
-        allow_stdin: bool = False,
-        stop_on_error: bool = True,
-        outputs: list[Message] | None = None,
-        raise_on_error: bool = False,
-        timeout: float | None = None,
-        subshell_id: str | None = None,
-    ) -> Message:
-        """See :meth:`AsyncKernelClient.execute`."""
-        content = execute_content(
-            code,
-            silent=silent,
-            store_history=store_history,
-            user_expressions=user_expressions,
-            allow_stdin=allow_stdin,
-            stop_on_error=stop_on_error,
-        )
-        # The loop thread fills its own list; the caller's is extended once it is done.
-        collected: list[Message] | None = [] if outputs is not None else None
-        reply = self._request(
-            "shell",
-            "execute_request",
-            content,
-            timeout=timeout,
-            subshell_id=subshell_id,
-            outputs=collected,
-        )
-        if outputs is not None and collected is not None:
-            outputs.extend(collected)
-        if raise_on_error:
-            raise_for_execute_error(reply)
-        return reply
-
-    def execute_interactive(
-        self,
-        code: str,
-        *,
-        silent: bool = False,
-        store_history: bool = True,
-        user_expressions: Mapping[str, str] | None = None,
-        allow_stdin: bool | None = None,
-        stop_on_error: bool = True,
-        output_hook: OutputHook | None = None,
-        stdin_hook: BlockingStdinHook | None = None,
-        timeout: float | None = None,
-        subshell_id: str | None = None,
-    ) -> Message:
-        """See :meth:`AsyncKernelClient.execute_interactive`; hooks run in this thread."""
-        if allow_stdin is None:
-            allow_stdin = stdin_hook is not None or _stdin_is_terminal()
-        show = output_hook if output_hook is not None else print_output
-        answer = stdin_hook if stdin_hook is not None else read_input
-        content = execute_content(
-            code,
-            silent=silent,
-            store_history=store_history,
-            user_expressions=user_expressions,
-            allow_stdin=allow_stdin,
-            stop_on_error=stop_on_error,
-        )
-        loop = self._loop_or_raise()
-        client = self._client
-        name = self.kernel_name
-        inbox = _Mailbox(loop)
-        started: list[TrackedRequest[Any]] = []
-
-        # As _request: a plain callback starts it on the loop, no task. The loop thread
-        # puts the request's IOPub messages, its input requests and at last its outcome
-        # into the mailbox; this thread shows, answers and returns them in order.
-        def start() -> None:
-            try:
-                tracked = client._send(
-                    "shell",
-                    "execute_request",
-                    content,
-                    timeout=timeout,
-                    subshell_id=subshell_id,
-                    wait_idle=True,
-                    hook=inbox.put,
-                    on_input=partial(_ask_for_input, inbox),
-                )
-            except BaseException as exc:
-                failed = _Outcome()
-                failed.set(None, exc)
-                inbox.put(failed)
-                return
-            started.append(tracked)
-            tracked.context.on_done = partial(_post_outcome, inbox, name)
-
-        def give_up() -> None:  # runs after start(): call_soon_threadsafe keeps order
-            for tracked in started:
-                client._abort(tracked, ClientClosed("the caller stopped waiting"))
-
-        _call_soon(loop, start, name)
-        try:
-            for item in inbox:
-                if isinstance(item, _Outcome):
-                    reply: Message = item.wait()
-                    return reply
-                if isinstance(item, _InputRequest):
-                    request = item.request
-                    try:
-                        value = answer(request)
-                    except BaseException:
-                        self.input("", parent=request)  # never leave the kernel waiting
-                        raise
-                    if value is not None:
-                        self.input(value, parent=request)
-                else:
-                    show(item)
-        except BaseException:
-            with contextlib.suppress(ClientClosed):  # stop the request if it still runs
-                _call_soon(loop, give_up, name)
-            raise
-        raise AssertionError("unreachable: the mailbox ends with the outcome")  # pragma: no cover
-
-    def kernel_info(
-        self, *, timeout: float | None = None, subshell_id: str | None = None
-    ) -> Message:
-        """See :meth:`AsyncKernelClient.kernel_info`."""
-        return self._request(
-            "shell", "kernel_info_request", {}, timeout=timeout, subshell_id=subshell_id
-        )
-
-    def complete(
-        self,
-        code: str,
-        cursor_pos: int | None = None,
-        *,
-        timeout: float | None = None,
-        subshell_id: str | None = None,
-    ) -> Message:
-        """See :meth:`AsyncKernelClient.complete`."""
-        return self._request(
-            "shell",
-            "complete_request",
-            complete_content(code, cursor_pos),
-            timeout=timeout,
-            subshell_id=subshell_id,
-        )
-
-    def inspect(
-        self,
-        code: str,
-        cursor_pos: int | None = None,
-        detail_level: int = 0,
-        *,
-        timeout: float | None = None,
-        subshell_id: str | None = None,
-    ) -> Message:
-        """See :meth:`AsyncKernelClient.inspect`."""
-        return self._request(
-            "shell",
-            "inspect_request",
-            inspect_content(code, cursor_pos, detail_level),
-            timeout=timeout,
-            subshell_id=subshell_id,
-        )
-
-    def history(
-        self,
-        *,
-        raw: bool = True,
-        output: bool = False,
-        hist_access_type: str = "range",
-        session: int | None = None,
-        start: int | None = None,
-        stop: int | None = None,
-        n: int | None = None,
-        pattern: str | None = None,
-        unique: bool = False,
-        timeout: float | None = None,
-        subshell_id: str | None = None,
-    ) -> Message:
-        """See :meth:`AsyncKernelClient.history`."""
-        content = history_content(
-            raw=raw,
-            output=output,
-            hist_access_type=hist_access_type,
-            session=session,
-            start=start,
-            stop=stop,
-            n=n,
-            pattern=pattern,
-            unique=unique,
-        )
-        return self._request(
-            "shell", "history_request", content, timeout=timeout, subshell_id=subshell_id
-        )
-
-    def is_complete(
-        self, code: str, *, timeout: float | None = None, subshell_id: str | None = None
-    ) -> Message:
-        """See :meth:`AsyncKernelClient.is_complete`."""
-        return self._request(
-            "shell",
-            "is_complete_request",
-            {"code": code},
-            timeout=timeout,
-            subshell_id=subshell_id,
-        )
-
-    def comm_info(
-        self,
-        target_name: str | None = None,
-        *,
-        timeout: float | None = None,
-        subshell_id: str | None = None,
-    ) -> Message:
-        """See :meth:`AsyncKernelClient.comm_info`."""
-        content = {} if target_name is None else {"target_name": target_name}
-        return self._request(
-            "shell", "comm_info_request", content, timeout=timeout, subshell_id=subshell_id
-        )
+        return self._driver.run(self._core.wait_for_ready(timeout))
 
     def input(self, value: str, *, parent: Message | None = None) -> None:
         """See :meth:`AsyncKernelClient.input`."""
-        self._run(self._client.input(value, parent=parent))
+        self._driver.call(self._send_input, value, parent)
 
-    def comm_open(
-        self,
-        target_name: str,
-        data: Mapping[str, Any] | None = None,
-        *,
-        comm_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        buffers: tuple[bytes | memoryview, ...] = (),
-        subshell_id: str | None = None,
-    ) -> str:
-        """See :meth:`AsyncKernelClient.comm_open`."""
-        return self._run(
-            self._client.comm_open(
-                target_name,
-                data,
-                comm_id=comm_id,
-                metadata=metadata,
-                buffers=buffers,
-                subshell_id=subshell_id,
-            )
-        )
-
-    def comm_msg(
-        self,
-        comm_id: str,
-        data: Mapping[str, Any] | None = None,
-        *,
-        metadata: Mapping[str, Any] | None = None,
-        buffers: tuple[bytes | memoryview, ...] = (),
-        subshell_id: str | None = None,
-    ) -> str:
-        """See :meth:`AsyncKernelClient.comm_msg`."""
-        return self._run(
-            self._client.comm_msg(
-                comm_id, data, metadata=metadata, buffers=buffers, subshell_id=subshell_id
-            )
-        )
-
-    def comm_close(
-        self,
-        comm_id: str,
-        data: Mapping[str, Any] | None = None,
-        *,
-        metadata: Mapping[str, Any] | None = None,
-        buffers: tuple[bytes | memoryview, ...] = (),
-        subshell_id: str | None = None,
-    ) -> str:
-        """See :meth:`AsyncKernelClient.comm_close`."""
-        return self._run(
-            self._client.comm_close(
-                comm_id, data, metadata=metadata, buffers=buffers, subshell_id=subshell_id
-            )
-        )
+    def _send_input(self, value: str, parent: Message | None) -> None:  # the loop thread
+        core = self._core
+        core.check_usable()
+        request = rq.input_reply(value, parent if parent is not None else core.last_input_request)
+        core.send(request, core.build(request, None))
 
     def shutdown(self, restart: bool = False, *, timeout: float | None = None) -> Message:
         """See :meth:`AsyncKernelClient.shutdown`."""
-        return self._request("control", "shutdown_request", {"restart": restart}, timeout=timeout)
+        return self._driver.ask(rq.shutdown(restart), None, timeout)
 
     def interrupt(self, *, timeout: float | None = None) -> Message:
         """See :meth:`AsyncKernelClient.interrupt`."""
-        return self._request("control", "interrupt_request", {}, timeout=timeout)
+        return self._driver.ask(rq.interrupt(), None, timeout)
 
     def supports(self, feature: str, *, timeout: float | None = None) -> bool:
         """See :meth:`AsyncKernelClient.supports`."""
-        return self._run(self._client.supports(feature, timeout=timeout))
+        return self._driver.run(self._core.supports(feature, timeout=timeout))
 
     def create_subshell(self, *, timeout: float | None = 30.0) -> Subshell:
         """See :meth:`AsyncKernelClient.create_subshell`."""
-        return Subshell(self, self._run(self._client.create_subshell(timeout=timeout)))
+        reply = self._driver.ask(rq.create_subshell(), None, timeout)
+        return Subshell(self, rq.subshell_id_of(reply, kernel=self.kernel_name), self._driver)
 
     def list_subshells(self, *, timeout: float | None = 30.0) -> list[str]:
         """See :meth:`AsyncKernelClient.list_subshells`."""
-        return self._run(self._client.list_subshells(timeout=timeout))
+        return rq.subshell_ids_of(self._driver.ask(rq.list_subshells(), None, timeout))
 
     def delete_subshell(self, subshell_id: str, *, timeout: float | None = 30.0) -> None:
         """See :meth:`AsyncKernelClient.delete_subshell`."""
-        self._run(self._client.delete_subshell(subshell_id, timeout=timeout))
+        self._driver.ask(rq.delete_subshell(subshell_id), None, timeout)
+
+    # -- received messages -------------------------------------------------------------
 
     def add_iopub_handler(self, handler: Callable[[Message], None]) -> Callable[[], None]:
-        """See :meth:`AsyncKernelClient.add_iopub_handler`; ``handler`` runs on the loop thread.
+        """See :meth:`AsyncKernelClient.add_iopub_handler`; ``handler`` runs on the loop
+        thread. Returns a function (callable from any thread) that removes it."""
+        driver = self._driver
+        remove = driver.call(partial(self._core.subscribe, handler))
+        return partial(driver.call_quietly, remove)
 
-        Returns a function (callable from any thread) that removes it.
-        """
-        remove = self._call(self._client.add_iopub_handler, handler)
-        return partial(self._call_quietly, remove)
-
-    def iopub_messages(self) -> MessageStream:
+    def iopub_messages(self, *, maxsize: int | None = None) -> MessageStream:
         """Every IOPub message from now on, as a blocking iterator (close it when done)."""
-        return MessageStream(self)
+        return self.messages(("iopub",), maxsize=maxsize)
+
+    def messages(
+        self,
+        channels: Collection[str] = ("shell", "control", "stdin"),
+        *,
+        maxsize: int | None = None,
+    ) -> MessageStream:
+        """See :meth:`AsyncKernelClient.messages`; a blocking iterator."""
+        chosen = check_channels(channels)
+        driver = self._driver
+        core = self._core
+
+        def subscribe(
+            handler: Callable[[Message], None], on_close: Callable[[], None]
+        ) -> Callable[[], None]:
+            def on_loop() -> Callable[[], None]:
+                if core.closed:
+                    on_close()
+                    return _nothing
+                return core.subscribe(handler, channels=chosen, on_close=on_close)
+
+            return partial(driver.call_quietly, driver.call(on_loop))
+
+        return MessageStream(subscribe, channels=chosen, maxsize=maxsize)
 
     def __repr__(self) -> str:
         return f"<KernelClient {self._client!r}>"
 
 
-class _Outcome:
-    """One result or error, handed from the loop thread to a waiting thread.
-
-    A plain lock released once, not a concurrent.futures.Future: the waiting thread
-    wakes with one futex, without a Condition's bookkeeping on either side.
-    """
-
-    __slots__ = ("_lock", "done", "error", "value")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.done = False
-
-    def set(self, value: Any, error: BaseException | None) -> None:  # loop thread, once
-        if self.done:
-            return
-        self.value = value
-        self.error = error
-        self.done = True
-        self._lock.release()
-
-    def copy_from(self, kernel: str, future: asyncio.Future[Message]) -> None:
-        """Take an asyncio future's outcome (a waiter's ``on_done``, on the loop thread)."""
-        if future.cancelled():
-            self.set(None, ClientClosed(f"the client for kernel {kernel} was closed"))
-        elif (error := future.exception()) is not None:
-            self.set(None, error)
-        else:
-            self.set(future.result(), None)
-
-    def wait(self) -> Any:
-        """The value (raises the error); blocks until there is one."""
-        if not self.done:
-            self._lock.acquire()
-        if self.error is not None:
-            raise self.error
-        return self.value
+def _nothing() -> None:
+    pass
 
 
-class _InputRequest:
-    """An ``input_request`` for the calling thread to answer (in a mailbox)."""
-
-    __slots__ = ("request",)
-
-    def __init__(self, request: Message) -> None:
-        self.request = request
-
-
-class _Mailbox:
-    """From the loop thread to the calling thread, in order; ends with an _Outcome.
-
-    The reader is woken once per turn of the loop, after the transport has read
-    everything that was waiting, not once per message: an IOPub flood crosses threads
-    in batches, with one wake-up (and one GIL hand-over) per batch. The wake-up is a
-    lock used as a binary semaphore: held while the reader may sleep, released by the
-    loop thread once per batch.
-    """
-
-    __slots__ = ("_items", "_lock", "_loop", "_scheduled", "_signalled")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._items: deque[Any] = deque()
-        self._lock = threading.Lock()
-        self._lock.acquire()
-        self._signalled = False  # False only while the reader holds the lock
-        self._loop = loop
-        self._scheduled = False
-
-    def put(self, item: Any) -> None:  # loop thread
-        self._items.append(item)
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._wake)
-
-    def _wake(self) -> None:  # loop thread, after the current batch
-        self._scheduled = False
-        if not self._signalled:
-            self._signalled = True
-            self._lock.release()
-
-    def __iter__(self) -> Iterator[Any]:  # calling thread; ends after an _Outcome
-        items = self._items
-        lock = self._lock
-        while True:
-            lock.acquire()
-            self._signalled = False
-            while items:
-                item = items.popleft()
-                yield item
-                if isinstance(item, _Outcome):
-                    return
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None], kernel: str) -> None:
-    try:
-        loop.call_soon_threadsafe(fn)
-    except RuntimeError:  # the loop closed under us (close() in another thread)
-        raise ClientClosed(f"the client for kernel {kernel} was closed") from None
-
-
-def _post_outcome(inbox: _Mailbox, kernel: str, future: asyncio.Future[Message]) -> None:
-    """A request's waiter is done: its outcome goes last into the mailbox."""
-    outcome = _Outcome()
-    outcome.copy_from(kernel, future)
-    inbox.put(outcome)
-
-
-def _ask_for_input(inbox: _Mailbox, request: Message) -> None:
-    # The async client calls this on the loop; the calling thread answers the request.
-    inbox.put(_InputRequest(request))
-
-
-class Subshell:
+class Subshell(BlockingRequests):
     """A subshell (JEP 91), blocking: see :class:`AsyncSubshell`. ``close()`` deletes it."""
 
-    __slots__ = ("_async", "_client")
-
-    def __init__(self, client: KernelClient, subshell: AsyncSubshell) -> None:
+    def __init__(self, client: KernelClient, subshell_id: str, driver: Driver) -> None:
         self._client = client
-        self._async = subshell
+        self._driver = driver
+        self._subshell_id = subshell_id
+        self._closed = False
 
     def __repr__(self) -> str:
-        return f"<Subshell {self._async.subshell_id} of {self._client!r}>"
+        return f"<Subshell {self._subshell_id} of {self._client!r}>"
+
+    def _target(self, subshell_id: str | None) -> str | None:
+        if self._closed:
+            raise ClientClosed(f"subshell {self._subshell_id} is closed (deleted)")
+        return self._subshell_id if subshell_id is None else subshell_id
 
     @property
     def subshell_id(self) -> str:
-        return self._async.subshell_id
+        return self._subshell_id
+
+    @property
+    def client(self) -> KernelClient:
+        return self._client
 
     @property
     def closed(self) -> bool:
-        return self._async.closed
+        return self._closed
 
     def close(self, *, timeout: float | None = 30.0) -> None:
-        """Delete the subshell in the kernel."""
-        if self._async.closed:
+        """Delete the subshell in the kernel (nothing to do if the client is gone)."""
+        if self._closed:
             return
-        if self._client.closed:
-            self._async._closed = True
+        self._closed = True
+        client = self._client
+        if client.closed or client.dead_error is not None:
             return
-        self._client._run(self._async.aclose(timeout=timeout))
+        client.delete_subshell(self._subshell_id, timeout=timeout)
 
     def __enter__(self) -> Subshell:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def execute(
-        self,
-        code: str,
-        *,
-        silent: bool = False,
-        store_history: bool = True,
-        user_expressions: Mapping[str, str] | None = None,
-        allow_stdin: bool = False,
-        stop_on_error: bool = True,
-        outputs: list[Message] | None = None,
-        raise_on_error: bool = False,
-        timeout: float | None = None,
-    ) -> Message:
-        """:meth:`KernelClient.execute` on this subshell."""
-        return self._client.execute(
-            code,
-            silent=silent,
-            store_history=store_history,
-            user_expressions=user_expressions,
-            allow_stdin=allow_stdin,
-            stop_on_error=stop_on_error,
-            outputs=outputs,
-            raise_on_error=raise_on_error,
-            timeout=timeout,
-            subshell_id=self._async._id(),
-        )
-
-    def execute_interactive(
-        self,
-        code: str,
-        *,
-        silent: bool = False,
-        store_history: bool = True,
-        user_expressions: Mapping[str, str] | None = None,
-        allow_stdin: bool | None = None,
-        stop_on_error: bool = True,
-        output_hook: OutputHook | None = None,
-        stdin_hook: BlockingStdinHook | None = None,
-        timeout: float | None = None,
-    ) -> Message:
-        """:meth:`KernelClient.execute_interactive` on this subshell."""
-        return self._client.execute_interactive(
-            code,
-            silent=silent,
-            store_history=store_history,
-            user_expressions=user_expressions,
-            allow_stdin=allow_stdin,
-            stop_on_error=stop_on_error,
-            output_hook=output_hook,
-            stdin_hook=stdin_hook,
-            timeout=timeout,
-            subshell_id=self._async._id(),
-        )
-
-    def kernel_info(self, *, timeout: float | None = None) -> Message:
-        """:meth:`KernelClient.kernel_info` on this subshell."""
-        return self._client.kernel_info(timeout=timeout, subshell_id=self._async._id())
-
-    def complete(
-        self, code: str, cursor_pos: int | None = None, *, timeout: float | None = None
-    ) -> Message:
-        """:meth:`KernelClient.complete` on this subshell."""
-        return self._client.complete(
-            code, cursor_pos, timeout=timeout, subshell_id=self._async._id()
-        )
-
-    def inspect(
-        self,
-        code: str,
-        cursor_pos: int | None = None,
-        detail_level: int = 0,
-        *,
-        timeout: float | None = None,
-    ) -> Message:
-        """:meth:`KernelClient.inspect` on this subshell."""
-        return self._client.inspect(
-            code, cursor_pos, detail_level, timeout=timeout, subshell_id=self._async._id()
-        )
-
-    def history(
-        self,
-        *,
-        raw: bool = True,
-        output: bool = False,
-        hist_access_type: str = "range",
-        session: int | None = None,
-        start: int | None = None,
-        stop: int | None = None,
-        n: int | None = None,
-        pattern: str | None = None,
-        unique: bool = False,
-        timeout: float | None = None,
-    ) -> Message:
-        """:meth:`KernelClient.history` on this subshell."""
-        return self._client.history(
-            raw=raw,
-            output=output,
-            hist_access_type=hist_access_type,
-            session=session,
-            start=start,
-            stop=stop,
-            n=n,
-            pattern=pattern,
-            unique=unique,
-            timeout=timeout,
-            subshell_id=self._async._id(),
-        )
-
-    def is_complete(self, code: str, *, timeout: float | None = None) -> Message:
-        """:meth:`KernelClient.is_complete` on this subshell."""
-        return self._client.is_complete(code, timeout=timeout, subshell_id=self._async._id())
-
-    def comm_info(self, target_name: str | None = None, *, timeout: float | None = None) -> Message:
-        """:meth:`KernelClient.comm_info` on this subshell."""
-        return self._client.comm_info(target_name, timeout=timeout, subshell_id=self._async._id())

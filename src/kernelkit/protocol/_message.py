@@ -196,12 +196,21 @@ class Message:
         return self.parent_header.msg_id if self.parent_header is not None else None
 
     def to_dict(self) -> dict[str, Any]:
-        """The message as jupyter_client's dict shape (``msg_id``/``msg_type`` at top)."""
+        """The message in jupyter_client's dict shape, as its ``Session.deserialize``
+        returns it.
+
+        Keys ``header``, ``parent_header`` (``{}`` without a parent), ``metadata``,
+        ``content``, ``buffers`` (a list) and, at the top, ``msg_id`` and ``msg_type``.
+        Each header's ``date`` is a timezone-aware :class:`~datetime.datetime` (a date
+        without an offset is taken as UTC, as the spec writes dates); a date that is
+        empty or not ISO 8601 stays the string it was. Fresh dicts: changing them does
+        not change the message.
+        """
         return {
-            "header": self.header.to_dict(),
+            "header": _header_dict(self.header),
             "msg_id": self.header.msg_id,
             "msg_type": self.header.msg_type,
-            "parent_header": self.parent_header.to_dict() if self.parent_header else {},
+            "parent_header": _header_dict(self.parent_header) if self.parent_header else {},
             "metadata": dict(self.metadata),
             "content": dict(self.content),
             "buffers": list(self.buffers),
@@ -248,6 +257,14 @@ class Message:
             dict(metadata) if metadata is not None else {},
             buffers,
         )
+
+
+def _header_dict(header: Header) -> dict[str, Any]:
+    d = header.to_dict()
+    when = header.datetime()
+    if when is not None:
+        d["date"] = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+    return d
 
 
 # Building received messages is the hot path of every client, and a frozen dataclass's

@@ -1,0 +1,64 @@
+"""The fake kernel's language: commands, one per line or joined by ``"; "``.
+
+Parsing only; :mod:`kernelkit.testing._core` runs them. The table in
+:data:`COMMANDS` is the documentation (the package docstring repeats it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["COMMANDS", "Command", "parse_code"]
+
+#: Every command word and what it does (``inspect_request`` answers with these lines).
+COMMANDS: dict[str, str] = {
+    "print": "print TEXT: a stdout stream 'TEXT\\n'",
+    "err": "err TEXT: a stderr stream 'TEXT\\n'",
+    "result": "result TEXT: an execute_result whose text/plain is TEXT",
+    "display": "display TEXT: a display_data whose text/plain is TEXT",
+    "error": (
+        "error NAME [VALUE]: an error output and an error reply (ename NAME, evalue VALUE, "
+        "default 'boom'); the rest of the code is not run"
+    ),
+    "input": (
+        "input PROMPT: an input_request on stdin (an error reply when allow_stdin is "
+        "false); the answer comes back as a stdout stream of exactly that value"
+    ),
+    "sleep": "sleep SECONDS: busy for that long; an interrupt ends it with KeyboardInterrupt",
+    "exit": "exit [CODE]: the kernel exits at once with CODE (default 0), answering nothing",
+    "pid": "pid: an execute_result whose text/plain is the kernel's process id",
+    "hold": "hold (first command): no answer at all, not even a status; the shell stays free",
+    "idle-first": "idle-first: the idle status goes out before the reply (a reordering kernel)",
+    "check": (
+        "check: an error reply (ename ProtocolViolation) if the kernel has recorded "
+        "protocol errors, an ok reply otherwise"
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command of a code: its word and the rest of its line."""
+
+    word: str
+    arg: str
+
+
+def parse_code(code: str) -> tuple[Command, ...] | None:
+    """The commands of ``code``, or None when it is not made of commands only.
+
+    Lines and ``"; "``-separated parts are commands; blank ones are skipped. A code with
+    any unknown word is an *expression* (None): the kernel answers it with an
+    execute_result of the code itself.
+    """
+    commands: list[Command] = []
+    for line in code.splitlines():
+        for part in line.split("; "):
+            text = part.lstrip()  # the argument is kept verbatim: "input name? " asks "name? "
+            if not text.strip():
+                continue
+            word, _, arg = text.partition(" ")
+            if word not in COMMANDS:
+                return None
+            commands.append(Command(word, arg))
+    return tuple(commands)
