@@ -1,6 +1,8 @@
 """The asyncio manager of one owned kernel: :class:`AsyncKernelManager`.
 
-It launches the kernel through a provisioner (pre_launch, launch_kernel, post_launch),
+It launches the kernel through the provisioner its kernel type names (a kernelspec's
+``metadata.kernel_provisioner``, or a provider's :class:`~kernelkit.discovery.LaunchPlan`)
+with the one launch sequence (:func:`kernelkit.provisioning.launch_provisioner`),
 watches its process, and controls its lifetime:
 
 - Shutdown: interrupt, ``shutdown_request`` on control (from a private client with its
@@ -20,15 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import (
+    DiscoveryError,
     KernelDied,
     KernelError,
     KernelSpecError,
@@ -37,8 +42,14 @@ from kernelkit._errors import (
     ManagerError,
 )
 from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient
-from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory
-from kernelkit.specs import KernelSpec, get_kernel_spec
+from kernelkit.discovery import KernelFinder, KernelType, LaunchPlan
+from kernelkit.provisioning import (
+    KernelProvisionerBase,
+    KernelProvisionerFactory,
+    default_factory,
+    launch_provisioner,
+)
+from kernelkit.specs import KernelSpec, get_kernel_spec, provisioner_choice
 from kernelkit.transport import ZMQTransport
 
 __all__ = [
@@ -71,15 +82,69 @@ DEFAULT_STABLE_START_TIME = 10.0
 # How long an interrupt_request (message mode) may take to be answered.
 _INTERRUPT_REPLY_TIMEOUT = 10.0
 
-_default_factory: KernelProvisionerFactory | None = None
+_finder_lock = threading.Lock()
+_finder: KernelFinder | None = None
 
 
-def _factory() -> KernelProvisionerFactory:
-    # One factory per process: it reads the provisioner entry points once.
-    global _default_factory
-    if _default_factory is None:
-        _default_factory = KernelProvisionerFactory()
-    return _default_factory
+def default_finder() -> KernelFinder:
+    """The finder managers look kernel ids up with when given none (one per process, so
+    its listing cache is shared)."""
+    global _finder
+    with _finder_lock:
+        if _finder is None:
+            _finder = KernelFinder()
+        return _finder
+
+
+def is_kernel_type_id(name: str) -> bool:
+    """True when ``name`` is a kernel type id (``spec/python3``, ``env/<env-id>/python3``):
+    kernelspec names never contain ``/``, ids always do."""
+    return "/" in name
+
+
+@dataclass(frozen=True, slots=True)
+class _Launch:
+    """What one start launches: the spec, the provisioner and its config, and the
+    complete environment of a plan (None: this process's environment at launch)."""
+
+    spec: KernelSpec
+    provisioner_name: str
+    provisioner_config: Mapping[str, Any] = field(default_factory=dict)
+    base_env: Mapping[str, str] | None = None
+
+
+def check_kernel_choice(
+    kernel_name: object, *, kernel_spec: object = None, kernel_type: object = None
+) -> None:
+    """Check what a manager is asked to launch: a kernelspec name or kernel type id, a
+    :class:`~kernelkit.specs.KernelSpec`, or a :class:`~kernelkit.discovery.KernelType`.
+
+    Raises:
+        ManagerError: a value of the wrong type, or two choices that disagree.
+    """
+    if kernel_name is not None and (not isinstance(kernel_name, str) or not kernel_name):
+        raise ManagerError(
+            "kernel_name is a kernelspec name ('python3') or a kernel type id "
+            f"('spec/python3', 'env/<env-id>/python3'), not {kernel_name!r}"
+        )
+    if kernel_spec is not None and not isinstance(kernel_spec, KernelSpec):
+        raise ManagerError(f"kernel_spec must be a KernelSpec, not {kernel_spec!r}")
+    if kernel_type is not None and not isinstance(kernel_type, KernelType):
+        raise ManagerError(
+            f"kernel_type must be a KernelType (from KernelFinder.find()), not {kernel_type!r}"
+        )
+    if kernel_spec is not None and kernel_type is not None:
+        raise ManagerError("pass kernel_spec or kernel_type, not both")
+    if kernel_spec is not None and kernel_name is not None and kernel_name != kernel_spec.name:
+        raise ManagerError(
+            f"kernel_name {kernel_name!r} and kernel_spec {kernel_spec.name!r} disagree; "
+            "pass one of them"
+        )
+    if kernel_type is not None and kernel_name is not None and kernel_name != kernel_type.id:
+        raise ManagerError(
+            f"kernel_name {kernel_name!r} and kernel_type {kernel_type.id!r} disagree; "
+            "pass one of them"
+        )
 
 
 class KernelWatcher(Protocol):
@@ -107,10 +172,24 @@ def _same_endpoints(a: ConnectionInfo, b: ConnectionInfo) -> bool:
 class AsyncKernelManager:
     """Starts one kernel, watches it, and interrupts, restarts and stops it (asyncio).
 
-    ``kernel_name`` names a kernelspec (default ``python3``, looked up when the kernel
-    starts); or pass ``kernel_spec`` directly. ``provisioner_factory`` picks the
-    provisioner the spec asks for (default: one shared
-    :class:`~kernelkit.provisioning.KernelProvisionerFactory`).
+    What to launch, one of:
+
+    - ``kernel_name``: a kernelspec name (default ``python3``, looked up when the kernel
+      starts), or a kernel type id as ``kernelkit list`` shows it (``spec/python3``,
+      ``env/<env-id>/python3``, ``<provider>/<name>``: kernelspec names never contain
+      ``/``, ids always do), looked up with ``finder`` (default: one shared
+      :class:`~kernelkit.discovery.KernelFinder`);
+    - ``kernel_spec``: a :class:`~kernelkit.specs.KernelSpec`;
+    - ``kernel_type``: a :class:`~kernelkit.discovery.KernelType` from a finder.
+
+    A kernel type (by id or given) is launched from its provider's
+    :class:`~kernelkit.discovery.LaunchPlan`, prepared in a worker thread at each
+    :meth:`start_kernel` (activation may run scripts) and reused by restarts: the
+    provisioner it names, with its configuration, and its complete environment (an
+    environment's activated one, never merged over ``os.environ``). A kernelspec is
+    launched with the provisioner its ``metadata.kernel_provisioner`` names (default:
+    the local one). ``provisioner_factory`` makes the provisioner (default: the one
+    process-wide :func:`~kernelkit.provisioning.default_factory`).
 
     Auto-restart (``autorestart``): when the process exits without being asked to, the
     kernel is relaunched at once with the same arguments, on the same ports when they
@@ -140,6 +219,8 @@ class AsyncKernelManager:
         kernel_name: str | None = None,
         *,
         kernel_spec: KernelSpec | None = None,
+        kernel_type: KernelType | None = None,
+        finder: KernelFinder | None = None,
         kernel_id: str | None = None,
         provisioner_factory: KernelProvisionerFactory | None = None,
         autorestart: bool = True,
@@ -150,17 +231,20 @@ class AsyncKernelManager:
         on_restarted: RestartCallback | None = None,
         on_dead: RestartCallback | None = None,
     ) -> None:
-        if kernel_spec is not None and kernel_name is not None and kernel_name != kernel_spec.name:
-            raise ManagerError(
-                f"kernel_name {kernel_name!r} and kernel_spec {kernel_spec.name!r} disagree; "
-                "pass one of them"
-            )
+        check_kernel_choice(kernel_name, kernel_spec=kernel_spec, kernel_type=kernel_type)
         if restart_limit < 0:
             raise ManagerError(f"restart_limit must be >= 0, not {restart_limit}")
         if shutdown_wait_time < 0 or stable_start_time < 0:
             raise ManagerError("shutdown_wait_time and stable_start_time must be >= 0")
-        self._kernel_name = kernel_spec.name if kernel_spec is not None else kernel_name
+        if kernel_spec is not None:
+            kernel_name = kernel_spec.name
+        elif kernel_type is not None:
+            kernel_name = kernel_type.id
+        self._kernel_name = kernel_name
         self._kernel_spec = kernel_spec
+        self._kernel_type = kernel_type
+        self._finder = finder
+        self._plan: LaunchPlan | None = None
         self._kernel_id = kernel_id or str(uuid.uuid4())
         self._factory = provisioner_factory
         self.autorestart = autorestart
@@ -205,22 +289,62 @@ class AsyncKernelManager:
 
     @property
     def kernel_name(self) -> str:
-        """The kernelspec's name (the one asked for, before the spec is looked up)."""
-        if self._kernel_spec is not None:
-            return self._kernel_spec.name
+        """The kernelspec's name, or the kernel type's id when started by id or type (the
+        one asked for, before anything is looked up)."""
         return self._kernel_name or DEFAULT_KERNEL_NAME
 
     @property
+    def by_kernel_type(self) -> bool:
+        """True when the kernel is a kernel type (given, or by id), launched from its plan."""
+        return self._kernel_type is not None or (
+            self._kernel_spec is None and is_kernel_type_id(self.kernel_name)
+        )
+
+    @property
     def kernel_spec(self) -> KernelSpec:
-        """The kernelspec (looked up by name on first use).
+        """The kernelspec (looked up on first use; for a kernel type, its plan's once
+        started).
 
         Raises:
-            NoSuchKernel: no kernelspec has that name (the error lists the available ones).
+            NoSuchKernel: no kernelspec or kernel type has that name (the error lists the
+                available ones).
             KernelSpecError: the kernelspec is broken (the error lists its problems).
+            DiscoveryError: the kernel type has no kernelspec.
         """
+        if self._plan is not None:
+            return self._plan.spec
         if self._kernel_spec is None:
-            self._kernel_spec = get_kernel_spec(self.kernel_name)
+            if not self.by_kernel_type:
+                self._kernel_spec = get_kernel_spec(self.kernel_name)
+            else:
+                kernel_type = self.kernel_type
+                assert kernel_type is not None
+                if kernel_type.spec is None:
+                    why = "; ".join(kernel_type.problems) or "it has no kernelspec"
+                    raise DiscoveryError(f"kernel {kernel_type.id} has no kernelspec: {why}")
+                return kernel_type.spec
         return self._kernel_spec
+
+    @property
+    def kernel_type(self) -> KernelType | None:
+        """The kernel type, when started by id or type (looked up on first use; None for
+        a kernelspec).
+
+        Raises:
+            NoSuchKernel: no kernel type has that id (the error lists close ones).
+        """
+        if self._kernel_type is None and self._kernel_spec is None and self.by_kernel_type:
+            self._kernel_type = self._the_finder().get(self.kernel_name)
+        return self._kernel_type
+
+    @property
+    def launch_plan(self) -> LaunchPlan | None:
+        """The plan the kernel was last started from (None before the first start, and
+        for a kernelspec)."""
+        return self._plan
+
+    def _the_finder(self) -> KernelFinder:
+        return self._finder if self._finder is not None else default_finder()
 
     @property
     def provisioner(self) -> KernelProvisionerBase | None:
@@ -362,18 +486,23 @@ class AsyncKernelManager:
     ) -> None:
         """Launch the kernel; returns once it listens (its connection info is known).
 
-        ``env`` is added to this process's environment (the spec's ``env`` goes on top);
-        with ``inherit_env=False`` it is the whole environment instead (an activated
-        environment, from which activation may have removed variables).
-        ``extra_arguments`` are appended to the spec's argv. Restarts reuse them all.
-        Nothing is left behind when the start fails.
+        ``env`` is added to the base environment (the spec's ``env`` goes on top): this
+        process's environment for a kernelspec, the plan's complete environment for a
+        kernel type (an environment's kernel: activated). With ``inherit_env=False``,
+        ``env`` is the whole environment instead (complete as given: a variable it lacks
+        stays unset). ``extra_arguments`` are appended to the spec's argv. Restarts
+        reuse them all, and the plan. Nothing is left behind when the start fails.
 
         Raises:
-            NoSuchKernel: no kernelspec by that name (the error lists the available ones).
-            KernelSpecError: the kernelspec is broken.
+            NoSuchKernel: no kernelspec or kernel type by that name (the error lists the
+                available ones).
+            KernelSpecError: the kernelspec or kernel type is broken.
+            DiscoveryError: the kernel type cannot be launched (no kernelspec, its
+                provider is missing or prepared no usable plan).
+            EnvironmentActivationError: the kernel's environment could not be activated.
             KernelStartError: the kernel could not be started or died while starting
                 (with its exit code and the last lines it wrote).
-            ProvisionerNotFound, ProvisioningError: the spec's provisioner is unusable.
+            ProvisionerNotFound, ProvisioningError: the provisioner is unusable.
             ManagerError: a kernel is already running.
         """
         async with self._lock:
@@ -382,17 +511,24 @@ class AsyncKernelManager:
                     f"kernel {self.kernel_name!r} ({self._kernel_id}) is already running; "
                     "shut it down or restart it"
                 )
-            spec = self.kernel_spec
-            if spec.problems:
-                raise KernelSpecError(
-                    f"kernelspec {spec.name!r} in {spec.resource_dir} is broken:\n  "
-                    + "\n  ".join(spec.problems)
-                )
+            launch = await self._prepare()
             if self._provisioner is None:
-                factory = self._factory or _factory()
-                self._provisioner = factory.create_provisioner_instance(self._kernel_id, spec)
-            self._launch_env = dict(env) if env is not None else None
-            self._launch_inherit_env = inherit_env
+                factory = self._factory or default_factory()
+                self._provisioner = factory.create_provisioner_instance(
+                    self._kernel_id,
+                    launch.spec,
+                    provisioner_name=launch.provisioner_name,
+                    config=launch.provisioner_config,
+                )
+            if launch.base_env is None:
+                self._launch_env = dict(env) if env is not None else None
+                self._launch_inherit_env = inherit_env
+            else:
+                # The plan's environment is complete: the caller's goes on top of it, and
+                # it is never merged over os.environ (what activation removed stays out).
+                base = launch.base_env if inherit_env else {}
+                self._launch_env = {**base, **(env or {})}
+                self._launch_inherit_env = False
             self._launch_cwd = cwd
             self._launch_extra = tuple(extra_arguments)
             if not self._resume:
@@ -410,24 +546,45 @@ class AsyncKernelManager:
                 raise
             self._started(self._provisioner)
 
+    async def _prepare(self) -> _Launch:
+        """What this start launches: a kernel type's plan (prepared in a worker thread:
+        activation may run scripts), or a kernelspec and the provisioner it asks for."""
+        if self.by_kernel_type:
+            plan = await asyncio.to_thread(self._prepare_plan)
+            self._plan = plan
+            return _Launch(plan.spec, plan.provisioner_name, plan.provisioner_config, plan.env)
+        spec = self.kernel_spec
+        if spec.problems:
+            raise KernelSpecError(
+                f"kernelspec {spec.name!r} in {spec.resource_dir} is broken:\n  "
+                + "\n  ".join(spec.problems)
+            )
+        factory = self._factory or default_factory()
+        name, config = provisioner_choice(spec, default=factory.default_provisioner)
+        return _Launch(spec, name, config)
+
+    def _prepare_plan(self) -> LaunchPlan:
+        finder = self._the_finder()
+        kernel_type = self._kernel_type
+        if kernel_type is None:
+            kernel_type = self._kernel_type = finder.get(self.kernel_name)
+        return finder.prepare(kernel_type)
+
     async def _launch(self, p: KernelProvisionerBase, *, restart: bool) -> ConnectionInfo:
-        """pre_launch, launch_kernel, post_launch; on failure nothing is left running
-        (with ``restart``, the key and ports are kept for the next attempt)."""
+        """The one launch sequence with this start's arguments; on failure nothing is left
+        running (with ``restart``, the key and ports are kept for the next attempt)."""
         try:
-            params = await p.pre_launch(
+            return await launch_provisioner(
+                p,
                 env=self._launch_env,
                 inherit_env=self._launch_inherit_env,
                 cwd=self._launch_cwd,
                 extra_arguments=self._launch_extra,
+                restart=restart,
             )
-            info = await p.launch_kernel(params.cmd, env=params.env, cwd=params.cwd)
-            await p.post_launch()
         except BaseException:
-            # LocalProvisioner has released everything already; another provisioner may
-            # not have: stop and clean up whatever it still holds.
-            await self._release(p, restart=restart)
+            await self._close_control()
             raise
-        return info
 
     def _started(self, p: KernelProvisionerBase) -> None:
         """A kernel is running: inform the clients and watch its process."""
@@ -763,8 +920,11 @@ async def start_new_async_kernel(
     kernel_name: str | None = None,
     *,
     kernel_spec: KernelSpec | None = None,
+    kernel_type: KernelType | None = None,
+    finder: KernelFinder | None = None,
     startup_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    inherit_env: bool = True,
     cwd: str | None = None,
     extra_arguments: Sequence[str] = (),
     autorestart: bool = True,
@@ -772,7 +932,9 @@ async def start_new_async_kernel(
 ) -> tuple[AsyncKernelManager, AsyncKernelClient]:
     """Start a kernel and return its manager and a started client, once it is ready.
 
-    The caller closes both: ``await kc.aclose()`` and ``await km.shutdown_kernel()``.
+    The kernel is chosen as :class:`AsyncKernelManager` does (a kernelspec name or
+    kernel type id, ``kernel_spec`` or ``kernel_type``). The caller closes both:
+    ``await kc.aclose()`` and ``await km.shutdown_kernel()``.
 
     Raises:
         NoSuchKernel, KernelSpecError, KernelStartError: as :meth:`AsyncKernelManager.start_kernel`;
@@ -782,10 +944,14 @@ async def start_new_async_kernel(
     km = AsyncKernelManager(
         kernel_name,
         kernel_spec=kernel_spec,
+        kernel_type=kernel_type,
+        finder=finder,
         autorestart=autorestart,
         provisioner_factory=provisioner_factory,
     )
-    await km.start_kernel(env=env, cwd=cwd, extra_arguments=extra_arguments)
+    await km.start_kernel(
+        env=env, inherit_env=inherit_env, cwd=cwd, extra_arguments=extra_arguments
+    )
     kc = km.client()
     try:
         await kc.start()

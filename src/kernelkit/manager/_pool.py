@@ -37,9 +37,11 @@ from types import TracebackType
 
 from kernelkit._errors import KernelError, KernelTimeout, ManagerError, PoolExhausted
 from kernelkit.client import AsyncKernelClient
+from kernelkit.discovery import KernelFinder, KernelType
 from kernelkit.manager._manager import (
     DEFAULT_SHUTDOWN_WAIT_TIME,
     AsyncKernelManager,
+    is_kernel_type_id,
     not_ready_error,
 )
 from kernelkit.provisioning import KernelProvisionerFactory
@@ -48,6 +50,7 @@ from kernelkit.specs import KernelSpec
 __all__ = [
     "AsyncKernelPool",
     "AsyncPooledKernel",
+    "PoolKernel",
 ]
 
 log = logging.getLogger("kernelkit.manager")
@@ -56,6 +59,9 @@ _BACKOFF_FIRST = 1.0
 _BACKOFF_MAX = 60.0
 
 _Key = tuple[str, ...]
+#: What a pool keeps kernels of: a kernelspec name or kernel type id, a KernelSpec, or a
+#: KernelType.
+PoolKernel = str | KernelSpec | KernelType
 
 
 class AsyncPooledKernel:
@@ -126,6 +132,7 @@ class _Kind:
         "failures",
         "kernel_name",
         "kernel_spec",
+        "kernel_type",
         "key",
         "label",
         "retry",
@@ -136,11 +143,17 @@ class _Kind:
         "warm",
     )
 
-    def __init__(self, key: _Key, kernel_name: str | None, kernel_spec: KernelSpec | None) -> None:
+    def __init__(self, key: _Key, kernel: PoolKernel) -> None:
         self.key = key
-        self.kernel_name = kernel_name
-        self.kernel_spec = kernel_spec
-        self.label = kernel_spec.name if kernel_spec is not None else str(kernel_name)
+        self.kernel_name = kernel if isinstance(kernel, str) else None
+        self.kernel_spec = kernel if isinstance(kernel, KernelSpec) else None
+        self.kernel_type = kernel if isinstance(kernel, KernelType) else None
+        if isinstance(kernel, KernelSpec):
+            self.label = kernel.name
+        elif isinstance(kernel, KernelType):
+            self.label = kernel.id
+        else:
+            self.label = kernel
         self.size = 0
         self.warm: deque[_Warm] = deque()
         self.starting = 0
@@ -150,22 +163,28 @@ class _Kind:
         self.retry: asyncio.TimerHandle | None = None
 
 
-def _key(kernel: str | KernelSpec) -> _Key:
+def _key(kernel: PoolKernel) -> _Key:
     if isinstance(kernel, KernelSpec):
         return ("spec", kernel.name, str(kernel.resource_dir), *kernel.argv)
-    return ("name", kernel)
+    if isinstance(kernel, KernelType):
+        return ("type", kernel.id)
+    return ("type", kernel) if is_kernel_type_id(kernel) else ("name", kernel)
 
 
 class AsyncKernelPool:
     """Keeps warm kernels of one or more types ready to hand out (asyncio).
 
     ``AsyncKernelPool("python3", size=2)`` keeps two ``python3`` kernels ready; more types with
-    :meth:`set_size`. A kernel type is a kernelspec name or a
-    :class:`~kernelkit.specs.KernelSpec`. ``max_total`` caps the kernels the pool holds
+    :meth:`set_size`. A kernel type is a kernelspec name, a kernel type id
+    (``env/<env-id>/python3``, looked up with ``finder``), a
+    :class:`~kernelkit.specs.KernelSpec` or a :class:`~kernelkit.discovery.KernelType`.
+    ``max_total`` caps the kernels the pool holds
     (ready and starting), ``max_age`` (seconds) recycles warm kernels that waited that long,
-    ``ready_timeout`` bounds one kernel's start until ready. Kernels start with ``env`` and
-    ``cwd``; the manager options (``autorestart``, ``restart_limit``,
-    ``shutdown_wait_time``, ``provisioner_factory``) are those of
+    ``ready_timeout`` bounds one kernel's start until ready. Kernels start with ``env``,
+    ``inherit_env`` and ``cwd`` as :meth:`AsyncKernelManager.start_kernel` has them (an
+    environment's kernel gets exactly its activated environment, ``env`` on top); the
+    manager options (``autorestart``, ``restart_limit``, ``shutdown_wait_time``,
+    ``provisioner_factory``, ``finder``) are those of
     :class:`~kernelkit.manager.AsyncKernelManager` (``autorestart`` takes effect once a
     kernel is handed out: in the pool a dead kernel is replaced, not restarted).
 
@@ -177,18 +196,20 @@ class AsyncKernelPool:
 
     def __init__(
         self,
-        kernel_name: str | KernelSpec | None = None,
+        kernel_name: PoolKernel | None = None,
         *,
         size: int = 1,
         max_total: int | None = None,
         max_age: float | None = None,
         ready_timeout: float = 60.0,
         env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         cwd: str | None = None,
         autorestart: bool = True,
         restart_limit: int = 5,
         shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
         provisioner_factory: KernelProvisionerFactory | None = None,
+        finder: KernelFinder | None = None,
     ) -> None:
         if max_total is not None and max_total < 1:
             raise ManagerError(f"max_total must be at least 1 (or None), not {max_total!r}")
@@ -200,7 +221,9 @@ class AsyncKernelPool:
         self._max_age = max_age
         self._ready_timeout = ready_timeout
         self._env = dict(env) if env is not None else None
+        self._inherit_env = inherit_env
         self._cwd = cwd
+        self._finder = finder
         self._autorestart = autorestart
         self._restart_limit = restart_limit
         self._shutdown_wait_time = shutdown_wait_time
@@ -229,22 +252,20 @@ class AsyncKernelPool:
 
     # ------------------------------------------------------------------ configuration
 
-    def _kind(self, kernel: str | KernelSpec) -> _Kind:
-        if not isinstance(kernel, (str, KernelSpec)) or not kernel:
+    def _kind(self, kernel: PoolKernel) -> _Kind:
+        if not isinstance(kernel, (str, KernelSpec, KernelType)) or not kernel:
             raise ManagerError(
-                f"a kernel type is a kernelspec name or a KernelSpec, not {kernel!r}"
+                "a pool's kernel type is a kernelspec name ('python3'), a kernel type id "
+                f"('env/<env-id>/python3'), a KernelSpec or a KernelType, not {kernel!r}"
             )
         key = _key(kernel)
         kind = self._kinds.get(key)
         if kind is None:
-            if isinstance(kernel, KernelSpec):
-                kind = _Kind(key, None, kernel)
-            else:
-                kind = _Kind(key, kernel, None)
+            kind = _Kind(key, kernel)
             self._kinds[key] = kind
         return kind
 
-    def set_size(self, kernel_name: str | KernelSpec, size: int) -> None:
+    def set_size(self, kernel_name: PoolKernel, size: int) -> None:
         """Keep ``size`` ready kernels of this type (0: none kept; acquire starts one).
 
         Takes effect at once in a started pool: missing kernels start, extra ones stop.
@@ -262,11 +283,11 @@ class AsyncKernelPool:
             self._dispose(kind.warm.popleft())
         self._refill()
 
-    def size(self, kernel_name: str | KernelSpec | None = None) -> int:
+    def size(self, kernel_name: PoolKernel | None = None) -> int:
         """The target number of ready kernels of this type (default: the pool's type)."""
         return self._resolve(kernel_name).size
 
-    def ready_count(self, kernel_name: str | KernelSpec | None = None) -> int:
+    def ready_count(self, kernel_name: PoolKernel | None = None) -> int:
         """How many kernels are ready to hand out: of one type, or (None) of all types."""
         if kernel_name is None:
             return sum(len(k.warm) for k in self._kinds.values())
@@ -281,7 +302,7 @@ class AsyncKernelPool:
     def closed(self) -> bool:
         return self._closed
 
-    def _resolve(self, kernel_name: str | KernelSpec | None) -> _Kind:
+    def _resolve(self, kernel_name: PoolKernel | None) -> _Kind:
         if kernel_name is None:
             if self._default is None:
                 raise ManagerError(
@@ -370,6 +391,8 @@ class AsyncKernelPool:
         km = AsyncKernelManager(
             kind.kernel_name,
             kernel_spec=kind.kernel_spec,
+            kernel_type=kind.kernel_type,
+            finder=self._finder,
             provisioner_factory=self._provisioner_factory,
             autorestart=False,  # in the pool a dead kernel is replaced, not restarted
             restart_limit=self._restart_limit,
@@ -377,7 +400,7 @@ class AsyncKernelPool:
         )
         kc: AsyncKernelClient | None = None
         try:
-            await km.start_kernel(env=self._env, cwd=self._cwd)
+            await km.start_kernel(env=self._env, inherit_env=self._inherit_env, cwd=self._cwd)
             kc = km.client()
             await kc.start()
             await kc.wait_for_ready(timeout=self._ready_timeout)
@@ -477,7 +500,7 @@ class AsyncKernelPool:
     # ------------------------------------------------------------------ handing out
 
     async def acquire(
-        self, kernel_name: str | KernelSpec | None = None, *, timeout: float | None = 60.0
+        self, kernel_name: PoolKernel | None = None, *, timeout: float | None = 60.0
     ) -> AsyncPooledKernel:
         """A ready kernel of this type (default: the pool's type), yours to keep.
 
