@@ -197,7 +197,7 @@ def test_a_plan_naming_no_provisioner_is_a_discovery_error(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("junk", [None, "", 3])
 def test_preparing_something_that_is_not_a_kernel_says_what_is(junk: object) -> None:
-    with pytest.raises(DiscoveryError, match="kernel type id .* or a KernelType"):
+    with pytest.raises(DiscoveryError, match=r"kernel type id .* or a KernelType"):
         KernelFinder({}).prepare(junk)  # type: ignore[arg-type]
 
 
