@@ -31,17 +31,12 @@ from kernelkit.provisioning._capture import (
     DEFAULT_OUTPUT_LINES,
     OutputCapture,
 )
-from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch, wait_for_exits
+from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch
 from kernelkit.provisioning._filewatch import FileWatch, watch_file
 from kernelkit.provisioning._launcher import launch_kernel
 from kernelkit.provisioning._ports import PortMode, choose_port_mode
-from kernelkit.provisioning._procfs import (
-    PidHandle,
-    ProcStat,
-    descendants,
-    open_pid,
-    proc_stat,
-)
+from kernelkit.provisioning._procfs import PidHandle, open_pid
+from kernelkit.provisioning._proctree import ProcessTree, ReattachInfo
 from kernelkit.provisioning._sockets import HeartbeatProbe, RegistrationListener
 from kernelkit.specs import KernelSpec
 
@@ -200,7 +195,7 @@ class LocalProvisioner(KernelProvisionerBase):
         self._watch: ExitWatch | None = None
         self._capture: OutputCapture | None = None
         self._last_capture: OutputCapture | None = None
-        self._descendants: dict[int, PidHandle] = {}
+        self._tree: ProcessTree | None = None  # while a kernel process is watched
         # After shutdown_requested: the exit watch whose exit starts _stop_leftovers, and
         # that task (cleanup awaits it).
         self._shutdown_watch: ExitWatch | None = None
@@ -554,6 +549,9 @@ class LocalProvisioner(KernelProvisionerBase):
         self.pgid = proc.pid  # start_new_session: the kernel leads its own group
         self._starttime = handle.starttime
         self._watch = ExitWatch(handle, popen=proc, loop=loop)
+        self._tree = ProcessTree(
+            self._watch, pid=proc.pid, pgid=self.pgid, starttime=self._starttime
+        )
 
     def _finish_launch(self, info: ConnectionInfo) -> None:
         assert self._connection_file is not None
@@ -590,7 +588,7 @@ class LocalProvisioner(KernelProvisionerBase):
         self._watch = None
         if self._capture is not None:
             self._capture.close()
-        self._close_descendants()
+        self._drop_tree()
         self.process = None
 
     async def _abort_launch(self) -> None:
@@ -623,58 +621,21 @@ class LocalProvisioner(KernelProvisionerBase):
     # ------------------------------------------------------------------ signals
 
     def _signal_group(self, signum: int) -> None:
-        """Signal the kernel's process group, if that is still safe."""
-        if self.pgid is None or self._watch is None:
-            return
-        if self._reattached and self._watch.poll() is not None:
-            # Not our child: its pgid may be free for reuse once it is gone. Signal the
-            # members we can prove belong to it instead.
-            for st in _group_members(self.pgid, since=self._starttime):
-                member = open_pid(st.pid, starttime=st.starttime)
-                if member is not None:
-                    member.send_signal(signum)
-                    member.close()
-            return
-        # Our child stays a zombie until cleanup, so its pgid cannot have been reused.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pgid, signum)
-
-    def _snapshot_descendants(self) -> None:
-        """Pin every current descendant, so they can be signalled even after re-parenting."""
-        if self.pid is None or self._watch is None or self._watch.poll() is not None:
-            return
-        for st in descendants(self.pid):
-            if st.pid not in self._descendants:
-                handle = open_pid(st.pid, starttime=st.starttime)
-                if handle is not None:
-                    self._descendants[st.pid] = handle
+        if self._tree is not None:
+            self._tree.signal_group(signum)
 
     def _signal_all(self, signum: int) -> None:
-        self._snapshot_descendants()
-        self._signal_group(signum)
-        for handle in self._descendants.values():
-            handle.send_signal(signum)
-
-    def _close_descendants(self) -> None:
-        for handle in self._descendants.values():
-            handle.close()
-        self._descendants.clear()
+        if self._tree is not None:
+            self._tree.signal_all(signum)
 
     async def _stop_leftovers(self, *, grace: float) -> None:
-        """The kernel has exited: stop what it left running.
+        if self._tree is not None:
+            await self._tree.stop_leftovers(grace=grace)
 
-        Pinned descendants still running get SIGTERM (with the rest of the group), up to
-        ``grace`` seconds to exit (each exit an event on its pidfd), then SIGKILL; whatever
-        else is still in the group gets SIGKILL.
-        """
-        running = [h for h in self._descendants.values() if h.running()]
-        if running:
-            self._signal_group(signal.SIGTERM)
-            for handle in running:
-                handle.send_signal(signal.SIGTERM)
-            for handle in await wait_for_exits(running, timeout=grace):
-                handle.send_signal(signal.SIGKILL)
-        self._signal_group(signal.SIGKILL)
+    def _drop_tree(self) -> None:
+        tree, self._tree = self._tree, None
+        if tree is not None:
+            tree.close()
 
     def _on_exit_after_shutdown(self, exited: asyncio.Future[int]) -> None:
         # The kernel exited after shutdown_requested: stop what it left at once, not only
@@ -708,9 +669,9 @@ class LocalProvisioner(KernelProvisionerBase):
         re-parented, out of reach); once it has exited, those still running are stopped
         (SIGTERM, a short grace, SIGKILL), by :meth:`cleanup` at the latest."""
         watch = self._watch
-        if watch is None:
+        if watch is None or self._tree is None:
             return
-        self._snapshot_descendants()
+        self._tree.pin_descendants()
         if self._shutdown_watch is not watch:
             self._shutdown_watch = watch
             watch.exited.add_done_callback(self._on_exit_after_shutdown)
@@ -751,7 +712,7 @@ class LocalProvisioner(KernelProvisionerBase):
                 await self._stop_leftovers(grace=_LEFTOVER_GRACE)
                 self._watch.close()
                 self._watch = None
-                self._close_descendants()
+                self._drop_tree()
             else:
                 await self._discard_process(grace=_LEFTOVER_GRACE)
         if self._capture is not None:
@@ -811,49 +772,27 @@ class LocalProvisioner(KernelProvisionerBase):
             raise ProvisioningError(
                 f"kernel {self.kernel_spec.name!r}: a kernel process is attached already"
             )
+        saved = ReattachInfo.parse(provisioner_info)
         await super().load_provisioner_info(provisioner_info)
-        pid = provisioner_info.get("pid")
-        pgid = provisioner_info.get("pgid", pid)
-        starttime = provisioner_info.get("starttime")
-        for name, value in (("pid", pid), ("pgid", pgid), ("starttime", starttime)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise ProvisioningError(f"provisioner info: {name!r} must be an integer")
-        for name in ("connection_file", "log_file"):
-            value = provisioner_info.get(name)
-            if value is not None and not isinstance(value, str):
-                raise ProvisioningError(f"provisioner info: {name!r} must be a path string")
-        cf = provisioner_info.get("connection_file")
-        self._connection_file = Path(cf) if cf else None
-        lf = provisioner_info.get("log_file")
-        self._log_file = Path(lf) if lf else self._log_file
-        mode = provisioner_info.get("port_mode")
-        self.port_mode = mode if mode in ("handshake", "write-back", "auto", "parent") else None
-        self.pid, self.pgid, self._starttime = pid, pgid, starttime
+        self._connection_file = saved.connection_file
+        self._log_file = saved.log_file or self._log_file
+        self.port_mode = saved.port_mode
+        self.pid, self.pgid, self._starttime = saved.pid, saved.pgid, saved.starttime
         self._reattached = True
         self._exit_status = EXIT_STATUS_UNKNOWN
-        if pid is None:
+        if saved.pid is None:
             return
-        handle = open_pid(pid, starttime=starttime)
+        handle = open_pid(saved.pid, starttime=saved.starttime)
         if handle is None:
             return  # the kernel is gone: poll() reports EXIT_STATUS_UNKNOWN
         self._watch = ExitWatch(handle, popen=None, loop=asyncio.get_running_loop())
-
-
-def _group_members(pgid: int, *, since: int | None) -> list[ProcStat]:
-    """Live processes in process group ``pgid`` that started no earlier than ``since``."""
-    found: list[ProcStat] = []
-    with contextlib.suppress(OSError):
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                st = proc_stat(int(name))
-                if (
-                    st is not None
-                    and st.pgrp == pgid
-                    and st.state != "Z"
-                    and (since is None or st.starttime >= since)
-                ):
-                    found.append(st)
-    return found
+        self._tree = ProcessTree(
+            self._watch,
+            pid=saved.pid,
+            pgid=saved.pgid,
+            starttime=saved.starttime,
+            reattached=True,
+        )
 
 
 def _file_tail(path: Path, n: int) -> list[str]:
