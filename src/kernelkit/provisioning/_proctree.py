@@ -152,7 +152,7 @@ class ReattachInfo:
                 raise ProvisioningError(f"provisioner info: {name!r} must be a path string")
         cf, lf = info.get("connection_file"), info.get("log_file")
         mode = info.get("port_mode")
-        known = {m: m for m in PORT_MODES}
+        known: dict[str, PortMode] = {m: m for m in PORT_MODES}
         return cls(
             pid=pid,
             pgid=pgid,
