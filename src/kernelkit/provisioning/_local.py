@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
-
-import orjson
 
 from kernelkit._connection import (
     ConnectionInfo,
@@ -32,18 +29,22 @@ from kernelkit.provisioning._capture import (
     OutputCapture,
 )
 from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch
-from kernelkit.provisioning._filewatch import FileWatch, watch_file
 from kernelkit.provisioning._launcher import launch_kernel
 from kernelkit.provisioning._ports import PortMode, choose_port_mode
+from kernelkit.provisioning._portwait import (
+    BIND_ERROR,
+    PORT_KEYS,
+    BindFailed,
+    await_ports,
+    no_ports_message,
+)
 from kernelkit.provisioning._procfs import PidHandle, open_pid
 from kernelkit.provisioning._proctree import ProcessTree, ReattachInfo
-from kernelkit.provisioning._sockets import HeartbeatProbe, RegistrationListener
+from kernelkit.provisioning._sockets import RegistrationListener
 from kernelkit.specs import KernelSpec
 
 __all__ = ["LocalProvisioner"]
 
-_PORT_KEYS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
-_BIND_ERROR = re.compile(r"address already in use|EADDRINUSE|errno 98\b", re.IGNORECASE)
 _TAIL = 20
 _Transport = Literal["tcp", "ipc"]
 # After SIGKILL a process is gone within milliseconds unless stuck in the kernel (D state);
@@ -53,33 +54,6 @@ _KILL_WAIT = 5.0
 # itself has exited: enough to flush and close files, short enough not to hold up a
 # shutdown or restart. (Nothing waits for it unless such a process is still running.)
 _LEFTOVER_GRACE = 1.0
-
-
-class _BindFailed(Exception):
-    """The kernel died on "Address already in use" (parent-chosen ports only)."""
-
-
-def _ports_from_file(path: Path) -> dict[str, int] | None:
-    """The five ports a kernel wrote back into ``path``, or None while not (all) there.
-
-    ipykernel unlinks and re-creates the file, then writes it in pieces: a missing,
-    empty or half-written file is simply "not yet".
-    """
-    try:
-        obj = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    if not isinstance(obj, dict):
-        return None
-    ports: dict[str, int] = {}
-    for key in _PORT_KEYS:
-        value = obj.get(key)
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 65535:
-            return None
-        ports[key] = value
-    return ports
 
 
 class LocalProvisioner(KernelProvisionerBase):
@@ -335,11 +309,11 @@ class LocalProvisioner(KernelProvisionerBase):
     def _parent_ports(self, base: ConnectionInfo) -> ConnectionInfo:
         if self._sticky is not None:
             sticky, self._sticky = self._sticky, None
-            return base.with_ports(**{k: sticky.port(k[:-5]) for k in _PORT_KEYS})
+            return base.with_ports(**{k: sticky.port(k[:-5]) for k in PORT_KEYS})
         if base.transport == "ipc":
-            return base.with_ports(**{k: n for n, k in enumerate(_PORT_KEYS, start=1)})
+            return base.with_ports(**{k: n for n, k in enumerate(PORT_KEYS, start=1)})
         ports = allocate_ports(5, ip=base.ip)
-        return base.with_ports(**dict(zip(_PORT_KEYS, ports, strict=True)))
+        return base.with_ports(**dict(zip(PORT_KEYS, ports, strict=True)))
 
     async def launch_kernel(
         self,
@@ -378,7 +352,7 @@ class LocalProvisioner(KernelProvisionerBase):
                 try:
                     info = await self._spawn_and_await_ports(cmd, env, cwd, deadline)
                     break
-                except _BindFailed:
+                except BindFailed:
                     if retries <= 0 and self._fallback_mode is None:
                         raise KernelStartError(
                             f"could not bind its ports after {self._bind_retries + 1} "
@@ -419,105 +393,52 @@ class LocalProvisioner(KernelProvisionerBase):
         cwd: str | None,
         deadline: float,
     ) -> ConnectionInfo:
-        loop = asyncio.get_running_loop()
-        mode = self.port_mode
-        prepared = self._prepared
+        mode, prepared = self.port_mode, self._prepared
         assert mode is not None
         assert prepared is not None
-        assert self._capture is not None
-        ports: asyncio.Future[ConnectionInfo] = loop.create_future()
-        file_watch: FileWatch | None = None
-        probe: HeartbeatProbe | None = None
 
-        def ports_ready(values: Mapping[str, int], source: str) -> None:
-            if not ports.done():
-                self.ports_source = source
-                ports.set_result(prepared.with_ports(**values))
-
-        def on_file_change() -> None:
-            assert self._connection_file is not None
-            values = _ports_from_file(self._connection_file)
-            if values is not None:
-                ports_ready(values, "write-back")
-
-        def on_registration(fut: asyncio.Future[Any]) -> None:
-            if not fut.cancelled() and fut.exception() is None:
-                ports_ready(fut.result().ports(), "registration")
-
-        def on_heartbeat(fut: asyncio.Future[None]) -> None:
-            # The echo means the kernel has bound its ports (the ones we gave it).
-            if not fut.cancelled():
-                ports_ready({}, "heartbeat")
-
-        try:
-            # Watch before the kernel exists, so no write can slip by unseen.
-            if mode in ("write-back", "auto"):
-                assert self._connection_file is not None
-                file_watch = watch_file(self._connection_file, on_file_change)
-            if self._listener is not None:
-                self._listener.registered.add_done_callback(on_registration)
+        def spawn() -> ExitWatch:
             self._spawn(cmd, env, cwd)
             assert self._watch is not None
-            if mode == "parent":
-                probe = HeartbeatProbe(prepared.url("hb"))
-                probe.answered.add_done_callback(on_heartbeat)
-            exited = self._watch.exited
-            remaining = deadline - loop.time()
-            waiters: set[asyncio.Future[Any]] = {exited, ports}
-            await asyncio.wait(
-                waiters, timeout=max(0.0, remaining), return_when=asyncio.FIRST_COMPLETED
-            )
-            if exited.done():
-                self._exit_status = exited.result()
-                self._capture.drain()
-                tail = self.output_tail(_TAIL)
-                if mode == "parent" and any(_BIND_ERROR.search(line) for line in tail):
-                    raise _BindFailed()
-                raise KernelStartError(
-                    "the kernel process exited while starting, before it reported its ports",
-                    kernel_name=self.kernel_spec.name,
-                    exit_code=None
-                    if self._exit_status == EXIT_STATUS_UNKNOWN
-                    else self._exit_status,
-                    output_tail=tail,
-                )
-            if not ports.done():
-                raise KernelStartError(
-                    self._no_ports_message(),
-                    kernel_name=self.kernel_spec.name,
-                    output_tail=self.output_tail(_TAIL),
-                )
-            return ports.result()
-        finally:
-            if file_watch is not None:
-                file_watch.cancel()
-            if probe is not None:
-                probe.close()
-            if self._listener is not None:
-                self._listener.registered.remove_done_callback(on_registration)
-            if not ports.done():
-                ports.cancel()
+            return self._watch
 
-    def _no_ports_message(self) -> str:
-        what = {
-            "handshake": "did not register its ports on the JEP 66 registration socket",
-            "write-back": "did not write its ports back into its connection file",
-            "auto": "neither registered its ports (JEP 66) nor wrote them back into its "
-            "connection file",
-            "parent": "did not answer on its heartbeat port",
-        }[self.port_mode or "parent"]
-        hint = ""
-        if self.port_mode in ("auto", "write-back", "handshake"):
-            hint = (
-                "; if this kernel binds the ports it is given, set "
-                '"kernelkit": {"ports": "parent"} in its kernelspec metadata'
-            )
-        rejected = self._listener.rejected[-1] if self._listener and self._listener.rejected else ""
-        if rejected:
-            hint += f"; rejected a registration: {rejected}"
-        return (
-            f"the kernel {what} within {self._startup_timeout:g} s "
-            f"(port mode {self.port_mode!r}: {self.port_mode_reason}){hint}"
+        info, self.ports_source = await await_ports(
+            mode=mode,
+            prepared=prepared,
+            connection_file=self._connection_file,
+            listener=self._listener,
+            spawn=spawn,
+            deadline=deadline,
+            exited_error=self._died_starting,
+            no_ports_error=self._no_ports,
+        )
+        return info
+
+    def _died_starting(self, status: int) -> BaseException:
+        """The error of a kernel that exited before it told its ports."""
+        self._exit_status = status
+        assert self._capture is not None
+        self._capture.drain()
+        tail = self.output_tail(_TAIL)
+        if self.port_mode == "parent" and any(BIND_ERROR.search(line) for line in tail):
+            return BindFailed()
+        return KernelStartError(
+            "the kernel process exited while starting, before it reported its ports",
+            kernel_name=self.kernel_spec.name,
+            exit_code=None if status == EXIT_STATUS_UNKNOWN else status,
+            output_tail=tail,
+        )
+
+    def _no_ports(self) -> KernelStartError:
+        listener = self._listener
+        message = no_ports_message(
+            self.port_mode,
+            reason=self.port_mode_reason,
+            timeout=self._startup_timeout,
+            rejected=listener.rejected[-1] if listener and listener.rejected else "",
+        )
+        return KernelStartError(
+            message, kernel_name=self.kernel_spec.name, output_tail=self.output_tail(_TAIL)
         )
 
     def _spawn(self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> None:
