@@ -21,15 +21,15 @@ from kernelkit._errors import KernelError, ManagerError
 from kernelkit._loopthread import LoopThread
 from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, KernelClient
 from kernelkit.discovery import KernelFinder, KernelType, LaunchPlan
-from kernelkit.manager._manager import (
+from kernelkit.manager._manager import AsyncKernelManager
+from kernelkit.manager._start_new import not_ready_error
+from kernelkit.manager._types import (
     DEFAULT_SHUTDOWN_WAIT_TIME,
     DEFAULT_STABLE_START_TIME,
-    AsyncKernelManager,
     KernelState,
     KernelWatcher,
     RestartCallback,
     RestartEvent,
-    not_ready_error,
 )
 from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory
 from kernelkit.specs import KernelSpec

@@ -22,151 +22,57 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import threading
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Protocol
 
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import (
     DiscoveryError,
     KernelDied,
     KernelError,
-    KernelSpecError,
-    KernelStartError,
     KernelTimeout,
     ManagerError,
 )
 from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient
 from kernelkit.discovery import KernelFinder, KernelType, LaunchPlan
+from kernelkit.manager._choice import (
+    DEFAULT_KERNEL_NAME,
+    KernelLaunch,
+    check_kernel_choice,
+    default_finder,
+    is_kernel_type_id,
+    plan_launch_of,
+    spec_launch,
+)
+from kernelkit.manager._stopping import graceful_stop
+from kernelkit.manager._types import (
+    DEFAULT_SHUTDOWN_WAIT_TIME,
+    DEFAULT_STABLE_START_TIME,
+    EVENTS,
+    KernelState,
+    KernelWatcher,
+    RestartCallback,
+    RestartEvent,
+    same_endpoints,
+)
 from kernelkit.provisioning import (
     KernelProvisionerBase,
     KernelProvisionerFactory,
     default_factory,
     launch_provisioner,
 )
-from kernelkit.specs import KernelSpec, get_kernel_spec, provisioner_choice
+from kernelkit.specs import KernelSpec, get_kernel_spec
 from kernelkit.transport import ZMQTransport
 
-__all__ = [
-    "AsyncKernelManager",
-    "KernelState",
-    "KernelWatcher",
-    "RestartCallback",
-    "RestartEvent",
-    "start_new_async_kernel",
-]
+__all__ = ["AsyncKernelManager"]
 
 log = logging.getLogger("kernelkit.manager")
 
-#: Called with the error describing what happened (see :class:`AsyncKernelManager`).
-RestartCallback = Callable[[KernelError], object]
-#: ``"died"``: the process exited unexpectedly (called at once, before any restart);
-#: ``"restart"``: it was restarted after such a death; ``"dead"``: it stays dead.
-RestartEvent = Literal["died", "restart", "dead"]
-_EVENTS: tuple[RestartEvent, ...] = ("died", "restart", "dead")
-#: ``new`` (never started), ``running``, ``restarting`` (stopping and starting again),
-#: ``dead`` (died and stays dead: see ``last_error``), ``stopped`` (shut down on request).
-KernelState = Literal["new", "running", "restarting", "dead", "stopped"]
-
-DEFAULT_KERNEL_NAME = "python3"
-#: How long the default stop sequence may take: half waiting for the kernel to exit after
-#: shutdown_request, half after SIGTERM, then SIGKILL (jupyter_client's default too).
-DEFAULT_SHUTDOWN_WAIT_TIME = 5.0
-#: A kernel that ran this long before dying restarts with a fresh restart budget.
-DEFAULT_STABLE_START_TIME = 10.0
 # How long an interrupt_request (message mode) may take to be answered.
 _INTERRUPT_REPLY_TIMEOUT = 10.0
-
-_finder_lock = threading.Lock()
-_finder: KernelFinder | None = None
-
-
-def default_finder() -> KernelFinder:
-    """The finder managers look kernel ids up with when given none (one per process, so
-    its listing cache is shared)."""
-    global _finder
-    with _finder_lock:
-        if _finder is None:
-            _finder = KernelFinder()
-        return _finder
-
-
-def is_kernel_type_id(name: str) -> bool:
-    """True when ``name`` is a kernel type id (``spec/python3``, ``env/<env-id>/python3``):
-    kernelspec names never contain ``/``, ids always do."""
-    return "/" in name
-
-
-@dataclass(frozen=True, slots=True)
-class _Launch:
-    """What one start launches: the spec, the provisioner and its config, and the
-    complete environment of a plan (None: this process's environment at launch)."""
-
-    spec: KernelSpec
-    provisioner_name: str
-    provisioner_config: Mapping[str, Any] = field(default_factory=dict)
-    base_env: Mapping[str, str] | None = None
-
-
-def check_kernel_choice(
-    kernel_name: object, *, kernel_spec: object = None, kernel_type: object = None
-) -> None:
-    """Check what a manager is asked to launch: a kernelspec name or kernel type id, a
-    :class:`~kernelkit.specs.KernelSpec`, or a :class:`~kernelkit.discovery.KernelType`.
-
-    Raises:
-        ManagerError: a value of the wrong type, or two choices that disagree.
-    """
-    if kernel_name is not None and (not isinstance(kernel_name, str) or not kernel_name):
-        raise ManagerError(
-            "kernel_name is a kernelspec name ('python3') or a kernel type id "
-            f"('spec/python3', 'env/<env-id>/python3'), not {kernel_name!r}"
-        )
-    if kernel_spec is not None and not isinstance(kernel_spec, KernelSpec):
-        raise ManagerError(f"kernel_spec must be a KernelSpec, not {kernel_spec!r}")
-    if kernel_type is not None and not isinstance(kernel_type, KernelType):
-        raise ManagerError(
-            f"kernel_type must be a KernelType (from KernelFinder.find()), not {kernel_type!r}"
-        )
-    if kernel_spec is not None and kernel_type is not None:
-        raise ManagerError("pass kernel_spec or kernel_type, not both")
-    if kernel_spec is not None and kernel_name is not None and kernel_name != kernel_spec.name:
-        raise ManagerError(
-            f"kernel_name {kernel_name!r} and kernel_spec {kernel_spec.name!r} disagree; "
-            "pass one of them"
-        )
-    if kernel_type is not None and kernel_name is not None and kernel_name != kernel_type.id:
-        raise ManagerError(
-            f"kernel_name {kernel_name!r} and kernel_type {kernel_type.id!r} disagree; "
-            "pass one of them"
-        )
-
-
-class KernelWatcher(Protocol):
-    """What a manager tells about its kernel: both kernelkit clients implement it."""
-
-    @property
-    def closed(self) -> bool: ...
-
-    def notify_dead(self, error: KernelError) -> None: ...
-
-    def notify_restarted(self, info: ConnectionInfo | None = None) -> None: ...
-
-
-def _same_endpoints(a: ConnectionInfo, b: ConnectionInfo) -> bool:
-    """True when a client connected to ``a`` reaches (and can talk to) ``b``."""
-    return (
-        a.ip == b.ip
-        and a.transport == b.transport
-        and a.key == b.key
-        and a.signature_scheme == b.signature_scheme
-        and all(a.port(c) == b.port(c) for c in ("shell", "iopub", "stdin", "control", "hb"))
-    )
 
 
 class AsyncKernelManager:
@@ -251,7 +157,7 @@ class AsyncKernelManager:
         self.restart_limit = restart_limit
         self._shutdown_wait_time = shutdown_wait_time
         self._stable_start_time = stable_start_time
-        self._callbacks: dict[RestartEvent, list[RestartCallback]] = {e: [] for e in _EVENTS}
+        self._callbacks: dict[RestartEvent, list[RestartCallback]] = {e: [] for e in EVENTS}
         for event, callback in (("died", on_died), ("restart", on_restarted), ("dead", on_dead)):
             if callback is not None:
                 self._callbacks[event].append(callback)  # type: ignore[index]
@@ -387,16 +293,16 @@ class AsyncKernelManager:
         self, callback: RestartCallback, event: RestartEvent = "restart"
     ) -> None:
         """Call ``callback(error)`` on ``event``: ``"died"``, ``"restart"`` or ``"dead"``."""
-        if event not in _EVENTS:
-            raise ManagerError(f"unknown restart event {event!r}; use one of {_EVENTS}")
+        if event not in EVENTS:
+            raise ManagerError(f"unknown restart event {event!r}; use one of {EVENTS}")
         self._callbacks[event].append(callback)
 
     def remove_restart_callback(
         self, callback: RestartCallback, event: RestartEvent = "restart"
     ) -> None:
         """Stop calling ``callback`` on ``event`` (nothing happens if it was not added)."""
-        if event not in _EVENTS:
-            raise ManagerError(f"unknown restart event {event!r}; use one of {_EVENTS}")
+        if event not in EVENTS:
+            raise ManagerError(f"unknown restart event {event!r}; use one of {EVENTS}")
         callbacks = self._callbacks[event]
         if callback in callbacks:
             callbacks.remove(callback)
@@ -546,22 +452,14 @@ class AsyncKernelManager:
                 raise
             self._started(self._provisioner)
 
-    async def _prepare(self) -> _Launch:
+    async def _prepare(self) -> KernelLaunch:
         """What this start launches: a kernel type's plan (prepared in a worker thread:
         activation may run scripts), or a kernelspec and the provisioner it asks for."""
         if self.by_kernel_type:
             plan = await asyncio.to_thread(self._prepare_plan)
             self._plan = plan
-            return _Launch(plan.spec, plan.provisioner_name, plan.provisioner_config, plan.env)
-        spec = self.kernel_spec
-        if spec.problems:
-            raise KernelSpecError(
-                f"kernelspec {spec.name!r} in {spec.resource_dir} is broken:\n  "
-                + "\n  ".join(spec.problems)
-            )
-        factory = self._factory or default_factory()
-        name, config = provisioner_choice(spec, default=factory.default_provisioner)
-        return _Launch(spec, name, config)
+            return plan_launch_of(plan)
+        return spec_launch(self.kernel_spec, self._factory or default_factory())
 
     def _prepare_plan(self) -> LaunchPlan:
         finder = self._the_finder()
@@ -594,7 +492,7 @@ class AsyncKernelManager:
         if old is not None:
             # Moved (the old ports were taken meanwhile): the clients reconnect to the new
             # ones; the info passed is what tells them to.
-            self._notify_restarted(None if _same_endpoints(old, info) else info)
+            self._notify_restarted(None if same_endpoints(old, info) else info)
         self._announced = info
         self._state = "running"
         loop = asyncio.get_running_loop()
@@ -741,50 +639,14 @@ class AsyncKernelManager:
     async def _graceful_stop(
         self, p: KernelProvisionerBase, wait_time: float, *, restart: bool
     ) -> int | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_time
-        reply: asyncio.Task[object] | None = None
         try:
-            control = await self._control_client()
+            control: AsyncKernelClient | None = await self._control_client()
         except KernelError as exc:
             log.warning("kernel %s: cannot send shutdown_request (%s)", self.kernel_name, exc)
             control = None
-        try:
-            if control is not None:
-                # Interrupt first: a kernel busy in user code may answer shutdown_request
-                # but not exit until that code returns (ipykernel does this).
-                if p.interrupt_mode == "signal":
-                    await p.send_signal(signal.SIGINT)
-                else:
-                    self._interrupt_by_message(control)
-                reply = loop.create_task(control.shutdown(restart=restart))
-                await p.shutdown_requested(restart=restart)
-                try:
-                    return await asyncio.wait_for(p.wait(), wait_time / 2)
-                except asyncio.TimeoutError:
-                    log.info(
-                        "kernel %s did not exit within %g s of shutdown_request: SIGTERM",
-                        self.kernel_name,
-                        wait_time / 2,
-                    )
-            return await p.stop(grace=max(0.0, deadline - loop.time()), restart=restart)
-        finally:
-            if reply is not None:
-                reply.cancel()
-                # The reply is not needed (the process exit is what counts); collect the
-                # task so its cancellation or failure is not reported as unretrieved.
-                await asyncio.wait({reply})
-
-    def _interrupt_by_message(self, control: AsyncKernelClient) -> None:
-        """Send interrupt_request without waiting for the reply (shutdown follows)."""
-        task = asyncio.get_running_loop().create_task(control.interrupt())
-
-        def collect(t: asyncio.Task[object]) -> None:
-            # It fails with ClientClosed once the kernel is gone: expected, not an error.
-            if not t.cancelled() and t.exception() is not None:
-                log.debug("kernel %s: interrupt_request: %s", self.kernel_name, t.exception())
-
-        task.add_done_callback(collect)
+        return await graceful_stop(
+            p, control, wait_time=wait_time, restart=restart, kernel_name=self.kernel_name
+        )
 
     async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
         """Stop the kernel and release everything it held.
@@ -914,73 +776,3 @@ class AsyncKernelManager:
         tb: TracebackType | None,
     ) -> None:
         await self.shutdown_kernel()
-
-
-async def start_new_async_kernel(
-    kernel_name: str | None = None,
-    *,
-    kernel_spec: KernelSpec | None = None,
-    kernel_type: KernelType | None = None,
-    finder: KernelFinder | None = None,
-    startup_timeout: float = 60.0,
-    env: Mapping[str, str] | None = None,
-    inherit_env: bool = True,
-    cwd: str | None = None,
-    extra_arguments: Sequence[str] = (),
-    autorestart: bool = True,
-    provisioner_factory: KernelProvisionerFactory | None = None,
-) -> tuple[AsyncKernelManager, AsyncKernelClient]:
-    """Start a kernel and return its manager and a started client, once it is ready.
-
-    The kernel is chosen as :class:`AsyncKernelManager` does (a kernelspec name or
-    kernel type id, ``kernel_spec`` or ``kernel_type``). The caller closes both:
-    ``await kc.aclose()`` and ``await km.shutdown_kernel()``.
-
-    Raises:
-        NoSuchKernel, KernelSpecError, KernelStartError: as :meth:`AsyncKernelManager.start_kernel`;
-            KernelStartError also when the kernel dies before it is ready.
-        KernelTimeout: not ready within ``startup_timeout`` seconds (the kernel is stopped).
-    """
-    km = AsyncKernelManager(
-        kernel_name,
-        kernel_spec=kernel_spec,
-        kernel_type=kernel_type,
-        finder=finder,
-        autorestart=autorestart,
-        provisioner_factory=provisioner_factory,
-    )
-    await km.start_kernel(
-        env=env, inherit_env=inherit_env, cwd=cwd, extra_arguments=extra_arguments
-    )
-    kc = km.client()
-    try:
-        await kc.start()
-        await kc.wait_for_ready(timeout=startup_timeout)
-    except BaseException as exc:
-        tail = km.output_tail()
-        await kc.aclose()
-        await km.shutdown_kernel(now=True)
-        error = not_ready_error(exc, kernel_name=km.kernel_name, timeout=startup_timeout, tail=tail)
-        if error is None:
-            raise
-        raise error from exc
-    return km, kc
-
-
-def not_ready_error(
-    exc: BaseException, *, kernel_name: str, timeout: float, tail: Sequence[str]
-) -> KernelError | None:
-    """What a start-and-wait-for-ready helper raises instead of ``exc`` (None: ``exc``)."""
-    if isinstance(exc, KernelDied):
-        return KernelStartError(
-            "the kernel died before it was ready",
-            kernel_name=kernel_name,
-            exit_code=exc.exit_code,
-            output_tail=exc.output_tail,
-        )
-    if isinstance(exc, KernelTimeout):
-        detail = ("; last output:\n    " + "\n    ".join(tail)) if tail else ""
-        return KernelTimeout(
-            f"kernel {kernel_name!r} did not become ready within {timeout:g} s ({exc}){detail}"
-        )
-    return None

@@ -25,11 +25,9 @@ from types import TracebackType
 from kernelkit._errors import KernelError, ManagerError, UnknownKernelId
 from kernelkit.client import AsyncKernelClient
 from kernelkit.discovery import KernelFinder, KernelType
-from kernelkit.manager._manager import (
-    DEFAULT_SHUTDOWN_WAIT_TIME,
-    AsyncKernelManager,
-    check_kernel_choice,
-)
+from kernelkit.manager._choice import check_kernel_choice
+from kernelkit.manager._manager import AsyncKernelManager
+from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.protocol import Message
 from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec

@@ -19,11 +19,9 @@ from kernelkit._errors import ManagerError
 from kernelkit._loopthread import LoopThread
 from kernelkit.discovery import KernelFinder, KernelType
 from kernelkit.manager._blocking import _ManagerFace
-from kernelkit.manager._manager import (
-    DEFAULT_SHUTDOWN_WAIT_TIME,
-    AsyncKernelManager,
-)
+from kernelkit.manager._manager import AsyncKernelManager
 from kernelkit.manager._multi import AsyncMultiKernelManager, CullCallback
+from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
 

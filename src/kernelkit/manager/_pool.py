@@ -38,12 +38,10 @@ from types import TracebackType
 from kernelkit._errors import KernelError, KernelTimeout, ManagerError, PoolExhausted
 from kernelkit.client import AsyncKernelClient
 from kernelkit.discovery import KernelFinder, KernelType
-from kernelkit.manager._manager import (
-    DEFAULT_SHUTDOWN_WAIT_TIME,
-    AsyncKernelManager,
-    is_kernel_type_id,
-    not_ready_error,
-)
+from kernelkit.manager._choice import is_kernel_type_id
+from kernelkit.manager._manager import AsyncKernelManager
+from kernelkit.manager._start_new import not_ready_error
+from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
 

@@ -1,0 +1,59 @@
+"""What a manager's callers see of it besides the manager: its states, its restart
+events and callbacks, what a client must offer to be kept informed, and defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from kernelkit._connection import ConnectionInfo
+from kernelkit._errors import KernelError
+
+__all__ = [
+    "DEFAULT_SHUTDOWN_WAIT_TIME",
+    "DEFAULT_STABLE_START_TIME",
+    "EVENTS",
+    "KernelState",
+    "KernelWatcher",
+    "RestartCallback",
+    "RestartEvent",
+    "same_endpoints",
+]
+
+#: Called with the error describing what happened (see :class:`AsyncKernelManager`).
+RestartCallback = Callable[[KernelError], object]
+#: ``"died"``: the process exited unexpectedly (called at once, before any restart);
+#: ``"restart"``: it was restarted after such a death; ``"dead"``: it stays dead.
+RestartEvent = Literal["died", "restart", "dead"]
+EVENTS: tuple[RestartEvent, ...] = ("died", "restart", "dead")
+#: ``new`` (never started), ``running``, ``restarting`` (stopping and starting again),
+#: ``dead`` (died and stays dead: see ``last_error``), ``stopped`` (shut down on request).
+KernelState = Literal["new", "running", "restarting", "dead", "stopped"]
+
+#: How long the default stop sequence may take: half waiting for the kernel to exit after
+#: shutdown_request, half after SIGTERM, then SIGKILL (jupyter_client's default too).
+DEFAULT_SHUTDOWN_WAIT_TIME = 5.0
+#: A kernel that ran this long before dying restarts with a fresh restart budget.
+DEFAULT_STABLE_START_TIME = 10.0
+
+
+class KernelWatcher(Protocol):
+    """What a manager tells about its kernel: both kernelkit clients implement it."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def notify_dead(self, error: KernelError) -> None: ...
+
+    def notify_restarted(self, info: ConnectionInfo | None = None) -> None: ...
+
+
+def same_endpoints(a: ConnectionInfo, b: ConnectionInfo) -> bool:
+    """True when a client connected to ``a`` reaches (and can talk to) ``b``."""
+    return (
+        a.ip == b.ip
+        and a.transport == b.transport
+        and a.key == b.key
+        and a.signature_scheme == b.signature_scheme
+        and all(a.port(c) == b.port(c) for c in ("shell", "iopub", "stdin", "control", "hb"))
+    )
