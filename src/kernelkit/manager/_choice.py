@@ -3,18 +3,20 @@ given) whose provider's plan names the provisioner; checked here, looked up once
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernelkit._errors import KernelSpecError, ManagerError
+from kernelkit._errors import DiscoveryError, KernelSpecError, ManagerError
 from kernelkit.discovery import KernelFinder, KernelType, LaunchPlan
 from kernelkit.provisioning import KernelProvisionerFactory
-from kernelkit.specs import KernelSpec, provisioner_choice
+from kernelkit.specs import KernelSpec, get_kernel_spec, provisioner_choice
 
 __all__ = [
     "DEFAULT_KERNEL_NAME",
+    "KernelChoice",
     "KernelLaunch",
     "check_kernel_choice",
     "default_finder",
@@ -110,3 +112,87 @@ def spec_launch(spec: KernelSpec, factory: KernelProvisionerFactory) -> KernelLa
 def plan_launch_of(plan: LaunchPlan) -> KernelLaunch:
     """A kernel type's launch: what its plan names, with the plan's complete environment."""
     return KernelLaunch(plan.spec, plan.provisioner_name, plan.provisioner_config, plan.env)
+
+
+class KernelChoice:
+    """What one manager launches (checked at once, looked up on first use), and the
+    launch of each start: a kernelspec's, or a kernel type's plan (prepared in a worker
+    thread: activation may run scripts).
+
+    Raises:
+        ManagerError: (from the constructor) see :func:`check_kernel_choice`.
+    """
+
+    def __init__(
+        self,
+        kernel_name: str | None,
+        *,
+        kernel_spec: KernelSpec | None,
+        kernel_type: KernelType | None,
+        finder: KernelFinder | None,
+    ) -> None:
+        check_kernel_choice(kernel_name, kernel_spec=kernel_spec, kernel_type=kernel_type)
+        if kernel_spec is not None:
+            kernel_name = kernel_spec.name
+        elif kernel_type is not None:
+            kernel_name = kernel_type.id
+        self.name = kernel_name or DEFAULT_KERNEL_NAME
+        self._spec = kernel_spec
+        self._type = kernel_type
+        self._finder = finder
+        #: The plan of the last start (kernel types only).
+        self.plan: LaunchPlan | None = None
+
+    @property
+    def by_kernel_type(self) -> bool:
+        """True for a kernel type (given, or by id), launched from its plan."""
+        return self._type is not None or (self._spec is None and is_kernel_type_id(self.name))
+
+    @property
+    def finder(self) -> KernelFinder:
+        return self._finder if self._finder is not None else default_finder()
+
+    def kernel_type(self) -> KernelType | None:
+        """The kernel type (None for a kernelspec); blocking on first use (a listing).
+
+        Raises:
+            NoSuchKernel: no kernel type has that id (the error names close ones).
+        """
+        if self._type is None and self.by_kernel_type:
+            self._type = self.finder.get(self.name)
+        return self._type
+
+    def spec(self) -> KernelSpec:
+        """The kernelspec: the last plan's, the one given, or looked up by name or id.
+
+        Raises:
+            NoSuchKernel: nothing has that name.
+            KernelSpecError: the kernelspec is broken.
+            DiscoveryError: the kernel type has no kernelspec.
+        """
+        if self.plan is not None:
+            return self.plan.spec
+        if self._spec is not None:
+            return self._spec
+        if not self.by_kernel_type:
+            self._spec = get_kernel_spec(self.name)
+            return self._spec
+        kernel_type = self.kernel_type()
+        assert kernel_type is not None
+        if kernel_type.spec is None:
+            why = "; ".join(kernel_type.problems) or "it has no kernelspec"
+            raise DiscoveryError(f"kernel {kernel_type.id} has no kernelspec: {why}")
+        return kernel_type.spec
+
+    async def prepare(self, factory: KernelProvisionerFactory) -> KernelLaunch:
+        """What this start launches (see :meth:`AsyncKernelManager.start_kernel` for the
+        errors)."""
+        if self.by_kernel_type:
+            self.plan = await asyncio.to_thread(self._prepare_plan)
+            return plan_launch_of(self.plan)
+        return spec_launch(self.spec(), factory)
+
+    def _prepare_plan(self) -> LaunchPlan:
+        kernel_type = self.kernel_type()
+        assert kernel_type is not None
+        return self.finder.prepare(kernel_type)

@@ -23,14 +23,12 @@ import asyncio
 import logging
 import signal
 import uuid
-import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import (
-    DiscoveryError,
     KernelDied,
     KernelError,
     KernelTimeout,
@@ -38,22 +36,14 @@ from kernelkit._errors import (
 )
 from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient
 from kernelkit.discovery import KernelFinder, KernelType, LaunchPlan
-from kernelkit.manager._choice import (
-    DEFAULT_KERNEL_NAME,
-    KernelLaunch,
-    check_kernel_choice,
-    default_finder,
-    is_kernel_type_id,
-    plan_launch_of,
-    spec_launch,
-)
+from kernelkit.manager._choice import KernelChoice
 from kernelkit.manager._stopping import graceful_stop
 from kernelkit.manager._types import (
     DEFAULT_SHUTDOWN_WAIT_TIME,
     DEFAULT_STABLE_START_TIME,
-    EVENTS,
     KernelState,
     KernelWatcher,
+    Notices,
     RestartCallback,
     RestartEvent,
     same_endpoints,
@@ -64,7 +54,7 @@ from kernelkit.provisioning import (
     default_factory,
     launch_provisioner,
 )
-from kernelkit.specs import KernelSpec, get_kernel_spec
+from kernelkit.specs import KernelSpec
 from kernelkit.transport import ZMQTransport
 
 __all__ = ["AsyncKernelManager"]
@@ -137,30 +127,23 @@ class AsyncKernelManager:
         on_restarted: RestartCallback | None = None,
         on_dead: RestartCallback | None = None,
     ) -> None:
-        check_kernel_choice(kernel_name, kernel_spec=kernel_spec, kernel_type=kernel_type)
         if restart_limit < 0:
             raise ManagerError(f"restart_limit must be >= 0, not {restart_limit}")
         if shutdown_wait_time < 0 or stable_start_time < 0:
             raise ManagerError("shutdown_wait_time and stable_start_time must be >= 0")
-        if kernel_spec is not None:
-            kernel_name = kernel_spec.name
-        elif kernel_type is not None:
-            kernel_name = kernel_type.id
-        self._kernel_name = kernel_name
-        self._kernel_spec = kernel_spec
-        self._kernel_type = kernel_type
-        self._finder = finder
-        self._plan: LaunchPlan | None = None
+        self._choice = KernelChoice(
+            kernel_name, kernel_spec=kernel_spec, kernel_type=kernel_type, finder=finder
+        )
         self._kernel_id = kernel_id or str(uuid.uuid4())
         self._factory = provisioner_factory
         self.autorestart = autorestart
         self.restart_limit = restart_limit
         self._shutdown_wait_time = shutdown_wait_time
         self._stable_start_time = stable_start_time
-        self._callbacks: dict[RestartEvent, list[RestartCallback]] = {e: [] for e in EVENTS}
+        self._notices = Notices(lambda: f"{self.kernel_name} ({self._kernel_id})")
         for event, callback in (("died", on_died), ("restart", on_restarted), ("dead", on_dead)):
             if callback is not None:
-                self._callbacks[event].append(callback)  # type: ignore[index]
+                self._notices.add_callback(callback, event)  # type: ignore[arg-type]
 
         self._provisioner: KernelProvisionerBase | None = None
         self._state: KernelState = "new"
@@ -170,7 +153,6 @@ class AsyncKernelManager:
         self._launch_inherit_env = True
         self._launch_cwd: str | None = None
         self._launch_extra: tuple[str, ...] = ()
-        self._clients: weakref.WeakSet[KernelWatcher] = weakref.WeakSet()
         self._announced: ConnectionInfo | None = None  # what the clients are connected to
         self._control: AsyncKernelClient | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -197,14 +179,7 @@ class AsyncKernelManager:
     def kernel_name(self) -> str:
         """The kernelspec's name, or the kernel type's id when started by id or type (the
         one asked for, before anything is looked up)."""
-        return self._kernel_name or DEFAULT_KERNEL_NAME
-
-    @property
-    def by_kernel_type(self) -> bool:
-        """True when the kernel is a kernel type (given, or by id), launched from its plan."""
-        return self._kernel_type is not None or (
-            self._kernel_spec is None and is_kernel_type_id(self.kernel_name)
-        )
+        return self._choice.name
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -217,19 +192,7 @@ class AsyncKernelManager:
             KernelSpecError: the kernelspec is broken (the error lists its problems).
             DiscoveryError: the kernel type has no kernelspec.
         """
-        if self._plan is not None:
-            return self._plan.spec
-        if self._kernel_spec is None:
-            if not self.by_kernel_type:
-                self._kernel_spec = get_kernel_spec(self.kernel_name)
-            else:
-                kernel_type = self.kernel_type
-                assert kernel_type is not None
-                if kernel_type.spec is None:
-                    why = "; ".join(kernel_type.problems) or "it has no kernelspec"
-                    raise DiscoveryError(f"kernel {kernel_type.id} has no kernelspec: {why}")
-                return kernel_type.spec
-        return self._kernel_spec
+        return self._choice.spec()
 
     @property
     def kernel_type(self) -> KernelType | None:
@@ -239,18 +202,13 @@ class AsyncKernelManager:
         Raises:
             NoSuchKernel: no kernel type has that id (the error lists close ones).
         """
-        if self._kernel_type is None and self._kernel_spec is None and self.by_kernel_type:
-            self._kernel_type = self._the_finder().get(self.kernel_name)
-        return self._kernel_type
+        return self._choice.kernel_type()
 
     @property
     def launch_plan(self) -> LaunchPlan | None:
         """The plan the kernel was last started from (None before the first start, and
         for a kernelspec)."""
-        return self._plan
-
-    def _the_finder(self) -> KernelFinder:
-        return self._finder if self._finder is not None else default_finder()
+        return self._choice.plan
 
     @property
     def provisioner(self) -> KernelProvisionerBase | None:
@@ -292,29 +250,22 @@ class AsyncKernelManager:
     def add_restart_callback(
         self, callback: RestartCallback, event: RestartEvent = "restart"
     ) -> None:
-        """Call ``callback(error)`` on ``event``: ``"died"``, ``"restart"`` or ``"dead"``."""
-        if event not in EVENTS:
-            raise ManagerError(f"unknown restart event {event!r}; use one of {EVENTS}")
-        self._callbacks[event].append(callback)
+        """Call ``callback(error)`` on ``event``: ``"died"``, ``"restart"`` or ``"dead"``.
+
+        Raises:
+            ManagerError: an unknown event.
+        """
+        self._notices.add_callback(callback, event)
 
     def remove_restart_callback(
         self, callback: RestartCallback, event: RestartEvent = "restart"
     ) -> None:
-        """Stop calling ``callback`` on ``event`` (nothing happens if it was not added)."""
-        if event not in EVENTS:
-            raise ManagerError(f"unknown restart event {event!r}; use one of {EVENTS}")
-        callbacks = self._callbacks[event]
-        if callback in callbacks:
-            callbacks.remove(callback)
+        """Stop calling ``callback`` on ``event`` (nothing happens if it was not added).
 
-    def _fire(self, event: RestartEvent, error: KernelError) -> None:
-        for callback in list(self._callbacks[event]):
-            try:
-                callback(error)
-            except Exception:
-                log.exception(
-                    "kernel %s (%s): a %r callback failed", self.kernel_name, self._kernel_id, event
-                )
+        Raises:
+            ManagerError: an unknown event.
+        """
+        self._notices.remove_callback(callback, event)
 
     # ------------------------------------------------------------------ clients
 
@@ -354,31 +305,13 @@ class AsyncKernelManager:
     def add_client(self, client: KernelWatcher) -> None:
         """Keep ``client`` informed of this kernel's deaths and restarts (clients from
         :meth:`client` are added already). Held weakly."""
-        self._clients.add(client)
+        self._notices.add_watcher(client)
         if self._state == "dead" and self._last_error is not None:
             client.notify_dead(self._last_error)
 
     def remove_client(self, client: KernelWatcher) -> None:
         """Stop informing ``client``."""
-        self._clients.discard(client)
-
-    def _notify_dead(self, error: KernelError) -> None:
-        for client in list(self._clients):
-            if client.closed:
-                continue
-            try:
-                client.notify_dead(error)
-            except Exception:  # a watcher of the caller's own: the others still hear
-                log.exception("kernel %s: a client's notify_dead failed", self.kernel_name)
-
-    def _notify_restarted(self, info: ConnectionInfo | None) -> None:
-        for client in list(self._clients):
-            if client.closed:
-                continue
-            try:
-                client.notify_restarted(info)
-            except Exception:
-                log.exception("kernel %s: a client's notify_restarted failed", self.kernel_name)
+        self._notices.remove_watcher(client)
 
     # ------------------------------------------------------------------ start
 
@@ -417,7 +350,7 @@ class AsyncKernelManager:
                     f"kernel {self.kernel_name!r} ({self._kernel_id}) is already running; "
                     "shut it down or restart it"
                 )
-            launch = await self._prepare()
+            launch = await self._choice.prepare(self._factory or default_factory())
             if self._provisioner is None:
                 factory = self._factory or default_factory()
                 self._provisioner = factory.create_provisioner_instance(
@@ -440,7 +373,7 @@ class AsyncKernelManager:
             if not self._resume:
                 # Clients of an earlier run were told it ended; a start after
                 # shutdown_kernel(restart=True) is a restart: its clients follow it.
-                self._clients = weakref.WeakSet()
+                self._notices.forget_watchers()
                 self._announced = None
             self._resume = False
             self._last_error = None
@@ -451,22 +384,6 @@ class AsyncKernelManager:
                 self._state = "new"
                 raise
             self._started(self._provisioner)
-
-    async def _prepare(self) -> KernelLaunch:
-        """What this start launches: a kernel type's plan (prepared in a worker thread:
-        activation may run scripts), or a kernelspec and the provisioner it asks for."""
-        if self.by_kernel_type:
-            plan = await asyncio.to_thread(self._prepare_plan)
-            self._plan = plan
-            return plan_launch_of(plan)
-        return spec_launch(self.kernel_spec, self._factory or default_factory())
-
-    def _prepare_plan(self) -> LaunchPlan:
-        finder = self._the_finder()
-        kernel_type = self._kernel_type
-        if kernel_type is None:
-            kernel_type = self._kernel_type = finder.get(self.kernel_name)
-        return finder.prepare(kernel_type)
 
     async def _launch(self, p: KernelProvisionerBase, *, restart: bool) -> ConnectionInfo:
         """The one launch sequence with this start's arguments; on failure nothing is left
@@ -492,7 +409,7 @@ class AsyncKernelManager:
         if old is not None:
             # Moved (the old ports were taken meanwhile): the clients reconnect to the new
             # ones; the info passed is what tells them to.
-            self._notify_restarted(None if same_endpoints(old, info) else info)
+            self._notices.notify_restarted(None if same_endpoints(old, info) else info)
         self._announced = info
         self._state = "running"
         loop = asyncio.get_running_loop()
@@ -523,8 +440,8 @@ class AsyncKernelManager:
             )
             self._last_error = error
             self._state = "dead"
-            self._notify_dead(error)
-            self._fire("dead", error)
+            self._notices.notify_dead(error)
+            self._notices.fire("dead", error)
 
     async def _handle_death(self, p: KernelProvisionerBase, status: int | None) -> None:
         """The process exited on its own: tell everyone, clean up, restart if allowed."""
@@ -533,13 +450,13 @@ class AsyncKernelManager:
         error: KernelError = p.died_error(status, "the kernel process exited unexpectedly")
         log.warning("%s", error)
         self._last_error = error
-        self._notify_dead(error)  # first: pending requests fail now
+        self._notices.notify_dead(error)  # first: pending requests fail now
         # Reap it, stop what it left in its group, remove its file; keep key and ports.
         await self._release(p, restart=True)
         self._state = "restarting" if self.autorestart else "dead"
-        self._fire("died", error)
+        self._notices.fire("died", error)
         if not self.autorestart:
-            self._fire("dead", error)
+            self._notices.fire("dead", error)
             return
         stable = p.get_stable_start_time(recommended=self._stable_start_time)
         if uptime >= stable:
@@ -559,7 +476,7 @@ class AsyncKernelManager:
                 log.error("%s", error)
                 self._last_error = error
                 self._state = "dead"
-                self._fire("dead", error)
+                self._notices.fire("dead", error)
                 return
             log.info(
                 "kernel %s (%s): restarting (%d of at most %d in a row)",
@@ -579,7 +496,7 @@ class AsyncKernelManager:
             break
         self._last_error = None
         self._started(p)
-        self._fire("restart", death)
+        self._notices.fire("restart", death)
 
     async def _stop_supervising(self) -> None:
         task, self._supervisor = self._supervisor, None
@@ -668,7 +585,7 @@ class AsyncKernelManager:
             if self._state != "new":
                 self._state = "stopped"
             self._resume = restart
-            self._notify_dead(
+            self._notices.notify_dead(
                 KernelDied(
                     "the kernel is being restarted by its manager"
                     if restart
@@ -700,7 +617,7 @@ class AsyncKernelManager:
                 )
             self._state = "restarting"
             status = await self._stop(p, now=now, restart=True)
-            self._notify_dead(
+            self._notices.notify_dead(
                 KernelDied(
                     "the kernel is being restarted by its manager",
                     kernel_name=self.kernel_name,
@@ -713,7 +630,7 @@ class AsyncKernelManager:
             except KernelError as exc:
                 self._last_error = exc
                 self._state = "dead"
-                self._notify_dead(exc)
+                self._notices.notify_dead(exc)
                 raise
             self._last_error = None
             self._started(p)

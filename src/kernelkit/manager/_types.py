@@ -3,11 +3,13 @@ events and callbacks, what a client must offer to be kept informed, and defaults
 
 from __future__ import annotations
 
+import logging
+import weakref
 from collections.abc import Callable
 from typing import Literal, Protocol
 
 from kernelkit._connection import ConnectionInfo
-from kernelkit._errors import KernelError
+from kernelkit._errors import KernelError, ManagerError
 
 __all__ = [
     "DEFAULT_SHUTDOWN_WAIT_TIME",
@@ -15,6 +17,7 @@ __all__ = [
     "EVENTS",
     "KernelState",
     "KernelWatcher",
+    "Notices",
     "RestartCallback",
     "RestartEvent",
     "same_endpoints",
@@ -57,3 +60,65 @@ def same_endpoints(a: ConnectionInfo, b: ConnectionInfo) -> bool:
         and a.signature_scheme == b.signature_scheme
         and all(a.port(c) == b.port(c) for c in ("shell", "iopub", "stdin", "control", "hb"))
     )
+
+
+log = logging.getLogger("kernelkit.manager")
+
+
+class Notices:
+    """Who hears about one kernel's deaths and restarts: restart callbacks by event, and
+    watchers (clients, held weakly). A failing callback or watcher is logged; the others
+    still hear. ``label`` names the kernel in those logs."""
+
+    def __init__(self, label: Callable[[], str]) -> None:
+        self._label = label
+        self._callbacks: dict[RestartEvent, list[RestartCallback]] = {e: [] for e in EVENTS}
+        self._watchers: weakref.WeakSet[KernelWatcher] = weakref.WeakSet()
+
+    def add_callback(self, callback: RestartCallback, event: RestartEvent) -> None:
+        """Raises ManagerError for an unknown ``event``."""
+        if event not in EVENTS:
+            raise ManagerError(f"unknown restart event {event!r}; use one of {EVENTS}")
+        self._callbacks[event].append(callback)
+
+    def remove_callback(self, callback: RestartCallback, event: RestartEvent) -> None:
+        """Raises ManagerError for an unknown ``event``."""
+        if event not in EVENTS:
+            raise ManagerError(f"unknown restart event {event!r}; use one of {EVENTS}")
+        callbacks = self._callbacks[event]
+        if callback in callbacks:
+            callbacks.remove(callback)
+
+    def fire(self, event: RestartEvent, error: KernelError) -> None:
+        for callback in list(self._callbacks[event]):
+            try:
+                callback(error)
+            except Exception:
+                log.exception("kernel %s: a %r callback failed", self._label(), event)
+
+    def add_watcher(self, watcher: KernelWatcher) -> None:
+        self._watchers.add(watcher)
+
+    def remove_watcher(self, watcher: KernelWatcher) -> None:
+        self._watchers.discard(watcher)
+
+    def forget_watchers(self) -> None:
+        self._watchers = weakref.WeakSet()
+
+    def notify_dead(self, error: KernelError) -> None:
+        for watcher in list(self._watchers):
+            if watcher.closed:
+                continue
+            try:
+                watcher.notify_dead(error)
+            except Exception:  # a watcher of the caller's own: the others still hear
+                log.exception("kernel %s: a client's notify_dead failed", self._label())
+
+    def notify_restarted(self, info: ConnectionInfo | None) -> None:
+        for watcher in list(self._watchers):
+            if watcher.closed:
+                continue
+            try:
+                watcher.notify_restarted(info)
+            except Exception:
+                log.exception("kernel %s: a client's notify_restarted failed", self._label())
