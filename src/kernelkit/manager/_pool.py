@@ -31,142 +31,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 
 from kernelkit._errors import KernelError, KernelTimeout, ManagerError, PoolExhausted
 from kernelkit.client import AsyncKernelClient
 from kernelkit.discovery import KernelFinder, KernelType
-from kernelkit.manager._choice import is_kernel_type_id
 from kernelkit.manager._manager import AsyncKernelManager
+from kernelkit.manager._pooled import AsyncPooledKernel, Key, Kind, PoolKernel, Warm, kind_key
 from kernelkit.manager._start_new import not_ready_error
 from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
 
-__all__ = [
-    "AsyncKernelPool",
-    "AsyncPooledKernel",
-    "PoolKernel",
-]
+__all__ = ["AsyncKernelPool"]
 
 log = logging.getLogger("kernelkit.manager")
 
 _BACKOFF_FIRST = 1.0
 _BACKOFF_MAX = 60.0
-
-_Key = tuple[str, ...]
-#: What a pool keeps kernels of: a kernelspec name or kernel type id, a KernelSpec, or a
-#: KernelType.
-PoolKernel = str | KernelSpec | KernelType
-
-
-class AsyncPooledKernel:
-    """A ready kernel from a :class:`AsyncKernelPool`; the caller owns it now.
-
-    ``manager`` is its :class:`~kernelkit.manager.AsyncKernelManager`, ``client`` a started
-    :class:`~kernelkit.client.AsyncKernelClient` whose ``wait_for_ready`` is done. Close
-    both with :meth:`aclose` (or ``async with``): that shuts the kernel down.
-    """
-
-    __slots__ = ("_closed", "client", "manager")
-
-    def __init__(self, manager: AsyncKernelManager, client: AsyncKernelClient) -> None:
-        self.manager = manager
-        self.client = client
-        self._closed = False
-
-    def __repr__(self) -> str:
-        return f"<AsyncPooledKernel {self.manager.kernel_name} id={self.manager.kernel_id}>"
-
-    @property
-    def kernel_id(self) -> str:
-        return self.manager.kernel_id
-
-    @property
-    def kernel_name(self) -> str:
-        return self.manager.kernel_name
-
-    async def aclose(self, *, now: bool = False) -> None:
-        """Close the client and shut the kernel down (``now``: at once, no grace)."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await self.client.aclose()
-        finally:
-            await self.manager.shutdown_kernel(now=now)
-
-    async def __aenter__(self) -> AsyncPooledKernel:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-class _Warm:
-    """A kernel held by the pool, ready."""
-
-    __slots__ = ("client", "expiry", "kind", "manager", "on_died")
-
-    def __init__(self, kind: _Kind, manager: AsyncKernelManager, client: AsyncKernelClient) -> None:
-        self.kind = kind
-        self.manager = manager
-        self.client = client
-        self.expiry: asyncio.TimerHandle | None = None
-        self.on_died: Callable[[KernelError], object] | None = None
-
-
-class _Kind:
-    """One kernel type: its target size and the kernels and callers waiting on it."""
-
-    __slots__ = (
-        "failures",
-        "kernel_name",
-        "kernel_spec",
-        "kernel_type",
-        "key",
-        "label",
-        "retry",
-        "retry_at",
-        "size",
-        "starting",
-        "waiters",
-        "warm",
-    )
-
-    def __init__(self, key: _Key, kernel: PoolKernel) -> None:
-        self.key = key
-        self.kernel_name = kernel if isinstance(kernel, str) else None
-        self.kernel_spec = kernel if isinstance(kernel, KernelSpec) else None
-        self.kernel_type = kernel if isinstance(kernel, KernelType) else None
-        if isinstance(kernel, KernelSpec):
-            self.label = kernel.name
-        elif isinstance(kernel, KernelType):
-            self.label = kernel.id
-        else:
-            self.label = kernel
-        self.size = 0
-        self.warm: deque[_Warm] = deque()
-        self.starting = 0
-        self.waiters: deque[asyncio.Future[_Warm]] = deque()
-        self.failures = 0
-        self.retry_at = 0.0
-        self.retry: asyncio.TimerHandle | None = None
-
-
-def _key(kernel: PoolKernel) -> _Key:
-    if isinstance(kernel, KernelSpec):
-        return ("spec", kernel.name, str(kernel.resource_dir), *kernel.argv)
-    if isinstance(kernel, KernelType):
-        return ("type", kernel.id)
-    return ("type", kernel) if is_kernel_type_id(kernel) else ("name", kernel)
 
 
 class AsyncKernelPool:
@@ -226,8 +109,8 @@ class AsyncKernelPool:
         self._restart_limit = restart_limit
         self._shutdown_wait_time = shutdown_wait_time
         self._provisioner_factory = provisioner_factory
-        self._kinds: dict[_Key, _Kind] = {}
-        self._default: _Kind | None = None
+        self._kinds: dict[Key, Kind] = {}
+        self._default: Kind | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._closed = False
@@ -250,16 +133,16 @@ class AsyncKernelPool:
 
     # ------------------------------------------------------------------ configuration
 
-    def _kind(self, kernel: PoolKernel) -> _Kind:
+    def _kind(self, kernel: PoolKernel) -> Kind:
         if not isinstance(kernel, (str, KernelSpec, KernelType)) or not kernel:
             raise ManagerError(
                 "a pool's kernel type is a kernelspec name ('python3'), a kernel type id "
                 f"('env/<env-id>/python3'), a KernelSpec or a KernelType, not {kernel!r}"
             )
-        key = _key(kernel)
+        key = kind_key(kernel)
         kind = self._kinds.get(key)
         if kind is None:
-            kind = _Kind(key, kernel)
+            kind = Kind(key, kernel)
             self._kinds[key] = kind
         return kind
 
@@ -300,7 +183,7 @@ class AsyncKernelPool:
     def closed(self) -> bool:
         return self._closed
 
-    def _resolve(self, kernel_name: PoolKernel | None) -> _Kind:
+    def _resolve(self, kernel_name: PoolKernel | None) -> Kind:
         if kernel_name is None:
             if self._default is None:
                 raise ManagerError(
@@ -367,7 +250,7 @@ class AsyncKernelPool:
                 self._spawn(kind)
                 missing -= 1
 
-    def _evict_for(self, needy: _Kind) -> bool:
+    def _evict_for(self, needy: Kind) -> bool:
         """Stop the oldest ready kernel of another type to make room; False if none."""
         for kind in sorted(self._kinds.values(), key=lambda k: len(k.warm) - k.size, reverse=True):
             if kind is not needy and kind.warm and not kind.waiters:
@@ -377,7 +260,7 @@ class AsyncKernelPool:
                 return True
         return False
 
-    def _spawn(self, kind: _Kind) -> None:
+    def _spawn(self, kind: Kind) -> None:
         kind.starting += 1
         task = asyncio.get_running_loop().create_task(
             self._start_one(kind), name=f"kernelkit-pool-start-{kind.label}"
@@ -385,7 +268,7 @@ class AsyncKernelPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _start_one(self, kind: _Kind) -> None:
+    async def _start_one(self, kind: Kind) -> None:
         km = AsyncKernelManager(
             kind.kernel_name,
             kernel_spec=kind.kernel_spec,
@@ -416,7 +299,7 @@ class AsyncKernelPool:
         kind.starting -= 1
         kind.failures = 0
         kind.retry_at = 0.0
-        warm = _Warm(kind, km, kc)
+        warm = Warm(kind, km, kc)
         if self._closed:
             self._dispose(warm)
             return
@@ -424,7 +307,7 @@ class AsyncKernelPool:
         km.add_restart_callback(warm.on_died, "died")
         self._offer(warm)
 
-    def _start_failed(self, kind: _Kind, error: Exception) -> None:
+    def _start_failed(self, kind: Kind, error: Exception) -> None:
         kind.failures += 1
         delay = min(_BACKOFF_FIRST * 2 ** (kind.failures - 1), _BACKOFF_MAX)
         loop = asyncio.get_running_loop()
@@ -448,7 +331,7 @@ class AsyncKernelPool:
         self._notify()
         self._refill()
 
-    def _offer(self, warm: _Warm) -> None:
+    def _offer(self, warm: Warm) -> None:
         """A kernel became ready: to the oldest waiting caller, else into the pool."""
         kind = warm.kind
         while kind.waiters:
@@ -468,7 +351,7 @@ class AsyncKernelPool:
         self._notify()
         self._refill()  # a caller of another type may wait for room this kernel can give
 
-    def _died(self, warm: _Warm, error: KernelError) -> None:
+    def _died(self, warm: Warm, error: KernelError) -> None:
         kind = warm.kind
         if warm in kind.warm:
             kind.warm.remove(warm)
@@ -476,7 +359,7 @@ class AsyncKernelPool:
             self._dispose(warm, now=True)
             self._refill()
 
-    def _expire(self, warm: _Warm) -> None:
+    def _expire(self, warm: Warm) -> None:
         kind = warm.kind
         if warm in kind.warm:
             kind.warm.remove(warm)
@@ -486,7 +369,7 @@ class AsyncKernelPool:
             self._dispose(warm)
             self._refill()
 
-    def _dispose(self, warm: _Warm, *, now: bool = False) -> None:
+    def _dispose(self, warm: Warm, *, now: bool = False) -> None:
         """Stop a kernel the pool held, in the background (collected by aclose)."""
         _forget(warm)
         task = asyncio.get_running_loop().create_task(
@@ -532,12 +415,12 @@ class AsyncKernelPool:
 
     async def _wait_for(
         self,
-        kind: _Kind,
+        kind: Kind,
         loop: asyncio.AbstractEventLoop,
         deadline: float | None,
         timeout: float | None,
-    ) -> _Warm:
-        waiter: asyncio.Future[_Warm] = loop.create_future()
+    ) -> Warm:
+        waiter: asyncio.Future[Warm] = loop.create_future()
         kind.waiters.append(waiter)
         self._refill()
         remaining = None if deadline is None else max(0.0, deadline - loop.time())
@@ -552,7 +435,7 @@ class AsyncKernelPool:
             raise PoolExhausted(self._exhausted_message(kind, timeout))
         return waiter.result()  # or the start failure
 
-    def _withdraw(self, kind: _Kind, waiter: asyncio.Future[_Warm]) -> None:
+    def _withdraw(self, kind: Kind, waiter: asyncio.Future[Warm]) -> None:
         if waiter in kind.waiters:
             kind.waiters.remove(waiter)
         if waiter.done():
@@ -562,7 +445,7 @@ class AsyncKernelPool:
             waiter.cancel()
         self._refill()
 
-    def _exhausted_message(self, kind: _Kind, timeout: float | None) -> str:
+    def _exhausted_message(self, kind: Kind, timeout: float | None) -> str:
         limit = "no limit" if self._max_total is None else f"max_total {self._max_total}"
         return (
             f"no {kind.label!r} kernel was ready within {timeout:g} s (this type: "
@@ -571,7 +454,7 @@ class AsyncKernelPool:
             f"set_size({kind.label!r}, n)"
         )
 
-    async def _hand_out(self, warm: _Warm) -> AsyncPooledKernel | None:
+    async def _hand_out(self, warm: Warm) -> AsyncPooledKernel | None:
         km, kc = warm.manager, warm.client
         if km.state != "running" or kc.closed or not await km.is_alive():
             log.info("kernel pool: a %s kernel was dead at hand-out; dropped", warm.kind.label)
@@ -639,7 +522,7 @@ class AsyncKernelPool:
         await self.aclose()
 
 
-def _forget(warm: _Warm) -> None:
+def _forget(warm: Warm) -> None:
     """The pool lets go of ``warm``: no expiry, no death watch."""
     if warm.expiry is not None:
         warm.expiry.cancel()

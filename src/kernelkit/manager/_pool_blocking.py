@@ -18,7 +18,8 @@ from kernelkit._loopthread import LoopThread
 from kernelkit.client import KernelClient
 from kernelkit.discovery import KernelFinder
 from kernelkit.manager._multi_blocking import ManagedKernel
-from kernelkit.manager._pool import AsyncKernelPool, PoolKernel
+from kernelkit.manager._pool import AsyncKernelPool
+from kernelkit.manager._pooled import PoolKernel
 from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.provisioning import KernelProvisionerFactory
 
