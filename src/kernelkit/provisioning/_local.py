@@ -13,13 +13,10 @@ from typing import Any, BinaryIO, Literal
 
 from kernelkit._connection import (
     ConnectionInfo,
-    RegistrationInfo,
     allocate_ports,
     connection_file_path,
     new_key,
-    registration_file_path,
     write_connection_file,
-    write_registration_file,
 )
 from kernelkit._errors import KernelStartError, ProvisioningError
 from kernelkit.provisioning._base import KernelProvisionerBase, LaunchParams, base_environ
@@ -27,9 +24,10 @@ from kernelkit.provisioning._capture import (
     DEFAULT_OUTPUT_BYTES,
     DEFAULT_OUTPUT_LINES,
     OutputCapture,
+    file_tail,
 )
 from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch
-from kernelkit.provisioning._launcher import launch_kernel
+from kernelkit.provisioning._launcher import launch_captured
 from kernelkit.provisioning._ports import PortMode, choose_port_mode
 from kernelkit.provisioning._portwait import (
     BIND_ERROR,
@@ -37,6 +35,7 @@ from kernelkit.provisioning._portwait import (
     BindFailed,
     await_ports,
     no_ports_message,
+    write_port_files,
 )
 from kernelkit.provisioning._procfs import PidHandle, open_pid
 from kernelkit.provisioning._proctree import ProcessTree, ReattachInfo
@@ -274,37 +273,20 @@ class LocalProvisioner(KernelProvisionerBase):
     def _prepare_files(self, mode: PortMode) -> Path:
         """Write what the kernel reads; returns the path to put in its argv."""
         assert self._connection_file is not None
-        assert self._key is not None
-        base = self._base_info()
-        if mode == "parent":
-            info = self._parent_ports(base)
-            self._prepared = info
-            write_connection_file(info, self._connection_file)
-            return self._connection_file
-        self._prepared = base
-        if mode == "write-back":
-            write_connection_file(base, self._connection_file)
-            return self._connection_file
-        self._listener = RegistrationListener(
-            kernel_id=self.kernel_id, key=self._key, signature_scheme=base.signature_scheme
-        )
-        registration = RegistrationInfo(
+        files = write_port_files(
+            mode,
+            self._base_info(),
             kernel_id=self.kernel_id,
-            registration_port=self._listener.port,
-            key=self._key,
-            ip=base.ip,
-            registration_ip=self._listener.ip,
-            signature_scheme=base.signature_scheme,
+            connection_file=self._connection_file,
+            runtime_dir=self._runtime_dir,
+            parent_ports=self._parent_ports,
         )
-        if mode == "handshake":
-            self._registration_file = registration_file_path(
-                self.kernel_id, runtime_dir=self._runtime_dir
-            )
-            write_registration_file(registration, self._registration_file)
-            return self._registration_file
-        # auto: one file that is both, so the kernel's behaviour decides.
-        write_connection_file(base, self._connection_file, registration=registration)
-        return self._connection_file
+        self._prepared = files.prepared
+        if files.listener is not None:
+            self._listener = files.listener
+        if files.registration_file is not None:
+            self._registration_file = files.registration_file
+        return files.kernel_file
 
     def _parent_ports(self, base: ConnectionInfo) -> ConnectionInfo:
         if self._sticky is not None:
@@ -444,26 +426,15 @@ class LocalProvisioner(KernelProvisionerBase):
     def _spawn(self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> None:
         assert self._capture is not None
         loop = asyncio.get_running_loop()
-        out_r, out_w = OutputCapture.new_pipe()
-        err_r, err_w = OutputCapture.new_pipe()
-        try:
-            proc = launch_kernel(
-                cmd,
-                stdout=out_w,
-                stderr=err_w,
-                env=env,
-                cwd=cwd,
-                independent=self._independent,
-                kernel_name=self.kernel_spec.name,
-            )
-        except BaseException:
-            os.close(out_r)
-            os.close(err_r)
-            raise
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        self._capture.attach(loop, (("stdout", out_r), ("stderr", err_r)))
+        proc = launch_captured(
+            cmd,
+            self._capture,
+            loop=loop,
+            env=env,
+            cwd=cwd,
+            independent=self._independent,
+            kernel_name=self.kernel_spec.name,
+        )
         handle = open_pid(proc.pid) or PidHandle(proc.pid, None, None)
         self.process = proc
         self.pid = proc.pid
@@ -661,7 +632,7 @@ class LocalProvisioner(KernelProvisionerBase):
             capture.drain()
             return capture.tail(n)
         if self._log_file is not None:
-            return _file_tail(self._log_file, n)
+            return file_tail(self._log_file, n)
         return []
 
     # ------------------------------------------------------------------ re-attach
@@ -714,16 +685,3 @@ class LocalProvisioner(KernelProvisionerBase):
             starttime=saved.starttime,
             reattached=True,
         )
-
-
-def _file_tail(path: Path, n: int) -> list[str]:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 64 * 1024))
-            data = f.read()
-    except OSError:
-        return []
-    lines = data.decode("utf-8", "replace").splitlines()
-    return lines[-n:] if n > 0 else []

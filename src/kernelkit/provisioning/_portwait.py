@@ -1,18 +1,26 @@
-"""Waiting for a starting kernel's ports: whichever of the registration socket
-(JEP 66), the connection file written back, or the heartbeat echo tells first, unless
-the process exits or the time runs out. Every wait is an event; nothing polls."""
+"""Port negotiation with a starting kernel: the files it reads (a connection file, a
+JEP 66 registration file, or one that is both), then waiting for its ports: whichever of
+the registration socket, the connection file written back, or the heartbeat echo tells
+first, unless the process exits or the time runs out. Every wait is an event."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from kernelkit._connection import ConnectionInfo
+from kernelkit._connection import (
+    ConnectionInfo,
+    RegistrationInfo,
+    registration_file_path,
+    write_connection_file,
+    write_registration_file,
+)
 from kernelkit.provisioning._exitwatch import ExitWatch
 from kernelkit.provisioning._filewatch import FileWatch, watch_file
 from kernelkit.provisioning._ports import PortMode
@@ -22,9 +30,11 @@ __all__ = [
     "BIND_ERROR",
     "PORT_KEYS",
     "BindFailed",
+    "PortFiles",
     "await_ports",
     "no_ports_message",
     "ports_from_file",
+    "write_port_files",
 ]
 
 PORT_KEYS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
@@ -155,3 +165,62 @@ def no_ports_message(
     if rejected:
         hint += f"; rejected a registration: {rejected}"
     return f"the kernel {what} within {timeout:g} s (port mode {mode!r}: {reason}){hint}"
+
+
+@dataclass(frozen=True, slots=True)
+class PortFiles:
+    """What :func:`write_port_files` prepared: the connection info the kernel was given,
+    the file to name in its argv, and the registration listener and file (if any)."""
+
+    prepared: ConnectionInfo
+    kernel_file: Path
+    listener: RegistrationListener | None = None
+    registration_file: Path | None = None
+
+
+def write_port_files(
+    mode: PortMode,
+    base: ConnectionInfo,
+    *,
+    kernel_id: str,
+    connection_file: Path,
+    runtime_dir: Path | None,
+    parent_ports: Callable[[ConnectionInfo], ConnectionInfo],
+) -> PortFiles:
+    """Write what a kernel launched in port mode ``mode`` reads (``parent_ports`` picks the
+    ports in ``parent`` mode). On failure nothing is left open.
+
+    Raises:
+        ConnectionFileError: a file cannot be written.
+        ProvisioningError: no port is free, or the registration socket cannot bind.
+    """
+    if mode == "parent":
+        info = parent_ports(base)
+        write_connection_file(info, connection_file)
+        return PortFiles(info, connection_file)
+    if mode == "write-back":
+        write_connection_file(base, connection_file)
+        return PortFiles(base, connection_file)
+    assert base.key is not None
+    listener = RegistrationListener(
+        kernel_id=kernel_id, key=base.key, signature_scheme=base.signature_scheme
+    )
+    try:
+        registration = RegistrationInfo(
+            kernel_id=kernel_id,
+            registration_port=listener.port,
+            key=base.key,
+            ip=base.ip,
+            registration_ip=listener.ip,
+            signature_scheme=base.signature_scheme,
+        )
+        if mode == "handshake":
+            path = registration_file_path(kernel_id, runtime_dir=runtime_dir)
+            write_registration_file(registration, path)
+            return PortFiles(base, path, listener, path)
+        # auto: one file that is both, so the kernel's behaviour decides.
+        write_connection_file(base, connection_file, registration=registration)
+        return PortFiles(base, connection_file, listener)
+    except BaseException:
+        listener.close()
+        raise
