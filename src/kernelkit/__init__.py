@@ -65,10 +65,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "FindResult",
         "KernelChange",
         "KernelFinder",
-        "KernelHandle",
         "KernelProvider",
         "KernelType",
-        "LaunchOptions",
         "LaunchPlan",
         "SpecProvider",
     ),
@@ -233,7 +231,6 @@ if TYPE_CHECKING:
         KernelFinder as KernelFinder,
     )
     from kernelkit.discovery import (
-        KernelHandle as KernelHandle,
     )
     from kernelkit.discovery import (
         KernelProvider as KernelProvider,
@@ -242,7 +239,6 @@ if TYPE_CHECKING:
         KernelType as KernelType,
     )
     from kernelkit.discovery import (
-        LaunchOptions as LaunchOptions,
     )
     from kernelkit.discovery import (
         LaunchPlan as LaunchPlan,

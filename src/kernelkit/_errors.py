@@ -95,9 +95,27 @@ class NoSuchKernel(KernelSpecError, LookupError):
 
     def __init__(self, name: str, *, available: Sequence[str] = ()) -> None:
         listing = ", ".join(sorted(available)) if available else "none"
-        super().__init__(f"no kernel named {name!r}; available: {listing}")
+        close = close_names(name, available)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        super().__init__(f"no kernel named {name!r}{hint}; available: {listing}")
         self.name = name
         self.available = tuple(available)
+        #: Up to three of ``available`` close to ``name``.
+        self.close = tuple(close)
+
+
+def close_names(name: str, names: Sequence[str]) -> list[str]:
+    """Up to three of ``names`` (kernel type ids or kernelspec names) close to ``name``;
+    a bare name is compared with the ids' last part."""
+    # Imported here for import time only (difflib pulls in re): needed on this error path.
+    import difflib
+
+    by_key: dict[str, list[str]] = {}
+    for candidate in names:
+        key = candidate if "/" in name else candidate.rsplit("/", 1)[-1]
+        by_key.setdefault(key, []).append(candidate)
+    close = difflib.get_close_matches(name, list(by_key), n=3, cutoff=0.8)
+    return [candidate for key in close for candidate in by_key[key]][:3]
 
 
 class EnvironmentActivationError(KernelError):

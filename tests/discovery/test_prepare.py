@@ -1,24 +1,24 @@
-"""KernelFinder.prepare: an id resolved to (kernelspec, activated environment) for callers
-that manage the kernel themselves. Filesystem layouts only: nothing is launched."""
+"""KernelFinder.prepare: an id or kernel type resolved to its LaunchPlan (provisioner and
+config, kernelspec, activated environment). Filesystem layouts only: nothing is launched."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from kernelkit import DiscoveryError, KernelSpecError, NoSuchKernel
+from kernelkit import DiscoveryError, KernelSpecError, NoSuchKernel, ProvisioningError
 from kernelkit.discovery import (
     EnvProvider,
     KernelFinder,
-    KernelHandle,
     KernelProvider,
     KernelType,
-    LaunchOptions,
     LaunchPlan,
     SpecProvider,
+    plan_launch,
 )
 from kernelkit.envs import Activator, EnvLocations
 from kernelkit.specs import load_kernel_spec
@@ -128,27 +128,77 @@ def _spec_type(tmp_path: Path) -> KernelType:
     return KernelType("p", "P", "python", source=directory, spec=load_kernel_spec(directory))
 
 
-def test_a_provider_that_launches_its_own_way_has_no_plan(tmp_path: Path) -> None:
+def test_a_plan_names_the_local_provisioner_by_default(tmp_path: Path) -> None:
+    kernel = _spec_type(tmp_path)
+    plan = plan_launch(kernel)
+    assert plan.provisioner_name == "local-provisioner"
+    assert plan.provisioner_config == {}
+
+
+def test_a_plan_names_the_provisioner_the_spec_asks_for(tmp_path: Path) -> None:
+    chosen = {"provisioner_name": "kk-other", "config": {"colour": "red"}}
+    directory = write_spec(
+        tmp_path / "k", "p", {**python_spec(), "metadata": {"kernel_provisioner": chosen}}
+    )
+    kernel = KernelType("p", "P", "python", source=directory, spec=load_kernel_spec(directory))
+    plan = plan_launch(kernel)
+    assert (plan.provisioner_name, dict(plan.provisioner_config)) == ("kk-other", {"colour": "red"})
+
+
+def test_a_malformed_provisioner_choice_says_what_is_wrong(tmp_path: Path) -> None:
+    directory = write_spec(
+        tmp_path / "k", "p", {**python_spec(), "metadata": {"kernel_provisioner": "local"}}
+    )
+    kernel = KernelType("p", "P", "python", source=directory, spec=load_kernel_spec(directory))
+    with pytest.raises(ProvisioningError, match="kernel_provisioner must be an object"):
+        plan_launch(kernel)
+
+
+def test_a_provider_of_another_kind_names_its_provisioner(tmp_path: Path) -> None:
     kernel = _spec_type(tmp_path)
 
     class Remote(KernelProvider):
         def find_kernels(self) -> Iterable[KernelType]:
             return [kernel]
 
-        async def launch(self, kernel_type: KernelType, options: LaunchOptions) -> KernelHandle:
-            raise NotImplementedError
+        def prepare(self, kernel_type: KernelType) -> LaunchPlan:
+            plan = plan_launch(kernel_type)
+            return replace(plan, provisioner_name="kk-remote", provisioner_config={"host": "h"})
 
-    class DuckRemote:
+    finder = KernelFinder({"remote": Remote()})
+    plan = finder.prepare("remote/p", env={"KK_X": "1"})
+    assert plan.provisioner_name == "kk-remote"
+    assert plan.provisioner_config == {"host": "h"}
+    assert plan.env["KK_X"] == "1"
+    # a KernelType from the listing prepares the same way
+    assert finder.prepare(finder.get("remote/p")).provisioner_name == "kk-remote"
+
+
+def test_a_kernel_type_not_listed_by_a_provider_gets_the_default_plan(tmp_path: Path) -> None:
+    kernel = _spec_type(tmp_path)
+    plan = KernelFinder({}).prepare(kernel)
+    assert plan.kernel_type is kernel
+    assert plan.provisioner_name == "local-provisioner"
+
+
+def test_a_plan_naming_no_provisioner_is_a_discovery_error(tmp_path: Path) -> None:
+    kernel = _spec_type(tmp_path)
+
+    class Nameless(KernelProvider):
         def find_kernels(self) -> Iterable[KernelType]:
             return [kernel]
 
-        async def launch(self, kernel_type: KernelType, options: LaunchOptions) -> KernelHandle:
-            raise NotImplementedError
+        def prepare(self, kernel_type: KernelType) -> LaunchPlan:
+            return replace(plan_launch(kernel_type), provisioner_name="")
 
-    finder = KernelFinder({"remote": Remote(), "duck": DuckRemote()})  # type: ignore[dict-item]
-    for type_id in ("remote/p", "duck/p"):
-        with pytest.raises(DiscoveryError, match="its own way: launch it with KernelFinder"):
-            finder.prepare(type_id)
+    with pytest.raises(DiscoveryError, match="naming no provisioner"):
+        KernelFinder({"nameless": Nameless()}).prepare("nameless/p")
+
+
+@pytest.mark.parametrize("junk", [None, "", 3])
+def test_preparing_something_that_is_not_a_kernel_says_what_is(junk: object) -> None:
+    with pytest.raises(DiscoveryError, match=r"kernel type id .* or a KernelType"):
+        KernelFinder({}).prepare(junk)  # type: ignore[arg-type]
 
 
 def test_a_duck_typed_provider_gets_the_default_plan(tmp_path: Path) -> None:

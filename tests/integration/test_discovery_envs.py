@@ -11,9 +11,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,12 +23,12 @@ from kernelkit.discovery import (
     ORIGIN_INTERPRETER,
     EnvProvider,
     KernelFinder,
-    LaunchOptions,
+    KernelType,
     SpecProvider,
 )
-from kernelkit.discovery._launch import launch_kernel_type
 from kernelkit.envs import Activator, EnvLocations, find_environments
-from kernelkit.provisioning import KernelProvisionerBase
+from kernelkit.manager import AsyncKernelManager, KernelManager
+from kernelkit.provisioning import LocalProvisioner
 from tests.envs import realenvs
 from tests.envs.layouts import write_conda
 
@@ -82,13 +83,34 @@ def finder(machine: Machine, tmp_path: Path) -> KernelFinder:
 
 
 @pytest.fixture
-async def launched() -> AsyncIterator[list[KernelProvisionerBase]]:
-    """Provisioners a test launched; stopped and cleaned up afterwards."""
-    started: list[KernelProvisionerBase] = []
-    yield started
-    for provisioner in started:
-        await provisioner.stop(grace=2)
-        await provisioner.cleanup()
+async def launch(
+    finder: KernelFinder,
+) -> AsyncIterator[Callable[..., Awaitable[AsyncKernelManager]]]:
+    """Start a kernel (by id or type) with a manager; every one is shut down afterwards."""
+    started: list[AsyncKernelManager] = []
+
+    async def start(
+        kernel: str | KernelType, *, using: KernelFinder | None = None, **options: Any
+    ) -> AsyncKernelManager:
+        km = (
+            AsyncKernelManager(kernel, finder=using or finder, autorestart=False)
+            if isinstance(kernel, str)
+            else AsyncKernelManager(kernel_type=kernel, finder=using or finder, autorestart=False)
+        )
+        started.append(km)
+        await km.start_kernel(**options)
+        return km
+
+    yield start
+    for km in started:
+        await km.shutdown_kernel(now=True)
+
+
+def _pid(km: AsyncKernelManager | KernelManager) -> int:
+    provisioner = km.provisioner
+    assert isinstance(provisioner, LocalProvisioner)
+    assert provisioner.pid is not None
+    return provisioner.pid
 
 
 def _proc_env(pid: int) -> dict[str, str]:
@@ -159,27 +181,28 @@ def _id(finder: KernelFinder, prefix: Path, name: str) -> str:
     raise AssertionError(f"no {name} in {prefix}")
 
 
+Launch = Callable[..., Awaitable[AsyncKernelManager]]
+
+
 async def test_an_interpreter_kernel_starts_in_its_activated_venv(
-    machine: Machine, finder: KernelFinder, launched: list[KernelProvisionerBase]
+    machine: Machine, finder: KernelFinder, launch: Launch
 ) -> None:
-    provisioner = await finder.alaunch(_id(finder, machine.std, "python3"))
-    launched.append(provisioner)
-    pid = provisioner.pid  # type: ignore[attr-defined]
+    km = await launch(_id(finder, machine.std, "python3"))
+    pid = _pid(km)
     assert _proc_argv(pid)[0] == str(machine.std / "bin" / "python")
     env = _proc_env(pid)
     assert env["VIRTUAL_ENV"] == str(machine.std)
     assert env["PATH"].split(os.pathsep)[0] == str(machine.std / "bin")
-    assert provisioner.connection_info is not None
-    assert provisioner.connection_info.ports_chosen
+    assert km.connection_info is not None
+    assert km.connection_info.ports_chosen
 
 
 async def test_a_conda_kernel_starts_with_its_activation_scripts_applied(
-    machine: Machine, finder: KernelFinder, launched: list[KernelProvisionerBase]
+    machine: Machine, finder: KernelFinder, launch: Launch
 ) -> None:
     # kk-echo's argv[0] is a program in the prefix's bin: found only once activated
-    provisioner = await finder.alaunch(_id(finder, machine.conda, "kk-echo"), env={"KK_X": "1"})
-    launched.append(provisioner)
-    env = _proc_env(provisioner.pid)  # type: ignore[attr-defined]
+    km = await launch(_id(finder, machine.conda, "kk-echo"), env={"KK_X": "1"})
+    env = _proc_env(_pid(km))
     assert env["KK_ECHO_ACTIVATED"] == "yes"  # set by etc/conda/activate.d/kk-echo.sh
     assert env["KK_ECHO_HOME"] == str(machine.conda / "share" / "kk-echo")
     assert env["CONDA_PREFIX"] == str(machine.conda)
@@ -188,7 +211,7 @@ async def test_a_conda_kernel_starts_with_its_activation_scripts_applied(
 
 
 async def test_activation_runs_once_then_comes_from_the_cache(
-    machine: Machine, tmp_path: Path, launched: list[KernelProvisionerBase]
+    machine: Machine, tmp_path: Path, launch: Launch
 ) -> None:
     activator = Activator(cache_dir=tmp_path / "cache")
     finder = KernelFinder({"env": EnvProvider(machine.locations, activator=activator)})
@@ -196,9 +219,8 @@ async def test_activation_runs_once_then_comes_from_the_cache(
     timings = []
     for _ in range(2):
         started = time.perf_counter()
-        provisioner = await launch_kernel_type(kernel, LaunchOptions(), activator=activator)
+        await launch(kernel, using=finder)
         timings.append(time.perf_counter() - started)
-        launched.append(provisioner)
     assert activator.script_runs == 1
     print(
         f"conda kernel launch with activation: first {timings[0]:.3f} s, cached {timings[1]:.3f} s"
@@ -206,22 +228,23 @@ async def test_activation_runs_once_then_comes_from_the_cache(
 
 
 async def test_xeus_python_in_an_environment_runs_with_that_interpreter(
-    machine: Machine, finder: KernelFinder, launched: list[KernelProvisionerBase]
+    machine: Machine, finder: KernelFinder, launch: Launch
 ) -> None:
     # its argv starts with a bare python3.11: another interpreter could not import it
-    provisioner = await finder.alaunch(_id(finder, machine.uvenv, "xpython"))
-    launched.append(provisioner)
-    argv0 = _proc_argv(provisioner.pid)[0]  # type: ignore[attr-defined]
+    km = await launch(_id(finder, machine.uvenv, "xpython"))
+    argv0 = _proc_argv(_pid(km))[0]
     assert Path(argv0).parent == machine.uvenv / "bin"
 
 
-def test_blocking_launch_owns_its_loop_and_stops_the_kernel(
+def test_a_blocking_manager_starts_an_environment_kernel_by_id_and_stops_it(
     machine: Machine, finder: KernelFinder
 ) -> None:
-    with finder.launch(_id(finder, machine.std, "python3"), timeout=60) as kernel:
-        assert kernel.poll() is None
-        pid = kernel.provisioner.pid  # type: ignore[attr-defined]
-        assert kernel.connection_info.ports_chosen
+    with KernelManager(_id(finder, machine.std, "python3"), finder=finder) as km:
+        assert km.is_alive()
+        pid = _pid(km)
+        assert km.connection_info is not None
+        assert km.connection_info.ports_chosen
+        assert _proc_env(pid)["VIRTUAL_ENV"] == str(machine.std)
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
 
 
@@ -243,8 +266,10 @@ async def test_a_failing_activation_script_fails_the_launch_with_its_reason(
     )
     (kernel,) = [k for k in finder.find() if k.language == "kkr"]
     assert kernel.healthy  # listing never runs activation scripts
+    km = AsyncKernelManager(kernel.id, finder=finder)
     with pytest.raises(EnvironmentActivationError, match=r"needs-license\.sh") as info:
-        await finder.alaunch(kernel.id)
+        await km.start_kernel()
+    assert not km.has_kernel
     assert "no license server" in str(info.value)
 
 

@@ -1,7 +1,8 @@
 """Third-party provider plugins for the tests, installed the way pip would leave them.
 
-``site/`` holds three packages and their ``*.dist-info`` (METADATA and
-``entry_points.txt`` in the ``kernelkit.providers`` group). Putting ``site/`` on
+``site/`` holds four packages and their ``*.dist-info`` (METADATA and
+``entry_points.txt`` in the ``kernelkit.providers`` and ``kernelkit.provisioners``
+groups). Putting ``site/`` on
 ``sys.path`` (or ``PYTHONPATH`` for a subprocess) is all an install does for
 ``importlib.metadata``, so no install step is needed:
 
@@ -10,7 +11,9 @@
 - ``kk-raises``: ``find_kernels`` raises;
 - ``kk-hangs``: ``find_kernels`` blocks until released (``release_hanging_provider``),
   or 60 s at most;
-- ``kk-missing``: an entry point whose module does not exist.
+- ``kk-missing``: an entry point whose module does not exist;
+- ``kk-launch`` with the provisioner ``kk-test-provisioner`` (``kk_launch_plugin``): a
+  provider of a new kind whose plan names its own provisioner and configuration.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 SITE = Path(__file__).resolve().parent / "site"
-PLUGIN_NAMES = ("kk-good", "kk-hangs", "kk-missing", "kk-raises")
+PLUGIN_NAMES = ("kk-good", "kk-hangs", "kk-launch", "kk-missing", "kk-raises")
 
 
 def release_hanging_provider() -> None:

@@ -92,16 +92,16 @@ def test_modes() -> None:
 
 
 def test_reading_a_written_back_file(tmp_path: Path) -> None:
-    from kernelkit.provisioning._local import _ports_from_file
+    from kernelkit.provisioning._portwait import ports_from_file
 
     path = tmp_path / "kernel.json"
     full = json.dumps({"shell_port": 1, "iopub_port": 2, "stdin_port": "3", "control_port": 4,
                        "hb_port": 5, "key": "k"})  # fmt: skip
-    assert _ports_from_file(path) is None  # not there (ipykernel unlinks, then re-creates)
+    assert ports_from_file(path) is None  # not there (ipykernel unlinks, then re-creates)
     for partial in ("", full[: len(full) // 2], "[]", full.replace('"hb_port": 5', '"hb_port": 0')):
         path.write_text(partial)
-        assert _ports_from_file(path) is None
+        assert ports_from_file(path) is None
     path.write_text(full)
-    assert _ports_from_file(path) == {
+    assert ports_from_file(path) == {
         "shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5,
     }  # fmt: skip

@@ -17,12 +17,11 @@ from kernelkit._errors import (
     HeartbeatTimeout,
     KernelDied,
     KernelError,
-    KernelSpecError,
     KernelTimeout,
-    ProvisioningError,
 )
 from kernelkit.cli._starting import (
-    prepare_kernel,
+    START_ERRORS,
+    find_kernel,
     quiet_library_logs,
     report_error,
     signal_handlers,
@@ -176,16 +175,17 @@ class _Run:
                     await self.km.shutdown_kernel(now=self.stop_now)
 
     async def _start_and_execute(self) -> int:
-        plan = await prepare_kernel(self.console, self.kernel)
-        if plan is None:
+        found = await find_kernel(self.console, self.kernel)
+        if found is None:
             return EXIT_KERNEL_FAILED
-        name = plan.id
-        self.km = km = AsyncKernelManager(kernel_spec=plan.spec, autorestart=False)
+        finder, kernel_type = found
+        name = kernel_type.id
+        self.km = km = AsyncKernelManager(kernel_type=kernel_type, finder=finder, autorestart=False)
         try:
-            # The complete environment (activated, if the kernel has one): not merged over
-            # ours, so what activation removed stays removed.
-            await km.start_kernel(env=plan.env, inherit_env=False)
-        except (KernelSpecError, ProvisioningError) as exc:
+            # Its provider's plan: the provisioner it names and the complete environment
+            # (activated, if the kernel has one; what activation removed stays removed).
+            await km.start_kernel()
+        except START_ERRORS as exc:
             report_error(self.console, f"cannot start kernel {name!r}", exc)
             return EXIT_KERNEL_FAILED
         async with km.client() as kc:

@@ -12,12 +12,11 @@ from rich.text import Text
 from kernelkit._errors import (
     KernelDied,
     KernelError,
-    KernelSpecError,
     KernelTimeout,
-    ProvisioningError,
 )
 from kernelkit.cli._starting import (
-    prepare_kernel,
+    START_ERRORS,
+    find_kernel,
     quiet_library_logs,
     report_error,
     signal_handlers,
@@ -79,22 +78,25 @@ class Supervisor:
         return self.status
 
     async def _start(self) -> bool:
-        plan = await prepare_kernel(self.console, self.kernel)
-        if plan is None:
+        found = await find_kernel(self.console, self.kernel)
+        if found is None:
             return False
-        name = plan.id
+        finder, kernel_type = found
+        name = kernel_type.id
         self._km = AsyncKernelManager(
-            kernel_spec=plan.spec,
+            kernel_type=kernel_type,
+            finder=finder,
             restart_limit=self.restart_limit,
             on_died=self._died,
             on_restarted=self._restarted,
             on_dead=self._dead,
         )
         try:
-            # The complete environment (activated, if the kernel has one): not merged over
-            # ours, so what activation removed stays removed. Restarts reuse it.
-            await self.km.start_kernel(env=plan.env, inherit_env=False)
-        except (KernelSpecError, ProvisioningError) as exc:
+            # Its provider's plan: the provisioner it names and the complete environment
+            # (activated, if the kernel has one; what activation removed stays removed).
+            # Restarts reuse it.
+            await self.km.start_kernel()
+        except START_ERRORS as exc:
             report_error(self.console, f"cannot start kernel {name!r}", exc)
             return False
         # Announce the kernel only once it answers, so the file is usable when printed.

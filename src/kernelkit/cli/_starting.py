@@ -1,5 +1,6 @@
 """What ``kernelkit run`` and ``kernelkit start`` share: resolving ``--kernel`` to a
-launch plan, reporting errors, and loop signal handlers."""
+kernel type (its manager prepares and launches it), reporting errors, and loop signal
+handlers."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ from kernelkit._errors import (
     EnvironmentActivationError,
     KernelSpecError,
     NoSuchKernel,
+    ProvisioningError,
 )
-from kernelkit.discovery import KernelFinder, LaunchPlan
+from kernelkit.discovery import KernelFinder, KernelType
 
 __all__ = [
-    "prepare_kernel",
+    "START_ERRORS",
+    "find_kernel",
     "quiet_library_logs",
     "report_error",
     "signal_handlers",
@@ -66,16 +69,22 @@ def _no_such_kernel(console: Console, error: NoSuchKernel) -> None:
     console.print(message, highlight=False, soft_wrap=True)
 
 
-async def prepare_kernel(console: Console, kernel: str) -> LaunchPlan | None:
-    """The launch plan of ``kernel`` (a discovery id or a kernelspec name): its spec and
-    its environment activated; None after reporting why there is none."""
+#: What starting a found kernel type may raise that the user can act on: reported as
+#: "cannot start kernel ...", not as a crash.
+START_ERRORS = (KernelSpecError, DiscoveryError, EnvironmentActivationError, ProvisioningError)
+
+
+async def find_kernel(console: Console, kernel: str) -> tuple[KernelFinder, KernelType] | None:
+    """The kernel type ``kernel`` names (a discovery id or a kernelspec name) and the
+    finder that found it (its manager prepares the launch with it); None after reporting
+    why there is none."""
     finder = KernelFinder()
     try:
-        # In a thread: activating a conda prefix may run its activation scripts.
-        return await asyncio.to_thread(finder.prepare, kernel)
+        # In a thread: listing reads the filesystem.
+        return finder, await asyncio.to_thread(finder.get, kernel)
     except NoSuchKernel as exc:
         _no_such_kernel(console, exc)
-    except (KernelSpecError, DiscoveryError, EnvironmentActivationError) as exc:
+    except DiscoveryError as exc:
         report_error(console, f"cannot start kernel {kernel!r}", exc)
     return None
 

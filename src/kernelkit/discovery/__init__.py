@@ -1,20 +1,19 @@
 """Kernel discovery: providers, the :class:`KernelFinder`, and the built-in providers.
 
-Listing reads the filesystem only (no subprocess, no sockets). Launching
-(:meth:`KernelFinder.alaunch` / :meth:`KernelFinder.launch`) activates the kernel's
-environment and starts it through a provisioner; its modules load on first launch.
-:meth:`KernelFinder.prepare` gives a caller that manages the kernel itself (e.g. with
-``AsyncKernelManager``) what to launch it with: its kernelspec and activated environment.
+Listing reads the filesystem only (no subprocess, no sockets, no asyncio).
+:meth:`KernelFinder.prepare` says what launching a kernel type takes (a
+:class:`LaunchPlan`: the provisioner and its configuration, the kernelspec, the
+activated environment); the managers (``kernelkit.manager``) take a kernel type or its
+id, prepare its plan and launch it through the one launch sequence in
+``kernelkit.provisioning``.
 """
 
+from kernelkit.discovery._duplicates import resolve_duplicates
 from kernelkit.discovery._finder import (
     BUILTIN_PROVIDERS,
     DEFAULT_TIME_LIMIT,
     ENTRY_POINT_GROUP,
-    FindResult,
-    KernelChange,
     KernelFinder,
-    resolve_duplicates,
 )
 from kernelkit.discovery._providers import (
     EnvProvider,
@@ -22,15 +21,14 @@ from kernelkit.discovery._providers import (
     interpreter_kernel_spec,
     runs_ipykernel,
 )
+from kernelkit.discovery._results import FindResult, KernelChange
 from kernelkit.discovery._types import (
     ORIGIN_ENVIRONMENT,
     ORIGIN_INTERPRETER,
     ORIGIN_KERNELSPEC,
     DiscoveryProblem,
-    KernelHandle,
     KernelProvider,
     KernelType,
-    LaunchOptions,
     LaunchPlan,
     plan_launch,
     shared_activator,
@@ -48,10 +46,8 @@ __all__ = [
     "FindResult",
     "KernelChange",
     "KernelFinder",
-    "KernelHandle",
     "KernelProvider",
     "KernelType",
-    "LaunchOptions",
     "LaunchPlan",
     "SpecProvider",
     "interpreter_kernel_spec",

@@ -6,33 +6,26 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Literal, cast
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from dataclasses import fields, replace
+from typing import cast
 
-from kernelkit._errors import DiscoveryError, NoSuchKernel
+from kernelkit._errors import DiscoveryError
+from kernelkit.discovery._duplicates import resolve_duplicates
 from kernelkit.discovery._entrypoints import EntryPointRef, load_entry_point, read_entry_points
-from kernelkit.discovery._providers import runs_ipykernel
+from kernelkit.discovery._results import FindResult, KernelChange
 from kernelkit.discovery._types import (
-    ORIGIN_INTERPRETER,
-    ORIGIN_KERNELSPEC,
     DiscoveryProblem,
-    KernelHandle,
     KernelProvider,
     KernelType,
-    LaunchOptions,
     LaunchPlan,
+    plan_launch,
 )
-from kernelkit.specs import is_bare_python
-
-if TYPE_CHECKING:
-    from kernelkit.discovery._blocking import LaunchedKernel
 
 __all__ = [
     "BUILTIN_PROVIDERS",
+    "DEFAULT_TIME_LIMIT",
     "ENTRY_POINT_GROUP",
-    "FindResult",
-    "KernelChange",
     "KernelFinder",
 ]
 
@@ -47,58 +40,6 @@ _STAGGER = 0.25
 #: A path modified this recently may change again within the same clock tick: a listing
 #: that read it is not cached (as git treats "racily clean" index entries).
 _RACY_NS = 2_000_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class FindResult:
-    """One listing: kernel types (broken ones included, each with ``problems``) in
-    provider order, and providers that failed as a whole."""
-
-    kernels: tuple[KernelType, ...]
-    problems: tuple[DiscoveryProblem, ...] = ()
-    _by_id: Mapping[str, KernelType] = field(default_factory=dict, repr=False, compare=False)
-
-    def __iter__(self) -> Iterator[KernelType]:
-        return iter(self.kernels)
-
-    def __len__(self) -> int:
-        return len(self.kernels)
-
-    @property
-    def healthy(self) -> tuple[KernelType, ...]:
-        """The kernel types with no known problem."""
-        return tuple(k for k in self.kernels if not k.problems)
-
-    @property
-    def broken(self) -> tuple[KernelType, ...]:
-        """The kernel types with problems."""
-        return tuple(k for k in self.kernels if k.problems)
-
-    def get(self, type_id: str) -> KernelType:
-        """The kernel type with this id or alias; a bare name (``python3``) matches
-        ``spec/<name>`` first, then the only type with that name.
-
-        Raises:
-            NoSuchKernel: nothing matches (the error lists the ids).
-        """
-        found = self._by_id.get(type_id)
-        if found is None and "/" not in type_id:
-            found = self._by_id.get(f"spec/{type_id}")
-            if found is None:
-                named = [k for k in self.kernels if k.name.rsplit("/", 1)[-1] == type_id]
-                found = named[0] if len(named) == 1 else None
-        if found is None:
-            raise NoSuchKernel(type_id, available=[k.id for k in self.kernels])
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class KernelChange:
-    """A change seen by :meth:`KernelFinder.watch`: a kernel type ``added``,
-    ``changed`` (anything about it, health included) or ``removed``."""
-
-    kind: Literal["added", "changed", "removed"]
-    kernel: KernelType
 
 
 def _stat_key(path: str) -> tuple[int, int, int, int] | None:
@@ -240,124 +181,6 @@ def _run_provider(slot: _Slot, job: _Job) -> None:
         job.problems.append(DiscoveryProblem(name, f"crashed: {type(exc).__name__}: {exc}"))
     finally:
         job.done.set()
-
-
-_Identity = tuple[int, int] | str
-
-
-class _Identities:
-    """What a path is on disk: (device, inode) of what it points to, cached per path.
-    One ``stat`` instead of a ``realpath`` walk, and it sees through symlinks and bind
-    mounts alike; a path that cannot be stat'ed stands for itself."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, _Identity] = {}
-
-    def __call__(self, path: str | os.PathLike[str]) -> _Identity:
-        text = os.fspath(path)
-        found = self._seen.get(text)
-        if found is None:
-            try:
-                st = os.stat(text)
-                found = (st.st_dev, st.st_ino)
-            except OSError:
-                found = text
-            self._seen[text] = found
-        return found
-
-
-_BARE = "bare python"
-
-
-def _ipykernel_prefix(
-    kernel: KernelType, identity: _Identities, programs: dict[str, _Identity | None]
-) -> _Identity | None:
-    """The environment whose interpreter this ipykernel spec runs, or None.
-    ``programs`` remembers what each argv[0] means (most specs share a few)."""
-    spec = kernel.spec
-    if spec is None or not spec.argv or not runs_ipykernel(spec):
-        return None
-    first = spec.argv[0]
-    if first not in programs:
-        programs[first] = _program_prefix(first, identity)
-    found = programs[first]
-    if found == _BARE:
-        # runs with the interpreter of the environment holding the spec, if any
-        env = kernel.environment
-        return identity(env.prefix) if env is not None else None
-    return found
-
-
-def _program_prefix(first: str, identity: _Identities) -> _Identity | None:
-    if is_bare_python(first):
-        return _BARE
-    bin_dir = os.path.dirname(first)
-    if not os.path.isabs(first) or os.path.basename(bin_dir) not in ("bin", "Scripts"):
-        return None
-    return identity(os.path.dirname(bin_dir))
-
-
-def _contents(kernel: KernelType) -> tuple[str, ...] | None:
-    """What a kernelspec's kernel.json says that matters here (None: no spec to compare)."""
-    spec = kernel.spec
-    if spec is None or kernel.origin != ORIGIN_KERNELSPEC:
-        return None
-    return (spec.display_name, spec.language, *spec.argv)
-
-
-def resolve_duplicates(kernels: Sequence[KernelType]) -> list[KernelType]:
-    """Drop kernel types that are the same kernel reached another way.
-
-    The rule (``kernels`` is in provider order: spec, env, then others by name):
-
-    1. Two kernelspecs whose directories are the same directory on disk (same device and
-       inode: reached through a symlink, a bind mount or two search paths) are one
-       kernel; the first listed stays.
-    2. An environment's interpreter offered as a kernel (origin ``interpreter``) is
-       dropped when a listed kernelspec already starts ipykernel with that
-       environment's interpreter (``<prefix>/bin/python...``, or a bare ``python`` in a
-       spec that lives in that environment).
-
-    The kernel that stays records the dropped ids in ``aliases``.
-
-    One directory reached twice holds one kernel.json, so only kernelspecs with the same
-    contents (argv, display name, language) can be one: only those are ``stat``-ed.
-    """
-    identity = _Identities()
-    programs: dict[str, _Identity | None] = {}
-    contents: dict[object, int] = {}
-    for kernel in kernels:
-        key = _contents(kernel)
-        contents[key] = contents.get(key, 0) + 1
-    kept: list[KernelType] = []
-    by_dir: dict[object, int] = {}
-    by_python: dict[_Identity, int] = {}
-    aliases: dict[int, list[str]] = {}
-    interpreters: list[tuple[KernelType, _Identity]] = []
-    for kernel in kernels:
-        if kernel.origin == ORIGIN_INTERPRETER and kernel.environment is not None:
-            interpreters.append((kernel, identity(kernel.environment.prefix)))
-            continue
-        if kernel.origin == ORIGIN_KERNELSPEC and kernel.source is not None:
-            key = _contents(kernel)
-            same = identity(kernel.source) if key is None or contents[key] > 1 else key
-            if same in by_dir:
-                aliases.setdefault(by_dir[same], []).append(kernel.id)
-                continue
-            by_dir[same] = len(kept)
-            prefix = _ipykernel_prefix(kernel, identity, programs)
-            if prefix is not None:
-                by_python.setdefault(prefix, len(kept))
-        kept.append(kernel)
-    for kernel, prefix in interpreters:
-        index = by_python.get(prefix)
-        if index is not None:
-            aliases.setdefault(index, []).append(kernel.id)
-        else:
-            kept.append(kernel)
-    for index, extra in aliases.items():
-        kept[index] = replace(kept[index], aliases=(*kept[index].aliases, *extra))
-    return kept
 
 
 class KernelFinder:
@@ -553,47 +376,56 @@ class KernelFinder:
                 return found
         return self.find().get(type_id)
 
-    def prepare(self, type_id: str, *, env: Mapping[str, str] | None = None) -> LaunchPlan:
-        """What launching the kernel type ``type_id`` here takes, for a caller that starts
-        and manages the kernel itself: its kernelspec and its environment, activated.
+    def prepare(
+        self, kernel: str | KernelType, *, env: Mapping[str, str] | None = None
+    ) -> LaunchPlan:
+        """What launching a kernel type takes (see :class:`LaunchPlan`): asked of the
+        provider that listed it (:meth:`KernelProvider.prepare`), which names the
+        provisioner and its configuration and activates the kernel's environment.
 
-        ``type_id`` is any id or alias the listing shows (``spec/python3``,
-        ``env/<env-id>/python3``, a plugin's ``<provider>/<name>``) or a bare kernelspec
-        name (see :meth:`FindResult.get`). ``env`` goes on top of the activated
-        environment. With a manager::
-
-            plan = finder.prepare("env/myenv-1a2b3c4d/python3")
-            km = AsyncKernelManager(kernel_spec=plan.spec)
-            await km.start_kernel(env=plan.env, inherit_env=False)
+        ``kernel`` is a :class:`KernelType` (from :meth:`find`) or any id or alias the
+        listing shows (``spec/python3``, ``env/<env-id>/python3``, a plugin's
+        ``<provider>/<name>``) or a bare kernelspec name (see :meth:`FindResult.get`).
+        A kernel type not listed by a provider (empty ``provider``) gets the default
+        plan. ``env`` goes on top of the plan's environment. Every manager calls this
+        when it starts a kernel named by id or type (``AsyncKernelManager("env/...")``).
 
         Blocking: activating a conda prefix may run its activation scripts (once; the
         result is cached). From async code: ``await asyncio.to_thread(finder.prepare, id)``.
-        Kernel types whose provider launches them its own way (e.g. on a remote server)
-        have no plan: start those with :meth:`launch` or :meth:`alaunch`.
 
         Raises:
             NoSuchKernel: no kernel type has that id (the error lists the ids).
             KernelSpecError: the kernel type is broken (the message lists its problems).
-            DiscoveryError: it cannot be launched from a kernelspec here (no kernelspec,
-                or its provider launches it its own way).
+            DiscoveryError: it cannot be launched (no kernelspec, its provider is not
+                installed, or its provider's plan is not a LaunchPlan).
+            ProvisioningError: the spec's ``metadata.kernel_provisioner`` is malformed.
             EnvironmentActivationError: its environment could not be activated.
         """
-        kernel_type = self.get(type_id)
-        provider = self.provider(kernel_type.provider)
-        prepare = getattr(provider, "prepare", None)
-        if prepare is None:
-            # a duck-typed provider: the default plan, unless it launches its own way
-            if getattr(provider, "launch", None) is not None:
-                raise DiscoveryError(
-                    f"kernel provider {kernel_type.provider!r} launches {kernel_type.id} its "
-                    "own way: launch it with KernelFinder.launch() or alaunch()"
-                )
-            prepare = KernelProvider().prepare
+        if isinstance(kernel, KernelType):
+            kernel_type = kernel
+        elif isinstance(kernel, str) and kernel:
+            kernel_type = self.get(kernel)
+        else:
+            raise DiscoveryError(
+                f"a kernel to prepare is a kernel type id (such as 'spec/python3') or a "
+                f"KernelType, not {kernel!r}"
+            )
+        prepare = plan_launch
+        if kernel_type.provider:
+            provider = self.provider(kernel_type.provider)
+            # a duck-typed provider without prepare() gets the default plan
+            prepare = getattr(provider, "prepare", plan_launch)
         plan = prepare(kernel_type)
         if not isinstance(plan, LaunchPlan):
             raise DiscoveryError(
                 f"kernel provider {kernel_type.provider!r} prepared a "
                 f"{type(plan).__name__}, not a LaunchPlan, for {kernel_type.id}"
+            )
+        if not isinstance(plan.provisioner_name, str) or not plan.provisioner_name:
+            raise DiscoveryError(
+                f"kernel provider {kernel_type.provider!r} prepared a plan for "
+                f"{kernel_type.id} naming no provisioner ({plan.provisioner_name!r}); "
+                "a LaunchPlan's provisioner_name must be an installed provisioner's name"
             )
         if env:
             plan = replace(plan, env={**plan.env, **env})
@@ -608,81 +440,9 @@ class KernelFinder:
         providers whose paths changed. This is a watcher, not a hot path; there is no
         portable file-change notification for "an environment appeared somewhere".
         """
-        # Imported here: asyncio is needed only by watchers, never by a plain listing.
+        # Imported here for import time, not to dodge a cycle: the watcher needs asyncio,
+        # which a plain listing (every command line's hot path) never does.
         from kernelkit.discovery._watch import watch_changes
 
         async for change in watch_changes(self.find, interval=interval):
             yield change
-
-    async def alaunch(
-        self,
-        type_id: str,
-        *,
-        kernel_id: str | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        extra_arguments: Sequence[str] = (),
-        parent: object | None = None,
-    ) -> KernelHandle:
-        """Launch the kernel type ``type_id`` through its provider; return the provisioner,
-        launched (connection info, poll, wait, signals, stop, cleanup).
-
-        ``env`` is added on top of the activated environment.
-
-        Raises:
-            NoSuchKernel: no kernel type has that id.
-            DiscoveryError: the kernel type cannot be launched (a broken environment).
-            EnvironmentActivationError: its environment could not be activated.
-            ProvisioningError: the provisioner is missing or the kernel failed to start.
-        """
-        # Imported here: asyncio is needed only by launches, never by a plain listing.
-        from kernelkit.discovery._blocking import to_thread
-
-        kernel_type = await to_thread(self.get, type_id)
-        provider = self.provider(kernel_type.provider)
-        options = LaunchOptions(
-            kernel_id=kernel_id,
-            env=dict(env or {}),
-            cwd=os.fspath(cwd) if cwd is not None else None,
-            extra_arguments=tuple(extra_arguments),
-            parent=parent,
-        )
-        launch = getattr(provider, "launch", None)
-        if launch is None:
-            launch = KernelProvider().launch  # a duck-typed provider: the default launch
-        result: KernelHandle = await launch(kernel_type, options)
-        return result
-
-    def launch(
-        self,
-        type_id: str,
-        *,
-        kernel_id: str | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        extra_arguments: Sequence[str] = (),
-        parent: object | None = None,
-        timeout: float | None = None,
-    ) -> LaunchedKernel:
-        """Blocking :meth:`alaunch`: returns a :class:`LaunchedKernel` that owns an event
-        loop thread for the kernel's provisioner (close it, or use ``with``).
-
-        ``timeout`` bounds the whole launch (None: the provisioner's own start timeout).
-
-        Raises:
-            The errors of :meth:`alaunch`, and KernelTimeout past ``timeout``.
-        """
-        # Imported here: asyncio is needed only by launches, never by a plain listing.
-        from kernelkit.discovery._blocking import LaunchedKernel
-
-        return LaunchedKernel.start(
-            self.alaunch(
-                type_id,
-                kernel_id=kernel_id,
-                env=env,
-                cwd=cwd,
-                extra_arguments=extra_arguments,
-                parent=parent,
-            ),
-            timeout=timeout,
-        )

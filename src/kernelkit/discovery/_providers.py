@@ -12,10 +12,8 @@ from kernelkit.discovery._types import (
     ORIGIN_ENVIRONMENT,
     ORIGIN_INTERPRETER,
     ORIGIN_KERNELSPEC,
-    KernelHandle,
     KernelProvider,
     KernelType,
-    LaunchOptions,
     LaunchPlan,
     plan_launch,
 )
@@ -96,21 +94,13 @@ def _watch_spec(paths: list[str], spec: KernelSpec) -> None:
 
 
 class _BuiltinProvider(KernelProvider):
-    """Launches through :func:`kernelkit.discovery._launch.launch_kernel_type`, and plans
-    launches with :func:`~kernelkit.discovery.plan_launch`, with this provider's activator
-    (None: the process-wide default, cached in the user cache)."""
+    """Plans launches with :func:`~kernelkit.discovery.plan_launch` and this provider's
+    activator (None: the process-wide :func:`~kernelkit.discovery.shared_activator`)."""
 
     _activator: Activator | None = None
 
     def prepare(self, kernel_type: KernelType) -> LaunchPlan:
         return plan_launch(kernel_type, activator=self._activator)
-
-    async def launch(self, kernel_type: KernelType, options: LaunchOptions) -> KernelHandle:
-        # Imported here, not at the top: provisioning pulls in pyzmq and asyncio, and
-        # listing kernels never needs them.
-        from kernelkit.discovery._launch import launch_kernel_type
-
-        return await launch_kernel_type(kernel_type, options, activator=self._activator)
 
 
 class SpecProvider(_BuiltinProvider):

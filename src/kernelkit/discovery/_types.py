@@ -1,4 +1,5 @@
-"""What discovery yields (:class:`KernelType`), and the interface of a provider."""
+"""What discovery yields (:class:`KernelType`), what launching one takes
+(:class:`LaunchPlan`), and the interface of a provider with its default behaviour."""
 
 from __future__ import annotations
 
@@ -7,26 +8,19 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from kernelkit._errors import DiscoveryError, KernelSpecError
 from kernelkit.envs import Activator, Environment
-from kernelkit.specs import KernelSpec
-
-if TYPE_CHECKING:
-    # only annotations use it; importing it for real would add sockets and secrets to
-    # every listing's import time
-    from kernelkit._connection import ConnectionInfo
+from kernelkit.specs import DEFAULT_PROVISIONER, KernelSpec, provisioner_choice
 
 __all__ = [
     "ORIGIN_ENVIRONMENT",
     "ORIGIN_INTERPRETER",
     "ORIGIN_KERNELSPEC",
     "DiscoveryProblem",
-    "KernelHandle",
     "KernelProvider",
     "KernelType",
-    "LaunchOptions",
     "LaunchPlan",
     "plan_launch",
     "shared_activator",
@@ -93,26 +87,18 @@ class DiscoveryProblem:
 
 
 @dataclass(frozen=True, slots=True)
-class LaunchOptions:
-    """What the caller adds to a launch: extra environment variables (on top of the
-    activated environment), the working directory, extra arguments, the kernel id
-    (default: a new UUID), and a ``parent`` passed to traitlets-based provisioners."""
-
-    kernel_id: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    cwd: str | None = None
-    extra_arguments: Sequence[str] = ()
-    parent: object | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class LaunchPlan:
-    """What launching a kernel type here takes, for a caller that starts and manages the
-    kernel itself (what :meth:`KernelFinder.prepare` returns)::
+    """What launching a kernel type takes: which provisioner launches it and with what
+    configuration, its kernelspec, and its complete environment. What
+    :meth:`KernelProvider.prepare` and :meth:`KernelFinder.prepare` return, and what
+    every manager launches from (``AsyncKernelManager("env/myenv-1a2b3c4d/python3")``
+    prepares it when the kernel starts).
 
-        plan = finder.prepare("env/myenv-1a2b3c4d/python3")
-        km = AsyncKernelManager(kernel_spec=plan.spec)
-        await km.start_kernel(env=plan.env, inherit_env=False)
+    ``provisioner_name`` and ``provisioner_config`` pick the provisioner (an entry point
+    in the ``kernelkit.provisioners`` group) and the keyword arguments it is made with.
+    By default they come from the spec's ``metadata.kernel_provisioner``, else the local
+    provisioner. A provider of another kind (a remote server, an SSH host, a sandbox)
+    names its own provisioner here; the managers need nothing else.
 
     ``spec`` is the kernelspec to launch. Its ``problems`` are the kernel type's, judged
     in the kernel's environment (a program on that environment's ``PATH`` is not a
@@ -120,13 +106,16 @@ class LaunchPlan:
 
     ``env`` is the complete environment to launch with: the kernel's environment
     activated over this process's environment (a copy of it when the kernel has no
-    environment), the caller's variables on top. The spec's own ``env`` is not applied
-    yet: the provisioner applies it at launch.
+    environment), the caller's variables on top. It is passed as it is, never merged
+    over ``os.environ`` again (what activation removed stays removed). The spec's own
+    ``env`` is not applied yet: the provisioner applies it at launch.
     """
 
     kernel_type: KernelType
     spec: KernelSpec
     env: Mapping[str, str]
+    provisioner_name: str = DEFAULT_PROVISIONER
+    provisioner_config: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def id(self) -> str:
@@ -158,14 +147,17 @@ def plan_launch(
     activator: Activator | None = None,
     base: Mapping[str, str] | None = None,
 ) -> LaunchPlan:
-    """The :class:`LaunchPlan` of a kernel type launched from its kernelspec: its spec,
-    and its environment activated over ``base`` (default ``os.environ``) by
-    ``activator`` (default :func:`shared_activator`). Blocking: activating a conda
-    prefix may run its activation scripts (once; the result is cached).
+    """The :class:`LaunchPlan` of a kernel type launched from its kernelspec (what
+    :meth:`KernelProvider.prepare` does by default): its spec, the provisioner the spec
+    asks for (``metadata.kernel_provisioner``, else the local one), and its environment
+    activated over ``base`` (default ``os.environ``) by ``activator`` (default
+    :func:`shared_activator`). Blocking: activating a conda prefix may run its
+    activation scripts (once; the result is cached).
 
     Raises:
         DiscoveryError: the kernel type has no kernelspec (a broken environment).
         KernelSpecError: the kernel type is broken (the message lists its problems).
+        ProvisioningError: the spec's ``metadata.kernel_provisioner`` is malformed.
         EnvironmentActivationError: its environment could not be activated.
     """
     spec = kernel_type.spec
@@ -181,35 +173,13 @@ def plan_launch(
         # Problems of this process's view only (e.g. a program that the environment's
         # activation puts on PATH): the kernel type, judged in its environment, is fine.
         spec = replace(spec, problems=())
+    name, config = provisioner_choice(spec)
     environment = kernel_type.environment
     if environment is None:
         env = dict(os.environ if base is None else base)
     else:
         env = (activator or shared_activator()).activate(environment, base)
-    return LaunchPlan(kernel_type, spec, env)
-
-
-class KernelHandle(Protocol):
-    """A launched kernel: where it listens and its lifecycle. What
-    :meth:`KernelProvider.launch` returns; a launched provisioner
-    (``kernelkit.provisioning.KernelProvisionerBase``) is one."""
-
-    kernel_id: str
-    connection_info: ConnectionInfo | None
-
-    async def poll(self) -> int | None: ...
-
-    async def wait(self) -> int | None: ...
-
-    async def send_signal(self, signum: int) -> None: ...
-
-    async def terminate(self, restart: bool = False) -> None: ...
-
-    async def kill(self, restart: bool = False) -> None: ...
-
-    async def stop(self, *, grace: float | None = None, restart: bool = False) -> int | None: ...
-
-    async def cleanup(self, restart: bool = False) -> None: ...
+    return LaunchPlan(kernel_type, spec, env, provisioner_name=name, provisioner_config=config)
 
 
 class KernelProvider:
@@ -243,41 +213,24 @@ class KernelProvider:
         return None
 
     def prepare(self, kernel_type: KernelType) -> LaunchPlan:
-        """What launching ``kernel_type`` here takes (its kernelspec and activated
-        environment), for a caller that manages the kernel itself; see
-        :meth:`KernelFinder.prepare`. Blocking (activation may run scripts).
+        """What launching ``kernel_type`` takes: the provisioner and its configuration,
+        the kernelspec and the complete environment (see :class:`LaunchPlan`). Managers
+        call it (through :meth:`KernelFinder.prepare`) in a worker thread, once per
+        start: it may block (activation may run scripts).
 
-        The default is :func:`plan_launch`, unless this provider overrides
-        :meth:`launch` (its kernels start its own way, e.g. remotely): then it raises
-        DiscoveryError, since no kernelspec launched here would be the same kernel.
+        The default is :func:`plan_launch`: the spec's provisioner (the local one unless
+        its metadata names another), its environment activated. A provider whose kernels
+        start elsewhere (a remote server, another host, a sandbox) overrides this to name
+        its provisioner and that provisioner's configuration::
+
+            def prepare(self, kernel_type):
+                plan = plan_launch(kernel_type)
+                return replace(plan, provisioner_name="my-provisioner",
+                               provisioner_config={"host": kernel_type.metadata["host"]})
 
         Raises:
-            DiscoveryError: the kernel type cannot be launched from a kernelspec here.
+            DiscoveryError: the kernel type cannot be launched (e.g. it has no spec).
             KernelSpecError: the kernel type is broken.
             EnvironmentActivationError: its environment could not be activated.
         """
-        if type(self).launch is not KernelProvider.launch:
-            raise DiscoveryError(
-                f"kernel provider {type(self).__qualname__} launches {kernel_type.id} its "
-                "own way: launch it with KernelFinder.launch() or alaunch()"
-            )
         return plan_launch(kernel_type)
-
-    async def launch(self, kernel_type: KernelType, options: LaunchOptions) -> KernelHandle:
-        """Launch ``kernel_type``; return its provisioner, launched (the kernel handle:
-        connection info, poll, wait, signals, stop, cleanup).
-
-        The default launches ``kernel_type.spec`` with the provisioner its metadata asks
-        for (:class:`~kernelkit.provisioning.KernelProvisionerFactory`), in
-        ``kernel_type.environment`` activated, if any.
-
-        Raises:
-            DiscoveryError: the kernel type has no spec to launch.
-            EnvironmentActivationError: its environment could not be activated.
-            ProvisioningError: the provisioner is missing or the kernel failed to start.
-        """
-        # Imported here, not at the top: provisioning pulls in pyzmq and asyncio, and
-        # listing kernels (the hot path of every command line and editor) never needs them.
-        from kernelkit.discovery._launch import launch_kernel_type
-
-        return await launch_kernel_type(kernel_type, options)

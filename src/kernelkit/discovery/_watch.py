@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from kernelkit._errors import DiscoveryError
-from kernelkit.discovery._finder import FindResult, KernelChange
+from kernelkit.discovery._results import FindResult, KernelChange
 from kernelkit.discovery._types import KernelType
 
 __all__ = [

@@ -10,18 +10,14 @@
 """
 
 from kernelkit.manager._blocking import KernelManager, start_new_kernel
-from kernelkit.manager._manager import (
-    AsyncKernelManager,
-    KernelState,
-    KernelWatcher,
-    RestartCallback,
-    RestartEvent,
-    start_new_async_kernel,
-)
+from kernelkit.manager._manager import AsyncKernelManager
 from kernelkit.manager._multi import AsyncMultiKernelManager, CullCallback
 from kernelkit.manager._multi_blocking import ManagedKernel, MultiKernelManager
-from kernelkit.manager._pool import AsyncKernelPool, AsyncPooledKernel
+from kernelkit.manager._pool import AsyncKernelPool
 from kernelkit.manager._pool_blocking import KernelPool, PooledKernel
+from kernelkit.manager._pooled import AsyncPooledKernel
+from kernelkit.manager._start_new import start_new_async_kernel
+from kernelkit.manager._types import KernelState, KernelWatcher, RestartCallback, RestartEvent
 
 __all__ = [
     "AsyncKernelManager",

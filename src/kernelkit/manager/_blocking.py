@@ -20,15 +20,16 @@ from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import KernelError, ManagerError
 from kernelkit._loopthread import LoopThread
 from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, KernelClient
-from kernelkit.manager._manager import (
+from kernelkit.discovery import KernelFinder, KernelType, LaunchPlan
+from kernelkit.manager._manager import AsyncKernelManager
+from kernelkit.manager._start_new import not_ready_error
+from kernelkit.manager._types import (
     DEFAULT_SHUTDOWN_WAIT_TIME,
     DEFAULT_STABLE_START_TIME,
-    AsyncKernelManager,
     KernelState,
     KernelWatcher,
     RestartCallback,
     RestartEvent,
-    not_ready_error,
 )
 from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
@@ -82,6 +83,16 @@ class _ManagerFace:
     def kernel_spec(self) -> KernelSpec:
         """See :attr:`AsyncKernelManager.kernel_spec`."""
         return self._manager.kernel_spec
+
+    @property
+    def kernel_type(self) -> KernelType | None:
+        """See :attr:`AsyncKernelManager.kernel_type`."""
+        return self._manager.kernel_type
+
+    @property
+    def launch_plan(self) -> LaunchPlan | None:
+        """See :attr:`AsyncKernelManager.launch_plan`."""
+        return self._manager.launch_plan
 
     @property
     def provisioner(self) -> KernelProvisionerBase | None:
@@ -195,6 +206,8 @@ class KernelManager(_ManagerFace):
         kernel_name: str | None = None,
         *,
         kernel_spec: KernelSpec | None = None,
+        kernel_type: KernelType | None = None,
+        finder: KernelFinder | None = None,
         kernel_id: str | None = None,
         provisioner_factory: KernelProvisionerFactory | None = None,
         autorestart: bool = True,
@@ -208,6 +221,8 @@ class KernelManager(_ManagerFace):
         self._manager = AsyncKernelManager(
             kernel_name,
             kernel_spec=kernel_spec,
+            kernel_type=kernel_type,
+            finder=finder,
             kernel_id=kernel_id,
             provisioner_factory=provisioner_factory,
             autorestart=autorestart,
@@ -331,8 +346,11 @@ def start_new_kernel(
     kernel_name: str | None = None,
     *,
     kernel_spec: KernelSpec | None = None,
+    kernel_type: KernelType | None = None,
+    finder: KernelFinder | None = None,
     startup_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    inherit_env: bool = True,
     cwd: str | None = None,
     extra_arguments: Sequence[str] = (),
     autorestart: bool = True,
@@ -350,11 +368,13 @@ def start_new_kernel(
     km = KernelManager(
         kernel_name,
         kernel_spec=kernel_spec,
+        kernel_type=kernel_type,
+        finder=finder,
         autorestart=autorestart,
         provisioner_factory=provisioner_factory,
     )
     try:
-        km.start_kernel(env=env, cwd=cwd, extra_arguments=extra_arguments)
+        km.start_kernel(env=env, inherit_env=inherit_env, cwd=cwd, extra_arguments=extra_arguments)
         kc = km.client()
     except BaseException:
         km.close()

@@ -1,6 +1,8 @@
 """The asyncio manager of one owned kernel: :class:`AsyncKernelManager`.
 
-It launches the kernel through a provisioner (pre_launch, launch_kernel, post_launch),
+It launches the kernel through the provisioner its kernel type names (a kernelspec's
+``metadata.kernel_provisioner``, or a provider's :class:`~kernelkit.discovery.LaunchPlan`)
+with the one launch sequence (:func:`kernelkit.provisioning.launch_provisioner`),
 watches its process, and controls its lifetime:
 
 - Shutdown: interrupt, ``shutdown_request`` on control (from a private client with its
@@ -21,96 +23,69 @@ import asyncio
 import logging
 import signal
 import uuid
-import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol
 
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import (
     KernelDied,
     KernelError,
-    KernelSpecError,
-    KernelStartError,
     KernelTimeout,
     ManagerError,
 )
 from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient
-from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory
-from kernelkit.specs import KernelSpec, get_kernel_spec
+from kernelkit.discovery import KernelFinder, KernelType, LaunchPlan
+from kernelkit.manager._choice import KernelChoice
+from kernelkit.manager._stopping import graceful_stop
+from kernelkit.manager._types import (
+    DEFAULT_SHUTDOWN_WAIT_TIME,
+    DEFAULT_STABLE_START_TIME,
+    KernelState,
+    KernelWatcher,
+    Notices,
+    RestartCallback,
+    RestartEvent,
+    same_endpoints,
+)
+from kernelkit.provisioning import (
+    KernelProvisionerBase,
+    KernelProvisionerFactory,
+    default_factory,
+    launch_provisioner,
+)
+from kernelkit.specs import KernelSpec
 from kernelkit.transport import ZMQTransport
 
-__all__ = [
-    "AsyncKernelManager",
-    "KernelState",
-    "KernelWatcher",
-    "RestartCallback",
-    "RestartEvent",
-    "start_new_async_kernel",
-]
+__all__ = ["AsyncKernelManager"]
 
 log = logging.getLogger("kernelkit.manager")
 
-#: Called with the error describing what happened (see :class:`AsyncKernelManager`).
-RestartCallback = Callable[[KernelError], object]
-#: ``"died"``: the process exited unexpectedly (called at once, before any restart);
-#: ``"restart"``: it was restarted after such a death; ``"dead"``: it stays dead.
-RestartEvent = Literal["died", "restart", "dead"]
-_EVENTS: tuple[RestartEvent, ...] = ("died", "restart", "dead")
-#: ``new`` (never started), ``running``, ``restarting`` (stopping and starting again),
-#: ``dead`` (died and stays dead: see ``last_error``), ``stopped`` (shut down on request).
-KernelState = Literal["new", "running", "restarting", "dead", "stopped"]
-
-DEFAULT_KERNEL_NAME = "python3"
-#: How long the default stop sequence may take: half waiting for the kernel to exit after
-#: shutdown_request, half after SIGTERM, then SIGKILL (jupyter_client's default too).
-DEFAULT_SHUTDOWN_WAIT_TIME = 5.0
-#: A kernel that ran this long before dying restarts with a fresh restart budget.
-DEFAULT_STABLE_START_TIME = 10.0
 # How long an interrupt_request (message mode) may take to be answered.
 _INTERRUPT_REPLY_TIMEOUT = 10.0
-
-_default_factory: KernelProvisionerFactory | None = None
-
-
-def _factory() -> KernelProvisionerFactory:
-    # One factory per process: it reads the provisioner entry points once.
-    global _default_factory
-    if _default_factory is None:
-        _default_factory = KernelProvisionerFactory()
-    return _default_factory
-
-
-class KernelWatcher(Protocol):
-    """What a manager tells about its kernel: both kernelkit clients implement it."""
-
-    @property
-    def closed(self) -> bool: ...
-
-    def notify_dead(self, error: KernelError) -> None: ...
-
-    def notify_restarted(self, info: ConnectionInfo | None = None) -> None: ...
-
-
-def _same_endpoints(a: ConnectionInfo, b: ConnectionInfo) -> bool:
-    """True when a client connected to ``a`` reaches (and can talk to) ``b``."""
-    return (
-        a.ip == b.ip
-        and a.transport == b.transport
-        and a.key == b.key
-        and a.signature_scheme == b.signature_scheme
-        and all(a.port(c) == b.port(c) for c in ("shell", "iopub", "stdin", "control", "hb"))
-    )
 
 
 class AsyncKernelManager:
     """Starts one kernel, watches it, and interrupts, restarts and stops it (asyncio).
 
-    ``kernel_name`` names a kernelspec (default ``python3``, looked up when the kernel
-    starts); or pass ``kernel_spec`` directly. ``provisioner_factory`` picks the
-    provisioner the spec asks for (default: one shared
-    :class:`~kernelkit.provisioning.KernelProvisionerFactory`).
+    What to launch, one of:
+
+    - ``kernel_name``: a kernelspec name (default ``python3``, looked up when the kernel
+      starts), or a kernel type id as ``kernelkit list`` shows it (``spec/python3``,
+      ``env/<env-id>/python3``, ``<provider>/<name>``: kernelspec names never contain
+      ``/``, ids always do), looked up with ``finder`` (default: one shared
+      :class:`~kernelkit.discovery.KernelFinder`);
+    - ``kernel_spec``: a :class:`~kernelkit.specs.KernelSpec`;
+    - ``kernel_type``: a :class:`~kernelkit.discovery.KernelType` from a finder.
+
+    A kernel type (by id or given) is launched from its provider's
+    :class:`~kernelkit.discovery.LaunchPlan`, prepared in a worker thread at each
+    :meth:`start_kernel` (activation may run scripts) and reused by restarts: the
+    provisioner it names, with its configuration, and its complete environment (an
+    environment's activated one, never merged over ``os.environ``). A kernelspec is
+    launched with the provisioner its ``metadata.kernel_provisioner`` names (default:
+    the local one). ``provisioner_factory`` makes the provisioner (default: the one
+    process-wide :func:`~kernelkit.provisioning.default_factory`).
 
     Auto-restart (``autorestart``): when the process exits without being asked to, the
     kernel is relaunched at once with the same arguments, on the same ports when they
@@ -140,6 +115,8 @@ class AsyncKernelManager:
         kernel_name: str | None = None,
         *,
         kernel_spec: KernelSpec | None = None,
+        kernel_type: KernelType | None = None,
+        finder: KernelFinder | None = None,
         kernel_id: str | None = None,
         provisioner_factory: KernelProvisionerFactory | None = None,
         autorestart: bool = True,
@@ -150,27 +127,23 @@ class AsyncKernelManager:
         on_restarted: RestartCallback | None = None,
         on_dead: RestartCallback | None = None,
     ) -> None:
-        if kernel_spec is not None and kernel_name is not None and kernel_name != kernel_spec.name:
-            raise ManagerError(
-                f"kernel_name {kernel_name!r} and kernel_spec {kernel_spec.name!r} disagree; "
-                "pass one of them"
-            )
         if restart_limit < 0:
             raise ManagerError(f"restart_limit must be >= 0, not {restart_limit}")
         if shutdown_wait_time < 0 or stable_start_time < 0:
             raise ManagerError("shutdown_wait_time and stable_start_time must be >= 0")
-        self._kernel_name = kernel_spec.name if kernel_spec is not None else kernel_name
-        self._kernel_spec = kernel_spec
+        self._choice = KernelChoice(
+            kernel_name, kernel_spec=kernel_spec, kernel_type=kernel_type, finder=finder
+        )
         self._kernel_id = kernel_id or str(uuid.uuid4())
         self._factory = provisioner_factory
         self.autorestart = autorestart
         self.restart_limit = restart_limit
         self._shutdown_wait_time = shutdown_wait_time
         self._stable_start_time = stable_start_time
-        self._callbacks: dict[RestartEvent, list[RestartCallback]] = {e: [] for e in _EVENTS}
+        self._notices = Notices(lambda: f"{self.kernel_name} ({self._kernel_id})")
         for event, callback in (("died", on_died), ("restart", on_restarted), ("dead", on_dead)):
             if callback is not None:
-                self._callbacks[event].append(callback)  # type: ignore[index]
+                self._notices.add_callback(callback, event)  # type: ignore[arg-type]
 
         self._provisioner: KernelProvisionerBase | None = None
         self._state: KernelState = "new"
@@ -180,7 +153,6 @@ class AsyncKernelManager:
         self._launch_inherit_env = True
         self._launch_cwd: str | None = None
         self._launch_extra: tuple[str, ...] = ()
-        self._clients: weakref.WeakSet[KernelWatcher] = weakref.WeakSet()
         self._announced: ConnectionInfo | None = None  # what the clients are connected to
         self._control: AsyncKernelClient | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -205,22 +177,38 @@ class AsyncKernelManager:
 
     @property
     def kernel_name(self) -> str:
-        """The kernelspec's name (the one asked for, before the spec is looked up)."""
-        if self._kernel_spec is not None:
-            return self._kernel_spec.name
-        return self._kernel_name or DEFAULT_KERNEL_NAME
+        """The kernelspec's name, or the kernel type's id when started by id or type (the
+        one asked for, before anything is looked up)."""
+        return self._choice.name
 
     @property
     def kernel_spec(self) -> KernelSpec:
-        """The kernelspec (looked up by name on first use).
+        """The kernelspec (looked up on first use; for a kernel type, its plan's once
+        started).
 
         Raises:
-            NoSuchKernel: no kernelspec has that name (the error lists the available ones).
+            NoSuchKernel: no kernelspec or kernel type has that name (the error lists the
+                available ones).
             KernelSpecError: the kernelspec is broken (the error lists its problems).
+            DiscoveryError: the kernel type has no kernelspec.
         """
-        if self._kernel_spec is None:
-            self._kernel_spec = get_kernel_spec(self.kernel_name)
-        return self._kernel_spec
+        return self._choice.spec()
+
+    @property
+    def kernel_type(self) -> KernelType | None:
+        """The kernel type, when started by id or type (looked up on first use; None for
+        a kernelspec).
+
+        Raises:
+            NoSuchKernel: no kernel type has that id (the error lists close ones).
+        """
+        return self._choice.kernel_type()
+
+    @property
+    def launch_plan(self) -> LaunchPlan | None:
+        """The plan the kernel was last started from (None before the first start, and
+        for a kernelspec)."""
+        return self._choice.plan
 
     @property
     def provisioner(self) -> KernelProvisionerBase | None:
@@ -262,29 +250,22 @@ class AsyncKernelManager:
     def add_restart_callback(
         self, callback: RestartCallback, event: RestartEvent = "restart"
     ) -> None:
-        """Call ``callback(error)`` on ``event``: ``"died"``, ``"restart"`` or ``"dead"``."""
-        if event not in _EVENTS:
-            raise ManagerError(f"unknown restart event {event!r}; use one of {_EVENTS}")
-        self._callbacks[event].append(callback)
+        """Call ``callback(error)`` on ``event``: ``"died"``, ``"restart"`` or ``"dead"``.
+
+        Raises:
+            ManagerError: an unknown event.
+        """
+        self._notices.add_callback(callback, event)
 
     def remove_restart_callback(
         self, callback: RestartCallback, event: RestartEvent = "restart"
     ) -> None:
-        """Stop calling ``callback`` on ``event`` (nothing happens if it was not added)."""
-        if event not in _EVENTS:
-            raise ManagerError(f"unknown restart event {event!r}; use one of {_EVENTS}")
-        callbacks = self._callbacks[event]
-        if callback in callbacks:
-            callbacks.remove(callback)
+        """Stop calling ``callback`` on ``event`` (nothing happens if it was not added).
 
-    def _fire(self, event: RestartEvent, error: KernelError) -> None:
-        for callback in list(self._callbacks[event]):
-            try:
-                callback(error)
-            except Exception:
-                log.exception(
-                    "kernel %s (%s): a %r callback failed", self.kernel_name, self._kernel_id, event
-                )
+        Raises:
+            ManagerError: an unknown event.
+        """
+        self._notices.remove_callback(callback, event)
 
     # ------------------------------------------------------------------ clients
 
@@ -324,31 +305,13 @@ class AsyncKernelManager:
     def add_client(self, client: KernelWatcher) -> None:
         """Keep ``client`` informed of this kernel's deaths and restarts (clients from
         :meth:`client` are added already). Held weakly."""
-        self._clients.add(client)
+        self._notices.add_watcher(client)
         if self._state == "dead" and self._last_error is not None:
             client.notify_dead(self._last_error)
 
     def remove_client(self, client: KernelWatcher) -> None:
         """Stop informing ``client``."""
-        self._clients.discard(client)
-
-    def _notify_dead(self, error: KernelError) -> None:
-        for client in list(self._clients):
-            if client.closed:
-                continue
-            try:
-                client.notify_dead(error)
-            except Exception:  # a watcher of the caller's own: the others still hear
-                log.exception("kernel %s: a client's notify_dead failed", self.kernel_name)
-
-    def _notify_restarted(self, info: ConnectionInfo | None) -> None:
-        for client in list(self._clients):
-            if client.closed:
-                continue
-            try:
-                client.notify_restarted(info)
-            except Exception:
-                log.exception("kernel %s: a client's notify_restarted failed", self.kernel_name)
+        self._notices.remove_watcher(client)
 
     # ------------------------------------------------------------------ start
 
@@ -362,18 +325,23 @@ class AsyncKernelManager:
     ) -> None:
         """Launch the kernel; returns once it listens (its connection info is known).
 
-        ``env`` is added to this process's environment (the spec's ``env`` goes on top);
-        with ``inherit_env=False`` it is the whole environment instead (an activated
-        environment, from which activation may have removed variables).
-        ``extra_arguments`` are appended to the spec's argv. Restarts reuse them all.
-        Nothing is left behind when the start fails.
+        ``env`` is added to the base environment (the spec's ``env`` goes on top): this
+        process's environment for a kernelspec, the plan's complete environment for a
+        kernel type (an environment's kernel: activated). With ``inherit_env=False``,
+        ``env`` is the whole environment instead (complete as given: a variable it lacks
+        stays unset). ``extra_arguments`` are appended to the spec's argv. Restarts
+        reuse them all, and the plan. Nothing is left behind when the start fails.
 
         Raises:
-            NoSuchKernel: no kernelspec by that name (the error lists the available ones).
-            KernelSpecError: the kernelspec is broken.
+            NoSuchKernel: no kernelspec or kernel type by that name (the error lists the
+                available ones).
+            KernelSpecError: the kernelspec or kernel type is broken.
+            DiscoveryError: the kernel type cannot be launched (no kernelspec, its
+                provider is missing or prepared no usable plan).
+            EnvironmentActivationError: the kernel's environment could not be activated.
             KernelStartError: the kernel could not be started or died while starting
                 (with its exit code and the last lines it wrote).
-            ProvisionerNotFound, ProvisioningError: the spec's provisioner is unusable.
+            ProvisionerNotFound, ProvisioningError: the provisioner is unusable.
             ManagerError: a kernel is already running.
         """
         async with self._lock:
@@ -382,23 +350,30 @@ class AsyncKernelManager:
                     f"kernel {self.kernel_name!r} ({self._kernel_id}) is already running; "
                     "shut it down or restart it"
                 )
-            spec = self.kernel_spec
-            if spec.problems:
-                raise KernelSpecError(
-                    f"kernelspec {spec.name!r} in {spec.resource_dir} is broken:\n  "
-                    + "\n  ".join(spec.problems)
-                )
+            launch = await self._choice.prepare(self._factory or default_factory())
             if self._provisioner is None:
-                factory = self._factory or _factory()
-                self._provisioner = factory.create_provisioner_instance(self._kernel_id, spec)
-            self._launch_env = dict(env) if env is not None else None
-            self._launch_inherit_env = inherit_env
+                factory = self._factory or default_factory()
+                self._provisioner = factory.create_provisioner_instance(
+                    self._kernel_id,
+                    launch.spec,
+                    provisioner_name=launch.provisioner_name,
+                    config=launch.provisioner_config,
+                )
+            if launch.base_env is None:
+                self._launch_env = dict(env) if env is not None else None
+                self._launch_inherit_env = inherit_env
+            else:
+                # The plan's environment is complete: the caller's goes on top of it, and
+                # it is never merged over os.environ (what activation removed stays out).
+                base = launch.base_env if inherit_env else {}
+                self._launch_env = {**base, **(env or {})}
+                self._launch_inherit_env = False
             self._launch_cwd = cwd
             self._launch_extra = tuple(extra_arguments)
             if not self._resume:
                 # Clients of an earlier run were told it ended; a start after
                 # shutdown_kernel(restart=True) is a restart: its clients follow it.
-                self._clients = weakref.WeakSet()
+                self._notices.forget_watchers()
                 self._announced = None
             self._resume = False
             self._last_error = None
@@ -411,23 +386,20 @@ class AsyncKernelManager:
             self._started(self._provisioner)
 
     async def _launch(self, p: KernelProvisionerBase, *, restart: bool) -> ConnectionInfo:
-        """pre_launch, launch_kernel, post_launch; on failure nothing is left running
-        (with ``restart``, the key and ports are kept for the next attempt)."""
+        """The one launch sequence with this start's arguments; on failure nothing is left
+        running (with ``restart``, the key and ports are kept for the next attempt)."""
         try:
-            params = await p.pre_launch(
+            return await launch_provisioner(
+                p,
                 env=self._launch_env,
                 inherit_env=self._launch_inherit_env,
                 cwd=self._launch_cwd,
                 extra_arguments=self._launch_extra,
+                restart=restart,
             )
-            info = await p.launch_kernel(params.cmd, env=params.env, cwd=params.cwd)
-            await p.post_launch()
         except BaseException:
-            # LocalProvisioner has released everything already; another provisioner may
-            # not have: stop and clean up whatever it still holds.
-            await self._release(p, restart=restart)
+            await self._close_control()
             raise
-        return info
 
     def _started(self, p: KernelProvisionerBase) -> None:
         """A kernel is running: inform the clients and watch its process."""
@@ -437,7 +409,7 @@ class AsyncKernelManager:
         if old is not None:
             # Moved (the old ports were taken meanwhile): the clients reconnect to the new
             # ones; the info passed is what tells them to.
-            self._notify_restarted(None if _same_endpoints(old, info) else info)
+            self._notices.notify_restarted(None if same_endpoints(old, info) else info)
         self._announced = info
         self._state = "running"
         loop = asyncio.get_running_loop()
@@ -468,8 +440,8 @@ class AsyncKernelManager:
             )
             self._last_error = error
             self._state = "dead"
-            self._notify_dead(error)
-            self._fire("dead", error)
+            self._notices.notify_dead(error)
+            self._notices.fire("dead", error)
 
     async def _handle_death(self, p: KernelProvisionerBase, status: int | None) -> None:
         """The process exited on its own: tell everyone, clean up, restart if allowed."""
@@ -478,13 +450,13 @@ class AsyncKernelManager:
         error: KernelError = p.died_error(status, "the kernel process exited unexpectedly")
         log.warning("%s", error)
         self._last_error = error
-        self._notify_dead(error)  # first: pending requests fail now
+        self._notices.notify_dead(error)  # first: pending requests fail now
         # Reap it, stop what it left in its group, remove its file; keep key and ports.
         await self._release(p, restart=True)
         self._state = "restarting" if self.autorestart else "dead"
-        self._fire("died", error)
+        self._notices.fire("died", error)
         if not self.autorestart:
-            self._fire("dead", error)
+            self._notices.fire("dead", error)
             return
         stable = p.get_stable_start_time(recommended=self._stable_start_time)
         if uptime >= stable:
@@ -504,7 +476,7 @@ class AsyncKernelManager:
                 log.error("%s", error)
                 self._last_error = error
                 self._state = "dead"
-                self._fire("dead", error)
+                self._notices.fire("dead", error)
                 return
             log.info(
                 "kernel %s (%s): restarting (%d of at most %d in a row)",
@@ -524,7 +496,7 @@ class AsyncKernelManager:
             break
         self._last_error = None
         self._started(p)
-        self._fire("restart", death)
+        self._notices.fire("restart", death)
 
     async def _stop_supervising(self) -> None:
         task, self._supervisor = self._supervisor, None
@@ -584,50 +556,14 @@ class AsyncKernelManager:
     async def _graceful_stop(
         self, p: KernelProvisionerBase, wait_time: float, *, restart: bool
     ) -> int | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_time
-        reply: asyncio.Task[object] | None = None
         try:
-            control = await self._control_client()
+            control: AsyncKernelClient | None = await self._control_client()
         except KernelError as exc:
             log.warning("kernel %s: cannot send shutdown_request (%s)", self.kernel_name, exc)
             control = None
-        try:
-            if control is not None:
-                # Interrupt first: a kernel busy in user code may answer shutdown_request
-                # but not exit until that code returns (ipykernel does this).
-                if p.interrupt_mode == "signal":
-                    await p.send_signal(signal.SIGINT)
-                else:
-                    self._interrupt_by_message(control)
-                reply = loop.create_task(control.shutdown(restart=restart))
-                await p.shutdown_requested(restart=restart)
-                try:
-                    return await asyncio.wait_for(p.wait(), wait_time / 2)
-                except asyncio.TimeoutError:
-                    log.info(
-                        "kernel %s did not exit within %g s of shutdown_request: SIGTERM",
-                        self.kernel_name,
-                        wait_time / 2,
-                    )
-            return await p.stop(grace=max(0.0, deadline - loop.time()), restart=restart)
-        finally:
-            if reply is not None:
-                reply.cancel()
-                # The reply is not needed (the process exit is what counts); collect the
-                # task so its cancellation or failure is not reported as unretrieved.
-                await asyncio.wait({reply})
-
-    def _interrupt_by_message(self, control: AsyncKernelClient) -> None:
-        """Send interrupt_request without waiting for the reply (shutdown follows)."""
-        task = asyncio.get_running_loop().create_task(control.interrupt())
-
-        def collect(t: asyncio.Task[object]) -> None:
-            # It fails with ClientClosed once the kernel is gone: expected, not an error.
-            if not t.cancelled() and t.exception() is not None:
-                log.debug("kernel %s: interrupt_request: %s", self.kernel_name, t.exception())
-
-        task.add_done_callback(collect)
+        return await graceful_stop(
+            p, control, wait_time=wait_time, restart=restart, kernel_name=self.kernel_name
+        )
 
     async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
         """Stop the kernel and release everything it held.
@@ -649,7 +585,7 @@ class AsyncKernelManager:
             if self._state != "new":
                 self._state = "stopped"
             self._resume = restart
-            self._notify_dead(
+            self._notices.notify_dead(
                 KernelDied(
                     "the kernel is being restarted by its manager"
                     if restart
@@ -681,7 +617,7 @@ class AsyncKernelManager:
                 )
             self._state = "restarting"
             status = await self._stop(p, now=now, restart=True)
-            self._notify_dead(
+            self._notices.notify_dead(
                 KernelDied(
                     "the kernel is being restarted by its manager",
                     kernel_name=self.kernel_name,
@@ -694,7 +630,7 @@ class AsyncKernelManager:
             except KernelError as exc:
                 self._last_error = exc
                 self._state = "dead"
-                self._notify_dead(exc)
+                self._notices.notify_dead(exc)
                 raise
             self._last_error = None
             self._started(p)
@@ -757,64 +693,3 @@ class AsyncKernelManager:
         tb: TracebackType | None,
     ) -> None:
         await self.shutdown_kernel()
-
-
-async def start_new_async_kernel(
-    kernel_name: str | None = None,
-    *,
-    kernel_spec: KernelSpec | None = None,
-    startup_timeout: float = 60.0,
-    env: Mapping[str, str] | None = None,
-    cwd: str | None = None,
-    extra_arguments: Sequence[str] = (),
-    autorestart: bool = True,
-    provisioner_factory: KernelProvisionerFactory | None = None,
-) -> tuple[AsyncKernelManager, AsyncKernelClient]:
-    """Start a kernel and return its manager and a started client, once it is ready.
-
-    The caller closes both: ``await kc.aclose()`` and ``await km.shutdown_kernel()``.
-
-    Raises:
-        NoSuchKernel, KernelSpecError, KernelStartError: as :meth:`AsyncKernelManager.start_kernel`;
-            KernelStartError also when the kernel dies before it is ready.
-        KernelTimeout: not ready within ``startup_timeout`` seconds (the kernel is stopped).
-    """
-    km = AsyncKernelManager(
-        kernel_name,
-        kernel_spec=kernel_spec,
-        autorestart=autorestart,
-        provisioner_factory=provisioner_factory,
-    )
-    await km.start_kernel(env=env, cwd=cwd, extra_arguments=extra_arguments)
-    kc = km.client()
-    try:
-        await kc.start()
-        await kc.wait_for_ready(timeout=startup_timeout)
-    except BaseException as exc:
-        tail = km.output_tail()
-        await kc.aclose()
-        await km.shutdown_kernel(now=True)
-        error = not_ready_error(exc, kernel_name=km.kernel_name, timeout=startup_timeout, tail=tail)
-        if error is None:
-            raise
-        raise error from exc
-    return km, kc
-
-
-def not_ready_error(
-    exc: BaseException, *, kernel_name: str, timeout: float, tail: Sequence[str]
-) -> KernelError | None:
-    """What a start-and-wait-for-ready helper raises instead of ``exc`` (None: ``exc``)."""
-    if isinstance(exc, KernelDied):
-        return KernelStartError(
-            "the kernel died before it was ready",
-            kernel_name=kernel_name,
-            exit_code=exc.exit_code,
-            output_tail=exc.output_tail,
-        )
-    if isinstance(exc, KernelTimeout):
-        detail = ("; last output:\n    " + "\n    ".join(tail)) if tail else ""
-        return KernelTimeout(
-            f"kernel {kernel_name!r} did not become ready within {timeout:g} s ({exc}){detail}"
-        )
-    return None

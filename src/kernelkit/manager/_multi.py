@@ -24,10 +24,10 @@ from types import TracebackType
 
 from kernelkit._errors import KernelError, ManagerError, UnknownKernelId
 from kernelkit.client import AsyncKernelClient
-from kernelkit.manager._manager import (
-    DEFAULT_SHUTDOWN_WAIT_TIME,
-    AsyncKernelManager,
-)
+from kernelkit.discovery import KernelFinder, KernelType
+from kernelkit.manager._choice import check_kernel_choice
+from kernelkit.manager._manager import AsyncKernelManager
+from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.protocol import Message
 from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
@@ -86,8 +86,11 @@ class AsyncMultiKernelManager:
 
     Every kernel gets an :class:`~kernelkit.manager.AsyncKernelManager` made with this
     manager's options (``provisioner_factory``, ``autorestart``, ``restart_limit``,
-    ``shutdown_wait_time``). Use as ``async with AsyncMultiKernelManager() as mkm:``
-    (every kernel is shut down at the end), or call :meth:`shutdown_all` yourself.
+    ``shutdown_wait_time``, and ``finder``, which looks kernel type ids up).
+    ``default_kernel_name`` (a kernelspec name or kernel type id) is what
+    :meth:`start_kernel` starts when told nothing. Use as
+    ``async with AsyncMultiKernelManager() as mkm:`` (every kernel is shut down at the
+    end), or call :meth:`shutdown_all` yourself.
 
     Culling idle kernels is off by default; ``cull_idle_timeout`` (seconds) turns it on:
     a kernel that has had no IOPub traffic for that long and has no request busy is shut
@@ -99,6 +102,7 @@ class AsyncMultiKernelManager:
         self,
         *,
         default_kernel_name: str = "python3",
+        finder: KernelFinder | None = None,
         provisioner_factory: KernelProvisionerFactory | None = None,
         autorestart: bool = True,
         restart_limit: int = 5,
@@ -107,6 +111,7 @@ class AsyncMultiKernelManager:
         cull_interval: float = 60.0,
         on_cull: CullCallback | None = None,
     ) -> None:
+        check_kernel_choice(default_kernel_name)
         if cull_idle_timeout is not None and cull_idle_timeout <= 0:
             raise ManagerError(
                 f"cull_idle_timeout must be positive seconds (or None for no culling), "
@@ -117,6 +122,7 @@ class AsyncMultiKernelManager:
         if shutdown_wait_time < 0:
             raise ManagerError(f"shutdown_wait_time must be >= 0, not {shutdown_wait_time!r}")
         self.default_kernel_name = default_kernel_name
+        self._finder = finder
         self._provisioner_factory = provisioner_factory
         self._autorestart = autorestart
         self._restart_limit = restart_limit
@@ -175,21 +181,27 @@ class AsyncMultiKernelManager:
         kernel_name: str | None = None,
         *,
         kernel_spec: KernelSpec | None = None,
+        kernel_type: KernelType | None = None,
         kernel_id: str | None = None,
         env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         cwd: str | None = None,
         extra_arguments: Sequence[str] = (),
     ) -> str:
         """Start a kernel and return its id once it listens (as
         :meth:`AsyncKernelManager.start_kernel`; call the client's ``wait_for_ready``).
 
-        ``kernel_name`` (default :attr:`default_kernel_name`) or ``kernel_spec`` picks the
-        kernel; ``kernel_id`` chooses the id (default: a new uuid). Starts run
+        ``kernel_name`` (a kernelspec name or a kernel type id; default
+        :attr:`default_kernel_name`), ``kernel_spec`` or ``kernel_type`` picks the
+        kernel; ``kernel_id`` chooses the id (default: a new uuid). ``env`` and
+        ``inherit_env`` as :meth:`AsyncKernelManager.start_kernel`: an environment's
+        kernel gets exactly its activated environment (``env`` on top). Starts run
         concurrently: await many of them with ``asyncio.gather``.
 
         Raises:
-            ManagerError: ``kernel_id`` is already in use.
-            NoSuchKernel, KernelSpecError, KernelStartError, ProvisioningError: as
+            ManagerError: ``kernel_id`` is already in use, or the kernel is named wrongly.
+            NoSuchKernel, KernelSpecError, DiscoveryError, EnvironmentActivationError,
+                KernelStartError, ProvisioningError: as
                 :meth:`AsyncKernelManager.start_kernel` (nothing is left running).
         """
         if kernel_id is None:
@@ -201,7 +213,8 @@ class AsyncMultiKernelManager:
                 f"kernel id {kernel_id!r} is already in use in this manager; "
                 "pick another or omit it for a new one"
             )
-        if kernel_spec is None and kernel_name is None:
+        check_kernel_choice(kernel_name, kernel_spec=kernel_spec, kernel_type=kernel_type)
+        if kernel_spec is None and kernel_type is None and kernel_name is None:
             kernel_name = self.default_kernel_name
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -210,6 +223,8 @@ class AsyncMultiKernelManager:
             km = AsyncKernelManager(
                 kernel_name,
                 kernel_spec=kernel_spec,
+                kernel_type=kernel_type,
+                finder=self._finder,
                 kernel_id=kernel_id,
                 provisioner_factory=self._provisioner_factory,
                 autorestart=self._autorestart,
@@ -217,7 +232,9 @@ class AsyncMultiKernelManager:
                 shutdown_wait_time=self._shutdown_wait_time,
             )
             entry = _Kernel(km)
-            await km.start_kernel(env=env, cwd=cwd, extra_arguments=extra_arguments)
+            await km.start_kernel(
+                env=env, inherit_env=inherit_env, cwd=cwd, extra_arguments=extra_arguments
+            )
             try:
                 if self.cull_idle_timeout is not None:
                     await self._watch_activity(entry, loop)

@@ -17,12 +17,11 @@ from types import TracebackType
 
 from kernelkit._errors import ManagerError
 from kernelkit._loopthread import LoopThread
+from kernelkit.discovery import KernelFinder, KernelType
 from kernelkit.manager._blocking import _ManagerFace
-from kernelkit.manager._manager import (
-    DEFAULT_SHUTDOWN_WAIT_TIME,
-    AsyncKernelManager,
-)
+from kernelkit.manager._manager import AsyncKernelManager
 from kernelkit.manager._multi import AsyncMultiKernelManager, CullCallback
+from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
 
@@ -97,6 +96,7 @@ class MultiKernelManager:
         self,
         *,
         default_kernel_name: str = "python3",
+        finder: KernelFinder | None = None,
         provisioner_factory: KernelProvisionerFactory | None = None,
         autorestart: bool = True,
         restart_limit: int = 5,
@@ -107,6 +107,7 @@ class MultiKernelManager:
     ) -> None:
         self._mkm = AsyncMultiKernelManager(
             default_kernel_name=default_kernel_name,
+            finder=finder,
             provisioner_factory=provisioner_factory,
             autorestart=autorestart,
             restart_limit=restart_limit,
@@ -166,8 +167,10 @@ class MultiKernelManager:
         kernel_name: str | None = None,
         *,
         kernel_spec: KernelSpec | None = None,
+        kernel_type: KernelType | None = None,
         kernel_id: str | None = None,
         env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         cwd: str | None = None,
         extra_arguments: Sequence[str] = (),
     ) -> str:
@@ -176,17 +179,25 @@ class MultiKernelManager:
             self._mkm.start_kernel(
                 kernel_name,
                 kernel_spec=kernel_spec,
+                kernel_type=kernel_type,
                 kernel_id=kernel_id,
                 env=env,
+                inherit_env=inherit_env,
                 cwd=cwd,
                 extra_arguments=extra_arguments,
             )
         )
 
     def start_kernels(
-        self, count: int, kernel_name: str | None = None, *, kernel_spec: KernelSpec | None = None
+        self,
+        count: int,
+        kernel_name: str | None = None,
+        *,
+        kernel_spec: KernelSpec | None = None,
+        kernel_type: KernelType | None = None,
     ) -> list[str]:
-        """Start ``count`` kernels concurrently; return their ids once all listen.
+        """Start ``count`` kernels concurrently; return their ids once all listen (the
+        kernel chosen as in :meth:`start_kernel`).
 
         Raises:
             KernelStartError (and the rest of :meth:`start_kernel`'s errors): the first
@@ -196,7 +207,9 @@ class MultiKernelManager:
         async def start_all() -> list[str]:
             results = await asyncio.gather(
                 *(
-                    self._mkm.start_kernel(kernel_name, kernel_spec=kernel_spec)
+                    self._mkm.start_kernel(
+                        kernel_name, kernel_spec=kernel_spec, kernel_type=kernel_type
+                    )
                     for _ in range(count)
                 ),
                 return_exceptions=True,

@@ -31,141 +31,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 
 from kernelkit._errors import KernelError, KernelTimeout, ManagerError, PoolExhausted
 from kernelkit.client import AsyncKernelClient
-from kernelkit.manager._manager import (
-    DEFAULT_SHUTDOWN_WAIT_TIME,
-    AsyncKernelManager,
-    not_ready_error,
-)
+from kernelkit.discovery import KernelFinder, KernelType
+from kernelkit.manager._manager import AsyncKernelManager
+from kernelkit.manager._pooled import AsyncPooledKernel, Key, Kind, PoolKernel, Warm, kind_key
+from kernelkit.manager._start_new import not_ready_error
+from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.provisioning import KernelProvisionerFactory
 from kernelkit.specs import KernelSpec
 
-__all__ = [
-    "AsyncKernelPool",
-    "AsyncPooledKernel",
-]
+__all__ = ["AsyncKernelPool"]
 
 log = logging.getLogger("kernelkit.manager")
 
 _BACKOFF_FIRST = 1.0
 _BACKOFF_MAX = 60.0
 
-_Key = tuple[str, ...]
-
-
-class AsyncPooledKernel:
-    """A ready kernel from a :class:`AsyncKernelPool`; the caller owns it now.
-
-    ``manager`` is its :class:`~kernelkit.manager.AsyncKernelManager`, ``client`` a started
-    :class:`~kernelkit.client.AsyncKernelClient` whose ``wait_for_ready`` is done. Close
-    both with :meth:`aclose` (or ``async with``): that shuts the kernel down.
-    """
-
-    __slots__ = ("_closed", "client", "manager")
-
-    def __init__(self, manager: AsyncKernelManager, client: AsyncKernelClient) -> None:
-        self.manager = manager
-        self.client = client
-        self._closed = False
-
-    def __repr__(self) -> str:
-        return f"<AsyncPooledKernel {self.manager.kernel_name} id={self.manager.kernel_id}>"
-
-    @property
-    def kernel_id(self) -> str:
-        return self.manager.kernel_id
-
-    @property
-    def kernel_name(self) -> str:
-        return self.manager.kernel_name
-
-    async def aclose(self, *, now: bool = False) -> None:
-        """Close the client and shut the kernel down (``now``: at once, no grace)."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await self.client.aclose()
-        finally:
-            await self.manager.shutdown_kernel(now=now)
-
-    async def __aenter__(self) -> AsyncPooledKernel:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-class _Warm:
-    """A kernel held by the pool, ready."""
-
-    __slots__ = ("client", "expiry", "kind", "manager", "on_died")
-
-    def __init__(self, kind: _Kind, manager: AsyncKernelManager, client: AsyncKernelClient) -> None:
-        self.kind = kind
-        self.manager = manager
-        self.client = client
-        self.expiry: asyncio.TimerHandle | None = None
-        self.on_died: Callable[[KernelError], object] | None = None
-
-
-class _Kind:
-    """One kernel type: its target size and the kernels and callers waiting on it."""
-
-    __slots__ = (
-        "failures",
-        "kernel_name",
-        "kernel_spec",
-        "key",
-        "label",
-        "retry",
-        "retry_at",
-        "size",
-        "starting",
-        "waiters",
-        "warm",
-    )
-
-    def __init__(self, key: _Key, kernel_name: str | None, kernel_spec: KernelSpec | None) -> None:
-        self.key = key
-        self.kernel_name = kernel_name
-        self.kernel_spec = kernel_spec
-        self.label = kernel_spec.name if kernel_spec is not None else str(kernel_name)
-        self.size = 0
-        self.warm: deque[_Warm] = deque()
-        self.starting = 0
-        self.waiters: deque[asyncio.Future[_Warm]] = deque()
-        self.failures = 0
-        self.retry_at = 0.0
-        self.retry: asyncio.TimerHandle | None = None
-
-
-def _key(kernel: str | KernelSpec) -> _Key:
-    if isinstance(kernel, KernelSpec):
-        return ("spec", kernel.name, str(kernel.resource_dir), *kernel.argv)
-    return ("name", kernel)
-
 
 class AsyncKernelPool:
     """Keeps warm kernels of one or more types ready to hand out (asyncio).
 
     ``AsyncKernelPool("python3", size=2)`` keeps two ``python3`` kernels ready; more types with
-    :meth:`set_size`. A kernel type is a kernelspec name or a
-    :class:`~kernelkit.specs.KernelSpec`. ``max_total`` caps the kernels the pool holds
+    :meth:`set_size`. A kernel type is a kernelspec name, a kernel type id
+    (``env/<env-id>/python3``, looked up with ``finder``), a
+    :class:`~kernelkit.specs.KernelSpec` or a :class:`~kernelkit.discovery.KernelType`.
+    ``max_total`` caps the kernels the pool holds
     (ready and starting), ``max_age`` (seconds) recycles warm kernels that waited that long,
-    ``ready_timeout`` bounds one kernel's start until ready. Kernels start with ``env`` and
-    ``cwd``; the manager options (``autorestart``, ``restart_limit``,
-    ``shutdown_wait_time``, ``provisioner_factory``) are those of
+    ``ready_timeout`` bounds one kernel's start until ready. Kernels start with ``env``,
+    ``inherit_env`` and ``cwd`` as :meth:`AsyncKernelManager.start_kernel` has them (an
+    environment's kernel gets exactly its activated environment, ``env`` on top); the
+    manager options (``autorestart``, ``restart_limit``, ``shutdown_wait_time``,
+    ``provisioner_factory``, ``finder``) are those of
     :class:`~kernelkit.manager.AsyncKernelManager` (``autorestart`` takes effect once a
     kernel is handed out: in the pool a dead kernel is replaced, not restarted).
 
@@ -177,18 +77,20 @@ class AsyncKernelPool:
 
     def __init__(
         self,
-        kernel_name: str | KernelSpec | None = None,
+        kernel_name: PoolKernel | None = None,
         *,
         size: int = 1,
         max_total: int | None = None,
         max_age: float | None = None,
         ready_timeout: float = 60.0,
         env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         cwd: str | None = None,
         autorestart: bool = True,
         restart_limit: int = 5,
         shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
         provisioner_factory: KernelProvisionerFactory | None = None,
+        finder: KernelFinder | None = None,
     ) -> None:
         if max_total is not None and max_total < 1:
             raise ManagerError(f"max_total must be at least 1 (or None), not {max_total!r}")
@@ -200,13 +102,15 @@ class AsyncKernelPool:
         self._max_age = max_age
         self._ready_timeout = ready_timeout
         self._env = dict(env) if env is not None else None
+        self._inherit_env = inherit_env
         self._cwd = cwd
+        self._finder = finder
         self._autorestart = autorestart
         self._restart_limit = restart_limit
         self._shutdown_wait_time = shutdown_wait_time
         self._provisioner_factory = provisioner_factory
-        self._kinds: dict[_Key, _Kind] = {}
-        self._default: _Kind | None = None
+        self._kinds: dict[Key, Kind] = {}
+        self._default: Kind | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._closed = False
@@ -229,22 +133,20 @@ class AsyncKernelPool:
 
     # ------------------------------------------------------------------ configuration
 
-    def _kind(self, kernel: str | KernelSpec) -> _Kind:
-        if not isinstance(kernel, (str, KernelSpec)) or not kernel:
+    def _kind(self, kernel: PoolKernel) -> Kind:
+        if not isinstance(kernel, (str, KernelSpec, KernelType)) or not kernel:
             raise ManagerError(
-                f"a kernel type is a kernelspec name or a KernelSpec, not {kernel!r}"
+                "a pool's kernel type is a kernelspec name ('python3'), a kernel type id "
+                f"('env/<env-id>/python3'), a KernelSpec or a KernelType, not {kernel!r}"
             )
-        key = _key(kernel)
+        key = kind_key(kernel)
         kind = self._kinds.get(key)
         if kind is None:
-            if isinstance(kernel, KernelSpec):
-                kind = _Kind(key, None, kernel)
-            else:
-                kind = _Kind(key, kernel, None)
+            kind = Kind(key, kernel)
             self._kinds[key] = kind
         return kind
 
-    def set_size(self, kernel_name: str | KernelSpec, size: int) -> None:
+    def set_size(self, kernel_name: PoolKernel, size: int) -> None:
         """Keep ``size`` ready kernels of this type (0: none kept; acquire starts one).
 
         Takes effect at once in a started pool: missing kernels start, extra ones stop.
@@ -262,11 +164,11 @@ class AsyncKernelPool:
             self._dispose(kind.warm.popleft())
         self._refill()
 
-    def size(self, kernel_name: str | KernelSpec | None = None) -> int:
+    def size(self, kernel_name: PoolKernel | None = None) -> int:
         """The target number of ready kernels of this type (default: the pool's type)."""
         return self._resolve(kernel_name).size
 
-    def ready_count(self, kernel_name: str | KernelSpec | None = None) -> int:
+    def ready_count(self, kernel_name: PoolKernel | None = None) -> int:
         """How many kernels are ready to hand out: of one type, or (None) of all types."""
         if kernel_name is None:
             return sum(len(k.warm) for k in self._kinds.values())
@@ -281,7 +183,7 @@ class AsyncKernelPool:
     def closed(self) -> bool:
         return self._closed
 
-    def _resolve(self, kernel_name: str | KernelSpec | None) -> _Kind:
+    def _resolve(self, kernel_name: PoolKernel | None) -> Kind:
         if kernel_name is None:
             if self._default is None:
                 raise ManagerError(
@@ -348,7 +250,7 @@ class AsyncKernelPool:
                 self._spawn(kind)
                 missing -= 1
 
-    def _evict_for(self, needy: _Kind) -> bool:
+    def _evict_for(self, needy: Kind) -> bool:
         """Stop the oldest ready kernel of another type to make room; False if none."""
         for kind in sorted(self._kinds.values(), key=lambda k: len(k.warm) - k.size, reverse=True):
             if kind is not needy and kind.warm and not kind.waiters:
@@ -358,7 +260,7 @@ class AsyncKernelPool:
                 return True
         return False
 
-    def _spawn(self, kind: _Kind) -> None:
+    def _spawn(self, kind: Kind) -> None:
         kind.starting += 1
         task = asyncio.get_running_loop().create_task(
             self._start_one(kind), name=f"kernelkit-pool-start-{kind.label}"
@@ -366,10 +268,12 @@ class AsyncKernelPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _start_one(self, kind: _Kind) -> None:
+    async def _start_one(self, kind: Kind) -> None:
         km = AsyncKernelManager(
             kind.kernel_name,
             kernel_spec=kind.kernel_spec,
+            kernel_type=kind.kernel_type,
+            finder=self._finder,
             provisioner_factory=self._provisioner_factory,
             autorestart=False,  # in the pool a dead kernel is replaced, not restarted
             restart_limit=self._restart_limit,
@@ -377,7 +281,7 @@ class AsyncKernelPool:
         )
         kc: AsyncKernelClient | None = None
         try:
-            await km.start_kernel(env=self._env, cwd=self._cwd)
+            await km.start_kernel(env=self._env, inherit_env=self._inherit_env, cwd=self._cwd)
             kc = km.client()
             await kc.start()
             await kc.wait_for_ready(timeout=self._ready_timeout)
@@ -395,7 +299,7 @@ class AsyncKernelPool:
         kind.starting -= 1
         kind.failures = 0
         kind.retry_at = 0.0
-        warm = _Warm(kind, km, kc)
+        warm = Warm(kind, km, kc)
         if self._closed:
             self._dispose(warm)
             return
@@ -403,7 +307,7 @@ class AsyncKernelPool:
         km.add_restart_callback(warm.on_died, "died")
         self._offer(warm)
 
-    def _start_failed(self, kind: _Kind, error: Exception) -> None:
+    def _start_failed(self, kind: Kind, error: Exception) -> None:
         kind.failures += 1
         delay = min(_BACKOFF_FIRST * 2 ** (kind.failures - 1), _BACKOFF_MAX)
         loop = asyncio.get_running_loop()
@@ -427,7 +331,7 @@ class AsyncKernelPool:
         self._notify()
         self._refill()
 
-    def _offer(self, warm: _Warm) -> None:
+    def _offer(self, warm: Warm) -> None:
         """A kernel became ready: to the oldest waiting caller, else into the pool."""
         kind = warm.kind
         while kind.waiters:
@@ -447,7 +351,7 @@ class AsyncKernelPool:
         self._notify()
         self._refill()  # a caller of another type may wait for room this kernel can give
 
-    def _died(self, warm: _Warm, error: KernelError) -> None:
+    def _died(self, warm: Warm, error: KernelError) -> None:
         kind = warm.kind
         if warm in kind.warm:
             kind.warm.remove(warm)
@@ -455,7 +359,7 @@ class AsyncKernelPool:
             self._dispose(warm, now=True)
             self._refill()
 
-    def _expire(self, warm: _Warm) -> None:
+    def _expire(self, warm: Warm) -> None:
         kind = warm.kind
         if warm in kind.warm:
             kind.warm.remove(warm)
@@ -465,7 +369,7 @@ class AsyncKernelPool:
             self._dispose(warm)
             self._refill()
 
-    def _dispose(self, warm: _Warm, *, now: bool = False) -> None:
+    def _dispose(self, warm: Warm, *, now: bool = False) -> None:
         """Stop a kernel the pool held, in the background (collected by aclose)."""
         _forget(warm)
         task = asyncio.get_running_loop().create_task(
@@ -477,7 +381,7 @@ class AsyncKernelPool:
     # ------------------------------------------------------------------ handing out
 
     async def acquire(
-        self, kernel_name: str | KernelSpec | None = None, *, timeout: float | None = 60.0
+        self, kernel_name: PoolKernel | None = None, *, timeout: float | None = 60.0
     ) -> AsyncPooledKernel:
         """A ready kernel of this type (default: the pool's type), yours to keep.
 
@@ -511,12 +415,12 @@ class AsyncKernelPool:
 
     async def _wait_for(
         self,
-        kind: _Kind,
+        kind: Kind,
         loop: asyncio.AbstractEventLoop,
         deadline: float | None,
         timeout: float | None,
-    ) -> _Warm:
-        waiter: asyncio.Future[_Warm] = loop.create_future()
+    ) -> Warm:
+        waiter: asyncio.Future[Warm] = loop.create_future()
         kind.waiters.append(waiter)
         self._refill()
         remaining = None if deadline is None else max(0.0, deadline - loop.time())
@@ -531,7 +435,7 @@ class AsyncKernelPool:
             raise PoolExhausted(self._exhausted_message(kind, timeout))
         return waiter.result()  # or the start failure
 
-    def _withdraw(self, kind: _Kind, waiter: asyncio.Future[_Warm]) -> None:
+    def _withdraw(self, kind: Kind, waiter: asyncio.Future[Warm]) -> None:
         if waiter in kind.waiters:
             kind.waiters.remove(waiter)
         if waiter.done():
@@ -541,7 +445,7 @@ class AsyncKernelPool:
             waiter.cancel()
         self._refill()
 
-    def _exhausted_message(self, kind: _Kind, timeout: float | None) -> str:
+    def _exhausted_message(self, kind: Kind, timeout: float | None) -> str:
         limit = "no limit" if self._max_total is None else f"max_total {self._max_total}"
         return (
             f"no {kind.label!r} kernel was ready within {timeout:g} s (this type: "
@@ -550,7 +454,7 @@ class AsyncKernelPool:
             f"set_size({kind.label!r}, n)"
         )
 
-    async def _hand_out(self, warm: _Warm) -> AsyncPooledKernel | None:
+    async def _hand_out(self, warm: Warm) -> AsyncPooledKernel | None:
         km, kc = warm.manager, warm.client
         if km.state != "running" or kc.closed or not await km.is_alive():
             log.info("kernel pool: a %s kernel was dead at hand-out; dropped", warm.kind.label)
@@ -618,7 +522,7 @@ class AsyncKernelPool:
         await self.aclose()
 
 
-def _forget(warm: _Warm) -> None:
+def _forget(warm: Warm) -> None:
     """The pool lets go of ``warm``: no expiry, no death watch."""
     if warm.expiry is not None:
         warm.expiry.cancel()

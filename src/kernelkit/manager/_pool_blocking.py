@@ -16,11 +16,12 @@ from types import TracebackType
 from kernelkit._errors import ManagerError
 from kernelkit._loopthread import LoopThread
 from kernelkit.client import KernelClient
-from kernelkit.manager._manager import DEFAULT_SHUTDOWN_WAIT_TIME
+from kernelkit.discovery import KernelFinder
 from kernelkit.manager._multi_blocking import ManagedKernel
 from kernelkit.manager._pool import AsyncKernelPool
+from kernelkit.manager._pooled import PoolKernel
+from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.provisioning import KernelProvisionerFactory
-from kernelkit.specs import KernelSpec
 
 __all__ = [
     "KernelPool",
@@ -86,18 +87,20 @@ class KernelPool:
 
     def __init__(
         self,
-        kernel_name: str | KernelSpec | None = None,
+        kernel_name: PoolKernel | None = None,
         *,
         size: int = 1,
         max_total: int | None = None,
         max_age: float | None = None,
         ready_timeout: float = 60.0,
         env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
         cwd: str | None = None,
         autorestart: bool = True,
         restart_limit: int = 5,
         shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
         provisioner_factory: KernelProvisionerFactory | None = None,
+        finder: KernelFinder | None = None,
     ) -> None:
         self._pool = AsyncKernelPool(
             kernel_name,
@@ -106,11 +109,13 @@ class KernelPool:
             max_age=max_age,
             ready_timeout=ready_timeout,
             env=env,
+            inherit_env=inherit_env,
             cwd=cwd,
             autorestart=autorestart,
             restart_limit=restart_limit,
             shutdown_wait_time=shutdown_wait_time,
             provisioner_factory=provisioner_factory,
+            finder=finder,
         )
         self._thread = LoopThread(
             "kernelkit-kernel-pool", owner="the kernel pool", error=ManagerError
@@ -139,15 +144,15 @@ class KernelPool:
     def closed(self) -> bool:
         return self._closed
 
-    def set_size(self, kernel_name: str | KernelSpec, size: int) -> None:
+    def set_size(self, kernel_name: PoolKernel, size: int) -> None:
         """See :meth:`AsyncKernelPool.set_size`."""
         self._thread.call(self._pool.set_size, kernel_name, size)
 
-    def size(self, kernel_name: str | KernelSpec | None = None) -> int:
+    def size(self, kernel_name: PoolKernel | None = None) -> int:
         """See :meth:`AsyncKernelPool.size`."""
         return self._thread.call(self._pool.size, kernel_name)
 
-    def ready_count(self, kernel_name: str | KernelSpec | None = None) -> int:
+    def ready_count(self, kernel_name: PoolKernel | None = None) -> int:
         """See :meth:`AsyncKernelPool.ready_count`."""
         return self._thread.call(self._pool.ready_count, kernel_name)
 
@@ -161,7 +166,7 @@ class KernelPool:
         self._thread.run(self._pool.start(wait=wait, timeout=timeout))
 
     def acquire(
-        self, kernel_name: str | KernelSpec | None = None, *, timeout: float | None = 60.0
+        self, kernel_name: PoolKernel | None = None, *, timeout: float | None = 60.0
     ) -> PooledKernel:
         """A ready kernel, yours to keep (see :meth:`AsyncKernelPool.acquire`), with a ready
         blocking client (the one the pool readied, on this pool's loop thread).

@@ -2,7 +2,9 @@
 
 The provisioner API as jupyter_client documents it (:class:`KernelProvisionerBase`,
 :class:`LocalProvisioner`, :class:`KernelProvisionerFactory`, :func:`launch_kernel`), with
-kernel-chosen ports, event-driven exit, captured output and whole-group shutdown.
+kernel-chosen ports, event-driven exit, captured output and whole-group shutdown; the
+one launch sequence every manager runs (:func:`launch_provisioner`) and the one factory
+of this process (:func:`default_factory`).
 """
 
 from kernelkit.provisioning._base import KernelProvisionerBase, LaunchParams, base_environ
@@ -12,10 +14,12 @@ from kernelkit.provisioning._factory import (
     DEFAULT_PROVISIONER,
     ENTRY_POINT_GROUP,
     KernelProvisionerFactory,
+    default_factory,
 )
 from kernelkit.provisioning._launcher import launch_kernel
 from kernelkit.provisioning._local import LocalProvisioner
 from kernelkit.provisioning._ports import PORT_MODES, PortMode, choose_port_mode
+from kernelkit.provisioning._sequence import launch_provisioner
 
 __all__ = [
     "DEFAULT_PROVISIONER",
@@ -30,5 +34,7 @@ __all__ = [
     "PortMode",
     "base_environ",
     "choose_port_mode",
+    "default_factory",
     "launch_kernel",
+    "launch_provisioner",
 ]

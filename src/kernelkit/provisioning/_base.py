@@ -60,7 +60,8 @@ class KernelProvisionerBase:
     Must implement: :attr:`has_process`, :meth:`poll`, :meth:`wait`, :meth:`send_signal`,
     :meth:`kill`, :meth:`terminate`, :meth:`launch_kernel`. The rest have defaults.
 
-    The manager's sequence::
+    The launch sequence (run once, by :func:`~kernelkit.provisioning.launch_provisioner`,
+    for every manager)::
 
         params = await p.pre_launch(env=..., cwd=...)
         info = await p.launch_kernel(params.cmd, env=params.env, cwd=params.cwd)

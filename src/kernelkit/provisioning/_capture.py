@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_OUTPUT_BYTES",
     "DEFAULT_OUTPUT_LINES",
     "OutputCapture",
+    "file_tail",
 ]
 
 #: Lines the ring keeps by default.
@@ -189,3 +190,17 @@ class OutputCapture:
         for name in list(self._partial):
             self._flush_partial(name)
         self._close_log()
+
+
+def file_tail(path: Path, n: int) -> list[str]:
+    """The last ``n`` lines of a log file (its last 64 KiB read; none if unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return []
+    lines = data.decode("utf-8", "replace").splitlines()
+    return lines[-n:] if n > 0 else []

@@ -1,32 +1,34 @@
-"""Finding provisioners: :class:`KernelProvisionerFactory` (entry points)."""
+"""Finding provisioners: :class:`KernelProvisionerFactory` (entry points), and the one
+factory this process launches with (:func:`default_factory`)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from kernelkit._errors import ProvisionerNotFound, ProvisioningError
 from kernelkit.provisioning._base import KernelProvisionerBase
-from kernelkit.specs import KernelSpec
+from kernelkit.specs import DEFAULT_PROVISIONER, KernelSpec, provisioner_choice
 
 __all__ = [
     "DEFAULT_PROVISIONER",
     "ENTRY_POINT_GROUP",
     "KernelProvisionerFactory",
+    "default_factory",
 ]
 
 #: The entry point group provisioners are registered under.
 ENTRY_POINT_GROUP = "kernelkit.provisioners"
-#: The provisioner a kernelspec gets when its metadata names none.
-DEFAULT_PROVISIONER = "local-provisioner"
 
 
 class KernelProvisionerFactory:
-    """Creates the provisioner a kernelspec asks for.
+    """Creates the provisioner a kernel type or kernelspec asks for.
 
     A kernelspec picks one with ``metadata.kernel_provisioner = {"provisioner_name": ...,
-    "config": {...}}``; without it, ``default_provisioner`` (``local-provisioner``).
+    "config": {...}}``; without it, ``default_provisioner`` (``local-provisioner``). A
+    launch plan may name one itself (see :meth:`create_provisioner_instance`).
     ``config`` becomes keyword arguments of the provisioner class. Provisioners are found
     through the ``kernelkit.provisioners`` entry point group (read once per factory).
     """
@@ -35,12 +37,14 @@ class KernelProvisionerFactory:
         self.default_provisioner = default_provisioner
         self._entries: dict[str, EntryPoint] | None = None
         self._loaded: dict[str, type[KernelProvisionerBase]] = {}
+        self._lock = threading.Lock()
 
     def get_provisioner_entries(self) -> dict[str, EntryPoint]:
         """Installed provisioners: name -> entry point."""
-        if self._entries is None:
-            self._entries = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-        return dict(self._entries)
+        with self._lock:
+            if self._entries is None:
+                self._entries = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+            return dict(self._entries)
 
     def provisioner_name(self, kernel_spec: KernelSpec) -> str:
         """The provisioner ``kernel_spec`` asks for (the default if it names none).
@@ -48,23 +52,8 @@ class KernelProvisionerFactory:
         Raises:
             ProvisioningError: ``metadata.kernel_provisioner`` is malformed.
         """
-        name, _ = self._choice(kernel_spec)
+        name, _ = provisioner_choice(kernel_spec, default=self.default_provisioner)
         return name
-
-    def _choice(self, kernel_spec: KernelSpec) -> tuple[str, Mapping[str, Any]]:
-        chosen = kernel_spec.metadata.get("kernel_provisioner")
-        if chosen is None:
-            return self.default_provisioner, {}
-        where = f"kernel {kernel_spec.name!r}: metadata.kernel_provisioner"
-        if not isinstance(chosen, Mapping):
-            raise ProvisioningError(f"{where} must be an object with 'provisioner_name'")
-        name = chosen.get("provisioner_name", self.default_provisioner)
-        if not isinstance(name, str) or not name:
-            raise ProvisioningError(f"{where}.provisioner_name must be a non-empty string")
-        config = chosen.get("config", {})
-        if not isinstance(config, Mapping) or not all(isinstance(k, str) for k in config):
-            raise ProvisioningError(f"{where}.config must be an object")
-        return name, config
 
     def is_provisioner_available(self, kernel_spec: KernelSpec) -> bool:
         """True when the provisioner ``kernel_spec`` asks for is installed."""
@@ -97,29 +86,56 @@ class KernelProvisionerFactory:
         return loaded
 
     def create_provisioner_instance(
-        self, kernel_id: str, kernel_spec: KernelSpec, *, parent: object | None = None
+        self,
+        kernel_id: str,
+        kernel_spec: KernelSpec,
+        *,
+        parent: object | None = None,
+        provisioner_name: str | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> KernelProvisionerBase:
         """A new provisioner for one launch of ``kernel_spec``.
 
-        ``parent`` is passed on only when given (for provisioners that are traitlets
-        ``Configurable``s).
+        ``provisioner_name`` and ``config`` name the provisioner and its options (what a
+        :class:`~kernelkit.discovery.LaunchPlan` says); without them, the spec's
+        ``metadata.kernel_provisioner`` decides. ``parent`` is passed on only when given
+        (for provisioners that are traitlets ``Configurable``\\ s).
 
         Raises:
-            ProvisionerNotFound: the spec names a provisioner that is not installed
-                (the error lists the installed ones).
+            ProvisionerNotFound: no provisioner by that name is installed (the error
+                lists the installed ones).
             ProvisioningError: the provisioner fails to load, is not a provisioner, or
                 rejects its config.
         """
-        name, config = self._choice(kernel_spec)
+        if provisioner_name is None:
+            name, chosen = provisioner_choice(kernel_spec, default=self.default_provisioner)
+            if config is None:
+                config = chosen
+        else:
+            name = provisioner_name
         cls = self._load(name, kernel_spec)
-        kwargs: dict[str, Any] = dict(config)
+        kwargs: dict[str, Any] = dict(config or {})
         if parent is not None:
             kwargs["parent"] = parent
         try:
             return cls(kernel_id=kernel_id, kernel_spec=kernel_spec, **kwargs)
         except TypeError as exc:
-            # An option the class does not take, from metadata.kernel_provisioner.config.
+            # An option the class does not take, from the plan or the spec's metadata.
             raise ProvisioningError(
                 f"kernel {kernel_spec.name!r}: provisioner {name!r} rejected its config "
-                f"{sorted(config)}: {exc}"
+                f"{sorted(config or {})}: {exc}"
             ) from exc
+
+
+_default: KernelProvisionerFactory | None = None
+_default_lock = threading.Lock()
+
+
+def default_factory() -> KernelProvisionerFactory:
+    """The factory of this process (it reads the provisioner entry points once); every
+    manager uses it unless given another."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = KernelProvisionerFactory()
+        return _default

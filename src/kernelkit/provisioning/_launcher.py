@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -10,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from kernelkit._errors import KernelStartError, ProvisioningError
+from kernelkit.provisioning._capture import OutputCapture
 
-__all__ = ["launch_kernel"]
+__all__ = ["launch_captured", "launch_kernel"]
 
 _Stream = int | IO[Any] | None
 # Popen options that would undo "the kernel runs in its own session".
@@ -114,3 +116,41 @@ def launch_kernel(
         raise KernelStartError(
             f"cannot start {argv[0]!r}: {cause}{hint}", kernel_name=kernel_name
         ) from exc
+
+
+def launch_captured(
+    cmd: Sequence[str],
+    capture: OutputCapture,
+    *,
+    loop: asyncio.AbstractEventLoop,
+    env: Mapping[str, str] | None,
+    cwd: str | None,
+    independent: bool,
+    kernel_name: str,
+) -> subprocess.Popen[bytes]:
+    """:func:`launch_kernel` with its stdout and stderr read by ``capture`` (on ``loop``).
+
+    Raises:
+        KernelStartError: as :func:`launch_kernel` (no pipe is left open).
+    """
+    out_r, out_w = OutputCapture.new_pipe()
+    err_r, err_w = OutputCapture.new_pipe()
+    try:
+        proc = launch_kernel(
+            cmd,
+            stdout=out_w,
+            stderr=err_w,
+            env=env,
+            cwd=cwd,
+            independent=independent,
+            kernel_name=kernel_name,
+        )
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    capture.attach(loop, (("stdout", out_r), ("stderr", err_r)))
+    return proc

@@ -5,24 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-import orjson
-
 from kernelkit._connection import (
     ConnectionInfo,
-    RegistrationInfo,
     allocate_ports,
     connection_file_path,
     new_key,
-    registration_file_path,
     write_connection_file,
-    write_registration_file,
 )
 from kernelkit._errors import KernelStartError, ProvisioningError
 from kernelkit.provisioning._base import KernelProvisionerBase, LaunchParams, base_environ
@@ -30,25 +24,26 @@ from kernelkit.provisioning._capture import (
     DEFAULT_OUTPUT_BYTES,
     DEFAULT_OUTPUT_LINES,
     OutputCapture,
+    file_tail,
 )
-from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch, wait_for_exits
-from kernelkit.provisioning._filewatch import FileWatch, watch_file
-from kernelkit.provisioning._launcher import launch_kernel
+from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch
+from kernelkit.provisioning._launcher import launch_captured
 from kernelkit.provisioning._ports import PortMode, choose_port_mode
-from kernelkit.provisioning._procfs import (
-    PidHandle,
-    ProcStat,
-    descendants,
-    open_pid,
-    proc_stat,
+from kernelkit.provisioning._portwait import (
+    BIND_ERROR,
+    PORT_KEYS,
+    BindFailed,
+    await_ports,
+    no_ports_message,
+    write_port_files,
 )
-from kernelkit.provisioning._sockets import HeartbeatProbe, RegistrationListener
+from kernelkit.provisioning._procfs import PidHandle, open_pid
+from kernelkit.provisioning._proctree import ProcessTree, ReattachInfo
+from kernelkit.provisioning._sockets import RegistrationListener
 from kernelkit.specs import KernelSpec
 
 __all__ = ["LocalProvisioner"]
 
-_PORT_KEYS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
-_BIND_ERROR = re.compile(r"address already in use|EADDRINUSE|errno 98\b", re.IGNORECASE)
 _TAIL = 20
 _Transport = Literal["tcp", "ipc"]
 # After SIGKILL a process is gone within milliseconds unless stuck in the kernel (D state);
@@ -58,33 +53,6 @@ _KILL_WAIT = 5.0
 # itself has exited: enough to flush and close files, short enough not to hold up a
 # shutdown or restart. (Nothing waits for it unless such a process is still running.)
 _LEFTOVER_GRACE = 1.0
-
-
-class _BindFailed(Exception):
-    """The kernel died on "Address already in use" (parent-chosen ports only)."""
-
-
-def _ports_from_file(path: Path) -> dict[str, int] | None:
-    """The five ports a kernel wrote back into ``path``, or None while not (all) there.
-
-    ipykernel unlinks and re-creates the file, then writes it in pieces: a missing,
-    empty or half-written file is simply "not yet".
-    """
-    try:
-        obj = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    if not isinstance(obj, dict):
-        return None
-    ports: dict[str, int] = {}
-    for key in _PORT_KEYS:
-        value = obj.get(key)
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 65535:
-            return None
-        ports[key] = value
-    return ports
 
 
 class LocalProvisioner(KernelProvisionerBase):
@@ -200,7 +168,7 @@ class LocalProvisioner(KernelProvisionerBase):
         self._watch: ExitWatch | None = None
         self._capture: OutputCapture | None = None
         self._last_capture: OutputCapture | None = None
-        self._descendants: dict[int, PidHandle] = {}
+        self._tree: ProcessTree | None = None  # while a kernel process is watched
         # After shutdown_requested: the exit watch whose exit starts _stop_leftovers, and
         # that task (cleanup awaits it).
         self._shutdown_watch: ExitWatch | None = None
@@ -305,46 +273,29 @@ class LocalProvisioner(KernelProvisionerBase):
     def _prepare_files(self, mode: PortMode) -> Path:
         """Write what the kernel reads; returns the path to put in its argv."""
         assert self._connection_file is not None
-        assert self._key is not None
-        base = self._base_info()
-        if mode == "parent":
-            info = self._parent_ports(base)
-            self._prepared = info
-            write_connection_file(info, self._connection_file)
-            return self._connection_file
-        self._prepared = base
-        if mode == "write-back":
-            write_connection_file(base, self._connection_file)
-            return self._connection_file
-        self._listener = RegistrationListener(
-            kernel_id=self.kernel_id, key=self._key, signature_scheme=base.signature_scheme
-        )
-        registration = RegistrationInfo(
+        files = write_port_files(
+            mode,
+            self._base_info(),
             kernel_id=self.kernel_id,
-            registration_port=self._listener.port,
-            key=self._key,
-            ip=base.ip,
-            registration_ip=self._listener.ip,
-            signature_scheme=base.signature_scheme,
+            connection_file=self._connection_file,
+            runtime_dir=self._runtime_dir,
+            parent_ports=self._parent_ports,
         )
-        if mode == "handshake":
-            self._registration_file = registration_file_path(
-                self.kernel_id, runtime_dir=self._runtime_dir
-            )
-            write_registration_file(registration, self._registration_file)
-            return self._registration_file
-        # auto: one file that is both, so the kernel's behaviour decides.
-        write_connection_file(base, self._connection_file, registration=registration)
-        return self._connection_file
+        self._prepared = files.prepared
+        if files.listener is not None:
+            self._listener = files.listener
+        if files.registration_file is not None:
+            self._registration_file = files.registration_file
+        return files.kernel_file
 
     def _parent_ports(self, base: ConnectionInfo) -> ConnectionInfo:
         if self._sticky is not None:
             sticky, self._sticky = self._sticky, None
-            return base.with_ports(**{k: sticky.port(k[:-5]) for k in _PORT_KEYS})
+            return base.with_ports(**{k: sticky.port(k[:-5]) for k in PORT_KEYS})
         if base.transport == "ipc":
-            return base.with_ports(**{k: n for n, k in enumerate(_PORT_KEYS, start=1)})
+            return base.with_ports(**{k: n for n, k in enumerate(PORT_KEYS, start=1)})
         ports = allocate_ports(5, ip=base.ip)
-        return base.with_ports(**dict(zip(_PORT_KEYS, ports, strict=True)))
+        return base.with_ports(**dict(zip(PORT_KEYS, ports, strict=True)))
 
     async def launch_kernel(
         self,
@@ -383,7 +334,7 @@ class LocalProvisioner(KernelProvisionerBase):
                 try:
                     info = await self._spawn_and_await_ports(cmd, env, cwd, deadline)
                     break
-                except _BindFailed:
+                except BindFailed:
                     if retries <= 0 and self._fallback_mode is None:
                         raise KernelStartError(
                             f"could not bind its ports after {self._bind_retries + 1} "
@@ -424,136 +375,75 @@ class LocalProvisioner(KernelProvisionerBase):
         cwd: str | None,
         deadline: float,
     ) -> ConnectionInfo:
-        loop = asyncio.get_running_loop()
-        mode = self.port_mode
-        prepared = self._prepared
+        mode, prepared = self.port_mode, self._prepared
         assert mode is not None
         assert prepared is not None
-        assert self._capture is not None
-        ports: asyncio.Future[ConnectionInfo] = loop.create_future()
-        file_watch: FileWatch | None = None
-        probe: HeartbeatProbe | None = None
 
-        def ports_ready(values: Mapping[str, int], source: str) -> None:
-            if not ports.done():
-                self.ports_source = source
-                ports.set_result(prepared.with_ports(**values))
-
-        def on_file_change() -> None:
-            assert self._connection_file is not None
-            values = _ports_from_file(self._connection_file)
-            if values is not None:
-                ports_ready(values, "write-back")
-
-        def on_registration(fut: asyncio.Future[Any]) -> None:
-            if not fut.cancelled() and fut.exception() is None:
-                ports_ready(fut.result().ports(), "registration")
-
-        def on_heartbeat(fut: asyncio.Future[None]) -> None:
-            # The echo means the kernel has bound its ports (the ones we gave it).
-            if not fut.cancelled():
-                ports_ready({}, "heartbeat")
-
-        try:
-            # Watch before the kernel exists, so no write can slip by unseen.
-            if mode in ("write-back", "auto"):
-                assert self._connection_file is not None
-                file_watch = watch_file(self._connection_file, on_file_change)
-            if self._listener is not None:
-                self._listener.registered.add_done_callback(on_registration)
+        def spawn() -> ExitWatch:
             self._spawn(cmd, env, cwd)
             assert self._watch is not None
-            if mode == "parent":
-                probe = HeartbeatProbe(prepared.url("hb"))
-                probe.answered.add_done_callback(on_heartbeat)
-            exited = self._watch.exited
-            remaining = deadline - loop.time()
-            waiters: set[asyncio.Future[Any]] = {exited, ports}
-            await asyncio.wait(
-                waiters, timeout=max(0.0, remaining), return_when=asyncio.FIRST_COMPLETED
-            )
-            if exited.done():
-                self._exit_status = exited.result()
-                self._capture.drain()
-                tail = self.output_tail(_TAIL)
-                if mode == "parent" and any(_BIND_ERROR.search(line) for line in tail):
-                    raise _BindFailed()
-                raise KernelStartError(
-                    "the kernel process exited while starting, before it reported its ports",
-                    kernel_name=self.kernel_spec.name,
-                    exit_code=None
-                    if self._exit_status == EXIT_STATUS_UNKNOWN
-                    else self._exit_status,
-                    output_tail=tail,
-                )
-            if not ports.done():
-                raise KernelStartError(
-                    self._no_ports_message(),
-                    kernel_name=self.kernel_spec.name,
-                    output_tail=self.output_tail(_TAIL),
-                )
-            return ports.result()
-        finally:
-            if file_watch is not None:
-                file_watch.cancel()
-            if probe is not None:
-                probe.close()
-            if self._listener is not None:
-                self._listener.registered.remove_done_callback(on_registration)
-            if not ports.done():
-                ports.cancel()
+            return self._watch
 
-    def _no_ports_message(self) -> str:
-        what = {
-            "handshake": "did not register its ports on the JEP 66 registration socket",
-            "write-back": "did not write its ports back into its connection file",
-            "auto": "neither registered its ports (JEP 66) nor wrote them back into its "
-            "connection file",
-            "parent": "did not answer on its heartbeat port",
-        }[self.port_mode or "parent"]
-        hint = ""
-        if self.port_mode in ("auto", "write-back", "handshake"):
-            hint = (
-                "; if this kernel binds the ports it is given, set "
-                '"kernelkit": {"ports": "parent"} in its kernelspec metadata'
-            )
-        rejected = self._listener.rejected[-1] if self._listener and self._listener.rejected else ""
-        if rejected:
-            hint += f"; rejected a registration: {rejected}"
-        return (
-            f"the kernel {what} within {self._startup_timeout:g} s "
-            f"(port mode {self.port_mode!r}: {self.port_mode_reason}){hint}"
+        info, self.ports_source = await await_ports(
+            mode=mode,
+            prepared=prepared,
+            connection_file=self._connection_file,
+            listener=self._listener,
+            spawn=spawn,
+            deadline=deadline,
+            exited_error=self._died_starting,
+            no_ports_error=self._no_ports,
+        )
+        return info
+
+    def _died_starting(self, status: int) -> BaseException:
+        """The error of a kernel that exited before it told its ports."""
+        self._exit_status = status
+        assert self._capture is not None
+        self._capture.drain()
+        tail = self.output_tail(_TAIL)
+        if self.port_mode == "parent" and any(BIND_ERROR.search(line) for line in tail):
+            return BindFailed()
+        return KernelStartError(
+            "the kernel process exited while starting, before it reported its ports",
+            kernel_name=self.kernel_spec.name,
+            exit_code=None if status == EXIT_STATUS_UNKNOWN else status,
+            output_tail=tail,
+        )
+
+    def _no_ports(self) -> KernelStartError:
+        listener = self._listener
+        message = no_ports_message(
+            self.port_mode,
+            reason=self.port_mode_reason,
+            timeout=self._startup_timeout,
+            rejected=listener.rejected[-1] if listener and listener.rejected else "",
+        )
+        return KernelStartError(
+            message, kernel_name=self.kernel_spec.name, output_tail=self.output_tail(_TAIL)
         )
 
     def _spawn(self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> None:
         assert self._capture is not None
         loop = asyncio.get_running_loop()
-        out_r, out_w = OutputCapture.new_pipe()
-        err_r, err_w = OutputCapture.new_pipe()
-        try:
-            proc = launch_kernel(
-                cmd,
-                stdout=out_w,
-                stderr=err_w,
-                env=env,
-                cwd=cwd,
-                independent=self._independent,
-                kernel_name=self.kernel_spec.name,
-            )
-        except BaseException:
-            os.close(out_r)
-            os.close(err_r)
-            raise
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        self._capture.attach(loop, (("stdout", out_r), ("stderr", err_r)))
+        proc = launch_captured(
+            cmd,
+            self._capture,
+            loop=loop,
+            env=env,
+            cwd=cwd,
+            independent=self._independent,
+            kernel_name=self.kernel_spec.name,
+        )
         handle = open_pid(proc.pid) or PidHandle(proc.pid, None, None)
         self.process = proc
         self.pid = proc.pid
         self.pgid = proc.pid  # start_new_session: the kernel leads its own group
         self._starttime = handle.starttime
         self._watch = ExitWatch(handle, popen=proc, loop=loop)
+        self._tree = ProcessTree(
+            self._watch, pid=proc.pid, pgid=self.pgid, starttime=self._starttime
+        )
 
     def _finish_launch(self, info: ConnectionInfo) -> None:
         assert self._connection_file is not None
@@ -590,7 +480,7 @@ class LocalProvisioner(KernelProvisionerBase):
         self._watch = None
         if self._capture is not None:
             self._capture.close()
-        self._close_descendants()
+        self._drop_tree()
         self.process = None
 
     async def _abort_launch(self) -> None:
@@ -623,58 +513,21 @@ class LocalProvisioner(KernelProvisionerBase):
     # ------------------------------------------------------------------ signals
 
     def _signal_group(self, signum: int) -> None:
-        """Signal the kernel's process group, if that is still safe."""
-        if self.pgid is None or self._watch is None:
-            return
-        if self._reattached and self._watch.poll() is not None:
-            # Not our child: its pgid may be free for reuse once it is gone. Signal the
-            # members we can prove belong to it instead.
-            for st in _group_members(self.pgid, since=self._starttime):
-                member = open_pid(st.pid, starttime=st.starttime)
-                if member is not None:
-                    member.send_signal(signum)
-                    member.close()
-            return
-        # Our child stays a zombie until cleanup, so its pgid cannot have been reused.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pgid, signum)
-
-    def _snapshot_descendants(self) -> None:
-        """Pin every current descendant, so they can be signalled even after re-parenting."""
-        if self.pid is None or self._watch is None or self._watch.poll() is not None:
-            return
-        for st in descendants(self.pid):
-            if st.pid not in self._descendants:
-                handle = open_pid(st.pid, starttime=st.starttime)
-                if handle is not None:
-                    self._descendants[st.pid] = handle
+        if self._tree is not None:
+            self._tree.signal_group(signum)
 
     def _signal_all(self, signum: int) -> None:
-        self._snapshot_descendants()
-        self._signal_group(signum)
-        for handle in self._descendants.values():
-            handle.send_signal(signum)
-
-    def _close_descendants(self) -> None:
-        for handle in self._descendants.values():
-            handle.close()
-        self._descendants.clear()
+        if self._tree is not None:
+            self._tree.signal_all(signum)
 
     async def _stop_leftovers(self, *, grace: float) -> None:
-        """The kernel has exited: stop what it left running.
+        if self._tree is not None:
+            await self._tree.stop_leftovers(grace=grace)
 
-        Pinned descendants still running get SIGTERM (with the rest of the group), up to
-        ``grace`` seconds to exit (each exit an event on its pidfd), then SIGKILL; whatever
-        else is still in the group gets SIGKILL.
-        """
-        running = [h for h in self._descendants.values() if h.running()]
-        if running:
-            self._signal_group(signal.SIGTERM)
-            for handle in running:
-                handle.send_signal(signal.SIGTERM)
-            for handle in await wait_for_exits(running, timeout=grace):
-                handle.send_signal(signal.SIGKILL)
-        self._signal_group(signal.SIGKILL)
+    def _drop_tree(self) -> None:
+        tree, self._tree = self._tree, None
+        if tree is not None:
+            tree.close()
 
     def _on_exit_after_shutdown(self, exited: asyncio.Future[int]) -> None:
         # The kernel exited after shutdown_requested: stop what it left at once, not only
@@ -708,9 +561,9 @@ class LocalProvisioner(KernelProvisionerBase):
         re-parented, out of reach); once it has exited, those still running are stopped
         (SIGTERM, a short grace, SIGKILL), by :meth:`cleanup` at the latest."""
         watch = self._watch
-        if watch is None:
+        if watch is None or self._tree is None:
             return
-        self._snapshot_descendants()
+        self._tree.pin_descendants()
         if self._shutdown_watch is not watch:
             self._shutdown_watch = watch
             watch.exited.add_done_callback(self._on_exit_after_shutdown)
@@ -751,7 +604,7 @@ class LocalProvisioner(KernelProvisionerBase):
                 await self._stop_leftovers(grace=_LEFTOVER_GRACE)
                 self._watch.close()
                 self._watch = None
-                self._close_descendants()
+                self._drop_tree()
             else:
                 await self._discard_process(grace=_LEFTOVER_GRACE)
         if self._capture is not None:
@@ -779,7 +632,7 @@ class LocalProvisioner(KernelProvisionerBase):
             capture.drain()
             return capture.tail(n)
         if self._log_file is not None:
-            return _file_tail(self._log_file, n)
+            return file_tail(self._log_file, n)
         return []
 
     # ------------------------------------------------------------------ re-attach
@@ -811,59 +664,24 @@ class LocalProvisioner(KernelProvisionerBase):
             raise ProvisioningError(
                 f"kernel {self.kernel_spec.name!r}: a kernel process is attached already"
             )
+        saved = ReattachInfo.parse(provisioner_info)
         await super().load_provisioner_info(provisioner_info)
-        pid = provisioner_info.get("pid")
-        pgid = provisioner_info.get("pgid", pid)
-        starttime = provisioner_info.get("starttime")
-        for name, value in (("pid", pid), ("pgid", pgid), ("starttime", starttime)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise ProvisioningError(f"provisioner info: {name!r} must be an integer")
-        for name in ("connection_file", "log_file"):
-            value = provisioner_info.get(name)
-            if value is not None and not isinstance(value, str):
-                raise ProvisioningError(f"provisioner info: {name!r} must be a path string")
-        cf = provisioner_info.get("connection_file")
-        self._connection_file = Path(cf) if cf else None
-        lf = provisioner_info.get("log_file")
-        self._log_file = Path(lf) if lf else self._log_file
-        mode = provisioner_info.get("port_mode")
-        self.port_mode = mode if mode in ("handshake", "write-back", "auto", "parent") else None
-        self.pid, self.pgid, self._starttime = pid, pgid, starttime
+        self._connection_file = saved.connection_file
+        self._log_file = saved.log_file or self._log_file
+        self.port_mode = saved.port_mode
+        self.pid, self.pgid, self._starttime = saved.pid, saved.pgid, saved.starttime
         self._reattached = True
         self._exit_status = EXIT_STATUS_UNKNOWN
-        if pid is None:
+        if saved.pid is None:
             return
-        handle = open_pid(pid, starttime=starttime)
+        handle = open_pid(saved.pid, starttime=saved.starttime)
         if handle is None:
             return  # the kernel is gone: poll() reports EXIT_STATUS_UNKNOWN
         self._watch = ExitWatch(handle, popen=None, loop=asyncio.get_running_loop())
-
-
-def _group_members(pgid: int, *, since: int | None) -> list[ProcStat]:
-    """Live processes in process group ``pgid`` that started no earlier than ``since``."""
-    found: list[ProcStat] = []
-    with contextlib.suppress(OSError):
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                st = proc_stat(int(name))
-                if (
-                    st is not None
-                    and st.pgrp == pgid
-                    and st.state != "Z"
-                    and (since is None or st.starttime >= since)
-                ):
-                    found.append(st)
-    return found
-
-
-def _file_tail(path: Path, n: int) -> list[str]:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 64 * 1024))
-            data = f.read()
-    except OSError:
-        return []
-    lines = data.decode("utf-8", "replace").splitlines()
-    return lines[-n:] if n > 0 else []
+        self._tree = ProcessTree(
+            self._watch,
+            pid=saved.pid,
+            pgid=saved.pgid,
+            starttime=saved.starttime,
+            reattached=True,
+        )

@@ -20,6 +20,7 @@ from kernelkit.specs._paths import (
     system_kernels_dir,
     user_kernels_dir,
 )
+from kernelkit.specs._provisioner import DEFAULT_PROVISIONER, provisioner_choice
 from kernelkit.specs._scan import (
     check_kernel_json,
     find_kernel_specs,
@@ -31,6 +32,7 @@ from kernelkit.specs._scan import (
 from kernelkit.specs._spec import KernelSpec, is_bare_python
 
 __all__ = [
+    "DEFAULT_PROVISIONER",
     "KernelSpec",
     "check_kernel_json",
     "find_kernel_specs",
@@ -41,6 +43,7 @@ __all__ = [
     "kernel_spec_dirs",
     "load_kernel_spec",
     "prefix_kernels_dir",
+    "provisioner_choice",
     "remove_kernel_spec",
     "scan_kernel_specs",
     "system_kernels_dir",
