@@ -204,7 +204,9 @@ class WebSocketTransport:
             if value <= 0:
                 raise LocalProtocolError(f"{name} must be positive seconds, got {value}")
         if ping_interval is not None and ping_interval <= 0:
-            raise LocalProtocolError(f"ping_interval must be positive seconds or None, got {ping_interval}")
+            raise LocalProtocolError(
+                f"ping_interval must be positive seconds or None, got {ping_interval}"
+            )
         self._url = url
         self._session = session if session is not None else Session(b"")
         self._session_id = session_id or self._session.session_id
@@ -554,6 +556,11 @@ class WebSocketTransport:
             return
         try:
             if self._v1:
+                if isinstance(data, str):
+                    raise RemoteProtocolError(
+                        f"{self._url} sent a text frame on the binary "
+                        f"{WS_V1_SUBPROTOCOL} subprotocol"
+                    )
                 channel, msg = decode_ws_v1(data)
             else:
                 channel, msg = decode_ws_legacy(data)
@@ -568,11 +575,7 @@ class WebSocketTransport:
         if len(recent) > _RECENT_IDS:
             del recent[next(iter(recent))]
         receiver.message_received(channel, msg)
-        if (
-            channel == "iopub"
-            and msg.parent_header is None
-            and msg.header.msg_type == "status"
-        ):
+        if channel == "iopub" and msg.parent_header is None and msg.header.msg_type == "status":
             self._kernel_status(str(msg.content.get("execution_state", "")), receiver)
 
     def _kernel_status(self, state: str, receiver: Receiver) -> None:
