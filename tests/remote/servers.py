@@ -130,8 +130,7 @@ def wait_until_up(servers: Sequence[RunningServer], timeout: float = 60.0) -> No
             for server in list(pending):
                 if server.proc.poll() is not None:
                     raise RuntimeError(
-                        f"{server.kind} exited with {server.proc.returncode}:\n"
-                        + server.log_tail()
+                        f"{server.kind} exited with {server.proc.returncode}:\n" + server.log_tail()
                     )
                 with contextlib.suppress(httpx.TransportError):
                     if client.get(server.url + "api", headers=server.headers).status_code == 200:

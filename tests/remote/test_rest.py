@@ -58,8 +58,10 @@ async def test_unknown_kernelspec_names_it_not_the_traceback(
         with pytest.raises(NoSuchKernel) as caught:
             await api.start_kernel("no-such-spec")
     message = str(caught.value)
-    assert "no-such-spec" in message and "python3" in message
-    assert "Traceback" not in message and "File " not in message
+    assert "no-such-spec" in message
+    assert "python3" in message
+    assert "Traceback" not in message
+    assert "File " not in message
 
 
 @pytest.mark.parametrize("kind", ["js", "kg"])
@@ -71,7 +73,6 @@ async def test_wrong_token_is_refused_and_never_shown(
         mp.setenv("KK_TEST_WRONG_TOKEN", "wrong-token-abc123")
         async with ServerAPI(server) as api:
             with pytest.raises(TokenRefused) as caught:
-                await api.info()
                 await api.kernelspecs()
     assert "refused the token" in str(caught.value)
     assert "wrong-token-abc123" not in str(caught.value)

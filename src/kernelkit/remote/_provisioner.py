@@ -30,7 +30,7 @@ from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import KernelDied, KernelStartError, ProvisioningError
 from kernelkit.protocol import Session
 from kernelkit.provisioning import KernelProvisionerBase, LaunchParams
-from kernelkit.remote._errors import ServerError
+from kernelkit.remote._errors import ServerError, ServerUnreachable, TokenRefused
 from kernelkit.remote._provider import PROVISIONER_NAME
 from kernelkit.remote._servers import RemoteServer, ServerRegistry
 from kernelkit.specs import KernelSpec
@@ -308,8 +308,35 @@ class RemoteProvisioner(KernelProvisionerBase):
             self._restarted_in_place = True
             self._mark_gone(0)  # the old kernel is gone: the manager relaunches (no-op)
             return
-        await api.delete_kernel(kernel_id)
+        await self._delete(kernel_id)
         self._mark_gone(0)
+
+    async def _delete(self, kernel_id: str) -> None:
+        """DELETE the kernel, and make sure it is gone.
+
+        jupyter_server 2.21.1 answers 500 (``InvalidStateError`` inside
+        ``shutdown_kernel``) to a DELETE soon after it restarted a kernel that died, yet
+        shuts the kernel down a moment later: on a server error, watch for the 404 and
+        ask once more if it does not come.
+        """
+        api = self._rest()
+        try:
+            await api.delete_kernel(kernel_id)
+            return
+        except (ServerUnreachable, TokenRefused):
+            raise
+        except ServerError as exc:
+            first = exc
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3.0
+        while loop.time() < deadline:
+            if await api.get_kernel(kernel_id) is None:
+                return
+            await asyncio.sleep(0.1)
+        try:
+            await api.delete_kernel(kernel_id)
+        except ServerError as exc:
+            raise exc from first
 
     async def kill(self, restart: bool = False) -> None:
         """As :meth:`terminate`: a server offers nothing harder than DELETE."""
@@ -332,7 +359,7 @@ class RemoteProvisioner(KernelProvisionerBase):
         try:
             if not restart and self.remote_kernel_id is not None and self._exit is None:
                 try:
-                    await self._rest().delete_kernel(self.remote_kernel_id)
+                    await self._delete(self.remote_kernel_id)
                 except ServerError as exc:
                     raise ProvisioningError(
                         f"kernel {self.remote_kernel_id} on server {self.server.name!r} could "

@@ -18,11 +18,11 @@ What the servers do not do, and this transport makes up for (PROTOCOL.md):
   disconnected are sent after the reconnect; a message received twice (by id) is
   delivered once.
 - Kernel death and restarts by the server arrive only as IOPub ``status`` messages with
-  no parent: ``restarting``, then ``starting``, or ``dead``. ``dead`` ends the transport
-  with :class:`~kernelkit.KernelDied`; ``restarting`` and ``starting`` are passed to a
-  receiver that has ``notify_dead`` / ``notify_restarted`` (as
-  :class:`~kernelkit.AsyncKernelClient` has), so pending requests fail at once and new
-  ones work after the restart.
+  no parent: ``restarting`` (then, not reliably, ``starting``), or ``dead``. ``dead``
+  ends the transport with :class:`~kernelkit.KernelDied`; on ``restarting`` a receiver
+  that has ``notify_dead`` / ``notify_restarted`` (as
+  :class:`~kernelkit.AsyncKernelClient` has) gets both: pending requests fail at once
+  with KernelDied, and new ones go to the new kernel (``wait_for_ready`` first).
 """
 
 from __future__ import annotations
@@ -160,7 +160,6 @@ class WebSocketTransport:
         "_recent",
         "_reconnect_timeout",
         "_reconnects",
-        "_restarting",
         "_session",
         "_session_id",
         "_subprotocol",
@@ -233,7 +232,6 @@ class WebSocketTransport:
         self._recent: dict[str, None] = {}
         self._closed = False
         self._lost = False
-        self._restarting = False
         self._reconnects = 0
 
     def __repr__(self) -> str:
@@ -586,8 +584,11 @@ class WebSocketTransport:
             except Exception:
                 log.exception("kernelkit: a WebSocket status hook failed")
         if state == "restarting":
-            self._restarting = True
+            # Pending requests die with the old kernel, at once. New ones are accepted
+            # right away: the new kernel's own "starting" often reaches the server before
+            # it has subscribed (never relayed), and wait_for_ready asks until it answers.
             notify_dead = getattr(receiver, "notify_dead", None)
+            notify_restarted = getattr(receiver, "notify_restarted", None)
             if notify_dead is not None:
                 notify_dead(
                     KernelDied(
@@ -595,9 +596,6 @@ class WebSocketTransport:
                         kernel_name=self._kernel_name,
                     )
                 )
-        elif state == "starting" and self._restarting:
-            self._restarting = False
-            notify_restarted = getattr(receiver, "notify_restarted", None)
             if notify_restarted is not None:
                 notify_restarted(None)
         elif state == "dead":
