@@ -206,13 +206,14 @@ class ServerAPI:
             TokenRefused: also when a gateway does not list kernels (403 unless started
                 with ``list_kernels`` on); the message says so.
         """
-        try:
-            response = await self._request("GET", "api/kernels", what="GET /api/kernels")
-        except TokenRefused as exc:
+        response = await self._request("GET", "api/kernels", ok=(200, 403), what="GET /api/kernels")
+        if response.status_code == 403:
             raise TokenRefused(
-                f"{exc} (a Kernel Gateway or Enterprise Gateway answers 403 here unless it "
-                "runs with list_kernels on)"
-            ) from None
+                f"{self._where} does not list its kernels (HTTP 403): a Kernel Gateway or "
+                "Enterprise Gateway lists them only when started with list_kernels on "
+                "(--JupyterWebsocketPersonality.list_kernels=True, "
+                "--EnterpriseGatewayApp.list_kernels=True); a Jupyter Server refused the token"
+            )
         data = self._json(response, "GET /api/kernels")
         if not isinstance(data, list):
             raise ServerError(f"{self._where} answered GET /api/kernels with no list")

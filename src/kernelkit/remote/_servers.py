@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -325,6 +324,8 @@ class ServerRegistry:
 
     def _write_private(self, path: Path, text: str) -> None:
         """Write ``text`` to ``path`` atomically, mode 0600, in 0700 directories."""
+        import tempfile  # only when writing: listing servers should not pay for it
+
         try:
             for directory in (self._dir, path.parent):
                 directory.mkdir(mode=0o700, parents=True, exist_ok=True)
