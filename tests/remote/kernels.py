@@ -54,6 +54,8 @@ class Relay:
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
 
     async def __aenter__(self) -> Relay:
@@ -71,6 +73,13 @@ class Relay:
             await asyncio.wait(self._tasks)
         await self._server.wait_closed()
 
+    def freeze(self) -> None:
+        """Stop forwarding (connections stay open, silent: a hung server or network)."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def cut(self) -> None:
         for writer in list(self._writers):
             transport = writer.transport
@@ -84,6 +93,7 @@ class Relay:
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await src.read(65536):
+                    await self._flowing.wait()
                     dst.write(data)
                     await dst.drain()
             dst.transport.abort()

@@ -182,3 +182,35 @@ class _NullReceiver:
 
     def transport_lost(self, error: KernelError) -> None:
         pass
+
+
+async def test_silent_socket_is_detected_and_replaced(js: RemoteServer) -> None:
+    async with started(js) as p:
+        port = int(js.url.rsplit(":", 1)[1].strip("/"))
+        async with Relay(port) as relay:
+            p.server = replace(js, url=f"http://127.0.0.1:{relay.port}/")
+            async with connected(p, ping_interval=0.2, ping_timeout=0.5) as kc:
+                transport = kc.transport
+                assert isinstance(transport, WebSocketTransport)
+                assert await transport.ping(1.0)
+                relay.freeze()  # open but silent, as a hung relay or network
+                assert not await transport.ping(0.3)
+                await asyncio.sleep(1.0)  # past ping_interval + ping_timeout
+                relay.thaw()
+                # The keepalive gave up on the silent socket; a new one answers.
+                assert await transport.ping(5.0)
+                assert transport.reconnects >= 1
+                assert (await kc.execute("1", timeout=10)).content["status"] == "ok"
+
+
+async def test_message_over_max_size_is_refused_by_the_socket(js: RemoteServer) -> None:
+    async with started(js) as p, connected(p, max_size=1 << 20) as kc:
+        t0 = time.monotonic()
+        # What followed the refused message on the old socket is lost with it: the
+        # request in flight fails at once, saying why, instead of waiting for its timeout.
+        with pytest.raises(KernelError, match="max_size"):
+            await kc.execute("print('x' * (2 << 20)); print('after')", outputs=[], timeout=20)
+        assert time.monotonic() - t0 < 5
+        assert kc.rejected_messages == 1
+        await kc.wait_for_ready(timeout=10)
+        assert (await kc.execute("1", timeout=10)).content["status"] == "ok"

@@ -539,14 +539,27 @@ class WebSocketTransport:
                 handle(data)
         except ConnectionClosed as exc:
             sent = exc.sent
-            if sent is not None and sent.code == _TOO_BIG and self._receiver is not None:
-                self._receiver.message_rejected(
-                    "",
-                    RemoteProtocolError(
-                        f"a message from {self._url} was over the {self._max_size}-byte limit "
-                        "(max_size): refused unread; the socket is reopened"
-                    ),
-                )
+            if sent is not None and sent.code == _TOO_BIG:
+                self._refused_too_big()
+
+    def _refused_too_big(self) -> None:
+        """The socket refused a message over ``max_size`` and closes. What the server
+        wrote after it is lost with the socket (the server buffers only once it sees the
+        close), so requests in flight fail now, saying why, instead of at their timeout."""
+        receiver = self._receiver
+        if receiver is None:
+            return
+        error = RemoteProtocolError(
+            f"a message from {self._url} was over the {self._max_size}-byte limit "
+            "(max_size): refused unread; the socket is reopened, and replies in flight "
+            "on it are lost"
+        )
+        receiver.message_rejected("", error)
+        notify_dead = getattr(receiver, "notify_dead", None)
+        notify_restarted = getattr(receiver, "notify_restarted", None)
+        if notify_dead is not None and notify_restarted is not None:
+            notify_dead(KernelError(str(error)))
+            notify_restarted(None)
 
     def _handle(self, data: str | bytes) -> None:
         receiver = self._receiver
