@@ -9,13 +9,29 @@ from pathlib import Path
 import pytest
 
 from kernelkit.remote import RemoteServer, ServerRegistry
-from tests.remote.servers import RunningServer, running_servers
+from tests.remote.servers import (
+    RunningServer,
+    running_servers,
+    start_enterprise_gateway,
+    wait_until_up,
+)
 
 
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RunningServer]]:
     with running_servers(tmp_path_factory.mktemp("servers")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def enterprise_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """Started only by the tests that ask for it (its environment is made once)."""
+    server = start_enterprise_gateway(tmp_path_factory.mktemp("enterprise_gateway"))
+    try:
+        wait_until_up([server])
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -39,3 +55,8 @@ def js(registry: ServerRegistry) -> RemoteServer:
 @pytest.fixture
 def kg(registry: ServerRegistry) -> RemoteServer:
     return registry.get("kg")
+
+
+@pytest.fixture
+def eg(registry: ServerRegistry, enterprise_gateway: RunningServer) -> RemoteServer:
+    return registry.add("eg", enterprise_gateway.url, token=enterprise_gateway.token)

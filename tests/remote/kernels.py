@@ -29,7 +29,8 @@ def remote_spec(name: str = "python3") -> KernelSpec:
 async def started(server: RemoteServer, name: str = "python3") -> AsyncIterator[RemoteProvisioner]:
     """A kernel started by the provisioner as a manager would; deleted at the end."""
     p = RemoteProvisioner(kernel_id=str(uuid.uuid4()), kernel_spec=remote_spec(name), server=server)
-    params = await p.pre_launch()
+    # Not root's name: Enterprise Gateway refuses root (its unauthorized_users).
+    params = await p.pre_launch(env={"KERNEL_USERNAME": "kernelkit-test"})
     await p.launch_kernel(params.cmd, env=params.env, cwd=params.cwd)
     await p.post_launch()
     try:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -67,20 +68,56 @@ def free_port() -> int:
         return port
 
 
-def _start(kind: str, args: Sequence[str], port: int, token: str, work: Path) -> RunningServer:
+#: Enterprise Gateway pins jupyter_client 6.1.12 and jupyter_server 1.24: its own
+#: environment, made once from PyPI and kept (gitignored) beside the repository's .venv.
+EG_VERSION = "3.3.0"
+EG_VENV = Path(__file__).resolve().parents[2] / ".venv-servers" / f"enterprise-gateway-{EG_VERSION}"
+
+
+def enterprise_gateway_python() -> Path:
+    """The interpreter of Enterprise Gateway's own environment, made on first use."""
+    python = EG_VENV / "bin" / "python"
+    ready = EG_VENV / ".kernelkit-ready"
+    if ready.exists():
+        return python
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(EG_VENV)], check=True, timeout=120)
+    uv = Path(sys.executable).parent / "uv"  # uv is in the test extra
+    installer = (
+        [str(uv), "pip", "install", "--quiet", "--python", str(python)]
+        if uv.exists()
+        else [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    )
+    subprocess.run(
+        [*installer, f"jupyter_enterprise_gateway=={EG_VERSION}"], check=True, timeout=600
+    )
+    ready.touch()
+    return python
+
+
+def _start(
+    kind: str,
+    args: Sequence[str],
+    port: int,
+    token: str,
+    work: Path,
+    *,
+    python: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> RunningServer:
     work.mkdir(parents=True, exist_ok=True)
     runtime = work / "runtime"
     runtime.mkdir(exist_ok=True)
     env = dict(os.environ)
     # The kernelspec's bare "python" must be this environment's (it has ipykernel 7.4).
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra_env or {})
     env["JUPYTER_RUNTIME_DIR"] = str(runtime)
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
         env.pop(var, None)
     log = work / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", *args],
+            [str(python or sys.executable), "-m", *args],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -119,6 +156,35 @@ def start_kernel_gateway(work: Path) -> RunningServer:
         f"--KernelGatewayApp.auth_token={token}",
     ]
     return _start("kernel_gateway", args, port, token, work)
+
+
+def start_enterprise_gateway(work: Path) -> RunningServer:
+    """Enterprise Gateway in its own environment, listing kernels. It ships no
+    kernelspec: it gets one running this environment's ipykernel 7.4 (subshells)."""
+    python = enterprise_gateway_python()
+    port, token = free_port(), secrets.token_hex(16)
+    spec_dir = work / "data" / "kernels" / "python3"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Python 3 (ipykernel 7.4)", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    args = [
+        "enterprise_gateway",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--port_retries=0",
+        f"--EnterpriseGatewayApp.auth_token={token}",
+        "--EnterpriseGatewayApp.list_kernels=True",
+    ]
+    return _start(
+        "enterprise_gateway",
+        args,
+        port,
+        token,
+        work,
+        python=python,
+        extra_env={"JUPYTER_PATH": str(work / "data")},
+    )
 
 
 def wait_until_up(servers: Sequence[RunningServer], timeout: float = 60.0) -> None:

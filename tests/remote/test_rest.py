@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernelkit import NoSuchKernel
+from kernelkit import KernelStartError, NoSuchKernel
 from kernelkit.remote import (
     RemoteServer,
     ServerAPI,
@@ -90,3 +90,12 @@ async def test_server_down_names_the_url() -> None:
     async with ServerAPI(server, timeout=2) as api:
         with pytest.raises(ServerUnreachable, match=r"cannot reach server 'down' \(http://127"):
             await api.info()
+
+
+async def test_enterprise_gateway_refusing_root_says_why(eg: RemoteServer) -> None:
+    async with ServerAPI(eg) as api:
+        with pytest.raises(KernelStartError, match="KERNEL_USERNAME") as caught:
+            await api.start_kernel("python3", env={"KERNEL_USERNAME": "root"})
+        assert "token" not in str(caught.value)
+        with pytest.raises(NoSuchKernel, match="remote/eg/no-such-spec"):
+            await api.start_kernel("no-such-spec", env={"KERNEL_USERNAME": "kernelkit-test"})

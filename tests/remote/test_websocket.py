@@ -214,3 +214,21 @@ async def test_message_over_max_size_is_refused_by_the_socket(js: RemoteServer) 
         assert kc.rejected_messages == 1
         await kc.wait_for_ready(timeout=10)
         assert (await kc.execute("1", timeout=10)).content["status"] == "ok"
+
+
+async def test_enterprise_gateway_end_to_end(eg: RemoteServer) -> None:
+    async with ServerAPI(eg) as api:
+        info = await api.info()
+        assert info.kind == "enterprise_gateway"
+        assert info.gateway_version == "3.3.0"
+    async with started(eg) as p, connected(p) as kc:
+        assert p.remote_kernel_id is not None
+        async with ServerAPI(eg) as api:
+            assert p.remote_kernel_id in [k.id for k in await api.kernels()]
+        outputs: list[Message] = []
+        await kc.execute(
+            "import os; print(os.environ['KERNEL_USERNAME'])", outputs=outputs, timeout=10
+        )
+        assert _text(outputs) == "kernelkit-test\n"
+        async with await kc.create_subshell() as sub:
+            assert (await sub.execute("1", timeout=10)).content["status"] == "ok"

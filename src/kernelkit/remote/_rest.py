@@ -139,6 +139,11 @@ class ServerAPI:
         status = response.status_code
         if status in ok:
             return response
+        reason = _reason(response)
+        if status == 403 and reason and "forbidden" not in reason.lower():
+            # Not the token: the server says why (Enterprise Gateway: "User 'root' is not
+            # authorized ... Ensure KERNEL_USERNAME is set").
+            raise ServerError(f"{self._where} refused {what} (HTTP 403){reason}")
         if status in (401, 403):
             raise TokenRefused(
                 f"{self._where} refused the token for {what} (HTTP {status}): check the token "
@@ -278,11 +283,10 @@ class ServerAPI:
             return
         names = [s.name for s in specs]
         if name not in names:
-            raise NoSuchKernel(
-                f"{self._where} has no kernelspec {name!r} (it has: {', '.join(names) or 'none'})"
-            ) from None
+            prefix = f"remote/{self.server.name}/"
+            raise NoSuchKernel(prefix + name, available=[prefix + n for n in names]) from None
         raise KernelStartError(
-            f"{self._where} could not start a kernel of kernelspec {name!r}: {exc}",
+            f"the server could not start kernelspec {name!r}: {exc}",
             kernel_name=name,
         ) from None
 
