@@ -21,6 +21,7 @@ from typing import Annotated
 import typer
 
 from kernelkit._version import __version__
+from kernelkit.cli._servers import servers_app
 from kernelkit.cli._status import (
     EXIT_BROKEN,
     EXIT_CODE_RAISED,
@@ -263,3 +264,6 @@ def remove(
     from kernelkit.cli._specs import remove_command  # start-up time (module docstring)
 
     _exit(remove_command(names))
+
+
+app.add_typer(servers_app)  # kernelkit servers add|list|remove (cli/_servers.py)
