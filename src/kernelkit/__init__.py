@@ -231,14 +231,10 @@ if TYPE_CHECKING:
         KernelFinder as KernelFinder,
     )
     from kernelkit.discovery import (
-    )
-    from kernelkit.discovery import (
         KernelProvider as KernelProvider,
     )
     from kernelkit.discovery import (
         KernelType as KernelType,
-    )
-    from kernelkit.discovery import (
     )
     from kernelkit.discovery import (
         LaunchPlan as LaunchPlan,
@@ -345,6 +341,7 @@ if TYPE_CHECKING:
     from kernelkit.transport import (
         Transport as Transport,
     )
+
 
 _WHERE: dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
 
