@@ -11,7 +11,6 @@ that config, records each launch in ``LAUNCHES`` and hands the greeting to the k
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,9 +19,8 @@ from typing import Any
 from kernelkit.discovery import KernelProvider, KernelType, LaunchPlan, plan_launch
 from kernelkit.provisioning import LaunchParams, LocalProvisioner
 from kernelkit.specs import KernelSpec
+from kernelkit.testing import fake_kernel_argv
 
-#: tests/manager/fake_kernel.py (this file is tests/plugins/site/kk_launch_plugin/...)
-FAKE_KERNEL = Path(__file__).resolve().parents[3] / "manager" / "fake_kernel.py"
 GREETING = "hello from the plan"
 #: (kernel id, greeting) of every launch by RecordingProvisioner, in order.
 LAUNCHES: list[tuple[str, str]] = []
@@ -32,8 +30,8 @@ class PlannedProvider(KernelProvider):
     def find_kernels(self) -> list[KernelType]:
         spec = KernelSpec(
             name="fake",
-            resource_dir=FAKE_KERNEL.parent,
-            argv=(sys.executable, str(FAKE_KERNEL), "{connection_file}"),
+            resource_dir=Path(__file__).resolve().parent,
+            argv=fake_kernel_argv(),
             display_name="Fake (planned)",
             language="fake",
             metadata={"kernelkit": {"ports": "write-back"}},
