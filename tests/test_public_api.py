@@ -29,6 +29,7 @@ EXPECTED = [
     "ConnectionInfo",
     "DiscoveryError",
     "DiscoveryProblem",
+    "EnvLocations",
     "EnvProvider",
     "Environment",
     "EnvironmentActivationError",
@@ -56,6 +57,7 @@ EXPECTED = [
     "LaunchPlan",
     "LocalProtocolError",
     "LocalProvisioner",
+    "LoopThread",
     "ManagedKernel",
     "ManagerError",
     "Message",
@@ -193,12 +195,21 @@ def _public_callables() -> Iterator[tuple[str, Callable[..., object]]]:
             yield name, obj
 
 
+# Returned by a public member but deliberately not top-level, each with the reason. Keep short.
+_NOT_TOP_LEVEL = {
+    # `.core` lets the blocking face and tools reach the one client core without private
+    # names; whether ClientCore itself is public API is still open (issue 9).
+    "kernelkit.client._core.ClientCore",
+}
+
+
 def test_every_type_a_public_method_returns_is_public() -> None:
     unexported: dict[str, list[str]] = {}
     for label, fn in _public_callables():
         returned: set[type] = set()
         _kernelkit_types(typing.get_type_hints(fn).get("return"), returned)
         for cls in returned:
-            if getattr(kernelkit, cls.__name__, None) is not cls:
-                unexported.setdefault(f"{cls.__module__}.{cls.__qualname__}", []).append(label)
+            where = f"{cls.__module__}.{cls.__qualname__}"
+            if getattr(kernelkit, cls.__name__, None) is not cls and where not in _NOT_TOP_LEVEL:
+                unexported.setdefault(where, []).append(label)
     assert not unexported, f"returned by public methods but not in kernelkit.__all__: {unexported}"

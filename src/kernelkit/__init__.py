@@ -51,6 +51,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "UnknownKernelId",
         "UnsupportedFeature",
     ),
+    "kernelkit._loopthread": ("LoopThread",),
     "kernelkit.client": (
         "AsyncKernelClient",
         "AsyncMessageStream",
@@ -71,6 +72,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SpecProvider",
     ),
     "kernelkit.envs": (
+        "EnvLocations",
         "Environment",
         "EnvironmentScan",
         "find_environments",
@@ -197,6 +199,9 @@ if TYPE_CHECKING:
     from kernelkit._errors import (
         UnsupportedFeature as UnsupportedFeature,
     )
+    from kernelkit._loopthread import (
+        LoopThread as LoopThread,
+    )
     from kernelkit.client import (
         AsyncKernelClient as AsyncKernelClient,
     )
@@ -247,6 +252,9 @@ if TYPE_CHECKING:
     )
     from kernelkit.envs import (
         EnvironmentScan as EnvironmentScan,
+    )
+    from kernelkit.envs import (
+        EnvLocations as EnvLocations,
     )
     from kernelkit.envs import (
         find_environments as find_environments,

@@ -9,6 +9,7 @@
 
 from kernelkit.client._async import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient, AsyncSubshell
 from kernelkit.client._blocking import KernelClient, Subshell
+from kernelkit.client._core import ClientCore
 from kernelkit.client._hooks import (
     BlockingStdinHook,
     OutputHook,
@@ -20,6 +21,7 @@ from kernelkit.client._requests import SUBSHELLS_FEATURE
 from kernelkit.client._streams import AsyncMessageStream, MessageStream
 
 __all__ = [
+    "ClientCore",
     "DEFAULT_FIRST_CONTACT_TIMEOUT",
     "SUBSHELLS_FEATURE",
     "AsyncKernelClient",

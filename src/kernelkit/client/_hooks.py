@@ -23,7 +23,7 @@ __all__ = [
 OutputHook = Callable[[Message], None]
 #: Called with an ``input_request``; returns the text to send (or None when it has
 #: answered itself with ``client.input``). May be a coroutine function.
-StdinHook = Callable[[Message], "str | Awaitable[str | None] | None"]
+StdinHook = Callable[[Message], str | Awaitable[str | None] | None]
 #: Called (in the calling thread) with an ``input_request``; returns the text to send,
 #: or None when it has answered itself with ``client.input``.
 BlockingStdinHook = Callable[[Message], "str | None"]
