@@ -7,8 +7,16 @@ Parsing only; :mod:`kernelkit.testing._core` runs them. The table in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["COMMANDS", "Command", "parse_code"]
+__all__ = [
+    "COMMANDS",
+    "Command",
+    "complete_reply",
+    "inspect_reply",
+    "is_complete_reply",
+    "parse_code",
+]
 
 #: Every command word and what it does (``inspect_request`` answers with these lines).
 COMMANDS: dict[str, str] = {
@@ -62,3 +70,44 @@ def parse_code(code: str) -> tuple[Command, ...] | None:
                 return None
             commands.append(Command(word, arg))
     return tuple(commands)
+
+
+def _word_start(code: str, cursor: int) -> int:
+    start = cursor
+    while start > 0 and not code[start - 1].isspace() and code[start - 1] != ";":
+        start -= 1
+    return start
+
+
+def complete_reply(code: str, cursor: int) -> dict[str, Any]:
+    """A ``complete_reply``: the commands that start with the word before ``cursor``."""
+    start = _word_start(code, cursor)
+    prefix = code[start:cursor]
+    return {
+        "status": "ok",
+        "matches": sorted(w for w in COMMANDS if w.startswith(prefix)),
+        "cursor_start": start,
+        "cursor_end": cursor,
+        "metadata": {},
+    }
+
+
+def inspect_reply(code: str, cursor: int) -> dict[str, Any]:
+    """An ``inspect_reply``: the help of the command under ``cursor``, if it is one."""
+    start = end = _word_start(code, cursor)
+    while end < len(code) and not code[end].isspace() and code[end] != ";":
+        end += 1
+    doc = COMMANDS.get(code[start:end])
+    return {
+        "status": "ok",
+        "found": doc is not None,
+        "data": {"text/plain": doc} if doc is not None else {},
+        "metadata": {},
+    }
+
+
+def is_complete_reply(code: str) -> dict[str, Any]:
+    """An ``is_complete_reply``: a line ending in a backslash continues."""
+    if code.rstrip().endswith("\\"):
+        return {"status": "incomplete", "indent": ""}
+    return {"status": "complete"}

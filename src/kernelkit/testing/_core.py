@@ -18,20 +18,39 @@ from __future__ import annotations
 import os
 import uuid
 from collections import deque
-from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from kernelkit._errors import RemoteProtocolError
 from kernelkit.protocol import (
     COMM_MESSAGES,
-    CONTROL_REQUESTS,
-    SHELL_REQUESTS,
     Message,
     Session,
     reply_type,
 )
-from kernelkit.testing._code import COMMANDS, parse_code
+from kernelkit.testing._actions import (
+    Action,
+    Exit,
+    KernelChannel,
+    ProtocolViolation,
+    Send,
+    Sleep,
+    ViolationKind,
+)
+from kernelkit.testing._code import (
+    complete_reply,
+    inspect_reply,
+    is_complete_reply,
+    parse_code,
+)
+from kernelkit.testing._state import (
+    Execution,
+    InputWait,
+    Running,
+    Shell,
+    SleepWait,
+    expected_channel,
+)
 
 __all__ = [
     "DEFAULT_FEATURES",
@@ -51,113 +70,9 @@ _SUBSHELL_REQUESTS = frozenset(
 )
 _TRACEBACK_HEAD = "\x1b[0;31mTraceback (most recent call last)\x1b[0m"
 
-KernelChannel = Literal["shell", "control", "stdin", "iopub"]
-ViolationKind = Literal["routing", "unknown", "signature", "content", "unexpected"]
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``message`` on ``channel`` (to ``identities`` on a ROUTER socket)."""
-
-    channel: KernelChannel
-    message: Message
-    identities: tuple[bytes, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    """Call :meth:`KernelCore.wake` with ``token`` after ``seconds`` (a running ``sleep``)."""
-
-    token: int
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Exit:
-    """The kernel exits with ``code`` now; nothing more is answered."""
-
-    code: int
-
-
-Action = Send | Sleep | Exit
-
-
-@dataclass(frozen=True, slots=True)
-class ProtocolViolation:
-    """Something a client did that the protocol does not allow; it was not answered.
-
-    ``kind``: ``routing`` (a request on the wrong channel), ``unknown`` (a message type
-    no client sends), ``signature`` (bad HMAC, replay, malformed frames), ``content``
-    (a request missing what it must carry), ``unexpected`` (an ``input_reply`` nobody
-    asked for).
-    """
-
-    kind: ViolationKind
-    channel: str
-    msg_type: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.kind} error on {self.channel}: {self.detail}"
-
 
 class _Interrupted(Exception):
     """Thrown into a running execution that is interrupted."""
-
-
-# Internal state: plain classes, as dataclasses cost the fake kernel process its start time.
-class _SleepWait:
-    __slots__ = ("seconds",)
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-
-class _InputWait:
-    __slots__ = ("prompt",)
-
-    def __init__(self, prompt: str) -> None:
-        self.prompt = prompt
-
-
-_Execution = Generator["_SleepWait | _InputWait", "str | None", None]
-
-
-class _Running:
-    """An execution in progress, and what it waits for."""
-
-    __slots__ = ("execution", "identities", "input_id", "request", "token")
-
-    def __init__(
-        self, execution: _Execution, request: Message, identities: tuple[bytes, ...]
-    ) -> None:
-        self.execution = execution
-        self.request = request
-        self.identities = identities
-        self.token = 0  # of the Sleep being waited on
-        self.input_id = ""  # msg_id of the input_request being waited on
-
-
-class _Shell:
-    """The main shell or a subshell: one request at a time, the others queued."""
-
-    __slots__ = ("queue", "running")
-
-    def __init__(self) -> None:
-        self.queue: deque[tuple[Message, tuple[bytes, ...]]] = deque()
-        self.running: _Running | None = None
-
-
-def _expected_channel(msg_type: str) -> str | None:
-    if msg_type == "kernel_info_request":
-        return "shell or control"
-    if msg_type in SHELL_REQUESTS or msg_type in COMM_MESSAGES:
-        return "shell"
-    if msg_type in CONTROL_REQUESTS:
-        return "control"
-    if msg_type == "input_reply":
-        return "stdin"
-    return None
 
 
 class KernelCore:
@@ -215,7 +130,7 @@ class KernelCore:
         self.execution_count = 0
         #: The exit code once the kernel has exited (``exit`` or ``shutdown_request``).
         self.exit_code: int | None = None
-        self._shells: dict[str | None, _Shell] = {None: _Shell()}
+        self._shells: dict[str | None, Shell] = {None: Shell()}
         self._sleeping: dict[int, str | None] = {}  # token -> shell
         self._inputs: dict[str, str | None] = {}  # input_request msg_id -> shell
         self._next_token = 0
@@ -286,7 +201,7 @@ class KernelCore:
 
     def _route(self, channel: str, msg: Message, idents: tuple[bytes, ...]) -> None:
         msg_type = msg.msg_type
-        expected = _expected_channel(msg_type)
+        expected = expected_channel(msg_type)
         if expected is None:
             self._violation(
                 "unknown", channel, msg_type, f"{msg_type!r} is not a message a client sends"
@@ -387,7 +302,7 @@ class KernelCore:
         if msg.msg_type == "create_subshell_request":
             sid = str(uuid.uuid4())
             self.subshells.append(sid)
-            self._shells[sid] = _Shell()
+            self._shells[sid] = Shell()
             return {"status": "ok", "subshell_id": sid}
         if msg.msg_type == "list_subshell_request":
             return {"status": "ok", "subshell_id": list(self.subshells)}
@@ -450,7 +365,7 @@ class KernelCore:
                 return
             msg, idents = shell.queue.popleft()
             if msg.msg_type == "execute_request":
-                shell.running = _Running(self._execute(key, msg, idents), msg, idents)
+                shell.running = Running(self._execute(key, msg, idents), msg, idents)
                 self._step(key, None)
             else:
                 self._status(msg, "busy")
@@ -474,7 +389,7 @@ class KernelCore:
         except StopIteration:
             shell.running = None  # the caller pumps the shell's queue
             return
-        if isinstance(wait, _SleepWait):
+        if isinstance(wait, SleepWait):
             self._next_token += 1
             running.token = self._next_token
             self._sleeping[running.token] = key
@@ -532,7 +447,7 @@ class KernelCore:
         self._publish(parent, "error", error)
         return error
 
-    def _execute(self, key: str | None, request: Message, idents: tuple[bytes, ...]) -> _Execution:
+    def _execute(self, key: str | None, request: Message, idents: tuple[bytes, ...]) -> Execution:
         content = request.content
         code: str = content["code"]
         self.execution_count += 1
@@ -577,7 +492,7 @@ class KernelCore:
                     error = self._error(request, "ValueError", f"sleep needs seconds, not {arg!r}")
                     break
                 try:
-                    yield _SleepWait(max(0.0, seconds))
+                    yield SleepWait(max(0.0, seconds))
                 except _Interrupted:
                     error = self._error(request, "KeyboardInterrupt", "")
             elif word == "input":
@@ -587,7 +502,7 @@ class KernelCore:
                     )
                     break
                 try:
-                    value = yield _InputWait(arg)
+                    value = yield InputWait(arg)
                 except _Interrupted:
                     error = self._error(request, "KeyboardInterrupt", "")
                 else:
@@ -637,30 +552,9 @@ class KernelCore:
         cursor = content.get("cursor_pos")
         cursor = cursor if isinstance(cursor, int) and 0 <= cursor <= len(code) else len(code)
         if msg_type == "complete_request":
-            start = cursor
-            while start > 0 and not code[start - 1].isspace() and code[start - 1] != ";":
-                start -= 1
-            prefix = code[start:cursor]
-            return {
-                "status": "ok",
-                "matches": sorted(w for w in COMMANDS if w.startswith(prefix)),
-                "cursor_start": start,
-                "cursor_end": cursor,
-                "metadata": {},
-            }
+            return complete_reply(code, cursor)
         if msg_type == "inspect_request":
-            start = end = cursor
-            while start > 0 and not code[start - 1].isspace() and code[start - 1] != ";":
-                start -= 1
-            while end < len(code) and not code[end].isspace() and code[end] != ";":
-                end += 1
-            doc = COMMANDS.get(code[start:end])
-            return {
-                "status": "ok",
-                "found": doc is not None,
-                "data": {"text/plain": doc} if doc is not None else {},
-                "metadata": {},
-            }
+            return inspect_reply(code, cursor)
         if msg_type == "history_request":
             entries = [[0, i + 1, code] for i, code in enumerate(self.history)]
             if content.get("hist_access_type") == "tail":
@@ -668,9 +562,7 @@ class KernelCore:
                 entries = entries[-n:] if isinstance(n, int) and n > 0 else entries
             return {"status": "ok", "history": entries}
         if msg_type == "is_complete_request":
-            if code.rstrip().endswith("\\"):
-                return {"status": "incomplete", "indent": ""}
-            return {"status": "complete"}
+            return is_complete_reply(code)
         # comm_info_request
         target = content.get("target_name")
         comms = {

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from kernelkit._errors import ClientClosed, KernelTimeout
+from kernelkit._errors import KernelTimeout
 from kernelkit.protocol import Message
 from kernelkit.testing._core import (
     DEFAULT_FEATURES,
@@ -155,14 +155,12 @@ class FakeKernel:
     async def _connected(self) -> tuple[str, Message] | None:
         """Wait until a client has connected the transport (the kernel may start first);
         the first message, if one came with it."""
-        while not self.transport.closed:
-            try:
-                return await self.transport.receive(timeout=0)
-            except KernelTimeout:
-                return None  # connected, nothing sent yet
-            except ClientClosed:
-                await asyncio.sleep(0.002)  # the transport has no connect event to wait on
-        return None
+        if not await self.transport.wait_connected():
+            return None
+        try:
+            return await self.transport.receive(timeout=0)
+        except KernelTimeout:
+            return None  # connected, nothing sent yet
 
     def _perform(self, actions: list[Action]) -> None:
         for action in actions:

@@ -46,6 +46,7 @@ class MemoryTransport:
 
     __slots__ = (
         "_closed",
+        "_connected",
         "_heartbeat",
         "_inbox",
         "_kernel_session",
@@ -73,6 +74,7 @@ class MemoryTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: asyncio.Queue[tuple[str, Message]] | None = None
         self._closed = False
+        self._connected = asyncio.Event()  # set by connect() and by close()
         self.alive = True
         #: How many messages the client has sent.
         self.sent_count = 0
@@ -105,6 +107,7 @@ class MemoryTransport:
         self._loop = asyncio.get_running_loop()
         self._inbox = asyncio.Queue()
         self._receiver = receiver
+        self._connected.set()
 
     def send(self, channel: str, message: Message) -> None:
         if channel not in _SEND_CHANNELS:
@@ -136,6 +139,7 @@ class MemoryTransport:
 
     def close(self) -> None:
         self._closed = True
+        self._connected.set()  # wake a kernel still waiting for its client
 
     async def aclose(self) -> None:
         self.close()
@@ -146,6 +150,11 @@ class MemoryTransport:
     def kernel_session(self) -> Session:
         """The session the fake kernel signs with (same key, its own id)."""
         return self._kernel_session
+
+    async def wait_connected(self) -> bool:
+        """Wait until a client has connected; False if the transport closed first."""
+        await self._connected.wait()
+        return self._receiver is not None and not self._closed
 
     def pending(self) -> int:
         """How many sent messages wait in :meth:`receive`'s queue."""
