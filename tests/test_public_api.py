@@ -197,8 +197,8 @@ def _public_callables() -> Iterator[tuple[str, Callable[..., object]]]:
 
 # Returned by a public member but deliberately not top-level, each with the reason. Keep short.
 _NOT_TOP_LEVEL = {
-    # `.core` lets the blocking face and tools reach the one client core without private
-    # names; whether ClientCore itself is public API is still open (issue 9).
+    # Public in kernelkit.client, for tool builders (one core, several faces: send_request,
+    # get_reply, messages); an application never needs it, so it stays off the top level.
     "kernelkit.client._core.ClientCore",
 }
 

@@ -5,6 +5,10 @@
 - :class:`AsyncSubshell` / :class:`Subshell`: the same requests, bound to a JEP 91
   subshell.
 - :class:`AsyncMessageStream` / :class:`MessageStream`: received messages, per channel.
+- :class:`ClientCore`: what both faces drive (``client.core``): transport, request
+  tracking, waiters and liveness, on one event loop. Public here for tool builders who
+  write a face of their own; applications use the faces. Not on ``kernelkit``'s top
+  level.
 """
 
 from kernelkit.client._async import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient, AsyncSubshell
