@@ -13,7 +13,6 @@ Three things live here:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
@@ -30,6 +29,7 @@ import orjson
 from jupyter_core.paths import jupyter_runtime_dir
 
 from kernelkit._errors import ConnectionFileError, ProvisioningError
+from kernelkit._files import atomic_write, ensure_private_dir
 from kernelkit.protocol import signature_scheme_problem
 
 __all__ = [
@@ -297,87 +297,18 @@ def registration_file_path(kernel_id: str, *, runtime_dir: PathArg | None = None
     return _runtime_dir(runtime_dir) / f"registration-{_checked_id(kernel_id)}.json"
 
 
-_checked_dirs: set[Path] = set()
-
-
-def _ensure_dir(directory: Path) -> None:
-    """Create ``directory`` (and each missing parent) with mode 0700 whatever the umask;
-    warn (once per directory and process) when it exists and others may write to it."""
-    if directory.is_dir():
-        if directory not in _checked_dirs:
-            _checked_dirs.add(directory)
-            _warn_if_writable_by_others(directory)
-        return
-    missing: list[Path] = []
-    for level in (directory, *directory.parents):
-        if level.is_dir():
-            break
-        missing.append(level)
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` whole, mode 0600, in a 0700 directory (:mod:`kernelkit._files`)."""
     try:
-        for level in reversed(missing):
-            with contextlib.suppress(FileExistsError):  # another process made it meanwhile
-                os.mkdir(level, 0o700)
-                # mkdir's mode is filtered by the umask; nobody else may list it, ever.
-                os.chmod(level, 0o700)
+        ensure_private_dir(path.parent)
     except OSError as exc:
         raise ConnectionFileError(
-            directory, f"cannot create the directory: {exc.strerror or exc}"
+            path.parent, f"cannot create the directory: {exc.strerror or exc}"
         ) from exc
-    _checked_dirs.add(directory)
-
-
-def _warn_if_writable_by_others(directory: Path) -> None:
-    if os.name == "nt":
-        return
     try:
-        st = os.stat(directory)
-    except OSError:
-        return  # writing into it will say what is wrong
-    # Sticky world-writable directories (/tmp) stop others replacing our files.
-    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
-        log.warning(
-            "%s (mode %04o) is writable by group or others, who could replace connection "
-            "files in it; run `chmod 700 %s`",
-            directory,
-            stat.S_IMODE(st.st_mode),
-            directory,
-        )
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the whole new one.
-
-    The temporary file is created in the same directory with mode 0600 (mkstemp's mode),
-    so the key is never readable by others, not even briefly; then os.replace swaps it in.
-    No fsync: these are runtime files, and the concern is concurrent readers, not crashes.
-    """
-    _ensure_dir(path.parent)
-    tmp_name = None
-    try:
-        fd, tmp_name = _mkstemp(path)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp_name, path)
-        tmp_name = None
+        atomic_write(path, data)
     except OSError as exc:
         raise ConnectionFileError(path, f"cannot write the file: {exc.strerror or exc}") from exc
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(FileNotFoundError):  # never created, or already moved
-                os.unlink(tmp_name)
-
-
-def _mkstemp(path: Path) -> tuple[int, str]:
-    # O_EXCL with mode 0600 is what tempfile.mkstemp does; written out here to avoid
-    # importing tempfile (and its random/shutil imports) on the launch path.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        name = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(name, flags, 0o600), name
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def _dump(obj: Mapping[str, Any]) -> bytes:

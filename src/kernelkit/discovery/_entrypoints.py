@@ -12,14 +12,18 @@ Reading the cache is on the start-up path of every listing, so this module avoid
 
 from __future__ import annotations
 
-import contextlib
 import importlib
+import logging
 import os
 import sys
 import zlib
 from pathlib import Path
 
 import orjson
+
+from kernelkit._files import atomic_write
+
+log = logging.getLogger("kernelkit")
 
 __all__ = [
     "EntryPointRef",
@@ -105,22 +109,12 @@ def read_entry_points(group: str, *, cache_dir: Path | None = None) -> list[Entr
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``path`` through a temporary file beside it (readers never see half a file);
-    failing to write only means the next run scans again."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write the cache whole (:mod:`kernelkit._files`); failing to write only means the
+    next run scans again."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        atomic_write(path, data, private=False)
+    except OSError as exc:
+        log.debug("cannot write the entry-point cache %s: %s", path, exc)
 
 
 def load_entry_point(value: str) -> object:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +27,10 @@ from pathlib import Path
 from typing import Literal
 
 from kernelkit._errors import EnvironmentActivationError
+from kernelkit._files import atomic_write
 from kernelkit.envs._environment import Environment
+
+log = logging.getLogger("kernelkit")
 
 __all__ = [
     "Activator",
@@ -330,18 +333,11 @@ class Activator:
             "fingerprint": fingerprint,
             "changes": [[c.name, c.op, c.value] for c in changes],
         }
-        tmp: str | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f)
-            os.replace(tmp, path)
-        except OSError:
+            atomic_write(path, json.dumps(data).encode(), private=False)
+        except OSError as exc:
             # An unwritable cache only costs a re-run next time; activation itself worked.
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            log.debug("cannot write the activation cache %s: %s", path, exc)
 
     def _run(
         self, prefix: Path, scripts: list[Path], environ: Mapping[str, str]
