@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from kernelkit.cli._status import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE
 
-__all__ = ["servers_app"]
+if TYPE_CHECKING:
+    from kernelkit.client import AsyncKernelClient
+
+__all__ = ["attached_client", "servers_app"]
 
 servers_app = typer.Typer(
     name="servers",
@@ -34,6 +37,21 @@ servers_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+
+
+def attached_client(kernel: str) -> AsyncKernelClient | None:
+    """A client for ``remote/<server>/kernels/<id>`` (a kernel running on a registered
+    server, attached to, never shut down by us); None for any other kernel name.
+
+    Raises:
+        ServerConfigError: no such server is registered, or its token cannot be read.
+    """
+    if "/kernels/" not in kernel:
+        return None  # the remote package (httpx, websockets) only when needed
+    from kernelkit.remote import attach_client
+    from kernelkit.remote._attach import parse_attach_id
+
+    return attach_client(kernel) if parse_attach_id(kernel) is not None else None
 
 
 def _error(message: str, status: int) -> NoReturn:

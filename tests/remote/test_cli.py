@@ -1,0 +1,70 @@
+"""The command line end to end on the three servers: ``kernelkit list``, ``run`` and
+``start`` on remote kernels (a subprocess each, as a user types them)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kernelkit.remote import RemoteServer, ServerAPI, ServerRegistry
+
+pytestmark = pytest.mark.integration
+
+
+def _kernelkit(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KERNEL_USERNAME": "kernelkit-test"}  # EG refuses root
+    return subprocess.run(
+        [sys.executable, "-m", "kernelkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("kind", ["js", "kg", "eg"])
+def test_list_then_run_on_each_server(
+    kind: str, request: pytest.FixtureRequest, registry: ServerRegistry
+) -> None:
+    request.getfixturevalue(kind)
+    listed = _kernelkit("list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"remote/{kind}/python3" in listed.stdout
+    done = _kernelkit("run", "--kernel", f"remote/{kind}/python3", "-c", "print(6 * 7)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "42"
+
+
+async def test_run_attaches_to_a_running_kernel(registry: ServerRegistry, js: RemoteServer) -> None:
+    async with ServerAPI(js) as api:
+        model = await api.start_kernel("python3")
+        try:
+            first = _kernelkit("run", "--kernel", f"remote/js/kernels/{model.id}", "-c", "x = 41")
+            assert first.returncode == 0, first.stderr
+            second = _kernelkit(
+                "run", "--kernel", f"remote/js/kernels/{model.id}", "-c", "print(x + 1)"
+            )
+            assert second.returncode == 0, second.stderr
+            assert second.stdout.strip() == "42"
+            # Attaching is not owning: the kernel still runs.
+            assert await api.get_kernel(model.id) is not None
+        finally:
+            await api.delete_kernel(model.id)
+
+
+async def test_attach_client_in_the_library(registry: ServerRegistry, js: RemoteServer) -> None:
+    from kernelkit.remote import attach_client
+
+    async with ServerAPI(js) as api:
+        model = await api.start_kernel("python3")
+        try:
+            async with attach_client(f"remote/js/kernels/{model.id}") as kc:
+                await kc.wait_for_ready(timeout=30)
+                assert (await kc.execute("1", timeout=20)).content["status"] == "ok"
+            assert await api.get_kernel(model.id) is not None  # closing leaves it running
+        finally:
+            await api.delete_kernel(model.id)
