@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from kernelkit.remote import RemoteServer, ServerAPI, ServerRegistry
+from tests.remote.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +35,9 @@ def test_list_then_run_on_each_server(
     listed = _kernelkit("list")
     assert listed.returncode == 0, listed.stderr
     assert f"remote/{kind}/python3" in listed.stdout
+    label = {"js": "Jupyter Server", "kg": "Kernel Gateway", "eg": "Enterprise Gateway"}[kind]
+    assert f"server {kind}  " in listed.stdout  # grouped by server, with its health
+    assert f"({label}" in listed.stdout
     done = _kernelkit("run", "--kernel", f"remote/{kind}/python3", "-c", "print(6 * 7)")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "42"
@@ -68,3 +72,14 @@ async def test_attach_client_in_the_library(registry: ServerRegistry, js: Remote
             assert await api.get_kernel(model.id) is not None  # closing leaves it running
         finally:
             await api.delete_kernel(model.id)
+
+
+def test_list_groups_by_server_and_says_which_cannot_be_used(registry: ServerRegistry) -> None:
+    registry.add("down", f"http://127.0.0.1:{free_port()}/", token="t")
+    listed = _kernelkit("list")
+    assert listed.returncode != 0 or "broken" in listed.stdout
+    lines = listed.stdout.splitlines()
+    heading = next(i for i, line in enumerate(lines) if line.startswith("  server down  "))
+    assert "not usable" in lines[heading]
+    assert "cannot reach server 'down'" in "\n".join(lines[heading:])
+    assert "spec/python3" in listed.stdout  # the local kernels are still there
