@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 
+import httpx
 import pytest
 
 from kernelkit.remote import RemoteServer, ServerAPI, ServerRegistry
@@ -83,3 +86,35 @@ def test_list_groups_by_server_and_says_which_cannot_be_used(registry: ServerReg
     assert "not usable" in lines[heading]
     assert "cannot reach server 'down'" in "\n".join(lines[heading:])
     assert "spec/python3" in listed.stdout  # the local kernels are still there
+
+
+def test_start_then_run_in_it_then_stop(registry: ServerRegistry, js: RemoteServer) -> None:
+    env = {**os.environ, "KERNEL_USERNAME": "kernelkit-test"}
+    start = subprocess.Popen(
+        [sys.executable, "-m", "kernelkit", "start", "--kernel", "remote/js/python3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    watchdog = threading.Timer(90, start.kill)  # bounds the blocking readline below
+    watchdog.start()
+    try:
+        assert start.stdout is not None
+        address = start.stdout.readline().strip()
+        assert address.startswith("remote/js/kernels/"), address
+        done = _kernelkit("run", "--kernel", address, "-c", "print(6 * 7)")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "42"
+        start.send_signal(signal.SIGINT)
+        assert start.wait(30) == 0
+        kernel_id = address.rsplit("/", 1)[1]
+        with httpx.Client(base_url=js.url, trust_env=False) as http:
+            headers = {"Authorization": f"token {js.token()}"}
+            # the kernel it started is gone with it
+            assert http.get(f"api/kernels/{kernel_id}", headers=headers).status_code == 404
+    finally:
+        watchdog.cancel()
+        if start.poll() is None:
+            start.kill()
+        start.communicate(timeout=10)  # reaps it and closes the pipes

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from kernelkit.client import AsyncKernelClient
     from kernelkit.discovery import KernelType
 
-__all__ = ["attached_client", "remote_group", "servers_app"]
+__all__ = ["attached_client", "remote_address", "remote_group", "servers_app"]
 
 _KIND_LABELS = {
     "jupyter_server": "Jupyter Server",
@@ -59,6 +59,17 @@ def attached_client(kernel: str) -> AsyncKernelClient | None:
     from kernelkit.remote._attach import parse_attach_id
 
     return attach_client(kernel) if parse_attach_id(kernel) is not None else None
+
+
+def remote_address(provisioner: object) -> str | None:
+    """``remote/<server>/kernels/<id>`` of a kernel a RemoteProvisioner runs (what
+    ``kernelkit run --kernel`` attaches to); None for any other provisioner."""
+    server = getattr(provisioner, "server", None)
+    kernel_id = getattr(provisioner, "remote_kernel_id", None)
+    name = getattr(server, "name", None)
+    if not isinstance(name, str) or not isinstance(kernel_id, str):
+        return None
+    return f"remote/{name}/kernels/{kernel_id}"
 
 
 def remote_group(kernel: KernelType) -> tuple[str, str] | None:
