@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
 
 from kernelkit.remote import RemoteServer, ServerAPI, ServerRegistry
-from tests.remote.servers import free_port
+from tests.remote.servers import RunningServer, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +119,22 @@ def test_start_then_run_in_it_then_stop(registry: ServerRegistry, js: RemoteServ
         if start.poll() is None:
             start.kill()
         start.communicate(timeout=10)  # reaps it and closes the pipes
+
+
+def test_server_url_for_a_single_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, servers: dict[str, RunningServer]
+) -> None:
+    # Nothing registered: the server is named on the command line, its token in
+    # $JUPYTER_TOKEN (never on the command line).
+    monkeypatch.setenv("KERNELKIT_SERVERS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("JUPYTER_TOKEN", servers["js"].token)
+    url = servers["js"].url
+    listed = _kernelkit("list", "--server", url)
+    assert listed.returncode == 0, listed.stderr
+    assert "remote/adhoc/python3" in listed.stdout
+    done = _kernelkit("run", "--server", url, "--kernel", "python3", "-c", "print(6 * 7)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "42"
+    bad = _kernelkit("run", "--server", "ftp://nowhere", "-c", "1")
+    assert bad.returncode != 0
+    assert "--server" in bad.stderr

@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from kernelkit.client import AsyncKernelClient
     from kernelkit.discovery import KernelType
 
-__all__ = ["attached_client", "remote_address", "remote_group", "servers_app"]
+__all__ = [
+    "SERVER_HELP",
+    "attached_client",
+    "remote_address",
+    "remote_group",
+    "servers_app",
+    "use_server",
+]
 
 _KIND_LABELS = {
     "jupyter_server": "Jupyter Server",
@@ -59,6 +66,36 @@ def attached_client(kernel: str) -> AsyncKernelClient | None:
     from kernelkit.remote._attach import parse_attach_id
 
     return attach_client(kernel) if parse_attach_id(kernel) is not None else None
+
+
+SERVER_HELP = (
+    "Use the Jupyter Server or gateway at this URL for this call, unregistered (token "
+    "from $JUPYTER_TOKEN); a bare kernel name means one of its kernelspecs."
+)
+
+
+def use_server(url: str | None, kernel: str) -> str:
+    """``--server URL``: make ``url`` this process's unregistered server (``adhoc``);
+    returns the kernel id to use (a bare name becomes ``remote/adhoc/<name>``).
+
+    Raises:
+        typer.BadParameter: the URL is unusable.
+    """
+    if url is None:
+        return kernel
+    import os
+
+    from kernelkit.remote._errors import ServerConfigError
+    from kernelkit.remote._servers import ADHOC_NAME, ADHOC_URL_ENV, adhoc_server
+
+    os.environ[ADHOC_URL_ENV] = url
+    try:
+        adhoc_server()
+    except ServerConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--server") from None
+    if not kernel or "/" in kernel:
+        return kernel
+    return f"remote/{ADHOC_NAME}/{kernel}"
 
 
 def remote_address(provisioner: object) -> str | None:
