@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from kernelkit.client import AsyncKernelClient
-from kernelkit.remote import RemoteProvisioner, RemoteServer
+from kernelkit.discovery import KernelFinder, SpecProvider
+from kernelkit.remote import RemoteProvider, RemoteProvisioner, RemoteServer, ServerRegistry
 from kernelkit.specs import KernelSpec
 
 
@@ -106,3 +107,10 @@ class Relay:
         self._tasks |= tasks
         await asyncio.wait(tasks)
         self._tasks -= tasks
+
+
+def remote_finder(registry: ServerRegistry, time_limit: float = 10.0) -> KernelFinder:
+    """A finder of the local kernelspecs and the registry's servers."""
+    return KernelFinder(
+        {"spec": SpecProvider(), "remote": RemoteProvider(registry)}, time_limit=time_limit
+    )

@@ -128,10 +128,34 @@ def _start(
     return RunningServer(kind, f"http://127.0.0.1:{port}/", token, proc, log)
 
 
+#: A kernelspec that runs ipykernel, or exits at once while its marker file exists (a
+#: kernel that keeps dying once the marker is made: the server's restarts all fail).
+DYING_SPEC = "dying"
+
+
+def dying_marker(server: RunningServer) -> Path:
+    return server.log.parent / "dying-marker"
+
+
+def _add_dying_spec(work: Path) -> Path:
+    spec_dir = work / "data" / "kernels" / DYING_SPEC
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    marker = work / "dying-marker"
+    code = (
+        f"import os, sys; os.path.exists({str(marker)!r}) and sys.exit(3); "
+        "from ipykernel import kernelapp; kernelapp.launch_new_instance()"
+    )
+    argv = [sys.executable, "-c", code, "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Dies on demand", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return work / "data"
+
+
 def start_jupyter_server(work: Path) -> RunningServer:
     port, token = free_port(), secrets.token_hex(16)
     root = work / "root"
     root.mkdir(parents=True, exist_ok=True)
+    data = _add_dying_spec(work)
     args = [
         "jupyter_server",
         "--allow-root",
@@ -142,7 +166,7 @@ def start_jupyter_server(work: Path) -> RunningServer:
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
     ]
-    return _start("jupyter_server", args, port, token, work)
+    return _start("jupyter_server", args, port, token, work, extra_env={"JUPYTER_PATH": str(data)})
 
 
 def start_kernel_gateway(work: Path) -> RunningServer:

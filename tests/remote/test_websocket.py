@@ -76,11 +76,16 @@ async def test_legacy_framing_when_no_subprotocol_is_offered(js: RemoteServer) -
 
 async def test_interrupt_through_the_server(js: RemoteServer) -> None:
     async with started(js) as p, connected(p) as kc:
+        # Wait for output of the code itself, not for execute_input: ipykernel 7.4 sends
+        # no execute_reply at all when SIGINT lands after execute_input but before the
+        # cell runs (IPython still transforming and compiling it: dispatch_shell logs
+        # "KeyboardInterrupt caught in kernel" and drops the request), a gap that a
+        # loaded machine stretches past the REST round trip of the interrupt.
         running = asyncio.Event()
         task = asyncio.create_task(
             kc.execute_interactive(
-                "import time; time.sleep(30)",
-                output_hook=lambda m: running.set() if m.msg_type == "execute_input" else None,
+                "import time; print('running', flush=True); time.sleep(30)",
+                output_hook=lambda m: running.set() if m.msg_type == "stream" else None,
                 timeout=20,
             )
         )

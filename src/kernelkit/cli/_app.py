@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from kernelkit._version import __version__
-from kernelkit.cli._servers import servers_app
+from kernelkit.cli._servers import SERVER_HELP, servers_app, use_server
 from kernelkit.cli._status import (
     EXIT_BROKEN,
     EXIT_CODE_RAISED,
@@ -106,9 +106,13 @@ def list_kernels(
             "--time-limit", help="Seconds each provider may take.", min=0.1, metavar="SECONDS"
         ),
     ] = 5.0,
+    server: Annotated[
+        str | None, typer.Option("--server", help=SERVER_HELP, metavar="URL", show_default=False)
+    ] = None,
 ) -> None:
     from kernelkit.cli._list import list_command  # start-up time (see the module docstring)
 
+    use_server(server, "")
     _exit(list_command(as_json=as_json, broken=broken, time_limit=time_limit))
 
 
@@ -150,9 +154,13 @@ def run(
         float,
         typer.Option(help="Seconds to wait for the kernel to be ready.", metavar="SECONDS"),
     ] = 60.0,
+    server: Annotated[
+        str | None, typer.Option("--server", help=SERVER_HELP, metavar="URL", show_default=False)
+    ] = None,
 ) -> None:
     from kernelkit.cli._run import run_command  # start-up time (see the module docstring)
 
+    kernel = use_server(server, kernel)
     _exit(run_command(kernel=kernel, code=code, file=file, startup_timeout=startup_timeout))
 
 
@@ -184,9 +192,13 @@ def start(
             help="Restarts in a row (each dying within 10 s) before giving up.", metavar="N"
         ),
     ] = 5,
+    server: Annotated[
+        str | None, typer.Option("--server", help=SERVER_HELP, metavar="URL", show_default=False)
+    ] = None,
 ) -> None:
     from kernelkit.cli._start import start_command  # start-up time (see the module docstring)
 
+    kernel = use_server(server, kernel)
     _exit(
         start_command(kernel=kernel, startup_timeout=startup_timeout, restart_limit=restart_limit)
     )

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.text import Text
 
+from kernelkit.cli._servers import remote_group
 from kernelkit.discovery import DiscoveryProblem, FindResult, KernelType
 from kernelkit.envs import Environment
 
@@ -25,6 +26,7 @@ __all__ = ["render_listing"]
 _SECTIONS = {
     "spec": "Jupyter kernelspecs",
     "env": "Python and conda environments",
+    "remote": "Remote servers",
 }
 _INDENT = 4  # kernels sit under their group heading
 _GAP = "  "  # between columns
@@ -54,6 +56,9 @@ def _environment_label(env: Environment) -> str:
 def _group(kernel: KernelType, home: str) -> tuple[str, str]:
     """(heading, note) of the group a kernel is shown in: its kernels directory for a
     kernelspec, its environment for an environment's kernel; none for plugins."""
+    remote = remote_group(kernel)
+    if remote is not None:
+        return remote
     env = kernel.environment
     if kernel.provider == "env":
         where = env.prefix if env is not None else kernel.source

@@ -19,6 +19,7 @@ from kernelkit._errors import (
     KernelError,
     KernelTimeout,
 )
+from kernelkit.cli._servers import attached_client
 from kernelkit.cli._starting import (
     START_ERRORS,
     find_kernel,
@@ -120,6 +121,7 @@ class _Run:
         self.code = code
         self.startup_timeout = startup_timeout
         self.km: AsyncKernelManager | None = None
+        self.attached: AsyncKernelClient | None = None
         self.console = Console(stderr=True)
         self.printer = OutputPrinter(sys.stdout, sys.stderr)
         self.interrupts = 0
@@ -152,8 +154,11 @@ class _Run:
             self.work.cancel()
 
     async def _interrupt(self) -> None:
-        assert self.km is not None  # set before the code is executed
         try:
+            if self.km is None:  # attached to a running remote kernel: ask the kernel
+                assert self.attached is not None  # set before the code is executed
+                await self.attached.interrupt(timeout=10)
+                return
             await self.km.interrupt_kernel()
         except KernelError as exc:
             report_error(self.console, "could not interrupt the kernel", exc)
@@ -175,6 +180,10 @@ class _Run:
                     await self.km.shutdown_kernel(now=self.stop_now)
 
     async def _start_and_execute(self) -> int:
+        self.attached = attached_client(self.kernel)
+        if self.attached is not None:  # a running remote kernel: a client only
+            async with self.attached as kc:
+                return await self._execute(kc)
         found = await find_kernel(self.console, self.kernel)
         if found is None:
             return EXIT_KERNEL_FAILED

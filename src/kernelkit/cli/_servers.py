@@ -9,13 +9,30 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from kernelkit.cli._status import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE
 
-__all__ = ["servers_app"]
+if TYPE_CHECKING:
+    from kernelkit.client import AsyncKernelClient
+    from kernelkit.discovery import KernelType
+
+__all__ = [
+    "SERVER_HELP",
+    "attached_client",
+    "remote_address",
+    "remote_group",
+    "servers_app",
+    "use_server",
+]
+
+_KIND_LABELS = {
+    "jupyter_server": "Jupyter Server",
+    "kernel_gateway": "Kernel Gateway",
+    "enterprise_gateway": "Enterprise Gateway",
+}
 
 servers_app = typer.Typer(
     name="servers",
@@ -34,6 +51,78 @@ servers_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+
+
+def attached_client(kernel: str) -> AsyncKernelClient | None:
+    """A client for ``remote/<server>/kernels/<id>`` (a kernel running on a registered
+    server, attached to, never shut down by us); None for any other kernel name.
+
+    Raises:
+        ServerConfigError: no such server is registered, or its token cannot be read.
+    """
+    if "/kernels/" not in kernel:
+        return None  # the remote package (httpx, websockets) only when needed
+    from kernelkit.remote import attach_client
+    from kernelkit.remote._attach import parse_attach_id
+
+    return attach_client(kernel) if parse_attach_id(kernel) is not None else None
+
+
+SERVER_HELP = (
+    "Use the Jupyter Server or gateway at this URL for this call, unregistered (token "
+    "from $JUPYTER_TOKEN); a bare kernel name means one of its kernelspecs."
+)
+
+
+def use_server(url: str | None, kernel: str) -> str:
+    """``--server URL``: make ``url`` this process's unregistered server (``adhoc``);
+    returns the kernel id to use (a bare name becomes ``remote/adhoc/<name>``).
+
+    Raises:
+        typer.BadParameter: the URL is unusable.
+    """
+    if url is None:
+        return kernel
+    import os
+
+    from kernelkit.remote._errors import ServerConfigError
+    from kernelkit.remote._servers import ADHOC_NAME, ADHOC_URL_ENV, adhoc_server
+
+    os.environ[ADHOC_URL_ENV] = url
+    try:
+        adhoc_server()
+    except ServerConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--server") from None
+    if not kernel or "/" in kernel:
+        return kernel
+    return f"remote/{ADHOC_NAME}/{kernel}"
+
+
+def remote_address(provisioner: object) -> str | None:
+    """``remote/<server>/kernels/<id>`` of a kernel a RemoteProvisioner runs (what
+    ``kernelkit run --kernel`` attaches to); None for any other provisioner."""
+    server = getattr(provisioner, "server", None)
+    kernel_id = getattr(provisioner, "remote_kernel_id", None)
+    name = getattr(server, "name", None)
+    if not isinstance(name, str) or not isinstance(kernel_id, str):
+        return None
+    return f"remote/{name}/kernels/{kernel_id}"
+
+
+def remote_group(kernel: KernelType) -> tuple[str, str] | None:
+    """(heading, note) of the group ``kernel_list`` shows a remote kernel in: its server
+    with its URL, and what the server is and whether it answered (its health); None for
+    a kernel that is not on a server."""
+    remote = kernel.metadata.get("remote") if kernel.provider == "remote" else None
+    if not isinstance(remote, dict) or "server" not in remote:
+        return None
+    heading = f"server {remote['server']}  {remote.get('url', '')}"
+    kind = remote.get("server_kind")
+    if kind is None:  # it did not answer, or refused us: the reason is under the entry
+        return heading, "(not usable: see below)"
+    label = _KIND_LABELS.get(str(kind), str(kind))
+    version = remote.get("server_version")
+    return heading, f"({label}{' ' + str(version) if version else ''}, answering)"
 
 
 def _error(message: str, status: int) -> NoReturn:

@@ -14,6 +14,7 @@ from kernelkit._errors import (
     KernelError,
     KernelTimeout,
 )
+from kernelkit.cli._servers import remote_address
 from kernelkit.cli._starting import (
     START_ERRORS,
     find_kernel,
@@ -107,8 +108,16 @@ class Supervisor:
                 report_error(self.console, f"kernel {name!r} did not start", exc)
                 return False
         path = self.km.connection_file
-        sys.stdout.write(f"{path}\n")
+        address = remote_address(self.km.provisioner) if path is None else None
+        sys.stdout.write(f"{address or path}\n")
         sys.stdout.flush()
+        if address is not None:  # on a server: no connection file, an id to attach to
+            self._say(
+                f"kernelkit: kernel {name!r} is running as {address}.\n"
+                f"  Connect with: kernelkit run --kernel {address} -c CODE\n"
+                "  Press Ctrl-C to shut it down."
+            )
+            return True
         self._say(
             f"kernelkit: kernel {name!r} ({self.km.kernel_id}) is running.\n"
             f"  Connect with: jupyter console --existing {path}\n"

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import KernelError, ManagerError
 from kernelkit._loopthread import LoopThread
-from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, KernelClient
+from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient, KernelClient
 from kernelkit.discovery import KernelFinder, KernelType, LaunchPlan
 from kernelkit.manager._manager import AsyncKernelManager
 from kernelkit.manager._start_new import not_ready_error
@@ -163,27 +163,24 @@ class _ManagerFace:
         Raises:
             ManagerError: the kernel was never started, or was shut down.
         """
-        info: ConnectionInfo | None = self._thread.call(self._checked_info)
-        assert info is not None
-        kc = KernelClient.from_connection_info(
-            info,
-            heartbeat=heartbeat,
-            heartbeat_interval=heartbeat_interval,
-            heartbeat_timeout=heartbeat_timeout,
-            first_contact_timeout=first_contact_timeout,
-            loop_thread=self._thread,
+        self._thread.call(self._check_running)
+        akc: AsyncKernelClient = self._thread.call(
+            lambda: self._manager.client(
+                heartbeat=heartbeat,
+                heartbeat_interval=heartbeat_interval,
+                heartbeat_timeout=heartbeat_timeout,
+                first_contact_timeout=first_contact_timeout,
+            )
         )
-        self._thread.call(self._manager.add_client, kc)
-        return kc
+        # The async client is the one the manager informs (added by its client()).
+        return KernelClient.from_async_client(akc, loop_thread=self._thread)
 
-    def _checked_info(self) -> ConnectionInfo:
+    def _check_running(self) -> None:
         m = self._manager
-        info = m.connection_info
-        if info is None or m.state in ("new", "stopped"):
+        if m.provisioner is None or m.state in ("new", "stopped"):
             raise ManagerError(
                 f"kernel {m.kernel_name!r} ({m.kernel_id}) is {m.state}{self._not_running_hint}"
             )
-        return info
 
 
 class KernelManager(_ManagerFace):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_KERNEL_NAME",
     "KernelChoice",
     "KernelLaunch",
+    "LaunchArgs",
     "check_kernel_choice",
     "default_finder",
     "is_kernel_type_id",
@@ -56,6 +57,36 @@ class KernelLaunch:
     provisioner_name: str
     provisioner_config: Mapping[str, Any] = field(default_factory=dict)
     base_env: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchArgs:
+    """The caller's arguments of one start, as the launch sequence takes them (reused by
+    every restart of that start)."""
+
+    env: Mapping[str, str] | None = None
+    inherit_env: bool = True
+    cwd: str | None = None
+    extra_arguments: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        launch: KernelLaunch,
+        *,
+        env: Mapping[str, str] | None,
+        inherit_env: bool,
+        cwd: str | None,
+        extra_arguments: Sequence[str],
+    ) -> LaunchArgs:
+        if launch.base_env is None:
+            return cls(
+                dict(env) if env is not None else None, inherit_env, cwd, tuple(extra_arguments)
+            )
+        # The plan's environment is complete: the caller's goes on top of it, and it is
+        # never merged over os.environ (what activation removed stays out).
+        base = launch.base_env if inherit_env else {}
+        return cls({**base, **(env or {})}, False, cwd, tuple(extra_arguments))
 
 
 def check_kernel_choice(

@@ -3,18 +3,16 @@
 It launches the kernel through the provisioner its kernel type names (a kernelspec's
 ``metadata.kernel_provisioner``, or a provider's :class:`~kernelkit.discovery.LaunchPlan`)
 with the one launch sequence (:func:`kernelkit.provisioning.launch_provisioner`),
-watches its process, and controls its lifetime:
+watches its process (``_restarts``), and controls its lifetime:
 
-- Shutdown: interrupt, ``shutdown_request`` on control (from a private client with its
-  own identity), then wait on the process itself (an event, never polling steps), then
-  SIGTERM, then SIGKILL, to the whole process group; the connection file is removed.
-- Auto-restart driven by process exit: a task awaits the provisioner's ``wait()``, so a
-  restart begins the moment the process exits unexpectedly. Consecutive deaths within
-  the stable-start window count against ``restart_limit``.
-- Every client made by :meth:`AsyncKernelManager.client` is kept informed: it fails its
-  pending requests at once with :class:`~kernelkit.KernelDied` (exit code and the last
-  lines the kernel wrote) when the process dies, and accepts requests again after a
-  restart, reconnecting first if the kernel came back on other ports.
+- Shutdown (``_stopping``): interrupt, ``shutdown_request`` on control, wait on the
+  process (an event), SIGTERM, SIGKILL, to the whole process group. A kernel on a
+  server (its provisioner makes its transports, ``_clients``) is stopped by the server.
+- Auto-restart the moment the process exits unexpectedly; consecutive deaths within
+  the stable-start window count against ``restart_limit``. Never for a kernel on a
+  server: the server restarts it, and its clients follow.
+- Clients from :meth:`AsyncKernelManager.client` fail pending requests at once with
+  :class:`~kernelkit.KernelDied` when the kernel dies, and work again after a restart.
 """
 
 from __future__ import annotations
@@ -31,13 +29,14 @@ from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import (
     KernelDied,
     KernelError,
-    KernelTimeout,
     ManagerError,
 )
 from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient
 from kernelkit.discovery import KernelFinder, KernelType, LaunchPlan
-from kernelkit.manager._choice import KernelChoice
-from kernelkit.manager._stopping import graceful_stop
+from kernelkit.manager._choice import KernelChoice, LaunchArgs
+from kernelkit.manager._clients import ControlClient, makes_transports, new_client
+from kernelkit.manager._restarts import ExitWatch, relaunch_within_limit
+from kernelkit.manager._stopping import release, stop_and_release
 from kernelkit.manager._types import (
     DEFAULT_SHUTDOWN_WAIT_TIME,
     DEFAULT_STABLE_START_TIME,
@@ -55,7 +54,6 @@ from kernelkit.provisioning import (
     launch_provisioner,
 )
 from kernelkit.specs import KernelSpec
-from kernelkit.transport import ZMQTransport
 
 __all__ = ["AsyncKernelManager"]
 
@@ -149,15 +147,13 @@ class AsyncKernelManager:
         self._state: KernelState = "new"
         self._resume = False  # the next start_kernel continues after shutdown(restart=True)
         self._lock = asyncio.Lock()
-        self._launch_env: Mapping[str, str] | None = None
-        self._launch_inherit_env = True
-        self._launch_cwd: str | None = None
-        self._launch_extra: tuple[str, ...] = ()
+        self._args = LaunchArgs()
         self._announced: ConnectionInfo | None = None  # what the clients are connected to
-        self._control: AsyncKernelClient | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._generation = 0
-        self._started_at = 0.0
+        self._ran = False  # a kernel was started (remote ones have no connection info)
+        self._control = ControlClient()
+        self._watch = ExitWatch(
+            lambda: f"{self.kernel_name} ({self._kernel_id})", self._handle_death, self._failed
+        )
         self._quick_deaths = 0
         self._last_error: KernelError | None = None
 
@@ -286,14 +282,15 @@ class AsyncKernelManager:
         Raises:
             ManagerError: the kernel was never started, or was shut down.
         """
-        info = self._announced
-        if info is None or self._state in ("new", "stopped"):
+        p = self._provisioner
+        if p is None or not self._ran or self._state in ("new", "stopped"):
             raise ManagerError(
                 f"kernel {self.kernel_name!r} ({self._kernel_id}) is {self._state}: "
                 "call start_kernel() first"
             )
-        kc = AsyncKernelClient.from_connection_info(
-            info,
+        kc = new_client(
+            p,
+            kernel_name=self._announced.kernel_name if self._announced else self.kernel_name,
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
@@ -359,22 +356,15 @@ class AsyncKernelManager:
                     provisioner_name=launch.provisioner_name,
                     config=launch.provisioner_config,
                 )
-            if launch.base_env is None:
-                self._launch_env = dict(env) if env is not None else None
-                self._launch_inherit_env = inherit_env
-            else:
-                # The plan's environment is complete: the caller's goes on top of it, and
-                # it is never merged over os.environ (what activation removed stays out).
-                base = launch.base_env if inherit_env else {}
-                self._launch_env = {**base, **(env or {})}
-                self._launch_inherit_env = False
-            self._launch_cwd = cwd
-            self._launch_extra = tuple(extra_arguments)
+            self._args = LaunchArgs.of(
+                launch, env=env, inherit_env=inherit_env, cwd=cwd, extra_arguments=extra_arguments
+            )
             if not self._resume:
                 # Clients of an earlier run were told it ended; a start after
                 # shutdown_kernel(restart=True) is a restart: its clients follow it.
                 self._notices.forget_watchers()
                 self._announced = None
+                self._ran = False
             self._resume = False
             self._last_error = None
             self._quick_deaths = 0
@@ -391,178 +381,96 @@ class AsyncKernelManager:
         try:
             return await launch_provisioner(
                 p,
-                env=self._launch_env,
-                inherit_env=self._launch_inherit_env,
-                cwd=self._launch_cwd,
-                extra_arguments=self._launch_extra,
+                env=self._args.env,
+                inherit_env=self._args.inherit_env,
+                cwd=self._args.cwd,
+                extra_arguments=self._args.extra_arguments,
                 restart=restart,
             )
         except BaseException:
-            await self._close_control()
+            await self._control.aclose()
             raise
 
     def _started(self, p: KernelProvisionerBase) -> None:
         """A kernel is running: inform the clients and watch its process."""
-        info = p.connection_info
-        assert info is not None
+        info = p.connection_info  # None for a kernel on a server (same URL after restarts)
         old = self._announced
-        if old is not None:
+        if self._ran:
             # Moved (the old ports were taken meanwhile): the clients reconnect to the new
             # ones; the info passed is what tells them to.
-            self._notices.notify_restarted(None if same_endpoints(old, info) else info)
+            moved = info is not None and old is not None and not same_endpoints(old, info)
+            self._notices.notify_restarted(info if moved else None)
         self._announced = info
+        self._ran = True
         self._state = "running"
-        loop = asyncio.get_running_loop()
-        self._generation += 1
-        self._started_at = loop.time()
-        self._supervisor = loop.create_task(
-            self._supervise(p, self._generation), name=f"kernelkit-supervise-{self._kernel_id}"
-        )
+        self._watch.watch(p)
 
     # ------------------------------------------------------------------ supervision
 
-    async def _supervise(self, p: KernelProvisionerBase, generation: int) -> None:
-        """Wait for the process to exit; an exit nobody asked for is a death."""
-        status = await p.wait()
-        if generation != self._generation or self._supervisor is not asyncio.current_task():
-            return
-        try:
-            await self._handle_death(p, status)
-        except Exception as exc:
-            # Nobody awaits this task: report the failure instead of losing it.
-            log.exception("kernel %s (%s): supervising failed", self.kernel_name, self._kernel_id)
-            error = (
-                exc
-                if isinstance(exc, KernelError)
-                else ManagerError(
-                    f"kernel {self.kernel_name!r}: supervising failed: {type(exc).__name__}: {exc}"
-                )
-            )
-            self._last_error = error
-            self._state = "dead"
-            self._notices.notify_dead(error)
-            self._notices.fire("dead", error)
+    def _failed(self, error: KernelError) -> None:
+        self._last_error = error
+        self._state = "dead"
+        self._notices.notify_dead(error)
+        self._notices.fire("dead", error)
 
     async def _handle_death(self, p: KernelProvisionerBase, status: int | None) -> None:
         """The process exited on its own: tell everyone, clean up, restart if allowed."""
         loop = asyncio.get_running_loop()
-        uptime = loop.time() - self._started_at
-        error: KernelError = p.died_error(status, "the kernel process exited unexpectedly")
+        uptime = loop.time() - self._watch.started_at
+        # A server restarts the kernels it runs by itself (their clients follow): when its
+        # provisioner says the kernel is gone, the server gave up on it, or it was deleted.
+        remote = makes_transports(p)
+        autorestart = self.autorestart and not remote
+        error: KernelError = p.died_error(
+            status,
+            "the server no longer has the kernel (it kept dying, or was shut down there)"
+            if remote
+            else "the kernel process exited unexpectedly",
+        )
         log.warning("%s", error)
         self._last_error = error
         self._notices.notify_dead(error)  # first: pending requests fail now
         # Reap it, stop what it left in its group, remove its file; keep key and ports.
-        await self._release(p, restart=True)
-        self._state = "restarting" if self.autorestart else "dead"
+        await self._release(p, restart=autorestart)
+        self._state = "restarting" if autorestart else "dead"
         self._notices.fire("died", error)
-        if not self.autorestart:
+        if not autorestart:
             self._notices.fire("dead", error)
             return
         stable = p.get_stable_start_time(recommended=self._stable_start_time)
         if uptime >= stable:
             self._quick_deaths = 0
         death = error
-        while True:
-            self._quick_deaths += 1
-            if self._quick_deaths > self.restart_limit:
-                if isinstance(error, KernelDied):
-                    error = KernelDied(
-                        f"the kernel died {self._quick_deaths} times in a row within "
-                        f"{stable:g} s of starting; not restarting it again",
-                        kernel_name=error.kernel_name,
-                        exit_code=error.exit_code,
-                        output_tail=error.output_tail,
-                    )
-                log.error("%s", error)
-                self._last_error = error
-                self._state = "dead"
-                self._notices.fire("dead", error)
-                return
-            log.info(
-                "kernel %s (%s): restarting (%d of at most %d in a row)",
-                self.kernel_name,
-                self._kernel_id,
-                self._quick_deaths,
-                self.restart_limit,
-            )
-            try:
-                await self._launch(p, restart=True)
-            except KernelError as exc:
-                # A failed relaunch is one more quick death.
-                log.warning("kernel %s: restart failed: %s", self.kernel_name, exc)
-                error = exc
-                self._last_error = exc
-                continue
-            break
+        failed, self._quick_deaths = await relaunch_within_limit(
+            lambda: self._launch(p, restart=True),
+            error=error,
+            quick_deaths=self._quick_deaths,
+            restart_limit=self.restart_limit,
+            stable=stable,
+            label=f"{self.kernel_name} ({self._kernel_id})",
+        )
+        if failed is not None:
+            self._last_error = failed
+            self._state = "dead"
+            self._notices.fire("dead", failed)
+            return
         self._last_error = None
         self._started(p)
         self._notices.fire("restart", death)
 
-    async def _stop_supervising(self) -> None:
-        task, self._supervisor = self._supervisor, None
-        self._generation += 1  # an exit from now on is expected
-        if task is None or task.done() or task is asyncio.current_task():
-            return
-        task.cancel()
-        # asyncio.wait: never raises the task's own CancelledError into us, but does
-        # propagate a cancellation of the caller.
-        await asyncio.wait({task})
-
-    # ------------------------------------------------------------------ control client
-
-    async def _control_client(self) -> AsyncKernelClient:
-        """A private client (own identity, no heartbeat) for shutdown and interrupt."""
-        if self._control is None or self._control.closed:
-            info = self.connection_info
-            if info is None:
-                raise ManagerError(f"kernel {self.kernel_name!r} has no connection info")
-            # linger 0: once the kernel is gone, nothing queued for it matters.
-            transport = ZMQTransport(info, linger_ms=0)
-            control = AsyncKernelClient(transport, kernel_name=info.kernel_name, heartbeat=False)
-            await control.start()
-            self._control = control
-        return self._control
-
-    async def _close_control(self) -> None:
-        control, self._control = self._control, None
-        if control is not None:
-            await control.aclose()
-
     # ------------------------------------------------------------------ stop
 
     async def _release(self, p: KernelProvisionerBase, *, restart: bool) -> None:
-        """Kill the process if it still runs, then release everything the launch held
-        (the provisioner's cleanup reaps it and stops what it left in its group)."""
-        try:
-            if p.has_process and await p.poll() is None:
-                await p.stop(grace=0, restart=restart)
-        finally:
-            await self._close_control()
-            await p.cleanup(restart=restart)
+        await release(p, self._control, restart=restart)
 
     async def _stop(self, p: KernelProvisionerBase, *, now: bool, restart: bool) -> int | None:
-        """Stop the kernel if it runs and release everything; returns its exit status."""
-        try:
-            if p.has_process and await p.poll() is None:
-                if now:
-                    await p.stop(grace=0, restart=restart)
-                else:
-                    wait_time = p.get_shutdown_wait_time(recommended=self._shutdown_wait_time)
-                    await self._graceful_stop(p, wait_time, restart=restart)
-        finally:
-            await self._release(p, restart=restart)
-        return await p.poll()
-
-    async def _graceful_stop(
-        self, p: KernelProvisionerBase, wait_time: float, *, restart: bool
-    ) -> int | None:
-        try:
-            control: AsyncKernelClient | None = await self._control_client()
-        except KernelError as exc:
-            log.warning("kernel %s: cannot send shutdown_request (%s)", self.kernel_name, exc)
-            control = None
-        return await graceful_stop(
-            p, control, wait_time=wait_time, restart=restart, kernel_name=self.kernel_name
+        return await stop_and_release(
+            p,
+            self._control,
+            now=now,
+            restart=restart,
+            wait_time=self._shutdown_wait_time,
+            kernel_name=self.kernel_name,
         )
 
     async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
@@ -577,7 +485,7 @@ class AsyncKernelManager:
         if no kernel runs.
         """
         async with self._lock:
-            await self._stop_supervising()
+            await self._watch.stop()
             p = self._provisioner
             if p is None:
                 return
@@ -608,9 +516,9 @@ class AsyncKernelManager:
             ManagerError: the kernel was never started.
         """
         async with self._lock:
-            await self._stop_supervising()
+            await self._watch.stop()
             p = self._provisioner
-            if p is None or self._announced is None or self._state in ("new", "stopped"):
+            if p is None or not self._ran or self._state in ("new", "stopped"):
                 raise ManagerError(
                     f"kernel {self.kernel_name!r} ({self._kernel_id}) is {self._state}: "
                     "call start_kernel() first"
@@ -654,14 +562,9 @@ class AsyncKernelManager:
         if p.interrupt_mode == "signal":
             await p.send_signal(signal.SIGINT)
             return
-        control = await self._control_client()
-        try:
-            await control.interrupt(timeout=_INTERRUPT_REPLY_TIMEOUT)
-        except KernelTimeout:
-            raise KernelTimeout(
-                f"kernel {self.kernel_name!r} did not answer interrupt_request within "
-                f"{_INTERRUPT_REPLY_TIMEOUT:g} s"
-            ) from None
+        await self._control.interrupt(
+            p, kernel_name=self.kernel_name, timeout=_INTERRUPT_REPLY_TIMEOUT
+        )
 
     async def signal_kernel(self, signum: int) -> None:
         """Send ``signum`` to the kernel's process group.

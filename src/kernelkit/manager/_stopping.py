@@ -1,5 +1,8 @@
-"""The graceful stop of a kernel: interrupt, ``shutdown_request``, wait for the exit (an
-event), SIGTERM, wait, SIGKILL."""
+"""Stopping a kernel: the graceful stop (interrupt, ``shutdown_request``, wait for the
+exit (an event), SIGTERM, wait, SIGKILL), and releasing what its launch held.
+
+A kernel on a server (its provisioner makes its transports) gets no ``shutdown_request``:
+the provisioner's stop asks the server to shut it down (``DELETE``), or to restart it."""
 
 from __future__ import annotations
 
@@ -7,12 +10,16 @@ import asyncio
 import logging
 import signal
 
+from kernelkit._errors import KernelError
 from kernelkit.client import AsyncKernelClient
+from kernelkit.manager._clients import ControlClient, makes_transports
 from kernelkit.provisioning import KernelProvisionerBase
 
 __all__ = [
     "graceful_stop",
     "interrupt_by_message",
+    "release",
+    "stop_and_release",
 ]
 
 log = logging.getLogger("kernelkit.manager")
@@ -71,3 +78,47 @@ def interrupt_by_message(control: AsyncKernelClient, *, kernel_name: str) -> Non
             log.debug("kernel %s: interrupt_request: %s", kernel_name, t.exception())
 
     task.add_done_callback(collect)
+
+
+async def release(p: KernelProvisionerBase, control: ControlClient, *, restart: bool) -> None:
+    """Kill the kernel if it still runs, then release everything the launch held (the
+    provisioner's cleanup reaps it and stops what it left in its group)."""
+    try:
+        if p.has_process and await p.poll() is None:
+            await p.stop(grace=0, restart=restart)
+    finally:
+        await control.aclose()
+        await p.cleanup(restart=restart)
+
+
+async def stop_and_release(
+    p: KernelProvisionerBase,
+    control: ControlClient,
+    *,
+    now: bool,
+    restart: bool,
+    wait_time: float,
+    kernel_name: str,
+) -> int | None:
+    """Stop the kernel if it runs (gracefully within ``wait_time`` unless ``now``) and
+    release everything; returns its exit status."""
+    try:
+        if p.has_process and await p.poll() is None:
+            if now:
+                await p.stop(grace=0, restart=restart)
+            else:
+                wait_time = p.get_shutdown_wait_time(recommended=wait_time)
+                client: AsyncKernelClient | None = None
+                if not makes_transports(p):
+                    try:
+                        client = await control.get(p, kernel_name=kernel_name)
+                    except KernelError as exc:
+                        log.warning(
+                            "kernel %s: cannot send shutdown_request (%s)", kernel_name, exc
+                        )
+                await graceful_stop(
+                    p, client, wait_time=wait_time, restart=restart, kernel_name=kernel_name
+                )
+    finally:
+        await release(p, control, restart=restart)
+    return await p.poll()

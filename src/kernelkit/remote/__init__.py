@@ -7,6 +7,8 @@
 - :class:`RemoteProvider`: the ``remote`` kernel provider (specs and running kernels).
 - :class:`RemoteProvisioner`: starts, interrupts, restarts and stops a kernel through
   REST; :meth:`RemoteProvisioner.create_transport` gives a client its WebSocket.
+- :func:`attach_client`: a client for a kernel already running on a server
+  (``remote/<server>/kernels/<id>``), no manager.
 
 Names load on first use: listing kernels must not pay for httpx, websockets or pyzmq.
 """
@@ -17,6 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kernelkit.remote._attach import attach_client
     from kernelkit.remote._errors import (
         ServerConfigError,
         ServerError,
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from kernelkit.remote._servers import RemoteServer, ServerRegistry
 
 _EXPORTS = {
+    "attach_client": "_attach",
     "KernelModel": "_rest",
     "PROVISIONER_NAME": "_provider",
     "RemoteKernelSpec": "_rest",
@@ -58,6 +62,7 @@ __all__ = [
     "ServerRegistry",
     "ServerUnreachable",
     "TokenRefused",
+    "attach_client",
 ]
 
 

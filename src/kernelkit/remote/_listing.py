@@ -62,7 +62,14 @@ async def _list_server(server: RemoteServer, timeout: float) -> list[KernelType]
         raise listed_kernels
     else:
         models = listed_kernels
-    remote = {"server": server.name, "url": server.url, "server_kind": info.kind}
+    remote = {
+        "server": server.name,
+        "url": server.url,
+        "server_kind": info.kind,
+        # A Kernel Gateway's /api gives the version of its jupyter_server, not its own.
+        "server_version": info.gateway_version
+        or (info.version if info.kind != "kernel_gateway" else None),
+    }
     found: list[KernelType] = []
     by_name = {}
     for rspec in specs:
@@ -117,17 +124,23 @@ async def _list_server(server: RemoteServer, timeout: float) -> list[KernelType]
             )
         )
     if kernels_problem is not None:
-        found.append(_server_problem(server, f"{server.name}/kernels", kernels_problem))
+        found.append(
+            _server_problem(server, f"{server.name}/kernels", kernels_problem, remote=remote)
+        )
     return found
 
 
-def _server_problem(server: RemoteServer, name: str, reason: str) -> KernelType:
+def _server_problem(
+    server: RemoteServer, name: str, reason: str, *, remote: Mapping[str, Any] | None = None
+) -> KernelType:
+    """A kernel type that is not a kernel: what cannot be used of ``server`` (with what
+    the server said about itself in ``remote``, when it answered)."""
     return KernelType(
         name=name,
         display_name=f"server {server.name} ({server.url})",
         language="",
         origin=ORIGIN_SERVER,
-        metadata={"remote": {"server": server.name, "url": server.url}},
+        metadata={"remote": dict(remote or {"server": server.name, "url": server.url})},
         problems=(reason,),
     )
 

@@ -43,6 +43,8 @@ __all__ = ["PROVISIONER_NAME", "RemoteProvisioner"]
 
 #: Exit status reported for a remote kernel that is gone (the server does not say).
 GONE = -256
+#: How long a DELETE answered with a server error is repeated (see ``_delete``).
+_DELETE_RETRY_BUDGET = 3.0
 
 
 def kernel_username() -> str:
@@ -312,31 +314,30 @@ class RemoteProvisioner(KernelProvisionerBase):
         self._mark_gone(0)
 
     async def _delete(self, kernel_id: str) -> None:
-        """DELETE the kernel, and make sure it is gone.
+        """DELETE the kernel (gone already counts as deleted).
 
         jupyter_server 2.21.1 answers 500 (``InvalidStateError`` inside
-        ``shutdown_kernel``) to a DELETE soon after it restarted a kernel that died, yet
-        shuts the kernel down a moment later: on a server error, watch for the 404 and
-        ask once more if it does not come.
+        ``shutdown_kernel``) to a DELETE that comes while it is restarting a kernel that
+        died; the restart ends within about a second and a DELETE then succeeds. The
+        server announces nothing we could wait for (no REST event; its WebSocket is never
+        closed), so the DELETE itself is repeated after a server error, with doubling
+        pauses, within :data:`_DELETE_RETRY_BUDGET` seconds.
         """
         api = self._rest()
-        try:
-            await api.delete_kernel(kernel_id)
-            return
-        except (ServerUnreachable, TokenRefused):
-            raise
-        except ServerError as exc:
-            first = exc
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 3.0
-        while loop.time() < deadline:
-            if await api.get_kernel(kernel_id) is None:
+        deadline = loop.time() + _DELETE_RETRY_BUDGET
+        pause = 0.05
+        while True:
+            try:
+                await api.delete_kernel(kernel_id)
                 return
-            await asyncio.sleep(0.1)
-        try:
-            await api.delete_kernel(kernel_id)
-        except ServerError as exc:
-            raise exc from first
+            except (ServerUnreachable, TokenRefused):
+                raise
+            except ServerError:
+                if loop.time() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause *= 2
 
     async def kill(self, restart: bool = False) -> None:
         """As :meth:`terminate`: a server offers nothing harder than DELETE."""

@@ -10,6 +10,10 @@ A token given as a file is copied into ``tokens/<name>`` beside it (mode 0600, i
 directory); a token given as an environment variable is read from it at each use, and
 only the variable's name is stored. Tokens never appear in ``servers.json``, reprs,
 logs or error messages.
+
+One server may also be named for a single run, unregistered: ``$KERNELKIT_SERVER`` (a
+URL; ``kernelkit run --server URL`` sets it) is the server ``adhoc``, its token read
+from ``$JUPYTER_TOKEN`` (the variable Jupyter itself uses).
 """
 
 from __future__ import annotations
@@ -26,14 +30,37 @@ from urllib.parse import urlsplit
 from kernelkit.remote._errors import ServerConfigError
 
 __all__ = [
+    "ADHOC_NAME",
+    "ADHOC_TOKEN_ENV",
+    "ADHOC_URL_ENV",
     "SERVERS_DIR_ENV",
     "RemoteServer",
     "ServerRegistry",
+    "adhoc_server",
     "servers_dir",
 ]
 
 #: Environment variable naming the directory of ``servers.json`` and ``tokens/``.
 SERVERS_DIR_ENV = "KERNELKIT_SERVERS_DIR"
+#: Environment variable with the URL of an unregistered server used for one run.
+ADHOC_URL_ENV = "KERNELKIT_SERVER"
+#: The name that server gets (kernel ids ``remote/adhoc/...``); not registrable.
+ADHOC_NAME = "adhoc"
+#: Where its token is read from.
+ADHOC_TOKEN_ENV = "JUPYTER_TOKEN"
+
+
+def adhoc_server() -> RemoteServer | None:
+    """The server ``$KERNELKIT_SERVER`` names for this run (None when unset).
+
+    Raises:
+        ServerConfigError: the URL is unusable.
+    """
+    url = os.environ.get(ADHOC_URL_ENV)
+    if not url:
+        return None
+    return RemoteServer(name=ADHOC_NAME, url=url, token_env=ADHOC_TOKEN_ENV)
+
 
 # A server's name is part of kernel ids (remote/<server>/<kernel>): no slashes.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -237,7 +264,9 @@ class ServerRegistry:
         Raises:
             ServerConfigError: ``servers.json`` is unreadable or malformed.
         """
-        return [self._entry(name, entry) for name, entry in sorted(self._load().items())]
+        found = [self._entry(name, entry) for name, entry in sorted(self._load().items())]
+        adhoc = adhoc_server()
+        return [*found, adhoc] if adhoc is not None else found
 
     def get(self, name: str) -> RemoteServer:
         """The server registered as ``name``.
@@ -246,6 +275,10 @@ class ServerRegistry:
             ServerConfigError: no such server (the message lists the registered ones), or
                 the registry is malformed.
         """
+        if name == ADHOC_NAME:
+            adhoc = adhoc_server()
+            if adhoc is not None:
+                return adhoc
         servers = self._load()
         if name not in servers:
             known = ", ".join(sorted(servers)) or "none"
@@ -272,6 +305,11 @@ class ServerRegistry:
                 taken (without ``replace``), or the files cannot be written.
         """
         check_server_name(name)
+        if name == ADHOC_NAME:
+            raise ServerConfigError(
+                f"the name {ADHOC_NAME!r} is kept for the server of a single run "
+                f"(--server URL, ${ADHOC_URL_ENV}): choose another name"
+            )
         if token is not None and token_env is not None:
             raise ServerConfigError(
                 "give the token as a file or as an environment variable, not both"

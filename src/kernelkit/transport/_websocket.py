@@ -30,14 +30,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import (
@@ -58,13 +56,13 @@ from kernelkit.protocol import (
 )
 from kernelkit.protocol._session import DEFAULT_MAX_MESSAGE_BYTES
 from kernelkit.transport._base import Receiver
+from kernelkit.transport._wsopen import channels_url, open_websocket
 
 __all__ = ["WebSocketTransport", "channels_url"]
 
 log = logging.getLogger("kernelkit.transport")
 
 _SEND_CHANNELS = frozenset(("shell", "control", "stdin"))
-_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 # Message ids remembered to drop a message the server replays after a reconnect although
 # it had reached us (a reply is never delivered twice).
 _RECENT_IDS = 4096
@@ -74,56 +72,6 @@ _TOO_BIG = 1009
 #: Called with a kernel-wide status the server reports (``restarting``, ``starting``,
 #: ``dead``: IOPub ``status`` messages with no parent).
 StatusHook = Callable[[str], None]
-
-
-def channels_url(server_url: str, kernel_id: str) -> str:
-    """The ``ws://`` (or ``wss://``) channels endpoint of ``kernel_id`` on the server at
-    ``server_url`` (``http://host:port/base/``), without the ``session_id`` query.
-
-    Raises:
-        LocalProtocolError: ``server_url`` is not an http, https, ws or wss URL.
-    """
-    parts = urlsplit(server_url)
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
-    if scheme is None or not parts.netloc:
-        raise LocalProtocolError(
-            f"server URL {server_url!r} must start with http://, https://, ws:// or wss:// "
-            "and name a host"
-        )
-    path = parts.path.rstrip("/") + f"/api/kernels/{quote(kernel_id, safe='')}/channels"
-    return urlunsplit((scheme, parts.netloc, path, "", ""))
-
-
-class _TunedConnection(ClientConnection):
-    """A client connection that answers every read with an immediate ACK.
-
-    Linux leaves quick-ACK mode on its own after a few segments, so ``TCP_QUICKACK`` is
-    set again after each read: the server's next small write (Nagle holds it until our
-    ACK) then goes out at once instead of after our ~40 ms delayed ACK.
-    """
-
-    _kk_sock: Any = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if _TCP_QUICKACK is not None:
-                self._kk_sock = sock
-                self._quickack()
-
-    def _quickack(self) -> None:
-        try:
-            self._kk_sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
-        except OSError:
-            self._kk_sock = None  # closed under us, or not TCP after all: stop trying
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self._kk_sock is not None:
-            self._quickack()
 
 
 class WebSocketTransport:
@@ -411,49 +359,18 @@ class WebSocketTransport:
     # -- connecting --------------------------------------------------------------------
 
     async def _open(self) -> ClientConnection:
-        uri = f"{self._url}?session_id={quote(self._session_id, safe='')}"
-        try:
-            ws = await connect(
-                uri,
-                subprotocols=[WS_V1_SUBPROTOCOL] if self._subprotocol else None,  # type: ignore[list-item]
-                additional_headers=self._headers,
-                compression=None,
-                max_size=self._max_size,
-                max_queue=256,
-                ping_interval=self._ping_interval,
-                ping_timeout=self._ping_timeout,
-                open_timeout=self._open_timeout,
-                close_timeout=1.0,
-                proxy=None,
-                create_connection=_TunedConnection if self._tcp_tuning else ClientConnection,
-            )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            if status in (401, 403):
-                raise KernelError(
-                    f"the server at {self._url} refused the token (HTTP {status}): check "
-                    "the token given for this server"
-                ) from None
-            if status == 404:
-                raise KernelDied(
-                    f"the server at {self._url} has no such kernel (HTTP 404): it was shut "
-                    "down, or never existed",
-                    kernel_name=self._kernel_name,
-                ) from None
-            raise KernelError(
-                f"the server at {self._url} refused the WebSocket (HTTP {status})"
-            ) from None
-        except (InvalidHandshake, InvalidURI) as exc:
-            raise KernelError(f"WebSocket handshake with {self._url} failed: {exc}") from exc
-        except asyncio.TimeoutError as exc:
-            raise KernelError(
-                f"no WebSocket from {self._url} within {self._open_timeout:g} s"
-            ) from exc
-        except OSError as exc:
-            raise KernelError(
-                f"cannot reach {self._url}: {exc.strerror or exc}; is the server running?"
-            ) from exc
-        return ws
+        return await open_websocket(
+            self._url,
+            self._session_id,
+            headers=self._headers,
+            subprotocol=self._subprotocol,
+            tcp_tuning=self._tcp_tuning,
+            max_size=self._max_size,
+            ping_interval=self._ping_interval,
+            ping_timeout=self._ping_timeout,
+            open_timeout=self._open_timeout,
+            kernel_name=self._kernel_name,
+        )
 
     def _install(self, ws: ClientConnection) -> None:
         self._ws = ws
