@@ -12,8 +12,9 @@ message).
 Everything here runs on the core's event loop, except :meth:`notify_dead`,
 :meth:`notify_restarted` and :meth:`build` (safe from any thread).
 
-Failure is prompt: a dead kernel, a heartbeat that stops answering, a lost transport or
-``aclose`` fails every pending request at once, whatever its timeout.
+Failure is prompt: a dead kernel, a kernel silent past ``silence_timeout``, a lost
+transport or ``aclose`` fails every pending request at once, whatever its timeout. A
+missed heartbeat alone only marks the kernel unresponsive (it may be busy).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from kernelkit._errors import (
     UnsupportedFeature,
 )
 from kernelkit.client import _requests as rq
-from kernelkit.client._liveness import Liveness, wait_until_ready
+from kernelkit.client._liveness import DEFAULT_SILENCE_TIMEOUT, Liveness, wait_until_ready
 from kernelkit.client._requests import Request
 from kernelkit.client._streams import Handler, Subscriptions, check_channels
 from kernelkit.client._waiters import OnDone, Unclaimed, Waiter
@@ -51,7 +52,12 @@ from kernelkit.protocol import (
 )
 from kernelkit.transport import Transport
 
-__all__ = ["DEFAULT_FIRST_CONTACT_TIMEOUT", "ClientCore", "check_channels"]
+__all__ = [
+    "DEFAULT_FIRST_CONTACT_TIMEOUT",
+    "DEFAULT_SILENCE_TIMEOUT",
+    "ClientCore",
+    "check_channels",
+]
 
 log = logging.getLogger("kernelkit.client")
 
@@ -76,6 +82,7 @@ class ClientCore:
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
+        silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
     ) -> None:
         self._transport = transport
         self._session = transport.session
@@ -87,6 +94,7 @@ class ClientCore:
             interval=heartbeat_interval,
             timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
+            silence_timeout=silence_timeout,
             heard=self._heard_count,
             fail_all=self.fail_all,
         )
@@ -141,6 +149,11 @@ class ClientCore:
     def unusable(self) -> KernelError | None:
         """What a new request would fail with now (dead, heartbeat), or None."""
         return self._liveness.error
+
+    @property
+    def unresponsive(self) -> bool:
+        """True while the kernel misses heartbeats but is not known to be gone."""
+        return self._liveness.unresponsive
 
     @property
     def kernel_info_reply(self) -> Message | None:

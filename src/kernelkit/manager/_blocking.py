@@ -171,6 +171,7 @@ class _ManagerFace:
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
+            silence_timeout=None,  # the manager reports the process's exit
             loop_thread=self._thread,
         )
         self._thread.call(self._manager.add_client, kc)
