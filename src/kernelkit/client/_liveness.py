@@ -8,8 +8,10 @@ pending request and to count received messages (traffic proves the kernel alive 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Iterator
 
 from kernelkit._errors import ClientClosed, HeartbeatTimeout, KernelError, KernelTimeout
 from kernelkit.protocol import Message
@@ -131,6 +133,22 @@ class Liveness:
 
     def end_ready(self, deadline: float) -> None:
         self._ready_deadlines.remove(deadline)
+
+    @contextlib.contextmanager
+    def waiting_ready(
+        self, loop: asyncio.AbstractEventLoop | None, timeout: float | None
+    ) -> Iterator[None]:
+        """A wait_for_ready of ``timeout`` seconds runs on ``loop`` (None: not started,
+        or closed: nothing to note) within this block."""
+        if loop is None:
+            yield
+            return
+        limit = math.inf if timeout is None else loop.time() + timeout
+        self.begin_ready(limit)
+        try:
+            yield
+        finally:
+            self.end_ready(limit)
 
     async def run(self, ping: Callable[[float], Awaitable[bool]], now: Callable[[], float]) -> None:
         """The heartbeat: one ping per interval until cancelled or the transport closes."""
