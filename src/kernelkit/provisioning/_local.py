@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ from kernelkit._connection import (
     new_key,
     write_connection_file,
 )
-from kernelkit._errors import KernelStartError, ProvisioningError
+from kernelkit._errors import KernelSpecError, KernelStartError, ProvisioningError
 from kernelkit.provisioning._base import LaunchParams, base_environ
 from kernelkit.provisioning._capture import (
     DEFAULT_OUTPUT_BYTES,
@@ -38,9 +39,11 @@ from kernelkit.provisioning._portwait import (
 from kernelkit.provisioning._procfs import open_pid
 from kernelkit.provisioning._proctree import ProcessTree, ReattachInfo
 from kernelkit.provisioning._sockets import RegistrationListener
-from kernelkit.specs import KernelSpec
+from kernelkit.specs import KernelSpec, connection_file_problem
 
 __all__ = ["LocalProvisioner"]
+
+log = logging.getLogger("kernelkit.provisioning")
 
 _TAIL = 20
 _Transport = Literal["tcp", "ipc"]
@@ -156,7 +159,8 @@ class LocalProvisioner(LocalProcess):
         ``inherit_env`` as in :meth:`KernelProvisionerBase.pre_launch`).
 
         Raises:
-            KernelSpecError: the spec asks for an unknown port mode.
+            KernelSpecError: the spec asks for an unknown port mode, or its argv has no
+                ``{connection_file}`` (the kernel could never learn its ports and key).
             ConnectionFileError: the runtime directory or file cannot be written.
             ProvisioningError: a kernel is already running here, or no port is free.
         """
@@ -167,6 +171,12 @@ class LocalProvisioner(LocalProcess):
             )
         self._release_launch_resources()
         spec = self.kernel_spec
+        problem = connection_file_problem(spec.argv) if spec.argv else None
+        if problem is not None:
+            raise KernelSpecError(
+                f"kernel {spec.name!r} ({spec.resource_dir}/kernel.json) cannot be launched: "
+                f"{problem}"
+            )
         mode, reason = choose_port_mode(
             kernel_name=spec.name,
             argv=spec.argv,
@@ -333,6 +343,7 @@ class LocalProvisioner(LocalProcess):
             deadline=deadline,
             exited_error=self._died_starting,
             no_ports_error=self._no_ports,
+            slow=self._slow_start,
         )
         return info
 
@@ -349,6 +360,19 @@ class LocalProvisioner(LocalProcess):
             kernel_name=self.kernel_spec.name,
             exit_code=None if status == EXIT_STATUS_UNKNOWN else status,
             output_tail=tail,
+        )
+
+    def _slow_start(self, elapsed: float) -> None:
+        """Say early that the kernel runs without ports (it may never bind them)."""
+        tail = self.output_tail(_TAIL)
+        log.warning(
+            "kernel %r (pid %s) is running but has not bound its ports after %.0f s; "
+            "waiting up to %g s (startup_timeout). Its output so far:%s",
+            self.kernel_spec.name,
+            self.pid,
+            elapsed,
+            self._startup_timeout,
+            "".join(f"\n    {line}" for line in tail) if tail else " (none)",
         )
 
     def _no_ports(self) -> KernelStartError:
