@@ -6,9 +6,11 @@ request), SUB for IOPub (subscribed to everything), REQ for the heartbeat.
 
 Every socket refuses a message frame over ``max_message_size`` bytes before reading it
 (libzmq's ``ZMQ_MAXMSGSIZE``, checked against each frame's header): the limit costs no
-memory. libzmq then drops that connection for good, without a word; a monitor on each
-socket notices the drop, the channel is opened again (same identity) and the receiver is
-told with :class:`~kernelkit.MessageTooLarge`, so the requests whose reply was lost fail.
+memory. libzmq then drops that connection for good, without a word. A DEALER (no send
+high-water mark) shows it by no longer being writable; the SUB socket, through a monitor
+(a disconnection that is not retried). The channel is then opened again (same identity)
+and the receiver is told with :class:`~kernelkit.MessageTooLarge`, so the requests whose
+reply was lost fail.
 
 Each socket's file descriptor is watched with the event loop's ``add_reader``; the
 callback drains every message that is ready, verifies it with the :class:`Session` and
@@ -217,7 +219,8 @@ class ZMQTransport:
             ) from exc
         for name in _MESSAGE_CHANNELS:
             self._sockets[name].start()
-            self._monitors[name].start()
+        for monitor in self._monitors.values():
+            monitor.start()
         self._hb.start()
 
     def _open_channel(
@@ -232,23 +235,28 @@ class ZMQTransport:
         Raises:
             zmq.ZMQError: ZeroMQ refused an option or the endpoint (nothing is left open).
         """
-        sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB if channel == "iopub" else zmq.DEALER)
+        iopub = channel == "iopub"
+        sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB if iopub else zmq.DEALER)
         monitor: zmq.Socket[bytes] | None = None
         try:
             sock.setsockopt(zmq.LINGER, self._linger_ms)
             sock.setsockopt(zmq.MAXMSGSIZE, self._max_message_size)
-            if channel == "iopub":
+            if iopub:
                 sock.setsockopt(zmq.SUBSCRIBE, b"")
                 # Never drop IOPub on our side: a lost idle would leave a request waiting.
                 sock.setsockopt(zmq.RCVHWM, 0)
+                # A SUB socket is never writable: a monitor tells when its connection is
+                # dropped. pyzmq's get_monitor_socket names the endpoint after the fd,
+                # which a socket made after a lingering close can reuse: a unique name.
+                address = f"inproc://kernelkit-monitor-{uuid.uuid4().hex}"
+                sock.monitor(address, _MONITORED)
+                monitor = ctx.socket(zmq.PAIR)
+                monitor.connect(address)
             else:
                 sock.setsockopt(zmq.ROUTING_ID, self._identity)
-            # pyzmq's get_monitor_socket names the endpoint after the fd, which a socket
-            # made after a lingering close can reuse: a unique name instead.
-            address = f"inproc://kernelkit-monitor-{uuid.uuid4().hex}"
-            sock.monitor(address, _MONITORED)
-            monitor = ctx.socket(zmq.PAIR)
-            monitor.connect(address)
+                # Unbounded, like the outbox behind it: then the socket stops being
+                # writable only when its connection is gone for good.
+                sock.setsockopt(zmq.SNDHWM, 0)
             sock.connect(self._info.url(channel))
         except zmq.ZMQError:
             if monitor is not None:
@@ -256,18 +264,25 @@ class ZMQTransport:
             sock.close(linger=0)
             raise
         self._sockets[channel] = ZMQSocket(
-            channel, sock, loop, self._make_handler(channel, receiver), self._on_error
+            channel,
+            sock,
+            loop,
+            self._make_handler(channel, receiver),
+            self._on_error,
+            on_lost=None if iopub else self._lost,
         )
-        self._monitors[channel] = ZMQSocket(
-            f"{channel} monitor", monitor, loop, self._make_watcher(channel), self._on_error
-        )
+        if monitor is not None:
+            self._monitors[channel] = ZMQSocket(
+                f"{channel} monitor", monitor, loop, self._make_watcher(channel), self._on_error
+            )
 
     def _close_channels(self, linger_ms: int) -> None:
         for timer in self._suspects.values():
             timer.cancel()
         self._suspects.clear()
         for name, monitor in self._monitors.items():
-            self._sockets[name].sock.disable_monitor()
+            if name in self._sockets:
+                self._sockets[name].sock.disable_monitor()
             monitor.close(0)
         self._monitors.clear()
         for sock in self._sockets.values():
@@ -295,17 +310,28 @@ class ZMQTransport:
 
         return watch
 
-    def _dropped(self, channel: str) -> None:
+    def _lost(self, sock: ZMQSocket) -> None:
+        """A DEALER socket is no longer writable: its connection was dropped for good."""
+        loop = self._loop
+        if loop is not None and self._sockets.get(sock.name) is sock:
+            loop.call_soon(self._dropped, sock.name, sock)
+
+    def _dropped(self, channel: str, which: ZMQSocket | None = None) -> None:
         """libzmq dropped ``channel``'s connection for good (a frame over the limit):
         open the channel again and tell the receiver."""
         self._suspects.pop(channel, None)
         loop, receiver = self._loop, self._receiver
-        if self._closed or loop is None or receiver is None:
+        old = self._sockets.get(channel)
+        if self._closed or loop is None or receiver is None or old is None:
             return
+        if which is not None and old is not which:
+            return  # reopened already
         self.dropped_connections += 1
-        old, monitor = self._sockets.pop(channel), self._monitors.pop(channel)
-        old.sock.disable_monitor()
-        monitor.close(0)
+        del self._sockets[channel]
+        monitor = self._monitors.pop(channel, None)
+        if monitor is not None:
+            old.sock.disable_monitor()
+            monitor.close(0)
         old.close(0)
         ctx = self._context if self._context is not None else zmq.Context.instance()
         limit = self._max_message_size
@@ -316,7 +342,8 @@ class ZMQTransport:
             self._on_error(channel, exc)
             return
         self._sockets[channel].start()
-        self._monitors[channel].start()
+        if channel in self._monitors:
+            self._monitors[channel].start()
         receiver.message_rejected(
             channel,
             MessageTooLarge(

@@ -45,6 +45,7 @@ class ZMQSocket:
         "_handle",
         "_loop",
         "_on_error",
+        "_on_lost",
         "_reader_task",
         "_scheduled",
         "closed",
@@ -61,6 +62,8 @@ class ZMQSocket:
         loop: asyncio.AbstractEventLoop,
         handle: Callable[[list[bytes]], None],
         on_error: Callable[[str, zmq.ZMQError], None],
+        *,
+        on_lost: Callable[[ZMQSocket], None] | None = None,
     ) -> None:
         self.name = name
         self.sock = sock
@@ -70,6 +73,7 @@ class ZMQSocket:
         self._loop = loop
         self._handle = handle
         self._on_error = on_error
+        self._on_lost = on_lost
         self._scheduled = False
         self._reader_task: asyncio.Task[None] | None = None
 
@@ -113,6 +117,14 @@ class ZMQSocket:
                 handle(frames)
             else:
                 self.schedule()  # more may be waiting: continue after others had a turn
+                ready = _POLLOUT  # not looked at: decided on the next turn
+            if self._on_lost is not None and not ready & _POLLOUT:
+                # With no send high-water mark, only a socket that lost its connection
+                # for good (libzmq drops it after a frame over MAXMSGSIZE, and never
+                # reconnects) stops being writable.
+                if not self.closed:
+                    self._on_lost(self)
+                return
             if self.outbox and events(sock) & _POLLOUT:
                 self.flush()
         except _Again:
