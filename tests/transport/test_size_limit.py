@@ -192,3 +192,32 @@ async def test_600_mb_from_a_kernel_costs_the_client_almost_nothing(
     grew = int(next(line for line in lines if line.startswith("grew")).split()[1])
     print(f"peak RSS growth for a 600 MB reply: {grew / 2**20:.1f} MiB")
     assert grew < 64 * 1024 * 1024, f"the client's peak RSS grew by {grew / 2**20:.0f} MiB"
+
+
+async def test_an_output_over_the_limit_fails_the_request_and_iopub_reopens(
+    kernel: KernelSide,
+) -> None:
+    transport = ZMQTransport(kernel.info, max_message_size=10_000)
+    async with AsyncKernelClient(transport, kernel_name="fake", heartbeat=False) as client:
+        seen: list[Message] = []
+        client.core.subscribe(seen.append)
+        await _publish_until_seen(kernel, seen)
+        task = asyncio.create_task(client.execute("big", timeout=60))
+        ids, request = await kernel.recv("shell")
+        big = kernel.session.msg("stream", {"name": "stdout", "text": "x" * 20_000}, parent=request)
+        await kernel.send("iopub", big, [b"stream"])
+        with pytest.raises(MessageTooLarge, match="on iopub with a frame over the limit"):
+            await asyncio.wait_for(task, 10)  # not the request's 60 s
+        await _publish_until_seen(kernel, seen)  # IOPub delivers again (resubscribed)
+        assert transport.dropped_connections == 1
+
+
+async def _publish_until_seen(kernel: KernelSide, seen: list[Message]) -> None:
+    """PUB drops messages until the SUB's subscription arrived: repeat until one lands."""
+    before = len(seen)
+    for _ in range(200):
+        await kernel.send("iopub", kernel.session.msg("status"), [b"status"])
+        await asyncio.sleep(0.05)
+        if len(seen) > before:
+            return
+    raise AssertionError("IOPub never delivered")
