@@ -203,7 +203,7 @@ async def test_an_output_over_the_limit_fails_the_request_and_iopub_reopens(
         client.core.subscribe(seen.append)
         await _publish_until_seen(kernel, seen)
         task = asyncio.create_task(client.execute("big", timeout=60))
-        ids, request = await kernel.recv("shell")
+        _ids, request = await kernel.recv("shell")
         big = kernel.session.msg("stream", {"name": "stdout", "text": "x" * 20_000}, parent=request)
         await kernel.send("iopub", big, [b"stream"])
         with pytest.raises(MessageTooLarge, match="on iopub with a frame over the limit"):
