@@ -41,6 +41,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "KernelTimeout",
         "LocalProtocolError",
         "ManagerError",
+        "MessageTooLarge",
         "NoSuchKernel",
         "PoolExhausted",
         "ProtocolError",
@@ -48,6 +49,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ProvisioningError",
         "RemoteProtocolError",
         "RequestError",
+        "SignatureMismatch",
         "UnknownKernelId",
         "UnsupportedFeature",
     ),
@@ -173,6 +175,9 @@ if TYPE_CHECKING:
         ManagerError as ManagerError,
     )
     from kernelkit._errors import (
+        MessageTooLarge as MessageTooLarge,
+    )
+    from kernelkit._errors import (
         NoSuchKernel as NoSuchKernel,
     )
     from kernelkit._errors import (
@@ -192,6 +197,9 @@ if TYPE_CHECKING:
     )
     from kernelkit._errors import (
         RequestError as RequestError,
+    )
+    from kernelkit._errors import (
+        SignatureMismatch as SignatureMismatch,
     )
     from kernelkit._errors import (
         UnknownKernelId as UnknownKernelId,

@@ -6,6 +6,8 @@
     ├── ProtocolError
     │   ├── LocalProtocolError        we were asked to send something the protocol forbids
     │   └── RemoteProtocolError       the peer sent something malformed, forged or replayed
+    │       ├── MessageTooLarge       a message over the size limit was refused unread
+    │       └── SignatureMismatch     a message's signature does not match the key
     ├── ConnectionFileError           a connection or registration file is unreadable or wrong
     ├── KernelSpecError               a kernelspec is invalid, or cannot be installed/removed
     │   └── NoSuchKernel              no kernelspec or kernel type by that name (also LookupError)
@@ -49,6 +51,7 @@ __all__ = [
     "KernelTimeout",
     "LocalProtocolError",
     "ManagerError",
+    "MessageTooLarge",
     "NoSuchKernel",
     "PoolExhausted",
     "ProtocolError",
@@ -56,6 +59,7 @@ __all__ = [
     "ProvisioningError",
     "RemoteProtocolError",
     "RequestError",
+    "SignatureMismatch",
     "UnknownKernelId",
     "UnsupportedFeature",
 ]
@@ -75,6 +79,19 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer sent frames that are malformed, forged, replayed or too large."""
+
+
+class MessageTooLarge(RemoteProtocolError):
+    """A message over the size limit (``limit`` bytes) was refused before it was read."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class SignatureMismatch(RemoteProtocolError):
+    """A message's signature does not match the session's key (forged, corrupted, or
+    signed with another key: a stale or foreign connection file)."""
 
 
 class ConnectionFileError(KernelError):

@@ -37,7 +37,13 @@ def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         kernels,
         "lost",
         {
-            "argv": [str(tmp_path / "deleted-env" / "bin" / "python"), "-m", "ipykernel"],
+            "argv": [
+                str(tmp_path / "deleted-env" / "bin" / "python"),
+                "-m",
+                "ipykernel",
+                "-f",
+                "{connection_file}",
+            ],
             "display_name": "Lost",
             "language": "python",
         },

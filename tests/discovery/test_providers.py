@@ -29,7 +29,7 @@ def test_spec_provider_lists_healthy_and_broken_specs(tmp_path: Path) -> None:
         kernels,
         "nointerp",
         {
-            "argv": [str(tmp_path / "gone" / "bin" / "python"), "-m", "x"],
+            "argv": [str(tmp_path / "gone" / "bin" / "python"), "-m", "x", "{connection_file}"],
             "display_name": "No",
             "language": "python",
         },

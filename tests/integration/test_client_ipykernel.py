@@ -285,7 +285,8 @@ async def test_sigkill_mid_execute(tmp_path: Path) -> None:
     kernel = start_ipykernel(tmp_path)
     try:
         async with (
-            AsyncKernelClient.from_connection_info(kernel.info) as watched,
+            # Not owned: only its silence tells this one (silence_timeout, not a busy kernel).
+            AsyncKernelClient.from_connection_info(kernel.info, silence_timeout=0.5) as watched,
             AsyncKernelClient.from_connection_info(kernel.info, heartbeat=False) as told,
         ):
             await asyncio.gather(watched.wait_for_ready(60), told.wait_for_ready(60))

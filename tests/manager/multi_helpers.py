@@ -32,7 +32,12 @@ def broken_spec(runtime_dir: Path) -> KernelSpec:
     return KernelSpec(
         name="broken",
         resource_dir=Path(__file__).parent,
-        argv=(sys.executable, "-c", "import sys; print('no luck'); sys.exit(7)"),
+        argv=(
+            sys.executable,
+            "-c",
+            "import sys; print('no luck'); sys.exit(7)",
+            "{connection_file}",
+        ),
         display_name="Broken",
         language="fake",
         metadata={

@@ -20,6 +20,16 @@ def good_spec(**changes: Any) -> dict[str, Any]:
         "language": "python",
     }
     spec.update(changes)
+    argv = spec.get("argv")
+    if (
+        isinstance(argv, list)
+        and argv
+        and all(isinstance(a, str) for a in argv)
+        and not any("{connection_file}" in a for a in argv)
+    ):
+        # A good spec's kernel learns its connection file (issue 14.10 flags one that
+        # cannot): tests that vary argv[0] keep that part good.
+        spec["argv"] = [*argv, "{connection_file}"]
     return spec
 
 

@@ -39,7 +39,7 @@ def _assert_one(problems: tuple[str, ...], kernel_json: Path, fragment: str) -> 
         (good_spec(argv="python -m x"), "'argv' must be a list of strings, got str"),
         (good_spec(argv=["python", 3]), "'argv' must be a list of strings; item 1 is int"),
         (good_spec(argv=[""]), "'argv' starts with an empty string"),
-        ({"argv": [sys.executable]}, "missing 'display_name'"),
+        ({"argv": [sys.executable, "{connection_file}"]}, "missing 'display_name'"),
         (good_spec(display_name=7), "'display_name' must be a non-empty string, got 7"),
         (good_spec(display_name="  "), "'display_name' must be a non-empty string"),
         (good_spec(language=["py"]), "'language' must be a string, got list"),
@@ -187,7 +187,7 @@ def test_kernel_json_symlink_loop_is_unreadable(tmp_path: Path) -> None:
     loop = tmp_path / "k" / "kernel.json"
     loop.symlink_to(loop)
     (spec,) = scan_kernel_specs([tmp_path])
-    _assert_one(spec.problems, loop, "cannot read: Too many levels of symbolic links")
+    _assert_one(spec.problems, loop, "a symbolic link loop")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
@@ -226,3 +226,37 @@ def test_load_a_file_as_directory(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("")
     spec = load_kernel_spec(tmp_path / "f")
     assert spec.problems == (f"{tmp_path / 'f'}: not a directory",)
+
+
+# ------------------------------------------------------- launchability (issue 14.10, 14.12)
+
+
+def test_a_spec_without_connection_file_is_flagged(tmp_path: Path) -> None:
+    content = {"argv": [sys.executable, "-m", "ipykernel_launcher"], "display_name": "No CF"}
+    problems = _problems_of(tmp_path, content)
+    _assert_one(problems, tmp_path / "kernels/k/kernel.json", "argv has no {connection_file}")
+
+
+def test_a_spec_with_its_own_provisioner_needs_no_connection_file(tmp_path: Path) -> None:
+    content = {
+        "argv": [sys.executable, "-m", "launcher", "--response-address", "{response_address}"],
+        "display_name": "Remote",
+        "metadata": {"kernel_provisioner": {"provisioner_name": "gateway-provisioner"}},
+    }
+    assert load_kernel_spec(write_spec(tmp_path / "kernels", "k", content)).healthy
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_symlink_loops_in_a_kernels_directory_are_reported(tmp_path: Path) -> None:
+    kernels = tmp_path / "kernels"
+    write_spec(kernels, "good", good_spec())
+    os.symlink("self", kernels / "self")
+    os.symlink("b", kernels / "a")
+    os.symlink("a", kernels / "b")
+    (kernels / "inner").mkdir()
+    os.symlink("kernel.json", kernels / "inner" / "kernel.json")
+    specs = {s.name: s for s in scan_kernel_specs([kernels])}
+    assert specs["good"].healthy
+    for name in ("self", "a", "b"):
+        _assert_one(specs[name].problems, kernels / name, "a symbolic link loop")
+    _assert_one(specs["inner"].problems, kernels / "inner/kernel.json", "a symbolic link loop")

@@ -30,7 +30,11 @@ async def client(
     transport: MemoryTransport, kernel: FakeKernel
 ) -> AsyncIterator[AsyncKernelClient]:
     async with AsyncKernelClient(
-        transport, kernel_name="fake", heartbeat_interval=0.05, heartbeat_timeout=0.1
+        transport,
+        kernel_name="fake",
+        heartbeat_interval=0.05,
+        heartbeat_timeout=0.1,
+        silence_timeout=0.3,
     ) as client:
         await client.wait_for_ready(timeout=5)
         yield client

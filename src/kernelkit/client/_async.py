@@ -16,13 +16,19 @@ from kernelkit._connection import ConnectionInfo, read_connection_file
 from kernelkit._errors import ClientClosed, KernelError
 from kernelkit.client import _requests as rq
 from kernelkit.client._async_requests import AsyncRequests
-from kernelkit.client._core import DEFAULT_FIRST_CONTACT_TIMEOUT, ClientCore, check_channels
+from kernelkit.client._core import (
+    DEFAULT_FIRST_CONTACT_TIMEOUT,
+    DEFAULT_SILENCE_TIMEOUT,
+    ClientCore,
+    check_channels,
+)
 from kernelkit.client._streams import AsyncMessageStream
 from kernelkit.protocol import Message, Session
 from kernelkit.transport import Transport, ZMQTransport
 
 __all__ = [
     "DEFAULT_FIRST_CONTACT_TIMEOUT",
+    "DEFAULT_SILENCE_TIMEOUT",
     "AsyncKernelClient",
     "AsyncSubshell",
     "default_transport",
@@ -40,10 +46,13 @@ class AsyncKernelClient(AsyncRequests):
     Open with ``async with client:`` or ``await client.start()``; close with ``aclose``.
 
     ``heartbeat`` (on by default, when the transport supports it) pings the kernel every
-    ``heartbeat_interval`` seconds; once it has answered at least once, a ping left
-    unanswered for ``heartbeat_timeout`` seconds fails every pending request with
-    :class:`HeartbeatTimeout`, and new requests fail at once until it answers again.
-    With the defaults a dead or hung kernel is noticed within 1.5 s.
+    ``heartbeat_interval`` seconds. Once it has answered at least once, a ping left
+    unanswered for ``heartbeat_timeout`` seconds marks it unresponsive (logged; a busy
+    kernel whose heartbeat shares its thread misses beats): pending requests keep their
+    own timeouts. Only when it stays silent (no echo, no message) for ``silence_timeout``
+    seconds (default 30) do pending requests fail with :class:`HeartbeatTimeout`, and new
+    ones fail at once until it answers again. ``silence_timeout=None`` never declares
+    death by silence: a manager's clients use it, the manager reports the process's exit.
 
     A kernel that has never answered (a heartbeat or any message) may still be starting,
     or may not be there at all (a stale connection file). ``first_contact_timeout``
@@ -65,6 +74,7 @@ class AsyncKernelClient(AsyncRequests):
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
+        silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
     ) -> None:
         self._core = ClientCore(
             transport,
@@ -73,6 +83,7 @@ class AsyncKernelClient(AsyncRequests):
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
+            silence_timeout=silence_timeout,
         )
 
     def _target(self, subshell_id: str | None) -> str | None:
@@ -90,6 +101,7 @@ class AsyncKernelClient(AsyncRequests):
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
+        silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
     ) -> AsyncKernelClient:
         """A client for the kernel ``info`` describes, over ZeroMQ (not yet started)."""
         return cls(
@@ -99,6 +111,7 @@ class AsyncKernelClient(AsyncRequests):
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
+            silence_timeout=silence_timeout,
         )
 
     @classmethod
@@ -111,6 +124,7 @@ class AsyncKernelClient(AsyncRequests):
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
+        silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
     ) -> AsyncKernelClient:
         """A client for a running kernel, from its connection file (not yet started).
 
@@ -126,6 +140,7 @@ class AsyncKernelClient(AsyncRequests):
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
+            silence_timeout=silence_timeout,
         )
 
     # -- state -------------------------------------------------------------------------

@@ -302,7 +302,7 @@ class AsyncRequests:
         )
         core = self._core
         msg = core.build(request, self._target(subshell_id))
-        return core.send_detached(request, msg, timeout=timeout).msg_id
+        return core.detached.send(request, msg, timeout=timeout).msg_id
 
     async def get_reply(self, msg_id: str, *, timeout: float | None = None) -> Message:
         """The reply to a request sent with :meth:`send_request` (waits for it; each
@@ -313,7 +313,7 @@ class AsyncRequests:
             KernelTimeout: no reply within ``timeout`` seconds (it stays claimable).
             KernelDied, HeartbeatTimeout, ClientClosed: the kernel or client is gone.
         """
-        return await self._core.get_reply(msg_id, timeout=timeout)
+        return await self._core.detached.get_reply(msg_id, timeout=timeout)
 
 
 async def _answer_input(

@@ -21,7 +21,11 @@ from kernelkit._connection import ConnectionInfo, read_connection_file
 from kernelkit._errors import ClientClosed, KernelError
 from kernelkit._loopthread import LoopThread
 from kernelkit.client import _requests as rq
-from kernelkit.client._async import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient
+from kernelkit.client._async import (
+    DEFAULT_FIRST_CONTACT_TIMEOUT,
+    DEFAULT_SILENCE_TIMEOUT,
+    AsyncKernelClient,
+)
 from kernelkit.client._async import default_transport as _default_transport
 from kernelkit.client._blocking_requests import BlockingRequests
 from kernelkit.client._core import ClientCore, check_channels
@@ -56,6 +60,7 @@ class KernelClient(BlockingRequests):
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
+        silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
         loop_thread: LoopThread | None = None,
     ) -> None:
         client = AsyncKernelClient(
@@ -65,6 +70,7 @@ class KernelClient(BlockingRequests):
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
+            silence_timeout=silence_timeout,
         )
         self._setup(client, loop_thread)
 
@@ -131,6 +137,7 @@ class KernelClient(BlockingRequests):
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
+        silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
         loop_thread: LoopThread | None = None,
     ) -> KernelClient:
         """A client for the kernel ``info`` describes, over ZeroMQ (not yet started)."""
@@ -141,6 +148,7 @@ class KernelClient(BlockingRequests):
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
+            silence_timeout=silence_timeout,
             loop_thread=loop_thread,
         )
 
@@ -154,6 +162,7 @@ class KernelClient(BlockingRequests):
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
+        silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
         loop_thread: LoopThread | None = None,
     ) -> KernelClient:
         """A client for a running kernel, from its connection file (not yet started).
@@ -170,6 +179,7 @@ class KernelClient(BlockingRequests):
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
+            silence_timeout=silence_timeout,
             loop_thread=loop_thread,
         )
 

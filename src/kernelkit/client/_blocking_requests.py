@@ -252,4 +252,4 @@ class BlockingRequests:
     def get_reply(self, msg_id: str, *, timeout: float | None = None) -> Message:
         """See :meth:`AsyncKernelClient.get_reply`."""
         driver = self._driver
-        return driver.run(driver.core.get_reply(msg_id, timeout=timeout))
+        return driver.run(driver.core.detached.get_reply(msg_id, timeout=timeout))

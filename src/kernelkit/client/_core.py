@@ -12,8 +12,9 @@ message).
 Everything here runs on the core's event loop, except :meth:`notify_dead`,
 :meth:`notify_restarted` and :meth:`build` (safe from any thread).
 
-Failure is prompt: a dead kernel, a heartbeat that stops answering, a lost transport or
-``aclose`` fails every pending request at once, whatever its timeout.
+Failure is prompt: a dead kernel, a kernel silent past ``silence_timeout``, a lost
+transport or ``aclose`` fails every pending request at once, whatever its timeout. A
+missed heartbeat alone only marks the kernel unresponsive (it may be busy).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import threading
 from collections.abc import Callable, Collection, Coroutine
 from typing import Any
@@ -31,14 +31,17 @@ from kernelkit._errors import (
     ClientClosed,
     KernelError,
     KernelTimeout,
+    MessageTooLarge,
     RemoteProtocolError,
     UnsupportedFeature,
 )
 from kernelkit.client import _requests as rq
-from kernelkit.client._liveness import Liveness, wait_until_ready
+from kernelkit.client._detached import Detached
+from kernelkit.client._liveness import DEFAULT_SILENCE_TIMEOUT, Liveness, wait_until_ready
+from kernelkit.client._rejections import Rejections
 from kernelkit.client._requests import Request
 from kernelkit.client._streams import Handler, Subscriptions, check_channels
-from kernelkit.client._waiters import OnDone, Unclaimed, Waiter
+from kernelkit.client._waiters import OnDone, Waiter
 from kernelkit.protocol import (
     InputRequested,
     Message,
@@ -51,7 +54,12 @@ from kernelkit.protocol import (
 )
 from kernelkit.transport import Transport
 
-__all__ = ["DEFAULT_FIRST_CONTACT_TIMEOUT", "ClientCore", "check_channels"]
+__all__ = [
+    "DEFAULT_FIRST_CONTACT_TIMEOUT",
+    "DEFAULT_SILENCE_TIMEOUT",
+    "ClientCore",
+    "check_channels",
+]
 
 log = logging.getLogger("kernelkit.client")
 
@@ -76,6 +84,7 @@ class ClientCore:
         heartbeat_interval: float = 0.5,
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
+        silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
     ) -> None:
         self._transport = transport
         self._session = transport.session
@@ -87,6 +96,7 @@ class ClientCore:
             interval=heartbeat_interval,
             timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
+            silence_timeout=silence_timeout,
             heard=self._heard_count,
             fail_all=self.fail_all,
         )
@@ -100,9 +110,10 @@ class ClientCore:
         self._input_request: Message | None = None
         self._subscriptions = Subscriptions()
         self._handlers = self._subscriptions.handlers  # the receive path reads it
-        self._unclaimed = Unclaimed()
+        #: Requests whose reply is claimed later (send_request / get_reply).
+        self.detached = Detached(self)
         self._tasks: set[asyncio.Task[Any]] = set()  # spawned; aclose cancels them
-        self._rejected = 0
+        self._rejections = Rejections(self._kernel_name, self._session.signature_scheme)
         #: Messages received (verified or not): traffic proves the kernel alive too.
         self.heard = 0
 
@@ -143,6 +154,11 @@ class ClientCore:
         return self._liveness.error
 
     @property
+    def unresponsive(self) -> bool:
+        """True while the kernel misses heartbeats but is not known to be gone."""
+        return self._liveness.unresponsive
+
+    @property
     def kernel_info_reply(self) -> Message | None:
         return self._kernel_info
 
@@ -156,7 +172,12 @@ class ClientCore:
 
     @property
     def rejected_messages(self) -> int:
-        return self._rejected
+        return self._rejections.total
+
+    @property
+    def oversized_messages(self) -> int:
+        """Messages refused for their size (see the transport's ``max_message_size``)."""
+        return self._rejections.oversized
 
     def handler_count(self) -> int:
         """How many message handlers and stream ends are registered (for tests)."""
@@ -287,12 +308,17 @@ class ClientCore:
         error = self._liveness.error
         if error is not None:
             raise error
+        key_error = self._rejections.key_error
+        if key_error is not None:
+            raise key_error
         return loop
 
     # -- receiving (the transport's Receiver) ------------------------------------------
 
     def message_received(self, channel: str, message: Message) -> None:
         self.heard += 1
+        if self._rejections.bad_signatures:
+            self._rejections.verified()
         if channel == "iopub":
             seen = self._iopub_seen
             if seen is not None and not seen.is_set():
@@ -389,19 +415,18 @@ class ClientCore:
             )
 
     def message_rejected(self, channel: str, error: RemoteProtocolError) -> None:
-        self._rejected += 1
         self.heard += 1
         if channel == "iopub":
             # Even a message we cannot accept proves the subscription delivers.
             seen = self._iopub_seen
             if seen is not None:
                 seen.set()
-        log.warning(
-            "kernel %s: dropped a message on %s that failed verification: %s",
-            self._kernel_name,
-            channel,
-            error,
-        )
+        failure = self._rejections.judge(channel, error)
+        if isinstance(failure, MessageTooLarge):
+            for tracked, lost in self._rejections.lost(channel, failure, self._tracker):
+                self.abort(tracked, lost)
+        elif failure is not None:
+            self.fail_all(failure)
 
     def transport_lost(self, error: KernelError) -> None:
         self._mark_dead(error)
@@ -514,67 +539,23 @@ class ClientCore:
         if not await self.supports(feature, timeout=timeout):
             raise UnsupportedFeature(feature, kernel=self._kernel_name)
 
-    # -- requests whose reply is claimed later (send_request / get_reply) -------------
-
-    def send_detached(
-        self, request: Request, msg: Message, *, timeout: float | None
-    ) -> TrackedRequest[Waiter]:
-        """Start ``request``; its reply waits for :meth:`get_reply`."""
-        tracked = self.begin(request, msg, timeout=timeout, future=False)
-        self._unclaimed.add(tracked.msg_id, tracked.context)
-        return tracked
-
-    def start_detached(self, request: Request, msg: Message, *, timeout: float | None) -> None:
-        """:meth:`send_detached` from a callback: a failure to send settles the request
-        with its error (raised by :meth:`get_reply`) instead of raising here."""
-        try:
-            self.send_detached(request, msg, timeout=timeout)
-        except Exception as exc:
-            waiter = Waiter(request, None, None, None, None, None)
-            waiter.settle(None, exc)
-            self._unclaimed.add(msg.header.msg_id, waiter)
-
-    async def get_reply(self, msg_id: str, *, timeout: float | None = None) -> Message:
-        """The checked reply to a request sent with ``send_request`` (waits for it).
-
-        Raises:
-            LocalProtocolError: no such request was sent, or its reply was claimed.
-            KernelTimeout: no reply within ``timeout`` (the request stays pending).
-            KernelDied, HeartbeatTimeout, ClientClosed: the kernel or client is gone.
-        """
-        loop = self.check_loop()
-        waiter = await self._unclaimed.claim(msg_id, loop, timeout, kernel=self._kernel_name)
-        if waiter.error is not None:
-            raise waiter.error
-        assert waiter.reply is not None
-        return rq.finish(waiter.request, waiter.reply, kernel=self._kernel_name)
-
     # -- readiness ---------------------------------------------------------------------
 
     async def wait_for_ready(self, timeout: float | None = 60.0) -> Message:
         """Wait until the kernel answers ``kernel_info`` and IOPub delivers; see
         :meth:`AsyncKernelClient.wait_for_ready`."""
-        liveness = self._liveness
-        loop = self._loop
-        limit = None
-        if loop is not None and not self._closed:
-            limit = math.inf if timeout is None else loop.time() + timeout
-            liveness.begin_ready(limit)
-        try:
+        info = rq.kernel_info()
+
+        async def ask(within: float | None) -> Message:
+            return await self.ask(info, timeout=within)
+
+        loop = None if self._closed else self._loop
+        with self._liveness.waiting_ready(loop, timeout):
             loop = self.check_usable()
-            seen = self._iopub_seen
-            assert seen is not None
-            info = rq.kernel_info()
-
-            async def ask(within: float | None) -> Message:
-                return await self.ask(info, timeout=within)
-
+            assert self._iopub_seen is not None
             return await wait_until_ready(
-                ask, seen, loop, timeout=timeout, kernel=self._kernel_name
+                ask, self._iopub_seen, loop, timeout=timeout, kernel=self._kernel_name
             )
-        finally:
-            if limit is not None:
-                liveness.end_ready(limit)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task of this core (cancelled by :meth:`aclose`)."""

@@ -190,7 +190,7 @@ class Driver:
         if error is not None:
             raise error
         msg = core.build(request, subshell_id)
-        self.soon(loop, partial(core.start_detached, request, msg, timeout=timeout))
+        self.soon(loop, partial(core.detached.start, request, msg, timeout=timeout))
         return msg.header.msg_id
 
     def interactive(

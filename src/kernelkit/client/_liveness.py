@@ -8,21 +8,36 @@ pending request and to count received messages (traffic proves the kernel alive 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterator
 
 from kernelkit._errors import ClientClosed, HeartbeatTimeout, KernelError, KernelTimeout
 from kernelkit.protocol import Message
 
-__all__ = ["Liveness", "wait_until_ready"]
+__all__ = ["DEFAULT_SILENCE_TIMEOUT", "Liveness", "wait_until_ready"]
+
+log = logging.getLogger("kernelkit.client")
+
+#: How long a kernel nobody told us about (not owned) may stay silent (no heartbeat echo,
+#: no message) before it is declared gone: a busy kernel whose heartbeat shares its one
+#: thread (several Node-based kernels) misses beats for as long as its code runs.
+DEFAULT_SILENCE_TIMEOUT = 30.0
 
 
 class Liveness:
     """A kernel's life as one client sees it.
 
     ``error`` is what new requests fail with at once (None: usable): the kernel died
-    (:meth:`mark_dead`), its heartbeat stopped answering, or it never answered within
-    ``first_contact_timeout`` seconds (while :meth:`wait_for_ready` runs, its own
-    deadline is the limit instead).
+    (:meth:`mark_dead`), it stayed silent (no heartbeat echo, no message) for
+    ``silence_timeout`` seconds, or it never answered within ``first_contact_timeout``
+    seconds (while :meth:`wait_for_ready` runs, its own deadline is the limit instead).
+
+    A ping left unanswered for ``timeout`` seconds only makes the kernel *unresponsive*
+    (busy or hung; logged once per episode): pending requests keep their own timeouts.
+    With ``silence_timeout=None`` (an owned kernel, whose owner reports its exit through
+    :meth:`mark_dead`) silence alone never fails a request.
     """
 
     __slots__ = (
@@ -37,10 +52,13 @@ class Liveness:
         "_kernel",
         "_never_answered",
         "_ready_deadlines",
+        "_silence_timeout",
+        "_silent_since",
         "_timeout",
         "_url",
         "dead",
         "error",
+        "unresponsive",
     )
 
     def __init__(
@@ -51,6 +69,7 @@ class Liveness:
         interval: float,
         timeout: float,
         first_contact_timeout: float | None,
+        silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
         heard: Callable[[], int],
         fail_all: Callable[[BaseException], None],
     ) -> None:
@@ -58,6 +77,12 @@ class Liveness:
             raise ValueError("heartbeat_interval and heartbeat_timeout must be positive")
         if first_contact_timeout is not None and first_contact_timeout <= 0:
             raise ValueError("first_contact_timeout must be positive seconds (or None)")
+        if silence_timeout is not None and silence_timeout <= 0:
+            raise ValueError("silence_timeout must be positive seconds (or None)")
+        self._silence_timeout = silence_timeout
+        self._silent_since: float | None = None  # loop time the kernel fell silent
+        #: True while the kernel answered once but now misses heartbeats (busy or hung).
+        self.unresponsive = False
         self._kernel = kernel
         self._url = heartbeat_url
         self._interval = interval
@@ -92,6 +117,8 @@ class Liveness:
         self.dead = None
         self._hb_error = None
         self._answered = False
+        self._silent_since = None
+        self.unresponsive = False
         self._contact_mark = self._heard()
         self._contact_since = now
         self._update()
@@ -107,6 +134,22 @@ class Liveness:
     def end_ready(self, deadline: float) -> None:
         self._ready_deadlines.remove(deadline)
 
+    @contextlib.contextmanager
+    def waiting_ready(
+        self, loop: asyncio.AbstractEventLoop | None, timeout: float | None
+    ) -> Iterator[None]:
+        """A wait_for_ready of ``timeout`` seconds runs on ``loop`` (None: not started,
+        or closed: nothing to note) within this block."""
+        if loop is None:
+            yield
+            return
+        limit = math.inf if timeout is None else loop.time() + timeout
+        self.begin_ready(limit)
+        try:
+            yield
+        finally:
+            self.end_ready(limit)
+
     async def run(self, ping: Callable[[float], Awaitable[bool]], now: Callable[[], float]) -> None:
         """The heartbeat: one ping per interval until cancelled or the transport closes."""
         interval = self._interval
@@ -117,22 +160,18 @@ class Liveness:
                 alive = await ping(timeout)
             except ClientClosed:
                 return
-            if alive:
-                self._answered = True
+            if alive or self._heard() != heard:
+                # An echo, or (no echo but) the kernel kept sending: an output flood from
+                # a kernel whose heartbeat shares its one thread is alive, only late.
+                self._answered = self._answered or alive
                 self._hb_error = None  # a kernel that answers again is usable again
-            elif self._heard() != heard:
-                # No echo, but the kernel kept sending (an output flood from a kernel
-                # whose heartbeat shares its one thread): alive, only late.
-                self._hb_error = None
+                if self.unresponsive:
+                    self.unresponsive = False
+                    log.info("kernel %s answers its heartbeat again", self._kernel)
+                self._silent_since = None
             elif self._hb_error is None and self.dead is None:
                 if self._answered:
-                    # It answered once and then stopped: dead, hung or unreachable.
-                    self._hb_error = HeartbeatTimeout(
-                        f"kernel {self._kernel} did not answer its heartbeat within "
-                        f"{timeout} s: it is dead, hung or unreachable"
-                    )
-                    self._update()
-                    self._fail_all(self._hb_error)
+                    self._missed(now() - timeout)
                 elif self._first_contact_overdue(now()):
                     # It never answered: until the limit it may still be starting.
                     self._hb_error = self._never_answered = HeartbeatTimeout(
@@ -145,6 +184,28 @@ class Liveness:
                     self._fail_all(self._hb_error)
             self._update()
             await asyncio.sleep(interval)  # the beat: one ping per interval
+
+    def _missed(self, since: float) -> None:
+        """A ping sent at ``since`` (loop time) went unanswered, and nothing else came."""
+        if self._silent_since is None:
+            self._silent_since = since
+        if not self.unresponsive:
+            self.unresponsive = True
+            log.warning(
+                "kernel %s is unresponsive: it did not answer its heartbeat within %g s "
+                "(busy running code, or hung); pending requests keep their own timeouts",
+                self._kernel,
+                self._timeout,
+            )
+        limit = self._silence_timeout
+        if limit is None or since - self._silent_since + self._timeout < limit:
+            return
+        self._hb_error = HeartbeatTimeout(
+            f"kernel {self._kernel} did not answer its heartbeat nor send anything for "
+            f"{limit:g} s (silence_timeout): it is dead, hung or unreachable"
+        )
+        self._update()
+        self._fail_all(self._hb_error)
 
     def _first_contact_overdue(self, now: float) -> bool:
         limit = self._first_contact_timeout

@@ -16,6 +16,7 @@ from kernelkit.discovery._types import (
     KernelType,
     LaunchPlan,
     plan_launch,
+    shared_activator,
 )
 from kernelkit.envs import (
     Activator,
@@ -25,6 +26,7 @@ from kernelkit.envs import (
     environment_id,
     find_environments,
     inspect_environment,
+    which_activated,
 )
 from kernelkit.specs import KernelSpec, is_bare_python, kernel_spec_dirs, scan_kernel_specs
 
@@ -135,7 +137,9 @@ class SpecProvider(_BuiltinProvider):
             kernels = os.path.dirname(os.fspath(spec.resource_dir))
             if kernels not in envs:
                 envs[kernels] = _holding_environment(spec.resource_dir.parent)
-            found.append(_spec_type(spec, name=spec.name, environment=envs[kernels]))
+            env = envs[kernels]
+            problems = None if env is None else _judged_in(spec, env, self._activator)
+            found.append(_spec_type(spec, name=spec.name, environment=env, problems=problems))
         with self._lock:
             self._watched = watched
         return found
@@ -184,7 +188,7 @@ class EnvProvider(_BuiltinProvider):
         watched: list[str] = list(scan.read_paths)
         found: list[KernelType] = []
         for env in scan.environments:
-            found.extend(_environment_kernels(env, watched))
+            found.extend(_environment_kernels(env, watched, self._activator))
         for problem in _scan_problems(scan):
             found.append(problem)
         with self._lock:
@@ -208,21 +212,31 @@ def _scan_problems(scan: EnvironmentScan) -> Iterator[KernelType]:
         )
 
 
-def _bin_problem(spec: KernelSpec, env: Environment) -> str | None:
-    """The "not found on PATH" problem of a spec whose program is in the environment's
-    own bin directory (on PATH once activated, so not a problem at all)."""
+def _bin_problem(spec: KernelSpec, env: Environment, activator: Activator | None) -> str | None:
+    """The "not found on PATH" problem of a spec whose program is on the environment's
+    PATH once activated (its bin, or a directory its activation scripts add, as far as
+    the activation cache knows; unknown until activated is not a problem either)."""
     if not spec.argv:
         return None
     first = spec.argv[0]
     if os.sep in first or is_bare_python(first):
         return None
-    candidate = env.bin_dir / first
-    if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+    if which_activated(env, first, activator=activator or shared_activator()) is not False:
         return f"argv[0] {first!r} is not found on PATH"
     return None
 
 
-def _environment_kernels(env: Environment, watched: list[str]) -> list[KernelType]:
+def _judged_in(spec: KernelSpec, env: Environment, activator: Activator | None) -> tuple[str, ...]:
+    """``spec``'s problems judged in ``env`` (activated), not in this process."""
+    if not spec.problems:
+        return ()
+    on_path = _bin_problem(spec, env, activator)
+    return tuple(p for p in spec.problems if on_path is None or not p.endswith(on_path))
+
+
+def _environment_kernels(
+    env: Environment, watched: list[str], activator: Activator | None = None
+) -> list[KernelType]:
     found: list[KernelType] = []
     prefix = str(env.prefix)
     watched.append(os.path.join(prefix, "bin"))
@@ -235,8 +249,7 @@ def _environment_kernels(env: Environment, watched: list[str]) -> list[KernelTyp
     for spec in specs:
         _watch_spec(watched, spec)
         starts_ipykernel = starts_ipykernel or runs_ipykernel(spec)
-        on_path = _bin_problem(spec, env)
-        problems = tuple(p for p in spec.problems if on_path is None or not p.endswith(on_path))
+        problems = _judged_in(spec, env, activator)
         found.append(
             _spec_type(
                 spec,

@@ -10,6 +10,7 @@ from kernelkit.envs._activation import (
     EnvChange,
     default_activation_cache_dir,
     diff_environ,
+    which_activated,
 )
 from kernelkit.envs._environment import (
     CONDA_KINDS,
@@ -39,4 +40,5 @@ __all__ = [
     "environment_id",
     "find_environments",
     "inspect_environment",
+    "which_activated",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "EnvChange",
     "default_activation_cache_dir",
     "diff_environ",
+    "which_activated",
 ]
 
 _CACHE_FORMAT = 1
@@ -292,6 +293,25 @@ class Activator:
             self._memory[key] = (fingerprint, changes)
         return changes
 
+    def cached_script_changes(self, prefix: Path) -> tuple[EnvChange, ...] | None:
+        """What ``prefix``'s activation scripts change, if known without running them
+        (cached in memory or on disk, and the scripts unchanged since); ``()`` when it
+        has none; None when unknown until it is activated.
+
+        Raises:
+            EnvironmentActivationError: the scripts cannot be listed or read.
+        """
+        scripts = _scripts(prefix)
+        if not scripts:
+            return ()
+        fingerprint = _fingerprint(scripts)
+        key = os.path.realpath(prefix)
+        with self._lock:
+            cached = self._memory.get(key)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        return self._load(key, fingerprint)
+
     def clear(self) -> None:
         """Forget every cached activation, in memory and on disk."""
         with self._lock:
@@ -418,3 +438,40 @@ def _failed_status(stderr: str) -> int | None:
             with contextlib.suppress(ValueError):
                 return int(line[len(_MARK) + 8 :])
     return None
+
+
+def which_activated(
+    env: Environment,
+    program: str,
+    *,
+    activator: Activator | None = None,
+    base: Mapping[str, str] | None = None,
+) -> str | Literal[False] | None:
+    """Where ``program`` (a bare name) is on ``env``'s ``PATH`` once activated, judged
+    without running anything: the path; False when it is not there; None when that is
+    unknown until the environment is activated (activation scripts that have not run
+    yet, or changed since: only ``activator``'s cache would tell).
+
+    ``base`` defaults to ``os.environ``; without ``activator`` only the static part of
+    activation is known (a conda prefix with scripts is then unknown).
+    """
+    environ = _static_activation(env, os.environ if base is None else base)
+    found = shutil.which(program, path=environ.get("PATH", ""))
+    if found is not None:
+        return found
+    if not env.is_conda:
+        return False
+    try:
+        if activator is not None:
+            changes = activator.cached_script_changes(env.prefix)
+        else:
+            changes = () if not _scripts(env.prefix) else None
+    except EnvironmentActivationError:
+        return None  # activating it says what is wrong
+    if changes is None:
+        return None
+    if not changes:
+        return False
+    for change in changes:
+        change.apply(environ)
+    return shutil.which(program, path=environ.get("PATH", "")) or False

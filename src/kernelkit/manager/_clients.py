@@ -39,8 +39,12 @@ def new_client(
     heartbeat_interval: float = 0.5,
     heartbeat_timeout: float = 1.0,
     first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
+    silence_timeout: float | None = None,
 ) -> AsyncKernelClient:
     """A client (not started) for ``p``'s running kernel.
+
+    ``silence_timeout`` applies to a local kernel (None: the manager reports its process's
+    exit); a server's kernel keeps the client's default, as the server reports its death.
 
     Raises:
         ManagerError: the kernel has no connection info and ``p`` makes no transport.
@@ -61,6 +65,7 @@ def new_client(
         heartbeat_interval=heartbeat_interval,
         heartbeat_timeout=heartbeat_timeout,
         first_contact_timeout=first_contact_timeout,
+        silence_timeout=silence_timeout,
     )
 
 

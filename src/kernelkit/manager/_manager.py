@@ -295,6 +295,7 @@ class AsyncKernelManager:
             heartbeat_interval=heartbeat_interval,
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
+            silence_timeout=None,  # the manager reports the process's exit
         )
         self.add_client(kc)
         return kc

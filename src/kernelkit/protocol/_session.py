@@ -22,7 +22,12 @@ from typing import Any
 
 import orjson
 
-from kernelkit._errors import LocalProtocolError, RemoteProtocolError
+from kernelkit._errors import (
+    LocalProtocolError,
+    MessageTooLarge,
+    RemoteProtocolError,
+    SignatureMismatch,
+)
 from kernelkit.protocol._message import Header, Message, new_id, unchecked_message
 
 __all__ = [
@@ -345,14 +350,15 @@ class Session:
         except TypeError as exc:
             raise RemoteProtocolError(f"frames must be bytes-like: {exc}") from exc
         if total > self._max_message_bytes:
-            raise RemoteProtocolError(
+            raise MessageTooLarge(
                 f"message too large: {total} bytes, the limit is {self._max_message_bytes} "
-                "(Session max_message_bytes)"
+                "(Session max_message_bytes)",
+                limit=self._max_message_bytes,
             )
 
         if self._key:
             if len(signature) != self._sig_len:
-                raise RemoteProtocolError(
+                raise SignatureMismatch(
                     "unsigned message, but this session has a key"
                     if not signature
                     else f"bad signature: {len(signature)} bytes, a {self._signature_scheme} "
@@ -373,7 +379,7 @@ class Session:
             except TypeError as exc:
                 raise RemoteProtocolError(f"signature frame must be bytes-like: {exc}") from exc
             if not ok:
-                raise RemoteProtocolError(
+                raise SignatureMismatch(
                     f"bad signature: the {self._signature_scheme} HMAC does not match "
                     "(forged or corrupted message, or a different key)"
                 )

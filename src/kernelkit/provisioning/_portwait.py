@@ -29,6 +29,7 @@ from kernelkit.provisioning._sockets import HeartbeatProbe, RegistrationListener
 __all__ = [
     "BIND_ERROR",
     "PORT_KEYS",
+    "SLOW_START_NOTICE",
     "BindFailed",
     "PortFiles",
     "await_ports",
@@ -36,6 +37,9 @@ __all__ = [
     "ports_from_file",
     "write_port_files",
 ]
+
+#: Seconds after which a kernel process that runs but has not told its ports is reported.
+SLOW_START_NOTICE = 3.0
 
 PORT_KEYS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 #: What a kernel prints when a parent-chosen port was taken meanwhile.
@@ -79,12 +83,17 @@ async def await_ports(
     deadline: float,
     exited_error: Callable[[int], BaseException],
     no_ports_error: Callable[[], BaseException],
+    slow: Callable[[float], None] | None = None,
+    slow_after: float = SLOW_START_NOTICE,
 ) -> tuple[ConnectionInfo, str]:
     """Start the kernel with ``spawn`` and wait until it has told its ports; returns
     them (``prepared`` with the ports) and what told them: ``"registration"``,
     ``"write-back"`` or ``"heartbeat"``.
 
     Watches are set up before the kernel exists, so nothing it does slips by unseen.
+    ``slow(seconds)`` is called once if the process still runs without ports after
+    ``slow_after`` seconds (a kernel that never binds them is said early, not only at
+    the deadline).
 
     Raises:
         BaseException: ``exited_error(status)`` when the process exits first,
@@ -126,6 +135,11 @@ async def await_ports(
             probe.answered.add_done_callback(on_heartbeat)
         exited = watch.exited
         waiters: set[asyncio.Future[Any]] = {exited, ports}
+        started = loop.time()
+        if slow is not None and started + slow_after < deadline:
+            await asyncio.wait(waiters, timeout=slow_after, return_when=asyncio.FIRST_COMPLETED)
+            if not exited.done() and not ports.done():
+                slow(loop.time() - started)
         await asyncio.wait(
             waiters, timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED
         )
@@ -164,7 +178,10 @@ def no_ports_message(
         )
     if rejected:
         hint += f"; rejected a registration: {rejected}"
-    return f"the kernel {what} within {timeout:g} s (port mode {mode!r}: {reason}){hint}"
+    return (
+        f"the kernel process is running but has not bound its ports: it {what} within "
+        f"{timeout:g} s (port mode {mode!r}: {reason}){hint}"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ Differences from jupyter_client's KernelSpecManager, on purpose:
   (jupyter_client: whichever ``os.listdir`` returns last).
 """
 
+from kernelkit.specs._check import connection_file_problem
 from kernelkit.specs._install import install_kernel_spec, remove_kernel_spec
 from kernelkit.specs._paths import (
     kernel_spec_dirs,
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_PROVISIONER",
     "KernelSpec",
     "check_kernel_json",
+    "connection_file_problem",
     "find_kernel_specs",
     "get_kernel_spec",
     "install_kernel_spec",

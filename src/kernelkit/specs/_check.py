@@ -9,6 +9,7 @@ import re
 import shutil
 import stat
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ __all__ = [
     "Fields",
     "Resolver",
     "argv0_health",
+    "connection_file_problem",
+    "launch_problem",
     "parse",
 ]
 
@@ -159,6 +162,19 @@ class Fields:
         self.problems: list[str] = []
 
 
+def connection_file_problem(argv: Sequence[str]) -> str | None:
+    """Why a kernel started with ``argv`` by the local provisioner could never learn its
+    ports and key (no ``{connection_file}`` in it), or None."""
+    for arg in argv:
+        if "{connection_file}" in arg:
+            return None
+    return (
+        "its argv has no {connection_file}: the kernel would never learn its ports and "
+        "key, and nothing could connect to it; add the connection file argument where "
+        'the kernel takes it (ipykernel: "-f", "{connection_file}")'
+    )
+
+
 def parse(kernel_json: str, data: bytes, out: Fields) -> None:
     """Validate the JSON of a kernel.json into ``out`` (structural problems only)."""
     try:
@@ -170,6 +186,17 @@ def parse(kernel_json: str, data: bytes, out: Fields) -> None:
         out.problems.append(f"{kernel_json}: expected a JSON object, got {_describe_type(d)}")
     elif not _parse_well_formed(d, out):
         _parse_checked(kernel_json, d, out)
+
+
+def launch_problem(kernel_json: str, fields: Fields) -> str | None:
+    """Why a well-formed spec cannot be launched as it is written (health, not
+    structure: it may still be installed), or None."""
+    # A spec naming its own provisioner (a gateway's, a remote one) passes its own
+    # arguments: only the local launch needs the connection file in argv.
+    if not fields.argv or "kernel_provisioner" in fields.metadata:
+        return None
+    problem = connection_file_problem(fields.argv)
+    return None if problem is None else f"{kernel_json}: {problem}"
 
 
 def _parse_well_formed(d: dict[str, Any], out: Fields) -> bool:

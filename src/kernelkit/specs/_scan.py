@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from kernelkit._errors import KernelSpecError, NoSuchKernel
-from kernelkit.specs._check import Fields, Resolver, argv0_health, parse
+from kernelkit.specs._check import Fields, Resolver, argv0_health, launch_problem, parse
 from kernelkit.specs._paths import kernel_spec_dirs
 from kernelkit.specs._spec import (
     KernelSpec,
@@ -101,9 +101,19 @@ def _load(
     except IsADirectoryError:
         fields.problems.append(f"{kernel_json}: is a directory, not a file")
     except OSError as exc:
-        fields.problems.append(f"{kernel_json}: cannot read: {exc.strerror or exc}")
+        if exc.errno == errno.ELOOP:
+            looped = kernel_json if os.path.isdir(resource_dir) else dir_text
+            fields.problems.append(
+                f"{looped}: a symbolic link loop (it resolves to itself, directly or "
+                "through other links): remove or fix the link"
+            )
+        else:
+            fields.problems.append(f"{kernel_json}: cannot read: {exc.strerror or exc}")
     else:
         parse(kernel_json, data, fields)
+        launch = launch_problem(kernel_json, fields)
+        if launch is not None:
+            fields.problems.append(launch)  # of the file alone: remembered with it
         if fields.argv:
             if kernels_dir is None:
                 kernels_dir = os.path.dirname(dir_text)
@@ -252,8 +262,12 @@ def _candidates(directory: Path, seen: Mapping[str, object]) -> Iterator[tuple[s
         try:
             if not entry.is_dir():
                 continue
-        except OSError:
-            continue  # vanished or unstat-able entry: not a spec directory
+        except FileNotFoundError:
+            continue  # vanished meanwhile
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                continue  # unstat-able: not a spec directory
+            # A symbolic link loop: loading it reports the loop (never skipped silently).
         yield name, entry.name
 
 

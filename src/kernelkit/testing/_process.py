@@ -47,6 +47,8 @@ options:
   --start-delay S        sleep S seconds before binding (a slow start)
   --die-after S          exit 7 S seconds after binding (a crash)
   --mute                 bind and write back, then answer nothing (not even heartbeats)
+  --busy-blocks-heartbeat  no heartbeat echo while a `sleep` runs (a kernel whose
+                         heartbeat shares the thread that runs its code)
   --ignore-term          SIGTERM does nothing
   --ignore-shutdown      answer shutdown_request but keep running
   --no-interrupt         SIGINT and interrupt_request do not interrupt
@@ -56,7 +58,14 @@ options:
   --protocol-version V   protocol_version in kernel_info_reply (default 5.3)
 """
 _FLAGS = frozenset(
-    {"--mute", "--ignore-term", "--ignore-shutdown", "--no-interrupt", "--no-welcome"}
+    {
+        "--mute",
+        "--ignore-term",
+        "--ignore-shutdown",
+        "--no-interrupt",
+        "--no-welcome",
+        "--busy-blocks-heartbeat",
+    }
 )
 _VALUES = {
     "--say": str,
@@ -107,6 +116,7 @@ class _Options:
         self.features: str = values.get("--features", "kernel subshells")
         self.protocol_version: str = values.get("--protocol-version", "5.3")
         self.mute = "--mute" in flags
+        self.busy_blocks_heartbeat = "--busy-blocks-heartbeat" in flags
         self.ignore_term = "--ignore-term" in flags
         self.ignore_shutdown = "--ignore-shutdown" in flags
         self.no_interrupt = "--no-interrupt" in flags
@@ -120,7 +130,14 @@ def _usage_error(problem: str) -> None:
 
 
 class _Kernel:
-    def __init__(self, core: KernelCore, sockets: dict[str, zmq.Socket[bytes]]) -> None:
+    def __init__(
+        self,
+        core: KernelCore,
+        sockets: dict[str, zmq.Socket[bytes]],
+        *,
+        busy_blocks_heartbeat: bool = False,
+    ) -> None:
+        self.busy_blocks_heartbeat = busy_blocks_heartbeat
         self.core = core
         self.sockets = sockets
         self.topic_prefix = f"kernel.{core.session.session_id}.".encode()
@@ -178,7 +195,15 @@ class _Kernel:
         poller.register(wakeup, zmq.POLLIN)
         hb = self.sockets["hb"]
         iopub = self.sockets["iopub"]
+        hb_watched = True
         while True:
+            if self.busy_blocks_heartbeat and hb_watched == bool(self.timers):
+                # Busy (a sleep runs): pings wait unanswered, as behind running code.
+                hb_watched = not self.timers
+                if hb_watched:
+                    poller.register(hb, zmq.POLLIN)
+                else:
+                    poller.unregister(hb)
             deadlines = list(self.timers.values())
             if die_at is not None:
                 deadlines.append(die_at)
@@ -298,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.set_blocking(read_end, False)
     os.set_blocking(write_end, False)
     signal.set_wakeup_fd(write_end)
-    kernel = _Kernel(core, sockets)
+    kernel = _Kernel(core, sockets, busy_blocks_heartbeat=opts.busy_blocks_heartbeat)
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         kernel.signalled = True  # the wakeup fd ends the poll; the loop interrupts

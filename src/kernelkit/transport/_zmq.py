@@ -4,6 +4,14 @@ Sockets: DEALER for shell, control and stdin (one random identity per transport,
 by all three, so the kernel's stdin ROUTER can reach the socket that sent the execute
 request), SUB for IOPub (subscribed to everything), REQ for the heartbeat.
 
+Every socket refuses a message frame over ``max_message_size`` bytes before reading it
+(libzmq's ``ZMQ_MAXMSGSIZE``, checked against each frame's header): the limit costs no
+memory. libzmq then drops that connection for good, without a word. A DEALER (no send
+high-water mark) shows it by no longer being writable; the SUB socket, through a monitor
+(a disconnection that is not retried). The channel is then opened again (same identity)
+and the receiver is told with :class:`~kernelkit.MessageTooLarge`, so the requests whose
+reply was lost fail.
+
 Each socket's file descriptor is watched with the event loop's ``add_reader``; the
 callback drains every message that is ready, verifies it with the :class:`Session` and
 hands it to the receiver, all synchronously: no future or task per message. Loops without
@@ -14,183 +22,42 @@ instead, which drains the same way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import zmq
-import zmq.asyncio
 
 from kernelkit._connection import ConnectionInfo
-from kernelkit._errors import ClientClosed, KernelError, LocalProtocolError, RemoteProtocolError
+from kernelkit._errors import (
+    ClientClosed,
+    KernelError,
+    LocalProtocolError,
+    MessageTooLarge,
+    RemoteProtocolError,
+)
 from kernelkit.protocol import Message, Session
 from kernelkit.transport._base import Receiver
+from kernelkit.transport._zmqsocket import NOBLOCK, POLLIN, Again, ZMQSocket, events
 
 __all__ = ["ZMQTransport"]
 
 log = logging.getLogger("kernelkit.transport")
 
-# Plain ints, not pyzmq's enum members: every `&` or `|` on an enum builds a new member,
-# which costs more than the socket call it guards.
-_POLLIN = int(zmq.POLLIN)
-_POLLOUT = int(zmq.POLLOUT)
-_NOBLOCK = int(zmq.NOBLOCK)
-_EVENTS = int(zmq.EVENTS)
-_MORE = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
-_Again = zmq.Again
+# Monitor events. A connection that fails (the kernel went away) is retried at once
+# (CONNECT_RETRIED follows DISCONNECTED); one dropped for a protocol error (a frame over
+# ZMQ_MAXMSGSIZE) is not, and nothing follows: that silence is how a drop is told apart.
+_DISCONNECTED = int(zmq.EVENT_DISCONNECTED)
+_RECONNECTING = frozenset((int(zmq.EVENT_CONNECT_RETRIED), int(zmq.EVENT_CONNECTED)))
+_MONITORED = _DISCONNECTED | int(zmq.EVENT_CONNECT_RETRIED) | int(zmq.EVENT_CONNECTED)
+_DROP_CHECK_DELAY = 0.25  # seconds after DISCONNECTED without a retry: dropped
 
-# At most this many messages are read per wake-up before yielding to the loop, so an
-# IOPub flood cannot starve the other sockets and the caller's tasks.
-_BATCH = 512
+# The heartbeat only ever carries our own short pings back.
+_HB_MAX_MESSAGE_SIZE = 64 * 1024
 
 _MESSAGE_CHANNELS = ("shell", "control", "stdin", "iopub")
 _SEND_CHANNELS = frozenset(("shell", "control", "stdin"))
-
-
-def _events(sock: zmq.Socket[bytes]) -> int:
-    """The socket's ZMQ_EVENTS (reading them also re-arms its edge-triggered fd)."""
-    events: int = sock.getsockopt(_EVENTS)  # type: ignore[assignment]
-    return events
-
-
-class _Socket:
-    """One ZeroMQ socket, its reader and its queue of messages waiting to be sent."""
-
-    __slots__ = (
-        "_handle",
-        "_loop",
-        "_on_error",
-        "_reader_task",
-        "_scheduled",
-        "closed",
-        "fd",
-        "name",
-        "outbox",
-        "sock",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        sock: zmq.Socket[bytes],
-        loop: asyncio.AbstractEventLoop,
-        handle: Callable[[list[bytes]], None],
-        on_error: Callable[[str, zmq.ZMQError], None],
-    ) -> None:
-        self.name = name
-        self.sock = sock
-        self.fd: int = sock.getsockopt(zmq.FD)  # type: ignore[assignment]
-        self.outbox: deque[Sequence[bytes | memoryview]] = deque()
-        self.closed = False
-        self._loop = loop
-        self._handle = handle
-        self._on_error = on_error
-        self._scheduled = False
-        self._reader_task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        try:
-            self._loop.add_reader(self.fd, self.on_event)
-        except NotImplementedError:
-            # A loop without add_reader: let zmq.asyncio watch the socket instead.
-            self._reader_task = self._loop.create_task(self._read_with_zmq_asyncio())
-        # Messages may already be waiting, and the fd only signals edges.
-        self.schedule()
-
-    def schedule(self) -> None:
-        """Run :meth:`on_event` soon (after a send, which may swallow the fd's edge)."""
-        if not self._scheduled and not self.closed:
-            self._scheduled = True
-            self._loop.call_soon(self.on_event)
-
-    def on_event(self) -> None:
-        self._scheduled = False
-        if self.closed:
-            return
-        sock = self.sock
-        handle = self._handle
-        getsockopt = sock.getsockopt
-        recv = sock.recv
-        try:
-            # ZMQ_EVENTS before each read: cheaper than a failing recv (an exception per
-            # wake-up), and reading it re-arms the edge-triggered fd once we stop.
-            for _ in range(_BATCH):
-                events: int = getsockopt(_EVENTS)  # type: ignore[assignment]
-                if not events & _POLLIN:
-                    break
-                # Frame.more reads the flag from the frame itself; getsockopt(RCVMORE)
-                # would cost a pyzmq enum conversion per frame.
-                frame = recv(_NOBLOCK, copy=False)
-                frames = [frame.bytes]
-                while frame.more:
-                    frame = recv(_NOBLOCK, copy=False)
-                    frames.append(frame.bytes)
-                handle(frames)
-            else:
-                self.schedule()  # more may be waiting: continue after others had a turn
-            if self.outbox and _events(sock) & _POLLOUT:
-                self.flush()
-        except _Again:
-            # POLLIN, yet nothing to read: a REQ socket with REQ_CORRELATE drops a late
-            # echo of an abandoned ping only inside recv. Nothing is wrong; re-arm.
-            self.schedule()
-        except zmq.ZMQError as exc:
-            if not self.closed:
-                self._on_error(self.name, exc)
-
-    def send(self, frames: Sequence[bytes | memoryview]) -> None:
-        if self.outbox or not self._send_now(frames):
-            # High-water mark reached (the kernel is not reading): keep it, in order, and
-            # send it when the socket becomes writable again.
-            self.outbox.append(frames)
-        # A send can consume the fd's edge for messages that arrived meanwhile.
-        if _events(self.sock) & _POLLIN:
-            self.schedule()
-
-    def _send_now(self, frames: Sequence[bytes | memoryview]) -> bool:
-        """Send one multipart message without blocking; False if it must wait (HWM)."""
-        send = self.sock.send
-        last = len(frames) - 1
-        try:
-            send(frames[0], _MORE if last else _NOBLOCK)
-        except _Again:
-            return False
-        # Once the first part is queued, ZeroMQ accepts the rest of the message.
-        for i in range(1, last):
-            send(frames[i], _MORE)
-        if last:
-            send(frames[last], _NOBLOCK)
-        return True
-
-    def flush(self) -> None:
-        outbox = self.outbox
-        while outbox and self._send_now(outbox[0]):
-            outbox.popleft()
-
-    async def _read_with_zmq_asyncio(self) -> None:
-        asock: zmq.asyncio.Socket = zmq.asyncio.Socket.shadow(self.sock.underlying)
-        with contextlib.suppress(asyncio.CancelledError):
-            while not self.closed:
-                # Writability is watched only while something waits to be sent; a send that
-                # fills the outbox meanwhile is flushed at the next incoming message.
-                flags = _POLLIN | (_POLLOUT if self.outbox else 0)
-                await asock.poll(timeout=None, flags=flags)  # type: ignore[call-arg]
-                self.on_event()
-
-    def close(self, linger_ms: int) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-        else:
-            if not self._loop.is_closed():  # a closed loop watches nothing any more
-                self._loop.remove_reader(self.fd)
-        self.outbox.clear()
-        self.sock.close(linger=linger_ms)
 
 
 class ZMQTransport:
@@ -200,6 +67,9 @@ class ZMQTransport:
     ``identity`` (the routing id of the shell, control and stdin sockets) defaults to a
     fresh random one, so two transports to one kernel never take each other's replies.
     ``context`` defaults to pyzmq's process-wide context (one I/O thread for all).
+    ``max_message_size`` (bytes, default: the session's ``max_message_bytes``, 512 MiB)
+    is the largest message frame the sockets accept; a larger one is refused unread, the
+    channel is reopened and the receiver gets :class:`~kernelkit.MessageTooLarge`.
     """
 
     __slots__ = (
@@ -213,9 +83,13 @@ class ZMQTransport:
         "_info",
         "_linger_ms",
         "_loop",
+        "_max_message_size",
+        "_monitors",
         "_receiver",
         "_session",
         "_sockets",
+        "_suspects",
+        "dropped_connections",
     )
 
     def __init__(
@@ -226,6 +100,7 @@ class ZMQTransport:
         identity: bytes | None = None,
         context: zmq.Context[Any] | None = None,
         linger_ms: int = 1000,
+        max_message_size: int | None = None,
     ) -> None:
         if not info.ports_chosen:
             raise LocalProtocolError(
@@ -240,13 +115,26 @@ class ZMQTransport:
             if session is not None
             else Session(info.key, signature_scheme=info.signature_scheme)
         )
+        if max_message_size is None:
+            max_message_size = self._session.max_message_bytes
+        if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
+            raise LocalProtocolError(
+                f"max_message_size must be a number of bytes, not {max_message_size!r}"
+            )
+        if max_message_size <= 0:
+            raise LocalProtocolError(f"max_message_size must be positive, not {max_message_size}")
+        self._max_message_size = max_message_size
+        self._monitors: dict[str, ZMQSocket] = {}
+        self._suspects: dict[str, asyncio.TimerHandle] = {}
+        #: Connections libzmq dropped for a frame over max_message_size (then reopened).
+        self.dropped_connections = 0
         self._identity = identity if identity is not None else f"kk-{uuid.uuid4().hex}".encode()
         self._context = context
         self._linger_ms = linger_ms
         self._loop: asyncio.AbstractEventLoop | None = None
         self._receiver: Receiver | None = None
-        self._sockets: dict[str, _Socket] = {}
-        self._hb: _Socket | None = None
+        self._sockets: dict[str, ZMQSocket] = {}
+        self._hb: ZMQSocket | None = None
         self._hb_counter = 0
         self._hb_expected = b""
         self._hb_waiter: asyncio.Future[bool] | None = None
@@ -282,6 +170,11 @@ class ZMQTransport:
     def connection_info(self) -> ConnectionInfo:
         return self._info
 
+    @property
+    def max_message_size(self) -> int:
+        """The largest message frame (bytes) the sockets accept."""
+        return self._max_message_size
+
     async def connect(self, receiver: Receiver) -> None:
         """Create and connect the sockets and start reading.
 
@@ -302,43 +195,165 @@ class ZMQTransport:
         """Make the five sockets, connect them to the kernel in ``self._info``, start them."""
         ctx = self._context if self._context is not None else zmq.Context.instance()
         info = self._info
-        made: list[zmq.Socket[bytes]] = []
         try:
             for channel in _MESSAGE_CHANNELS:
-                sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB if channel == "iopub" else zmq.DEALER)
-                made.append(sock)
-                sock.setsockopt(zmq.LINGER, self._linger_ms)
-                if channel == "iopub":
-                    sock.setsockopt(zmq.SUBSCRIBE, b"")
-                    # Never drop IOPub on our side: a lost idle would leave a request waiting.
-                    sock.setsockopt(zmq.RCVHWM, 0)
-                else:
-                    sock.setsockopt(zmq.ROUTING_ID, self._identity)
-                sock.connect(info.url(channel))
-                self._sockets[channel] = _Socket(
-                    channel, sock, loop, self._make_handler(channel, receiver), self._on_error
-                )
+                self._open_channel(ctx, loop, receiver, channel)
             hb: zmq.Socket[bytes] = ctx.socket(zmq.REQ)
-            made.append(hb)
-            hb.setsockopt(zmq.LINGER, 0)
-            # Relaxed + correlated: a new ping may be sent while an old one is unanswered,
-            # and a late echo of the old one is discarded by ZeroMQ itself.
-            hb.setsockopt(zmq.REQ_RELAXED, 1)
-            hb.setsockopt(zmq.REQ_CORRELATE, 1)
-            hb.connect(info.url("hb"))
-            self._hb = _Socket("hb", hb, loop, self._on_hb_frames, self._on_error)
+            try:
+                hb.setsockopt(zmq.LINGER, 0)
+                hb.setsockopt(zmq.MAXMSGSIZE, min(self._max_message_size, _HB_MAX_MESSAGE_SIZE))
+                # Relaxed + correlated: a new ping may be sent while an old one is
+                # unanswered, and a late echo of the old one is discarded by ZeroMQ itself.
+                hb.setsockopt(zmq.REQ_RELAXED, 1)
+                hb.setsockopt(zmq.REQ_CORRELATE, 1)
+                hb.connect(info.url("hb"))
+            except zmq.ZMQError:
+                hb.close(linger=0)
+                raise
+            self._hb = ZMQSocket("hb", hb, loop, self._on_hb_frames, self._on_error)
         except zmq.ZMQError as exc:
-            for s in made:
-                s.close(linger=0)
-            self._sockets.clear()
-            self._hb = None
+            self._close_channels(0)
             raise KernelError(
                 f"cannot connect to kernel {info.kernel_name or '(unnamed)'} at "
                 f"{info.url('shell')}: {exc}"
             ) from exc
-        for channel_socket in self._sockets.values():
-            channel_socket.start()
+        for name in _MESSAGE_CHANNELS:
+            self._sockets[name].start()
+        for monitor in self._monitors.values():
+            monitor.start()
         self._hb.start()
+
+    def _open_channel(
+        self,
+        ctx: zmq.Context[Any],
+        loop: asyncio.AbstractEventLoop,
+        receiver: Receiver,
+        channel: str,
+    ) -> None:
+        """Make, watch and connect one message channel's socket (not started).
+
+        Raises:
+            zmq.ZMQError: ZeroMQ refused an option or the endpoint (nothing is left open).
+        """
+        iopub = channel == "iopub"
+        sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB if iopub else zmq.DEALER)
+        monitor: zmq.Socket[bytes] | None = None
+        try:
+            sock.setsockopt(zmq.LINGER, self._linger_ms)
+            sock.setsockopt(zmq.MAXMSGSIZE, self._max_message_size)
+            if iopub:
+                sock.setsockopt(zmq.SUBSCRIBE, b"")
+                # Never drop IOPub on our side: a lost idle would leave a request waiting.
+                sock.setsockopt(zmq.RCVHWM, 0)
+                # A SUB socket is never writable: a monitor tells when its connection is
+                # dropped. pyzmq's get_monitor_socket names the endpoint after the fd,
+                # which a socket made after a lingering close can reuse: a unique name.
+                address = f"inproc://kernelkit-monitor-{uuid.uuid4().hex}"
+                sock.monitor(address, _MONITORED)
+                monitor = ctx.socket(zmq.PAIR)
+                monitor.connect(address)
+            else:
+                sock.setsockopt(zmq.ROUTING_ID, self._identity)
+                # Unbounded, like the outbox behind it: then the socket stops being
+                # writable only when its connection is gone for good.
+                sock.setsockopt(zmq.SNDHWM, 0)
+            sock.connect(self._info.url(channel))
+        except zmq.ZMQError:
+            if monitor is not None:
+                monitor.close(linger=0)
+            sock.close(linger=0)
+            raise
+        self._sockets[channel] = ZMQSocket(
+            channel,
+            sock,
+            loop,
+            self._make_handler(channel, receiver),
+            self._on_error,
+            on_lost=None if iopub else self._lost,
+        )
+        if monitor is not None:
+            self._monitors[channel] = ZMQSocket(
+                f"{channel} monitor", monitor, loop, self._make_watcher(channel), self._on_error
+            )
+
+    def _close_channels(self, linger_ms: int) -> None:
+        for timer in self._suspects.values():
+            timer.cancel()
+        self._suspects.clear()
+        for name, monitor in self._monitors.items():
+            if name in self._sockets:
+                self._sockets[name].sock.disable_monitor()
+            monitor.close(0)
+        self._monitors.clear()
+        for sock in self._sockets.values():
+            sock.close(linger_ms)
+        self._sockets.clear()
+        if self._hb is not None:
+            self._hb.close(0)
+            self._hb = None
+
+    def _make_watcher(self, channel: str) -> Callable[[list[bytes]], None]:
+        """The handler of ``channel``'s monitor events: it notices a dropped connection."""
+
+        def watch(frames: list[bytes]) -> None:
+            event = int.from_bytes(frames[0][:2], "little")
+            if event == _DISCONNECTED:
+                loop = self._loop
+                if loop is not None and channel not in self._suspects:
+                    self._suspects[channel] = loop.call_later(
+                        _DROP_CHECK_DELAY, self._dropped, channel
+                    )
+            elif event in _RECONNECTING:
+                timer = self._suspects.pop(channel, None)
+                if timer is not None:
+                    timer.cancel()
+
+        return watch
+
+    def _lost(self, sock: ZMQSocket) -> None:
+        """A DEALER socket is no longer writable: its connection was dropped for good."""
+        loop = self._loop
+        if loop is not None and self._sockets.get(sock.name) is sock:
+            loop.call_soon(self._dropped, sock.name, sock)
+
+    def _dropped(self, channel: str, which: ZMQSocket | None = None) -> None:
+        """libzmq dropped ``channel``'s connection for good (a frame over the limit):
+        open the channel again and tell the receiver."""
+        self._suspects.pop(channel, None)
+        loop, receiver = self._loop, self._receiver
+        old = self._sockets.get(channel)
+        if self._closed or loop is None or receiver is None or old is None:
+            return
+        if which is not None and old is not which:
+            return  # reopened already
+        self.dropped_connections += 1
+        del self._sockets[channel]
+        monitor = self._monitors.pop(channel, None)
+        if monitor is not None:
+            old.sock.disable_monitor()
+            monitor.close(0)
+        old.close(0)
+        ctx = self._context if self._context is not None else zmq.Context.instance()
+        limit = self._max_message_size
+        name = self._info.kernel_name or "(unnamed)"
+        try:
+            self._open_channel(ctx, loop, receiver, channel)
+        except zmq.ZMQError as exc:
+            self._on_error(channel, exc)
+            return
+        self._sockets[channel].start()
+        if channel in self._monitors:
+            self._monitors[channel].start()
+        receiver.message_rejected(
+            channel,
+            MessageTooLarge(
+                f"kernel {name} sent a message on {channel} with a frame over the limit "
+                f"of {limit} bytes (max_message_size); it was refused unread and the "
+                f"connection was reopened, so what the kernel sent on {channel} meanwhile "
+                "is lost",
+                limit=limit,
+            ),
+        )
 
     def reconnect(self, info: ConnectionInfo) -> None:
         """Follow the kernel to ``info``'s endpoints (it was restarted on new ports).
@@ -373,12 +388,7 @@ class ZMQTransport:
         loop, receiver = self._loop, self._receiver
         if loop is None or receiver is None:
             return  # not connected yet: connect() will use the new endpoints
-        for sock in self._sockets.values():
-            sock.close(0)
-        self._sockets.clear()
-        if self._hb is not None:
-            self._hb.close(0)
-            self._hb = None
+        self._close_channels(0)
         if self._hb_waiter is not None:
             _resolve(self._hb_waiter, False)
         self._open(loop, receiver)
@@ -427,10 +437,10 @@ class ZMQTransport:
         self._hb_waiter = waiter
         self._hb_expected = payload
         try:
-            hb.sock.send(payload, _NOBLOCK)
-        except _Again:
+            hb.sock.send(payload, NOBLOCK)
+        except Again:
             return False  # the pipe is full of unanswered pings: the kernel is not there
-        if _events(hb.sock) & _POLLIN:
+        if events(hb.sock) & POLLIN:
             hb.schedule()
         timer = loop.call_later(timeout, _resolve, waiter, False)
         try:
@@ -458,10 +468,7 @@ class ZMQTransport:
         if self._closed:
             return
         self._closed = True
-        for sock in self._sockets.values():
-            sock.close(self._linger_ms)
-        if self._hb is not None:
-            self._hb.close(0)
+        self._close_channels(self._linger_ms)
         if self._hb_waiter is not None:
             _resolve(self._hb_waiter, False)
 
