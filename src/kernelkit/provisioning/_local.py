@@ -39,6 +39,7 @@ from kernelkit.provisioning._portwait import (
 )
 from kernelkit.provisioning._procfs import PidHandle, open_pid
 from kernelkit.provisioning._proctree import ProcessTree, ReattachInfo
+from kernelkit.provisioning._reaper import new_tree_tag, tag_environ
 from kernelkit.provisioning._sockets import RegistrationListener
 from kernelkit.specs import KernelSpec
 
@@ -426,11 +427,12 @@ class LocalProvisioner(KernelProvisionerBase):
     def _spawn(self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> None:
         assert self._capture is not None
         loop = asyncio.get_running_loop()
+        tag = new_tree_tag(self.kernel_id)  # finds what escapes the group (_reaper)
         proc = launch_captured(
             cmd,
             self._capture,
             loop=loop,
-            env=env,
+            env=tag_environ(os.environ if env is None else env, tag),
             cwd=cwd,
             independent=self._independent,
             kernel_name=self.kernel_spec.name,
@@ -442,7 +444,7 @@ class LocalProvisioner(KernelProvisionerBase):
         self._starttime = handle.starttime
         self._watch = ExitWatch(handle, popen=proc, loop=loop)
         self._tree = ProcessTree(
-            self._watch, pid=proc.pid, pgid=self.pgid, starttime=self._starttime
+            self._watch, pid=proc.pid, pgid=self.pgid, starttime=self._starttime, tag=tag
         )
 
     def _finish_launch(self, info: ConnectionInfo) -> None:
@@ -646,6 +648,7 @@ class LocalProvisioner(KernelProvisionerBase):
             connection_file=str(self._connection_file) if self._connection_file else None,
             port_mode=self.port_mode,
             log_file=str(self._log_file) if self._log_file else None,
+            tree_tag=self._tree.tag if self._tree is not None else None,
         )
         return info
 
@@ -684,4 +687,5 @@ class LocalProvisioner(KernelProvisionerBase):
             pgid=saved.pgid,
             starttime=saved.starttime,
             reattached=True,
+            tag=saved.tree_tag,
         )
