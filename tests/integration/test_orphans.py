@@ -20,31 +20,11 @@ import pytest
 from kernelkit.client import AsyncKernelClient
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.specs import KernelSpec, load_kernel_spec
+from tests.nanny.escapees import DAEMON, SETSID_CHILD
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 KERNELS = Path(sys.prefix) / "share" / "jupyter" / "kernels"
-
-SETSID_CHILD = """
-import subprocess
-p = subprocess.Popen(["setsid", "sleep", "300"])
-open({out!r}, "w").write(str(p.pid))
-"""
-
-# fork, setsid, fork again, the middle process exits: the daemon's parent is init.
-DAEMON = """
-import os
-mid = os.fork()
-if mid == 0:
-    os.setsid()
-    pid = os.fork()
-    if pid == 0:
-        os.execvp("sleep", ["sleep", "300"])
-    with open({out!r}, "w") as f:
-        f.write(str(pid))
-    os._exit(0)
-os.waitpid(mid, 0)
-"""
 
 
 def _spec() -> KernelSpec:
