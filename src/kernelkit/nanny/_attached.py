@@ -106,7 +106,7 @@ class AttachedKernel:
             self._died.set_result(exit_status if isinstance(exit_status, int) else None)
 
     def _on_event(self, kind: str, content: Mapping[str, Any]) -> None:
-        if kind == EVENT_DIED:
+        if kind == EVENT_DIED and not content.get("restarting"):
             status = content.get("exit_status")
             code = status if isinstance(status, int) else None
             self.output_at_death = [str(x) for x in content.get("output_tail") or ()]

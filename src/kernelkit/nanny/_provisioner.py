@@ -278,7 +278,8 @@ class NannyProvisioner(KernelProvisionerBase):
             loop.remove_reader(fd)
 
     def _on_event(self, kind: str, content: Mapping[str, Any]) -> None:
-        if kind == EVENT_DIED:
+        if kind == EVENT_DIED and not content.get("restarting"):
+            # (A restart asked by another client is not a death: kernel_restarted follows.)
             self._tail = [str(x) for x in content.get("output_tail") or ()]
             status = content.get("exit_status")
             if self._died is not None and not self._died.done():

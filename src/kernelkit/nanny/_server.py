@@ -133,11 +133,18 @@ class Nanny:
     async def _watch_kernel(self) -> None:
         status = await self.provisioner.wait()
         self.exit_status = status
-        self.state = "dead"
+        restarting = self.state == "restarting"
+        if not restarting:
+            self.state = "dead"
         tail = self.provisioner.output_tail(_TAIL)
         self._broadcast(
             EVENT_DIED,
-            {"exit_status": status, "output_tail": tail, "expected": self._expected_exit},
+            {
+                "exit_status": status,
+                "output_tail": tail,
+                "expected": self._expected_exit,
+                "restarting": restarting,
+            },
         )
         if self.detached and not self._expected_exit:
             # Nobody owns it: clean up now.

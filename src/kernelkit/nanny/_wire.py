@@ -5,8 +5,9 @@ signed with the kernel's key, over a ZeroMQ ROUTER socket).
 Control requests are ``nanny_request`` messages whose content names an ``action``
 (:data:`ACTIONS`); each is answered by one ``nanny_reply`` with ``status`` "ok" or
 "error" (with ``message``). Subscribers (``subscribe``) also get events, unasked:
-``kernel_died`` (``exit_status``, ``output_tail``, ``expected``) the moment the kernel
-exits, and ``kernel_restarted`` (``connection``, without the key) after a restart.
+``kernel_died`` (``exit_status``, ``output_tail``, ``expected``, ``restarting``: a
+restart follows) the moment the kernel exits, and ``kernel_restarted`` (``connection``,
+without the key) after a restart.
 """
 
 from __future__ import annotations
