@@ -5,11 +5,38 @@ subreaper), keeps its output, answers signed control requests and announces its 
 :class:`NannyProvisioner` (entry point ``nanny-provisioner``) runs kernels under one, and
 :class:`AttachedKernel` (and the lower-level :class:`NannyControl`) control a kernel
 from any process that has its connection file.
+
+Names load on first use: the nanny process itself (``python -m kernelkit.nanny``) runs
+this file too, and must not pay for the client to start its kernel sooner.
 """
 
-from kernelkit.nanny._attached import AttachedKernel
-from kernelkit.nanny._control import NannyControl
-from kernelkit.nanny._provisioner import NannyProvisioner
-from kernelkit.nanny._wire import ACTIONS, NannyConfig
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_WHERE = {
+    "ACTIONS": "kernelkit.nanny._wire",
+    "AttachedKernel": "kernelkit.nanny._attached",
+    "NannyConfig": "kernelkit.nanny._wire",
+    "NannyControl": "kernelkit.nanny._control",
+    "NannyProvisioner": "kernelkit.nanny._provisioner",
+}
 
 __all__ = ["ACTIONS", "AttachedKernel", "NannyConfig", "NannyControl", "NannyProvisioner"]
+
+if TYPE_CHECKING:
+    from kernelkit.nanny._attached import AttachedKernel as AttachedKernel
+    from kernelkit.nanny._control import NannyControl as NannyControl
+    from kernelkit.nanny._provisioner import NannyProvisioner as NannyProvisioner
+    from kernelkit.nanny._wire import ACTIONS as ACTIONS
+    from kernelkit.nanny._wire import NannyConfig as NannyConfig
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kernelkit.nanny' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
