@@ -18,17 +18,32 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "ACTIONS": "kernelkit.nanny._wire",
     "AttachedKernel": "kernelkit.nanny._attached",
+    "Host": "kernelkit.nanny._hosts",
+    "HostRegistry": "kernelkit.nanny._hosts",
+    "SSHProvisioner": "kernelkit.nanny._ssh",
     "NannyConfig": "kernelkit.nanny._wire",
     "NannyControl": "kernelkit.nanny._control",
     "NannyProvisioner": "kernelkit.nanny._provisioner",
 }
 
-__all__ = ["ACTIONS", "AttachedKernel", "NannyConfig", "NannyControl", "NannyProvisioner"]
+__all__ = [
+    "ACTIONS",
+    "AttachedKernel",
+    "Host",
+    "HostRegistry",
+    "NannyConfig",
+    "NannyControl",
+    "NannyProvisioner",
+    "SSHProvisioner",
+]
 
 if TYPE_CHECKING:
     from kernelkit.nanny._attached import AttachedKernel as AttachedKernel
     from kernelkit.nanny._control import NannyControl as NannyControl
+    from kernelkit.nanny._hosts import Host as Host
+    from kernelkit.nanny._hosts import HostRegistry as HostRegistry
     from kernelkit.nanny._provisioner import NannyProvisioner as NannyProvisioner
+    from kernelkit.nanny._ssh import SSHProvisioner as SSHProvisioner
     from kernelkit.nanny._wire import ACTIONS as ACTIONS
     from kernelkit.nanny._wire import NannyConfig as NannyConfig
 

@@ -139,11 +139,36 @@ class NannyProvisioner(KernelProvisionerBase):
             tuple(extra_arguments),
         )
         self._connection_file = connection_file_path(self.kernel_id, runtime_dir=self._runtime_dir)
-        return LaunchParams(
-            cmd=(self._python, "-m", "kernelkit.nanny"),
-            env=dict(os.environ),
-            cwd=None,
+        return LaunchParams(cmd=self._nanny_command(), env=dict(os.environ), cwd=None)
+
+    # Hooks for a nanny elsewhere (SSHProvisioner).
+
+    def _nanny_command(self) -> tuple[str, ...]:
+        return (self._python, "-m", "kernelkit.nanny")
+
+    def _nanny_config(
+        self, env: dict[str, str], cwd: str | None, extra: tuple[str, ...]
+    ) -> NannyConfig:
+        return NannyConfig(
+            kernel_id=self.kernel_id,
+            spec=self.kernel_spec,
+            env=env,
+            cwd=cwd,
+            extra_arguments=extra,
+            options={k: v for k, v in self._options.items() if v is not None},
+            owner_pid=os.getpid(),
+            detached=self._detached,
+            owner_grace=self._owner_grace,
         )
+
+    async def _reach(
+        self, connection: Mapping[str, Any], control: str | None
+    ) -> tuple[dict[str, Any], str | None]:
+        """Where this process reaches the kernel's ports and the nanny (here: as told)."""
+        return dict(connection), control
+
+    def _describe_failure(self, message: str) -> str:
+        return message
 
     async def launch_kernel(
         self,
@@ -169,29 +194,22 @@ class NannyProvisioner(KernelProvisionerBase):
             status = await self.control.request(
                 "restart", timeout=self._startup_timeout + _NANNY_START, grace=0
             )
-            return self._connected(status["connection"], status.get("pid"))
+            connection, _ = await self._reach(status["connection"], None)
+            return self._connected(connection, status.get("pid"))
         self._keep_nanny = False
         env_k, cwd_k, extra = self._params
-        config = NannyConfig(
-            kernel_id=self.kernel_id,
-            spec=self.kernel_spec,
-            env=env_k,
-            cwd=cwd_k,
-            extra_arguments=extra,
-            options={k: v for k, v in self._options.items() if v is not None},
-            owner_pid=os.getpid(),
-            detached=self._detached,
-            owner_grace=self._owner_grace,
-        )
+        config = self._nanny_config(env_k, cwd_k, extra)
         ready = await self._spawn_nanny(cmd, env, config)
         if ready.get("status") != "ok":
-            err = KernelStartError(str(ready.get("message", "the nanny failed")))
+            message = str(ready.get("message", "the nanny failed"))
+            err = KernelStartError(self._describe_failure(message))
             err.exit_code = ready.get("exit_code")
             err.output_tail = tuple(ready.get("output_tail") or ())
             raise err
-        connection = ready["connection"]
-        self._key = str(connection["key"]).encode("utf-8", "surrogateescape")
-        self.nanny_address = str(ready["control"])
+        self._key = str(ready["connection"]["key"]).encode("utf-8", "surrogateescape")
+        connection, control = await self._reach(ready["connection"], str(ready["control"]))
+        assert control is not None
+        self.nanny_address = control
         self.nanny_pid = int(ready["nanny_pid"])
         self.control = NannyControl(self.nanny_address, key=self._key, on_event=self._on_event)
         await self.control.subscribe()
@@ -234,7 +252,7 @@ class NannyProvisioner(KernelProvisionerBase):
             status = self._nanny_watch.poll()
             self._stderr.drain()
             raise KernelStartError(
-                "the nanny exited before it reported the kernel's ports",
+                self._describe_failure("the nanny exited before it reported the kernel's ports"),
                 kernel_name=self.kernel_spec.name,
                 exit_code=status,
                 output_tail=self._stderr.tail(20),

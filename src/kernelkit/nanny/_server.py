@@ -50,6 +50,7 @@ from kernelkit.protocol import Message, Session
 from kernelkit.provisioning import LocalProvisioner, launch_provisioner
 from kernelkit.provisioning._procfs import descendants
 from kernelkit.provisioning._reaper import reap_orphans, set_child_subreaper
+from kernelkit.specs import get_kernel_spec
 
 __all__ = ["Nanny", "main"]
 
@@ -71,8 +72,9 @@ class Nanny:
     def __init__(self, config: NannyConfig) -> None:
         self.config = config
         self.session = Session()  # replaced once the kernel's key exists
+        spec = config.spec if config.spec is not None else get_kernel_spec(config.spec_name or "")
         self.provisioner = LocalProvisioner(
-            kernel_id=config.kernel_id, kernel_spec=config.spec, **config.options
+            kernel_id=config.kernel_id, kernel_spec=spec, **config.options
         )
         self.detached = config.detached
         self.info: ConnectionInfo | None = None
@@ -112,7 +114,7 @@ class Nanny:
         info = await launch_provisioner(
             self.provisioner,
             env=c.env,
-            inherit_env=False,
+            inherit_env=c.inherit_env,
             cwd=c.cwd,
             extra_arguments=c.extra_arguments,
             restart=restart,
@@ -356,9 +358,8 @@ def _answer(obj: dict[str, Any]) -> None:
     os.close(devnull)
 
 
-async def _run(config: NannyConfig) -> int:
+async def _run(nanny: Nanny) -> int:
     loop = asyncio.get_running_loop()
-    nanny = Nanny(config)
     loop.add_signal_handler(signal.SIGCHLD, nanny.on_child_exit)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, lambda: loop.create_task(nanny.shutdown()))
@@ -396,9 +397,16 @@ def main() -> int:
     line = sys.stdin.buffer.readline()
     try:
         config = NannyConfig.from_dict(orjson.loads(line))
+        nanny_loop = asyncio.new_event_loop()
+        # The spec is resolved here, so a wrong name is a clear answer, not a crash.
+        nanny = Nanny(config)
     except (orjson.JSONDecodeError, KernelError) as exc:
-        _answer({"status": "error", "error": "ProvisioningError", "message": str(exc)})
+        _answer({"status": "error", "error": type(exc).__name__, "message": str(exc)})
         return 2
     if not set_child_subreaper():
         log.warning("not a child subreaper here: orphans of the kernel go to init")
-    return asyncio.run(_run(config))
+    asyncio.set_event_loop(nanny_loop)
+    try:
+        return nanny_loop.run_until_complete(_run(nanny))
+    finally:
+        nanny_loop.close()

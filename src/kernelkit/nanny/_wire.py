@@ -100,6 +100,9 @@ def spec_from_dict(d: Mapping[str, Any]) -> KernelSpec:
 class NannyConfig:
     """Everything the nanny needs to launch and supervise one kernel.
 
+    ``spec`` is the kernelspec itself, or None with ``spec_name``: the spec of that
+    name on the nanny's machine (another host's kernels are its own). ``env`` is the
+    kernel's environment, on top of the nanny's own with ``inherit_env``.
     ``options`` go to the :class:`~kernelkit.provisioning.LocalProvisioner` it runs
     (port mode, ip, runtime directory, timeouts, log file). ``owner_pid``: the process
     whose death stops the kernel (with the end of the nanny's stdin), after
@@ -107,8 +110,10 @@ class NannyConfig:
     """
 
     kernel_id: str
-    spec: KernelSpec
+    spec: KernelSpec | None
     env: dict[str, str]
+    spec_name: str | None = None
+    inherit_env: bool = False
     cwd: str | None = None
     extra_arguments: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
@@ -120,7 +125,9 @@ class NannyConfig:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kernel_id": self.kernel_id,
-            "spec": spec_to_dict(self.spec),
+            "spec": spec_to_dict(self.spec) if self.spec is not None else None,
+            "spec_name": self.spec_name,
+            "inherit_env": self.inherit_env,
             "env": self.env,
             "cwd": self.cwd,
             "extra_arguments": list(self.extra_arguments),
@@ -143,8 +150,10 @@ class NannyConfig:
         kernel_id = d.get("kernel_id")
         if not isinstance(kernel_id, str) or not kernel_id:
             raise ProvisioningError("nanny configuration: 'kernel_id' must be a non-empty string")
-        spec = d.get("spec")
-        if not isinstance(spec, Mapping):
+        spec, spec_name = d.get("spec"), d.get("spec_name")
+        if spec is None and (not isinstance(spec_name, str) or not spec_name):
+            raise ProvisioningError("nanny configuration: give 'spec' or 'spec_name'")
+        if spec is not None and not isinstance(spec, Mapping):
             raise ProvisioningError("nanny configuration: 'spec' must be an object")
         owner = d.get("owner_pid")
         if owner is not None and (not isinstance(owner, int) or isinstance(owner, bool)):
@@ -161,7 +170,9 @@ class NannyConfig:
             raise ProvisioningError("nanny configuration: 'extra_arguments' must be strings")
         return cls(
             kernel_id=kernel_id,
-            spec=spec_from_dict(spec),
+            spec=spec_from_dict(spec) if spec is not None else None,
+            spec_name=spec_name if isinstance(spec_name, str) else None,
+            inherit_env=bool(d.get("inherit_env", False)),
             env=_str_map(d.get("env", {}), "'env'"),
             cwd=cwd if isinstance(cwd, str) else None,
             extra_arguments=tuple(extra),
