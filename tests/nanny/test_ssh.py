@@ -1,0 +1,157 @@
+"""Kernels on a second host (a network namespace with sshd), under a nanny there."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kernelkit import KernelDied, KernelStartError, ProvisioningError
+from kernelkit.manager import AsyncKernelManager
+from kernelkit.nanny import Host, SSHProvisioner
+from kernelkit.specs import KernelSpec
+from tests.nanny.helpers import gone, nanny_spec
+from tests.nanny.sshhost import SecondHost, keygen, second_host, unavailable
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
+]
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecondHost]:
+    with second_host(tmp_path_factory.mktemp("second")) as h:
+        yield h
+
+
+@pytest.fixture(autouse=True)
+def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "runtime"
+    d.mkdir(mode=0o700)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(d))
+    return d
+
+
+def ssh_spec(host: Host, **config: object) -> KernelSpec:
+    spec = nanny_spec()
+    metadata = dict(spec.metadata)
+    metadata["kernel_provisioner"] = {"provisioner_name": "ssh-provisioner", "config": config}
+    return dataclasses.replace(spec, metadata=metadata)
+
+
+def manager(host: Host, **config: object) -> AsyncKernelManager:
+    # The host goes in as an object (no registry needed for these tests).
+    km = AsyncKernelManager(kernel_spec=ssh_spec(host, **config))
+    return km
+
+
+async def start(host: Host, **options: object) -> SSHProvisioner:
+    from kernelkit.provisioning import launch_provisioner
+
+    p = SSHProvisioner(
+        kernel_id=os.urandom(8).hex(), kernel_spec=nanny_spec(), host=host, **options
+    )  # type: ignore[arg-type]
+    await launch_provisioner(p)
+    return p
+
+
+async def test_start_execute_stop_on_the_second_host(host: SecondHost, runtime_dir: Path) -> None:
+    from kernelkit.client import AsyncKernelClient
+
+    t0 = time.monotonic()
+    p = await start(host.host)
+    try:
+        assert p.connection_info is not None
+        assert p.connection_info.ip == "127.0.0.1"  # through the tunnel
+        async with AsyncKernelClient.from_connection_info(p.connection_info) as kc:
+            await kc.wait_for_ready(timeout=60)
+            print(f"start-to-ready on the second host: {(time.monotonic() - t0) * 1000:.0f} ms")
+            reply = await kc.execute("import socket; print(socket.gethostname())", timeout=30)
+            assert reply.content["status"] == "ok"
+        remote = host.pids()
+        assert p.pid in remote  # the kernel runs in the namespace
+        assert p.connection_file is not None
+        assert p.connection_file.exists()
+    finally:
+        await p.stop(grace=1)
+        await p.cleanup()
+    assert await gone([p.pid or 0, p.nanny_pid or 0], within=15)
+    assert os.listdir(runtime_dir) == []
+
+
+async def test_kernel_killed_on_the_host_fails_pending_requests(host: SecondHost) -> None:
+    from kernelkit.client import AsyncKernelClient
+
+    p = await start(host.host)
+    try:
+        assert p.connection_info is not None
+        kc = AsyncKernelClient.from_connection_info(p.connection_info, heartbeat_timeout=30)
+        async with kc:
+            await kc.wait_for_ready(timeout=60)
+            pending = asyncio.ensure_future(kc.execute("import time; time.sleep(60)", timeout=60))
+            await asyncio.sleep(0.3)
+            assert p.pid is not None
+            t0 = time.monotonic()
+            os.kill(p.pid, signal.SIGKILL)  # on the host (the namespace shares our pids)
+            status = await asyncio.wait_for(p.wait(), 5)
+            kc.notify_dead(p.died_error(status))
+            with pytest.raises(KernelDied) as err:
+                await asyncio.wait_for(pending, 5)
+            elapsed = time.monotonic() - t0
+            print(f"remote SIGKILL -> KernelDied: {elapsed * 1000:.0f} ms")
+            assert elapsed < 1.0
+            assert err.value.exit_code == -signal.SIGKILL
+    finally:
+        await p.stop(grace=0)
+        await p.cleanup()
+
+
+async def test_connection_dropped_stops_the_kernel_after_the_grace(host: SecondHost) -> None:
+    p = await start(host.host, owner_grace=1.0)
+    kernel, nanny = p.pid or 0, p.nanny_pid or 0
+    try:
+        assert p._proc is not None
+        p._proc.kill()  # the ssh connection dies (as when its owner is SIGKILLed)
+        assert await gone([kernel, nanny], within=15)
+    finally:
+        await p.cleanup()
+
+
+async def test_wrong_host_key_is_a_clear_error(host: SecondHost, tmp_path: Path) -> None:
+    impostor = keygen(tmp_path / "impostor")
+    other = tmp_path / "other_known_hosts"
+    other.write_text(f"{host.address} {impostor}\n")
+    cfg = host.ssh_config(identity=host.dir / "id_user", known_hosts=other)
+    bad = dataclasses.replace(host.host, ssh_config=str(cfg))
+    with pytest.raises(KernelStartError, match=r"host 'second'.*key"):
+        await start(bad)
+
+
+async def test_refused_login_is_a_clear_error(host: SecondHost, tmp_path: Path) -> None:
+
+    keygen(tmp_path / "stranger")
+    cfg = host.ssh_config(identity=tmp_path / "stranger", known_hosts=host.dir / "known_hosts")
+    bad = dataclasses.replace(host.host, ssh_config=str(cfg))
+    with pytest.raises(KernelStartError, match=r"host 'second'.*login refused"):
+        await start(bad)
+
+
+async def test_missing_python_is_a_clear_error(host: SecondHost) -> None:
+    bad = dataclasses.replace(host.host, python="/nonexistent/python3")
+    with pytest.raises(
+        KernelStartError, match=r"host 'second'.*'/nonexistent/python3' is not there"
+    ):
+        await start(bad)
+
+
+async def test_plain_text_over_the_network_is_refused(host: SecondHost) -> None:
+    with pytest.raises(ProvisioningError, match="plain text"):
+        SSHProvisioner(kernel_id="x", kernel_spec=nanny_spec(), host=host.host, network="direct")
