@@ -83,6 +83,8 @@ class Nanny:
         self.exit_status: int | None = None
         self.subscribers: dict[bytes, None] = {}  # ordered set of DEALER identities
         self.done = asyncio.Event()
+        #: Set while no request is being handled (so stopping never cuts a reply off).
+        self.idle = asyncio.Event()
         self._ctx = zmq.asyncio.Context()
         self._router = self._ctx.socket(zmq.ROUTER)
         self._router.linger = 1000
@@ -261,7 +263,9 @@ class Nanny:
     async def serve(self) -> None:
         """Answer control requests until the nanny is done."""
         while not self.done.is_set():
+            self.idle.set()
             frames = await self._router.recv_multipart(copy=False)
+            self.idle.clear()
             try:
                 idents, msg = self.session.deserialize([f.buffer for f in frames])
             except RemoteProtocolError as exc:
@@ -382,8 +386,9 @@ async def _run(nanny: Nanny) -> int:
     _answer(ready)
     server = loop.create_task(nanny.serve())
     await nanny.done.wait()
-    # Let the reply to "stop" go out before the socket closes.
-    await asyncio.sleep(0)
+    if not nanny.idle.is_set():
+        # A request is being answered (the "stop" that ended it all): let the reply go.
+        await asyncio.wait([server], timeout=5.0)
     server.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await server
