@@ -155,3 +155,44 @@ async def test_missing_python_is_a_clear_error(host: SecondHost) -> None:
 async def test_plain_text_over_the_network_is_refused(host: SecondHost) -> None:
     with pytest.raises(ProvisioningError, match="plain text"):
         SSHProvisioner(kernel_id="x", kernel_spec=nanny_spec(), host=host.host, network="direct")
+
+
+async def test_link_cut_is_a_heartbeat_timeout_and_the_client_recovers(host: SecondHost) -> None:
+    from kernelkit import HeartbeatTimeout
+    from kernelkit.client import AsyncKernelClient
+
+    p = await start(host.host)
+    try:
+        assert p.connection_info is not None
+        kc = AsyncKernelClient.from_connection_info(
+            p.connection_info, heartbeat_interval=0.5, heartbeat_timeout=1.0
+        )
+        async with kc:
+            await kc.wait_for_ready(timeout=60)
+            pending = asyncio.ensure_future(kc.execute("import time; time.sleep(4)", timeout=30))
+            await asyncio.sleep(0.2)
+            host.link(up=False)
+            t0 = time.monotonic()
+            try:
+                with pytest.raises(HeartbeatTimeout):
+                    await asyncio.wait_for(pending, 10)
+                detected = time.monotonic() - t0
+                print(f"link cut -> HeartbeatTimeout in {detected * 1000:.0f} ms")
+                assert detected < 5  # limit: 1 s timeout + 0.5 s interval; generous bound
+            finally:
+                host.link(up=True)
+            # The kernel still lives (the connection came back before ssh gave up):
+            # requests work again once the heartbeat answers.
+            reply = None
+            deadline = time.monotonic() + 30
+            while reply is None:
+                try:
+                    reply = await kc.execute("6 * 7", timeout=10)
+                except HeartbeatTimeout:
+                    assert time.monotonic() < deadline, "the client never recovered"
+                    await asyncio.sleep(0.5)
+            assert reply.content["status"] == "ok"
+    finally:
+        host.link(up=True)
+        await p.stop(grace=0)
+        await p.cleanup()
