@@ -196,3 +196,38 @@ async def test_link_cut_is_a_heartbeat_timeout_and_the_client_recovers(host: Sec
         host.link(up=True)
         await p.stop(grace=0)
         await p.cleanup()
+
+
+async def test_the_hosts_kernelspecs_are_listed_and_launch_there(
+    host: SecondHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kernelkit.nanny import HostRegistry, SSHProvider
+
+    monkeypatch.setenv("KERNELKIT_HOSTS_DIR", str(tmp_path / "hosts"))
+    HostRegistry().add(host.host)
+    types = {t.name: t for t in await asyncio.to_thread(SSHProvider().find_kernels)}
+    assert "second/python3" in types, sorted(types)
+    kt = types["second/python3"]
+    assert kt.healthy, kt.problems
+    assert kt.spec is not None
+    km = AsyncKernelManager(kernel_spec=kt.spec)
+    await km.start_kernel()
+    try:
+        assert isinstance(km.provisioner, SSHProvisioner)
+        async with km.client() as kc:
+            await kc.wait_for_ready(timeout=60)
+            reply = await kc.execute("1 + 1", timeout=30)
+            assert reply.content["status"] == "ok"
+        await km.shutdown_kernel()
+    finally:
+        await km.shutdown_kernel(now=True)
+
+
+async def test_an_unreachable_host_is_listed_with_its_reason(host: SecondHost) -> None:
+    from kernelkit.nanny import SSHProvider
+
+    gone_host = dataclasses.replace(host.host, name="nowhere", hostname="10.213.255.254")
+    (kt,) = await asyncio.to_thread(SSHProvider(hosts=[gone_host], timeout=2.0).find_kernels)
+    assert kt.name == "nowhere"
+    assert not kt.healthy
+    assert "host 'nowhere'" in kt.problems[0]

@@ -20,6 +20,7 @@ _WHERE = {
     "AttachedKernel": "kernelkit.nanny._attached",
     "Host": "kernelkit.nanny._hosts",
     "HostRegistry": "kernelkit.nanny._hosts",
+    "SSHProvider": "kernelkit.nanny._ssh_provider",
     "SSHProvisioner": "kernelkit.nanny._ssh",
     "NannyConfig": "kernelkit.nanny._wire",
     "NannyControl": "kernelkit.nanny._control",
@@ -34,6 +35,7 @@ __all__ = [
     "NannyConfig",
     "NannyControl",
     "NannyProvisioner",
+    "SSHProvider",
     "SSHProvisioner",
 ]
 
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from kernelkit.nanny._hosts import HostRegistry as HostRegistry
     from kernelkit.nanny._provisioner import NannyProvisioner as NannyProvisioner
     from kernelkit.nanny._ssh import SSHProvisioner as SSHProvisioner
+    from kernelkit.nanny._ssh_provider import SSHProvider as SSHProvider
     from kernelkit.nanny._wire import ACTIONS as ACTIONS
     from kernelkit.nanny._wire import NannyConfig as NannyConfig
 
