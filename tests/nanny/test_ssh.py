@@ -6,13 +6,14 @@ import asyncio
 import dataclasses
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kernelkit import KernelDied, KernelStartError, ProvisioningError
+from kernelkit import KernelDied, KernelError, KernelStartError, ProvisioningError
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.nanny import Host, SSHProvisioner
 from kernelkit.specs import KernelSpec
@@ -231,3 +232,86 @@ async def test_an_unreachable_host_is_listed_with_its_reason(host: SecondHost) -
     assert kt.name == "nowhere"
     assert not kt.healthy
     assert "host 'nowhere'" in kt.problems[0]
+
+
+async def test_measure_start_to_ready_against_a_kernel_started_by_hand_over_ssh(
+    host: SecondHost, tmp_path: Path
+) -> None:
+    """Figures for the report (printed, never asserted: the machine is shared).
+
+    The floor: what a person does by hand: ``ssh HOST python -m ipykernel_launcher -f F``
+    with ports 0 in F, the ports read back from F (the namespace shares our files, which
+    favours the floor), then a client straight to the host's address (plain text).
+    """
+    import json
+    import statistics
+
+    from kernelkit import ConnectionInfo, read_connection_file
+    from kernelkit.client import AsyncKernelClient
+
+    async def ours() -> float:
+        t0 = time.perf_counter()
+        p = await start(host.host)
+        try:
+            assert p.connection_info is not None
+            async with AsyncKernelClient.from_connection_info(p.connection_info) as kc:
+                await kc.wait_for_ready(timeout=60)
+                return time.perf_counter() - t0
+        finally:
+            await p.stop(grace=0)
+            await p.cleanup()
+
+    async def floor(n: int) -> float:
+        f = tmp_path / f"floor-{n}.json"
+        key = os.urandom(16).hex()
+        info = {"ip": host.address, "transport": "tcp", "key": key}
+        info.update({f"{c}_port": 0 for c in ("shell", "iopub", "stdin", "control", "hb")})
+        info["signature_scheme"] = "hmac-sha256"
+        f.write_text(json.dumps(info))
+        f.chmod(0o600)
+        t0 = time.perf_counter()
+        remote = f"{host.host.python} -m ipykernel_launcher -f {f}"
+        cmd = ["ssh", *host.host.ssh_args(), host.host.destination, "--", remote]
+        proc = _spawn_quiet(cmd)
+        try:
+            pause = 0.002
+            while True:
+                try:
+                    got: ConnectionInfo = read_connection_file(f)
+                    if got.ports_chosen:
+                        break
+                except KernelError:
+                    pass  # half written
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.02)
+            async with AsyncKernelClient.from_connection_info(got) as kc:
+                await kc.wait_for_ready(timeout=60)
+                return time.perf_counter() - t0
+        finally:
+            for pid in host.pids():
+                if pid != host.sshd.pid and _cmdline(pid).find(str(f)) >= 0:
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait()
+
+    ours_t, floor_t = [], []
+    for n in range(3):
+        floor_t.append(await floor(n))
+        ours_t.append(await ours())
+    a, b = statistics.median(ours_t), statistics.median(floor_t)
+    print(
+        f"\nstart-to-ready on the second host: kernelkit {a * 1000:.0f} ms, by hand over ssh "
+        f"{b * 1000:.0f} ms, ratio {a / b:.2f}"
+    )
+
+
+def _spawn_quiet(cmd: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
