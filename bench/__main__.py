@@ -38,6 +38,7 @@ FIGURES: dict[str, tuple[int, str, str]] = {
     "import": (7, "bench._fig_import", "import and --help time"),
     "ports": (8, "bench._fig_ports", "port collisions, 4 concurrent processes"),
     "remote": (9, "bench._fig_remote", "remote kernel on Jupyter Server: start, execute RTT"),
+    "nanny": (10, "bench._fig_nanny", "start-to-ready and death notice through the nanny"),
 }
 
 

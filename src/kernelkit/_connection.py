@@ -34,6 +34,7 @@ from kernelkit.protocol import signature_scheme_problem
 
 __all__ = [
     "CHANNELS",
+    "NANNY_KEY",
     "ConnectionInfo",
     "RegistrationInfo",
     "allocate_ports",
@@ -48,6 +49,9 @@ __all__ = [
 
 #: The five kernel channels, in the order ports are listed in a connection file.
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
+
+#: The connection-file key naming the kernel's nanny (its control address).
+NANNY_KEY = "kernelkit_nanny"
 
 Transport = Literal["tcp", "ipc"]
 
@@ -182,6 +186,9 @@ class ConnectionInfo:
     key: bytes = b""
     signature_scheme: str = "hmac-sha256"
     kernel_name: str = ""
+    #: The control address of the kernel's nanny (``kernelkit_nanny`` in the file), if
+    #: it has one: who holds this can interrupt, restart and stop the kernel through it.
+    nanny: str = ""
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in tracebacks and logs, and the key runs code.
@@ -218,6 +225,7 @@ class ConnectionInfo:
                 key=_key(d, source, allow_unsigned=allow_unsigned),
                 signature_scheme=_signature_scheme(d),
                 kernel_name=_text(d, "kernel_name", ""),
+                nanny=_text(d, NANNY_KEY, ""),
                 **ports,
             )
         except _Problem as exc:
@@ -245,7 +253,7 @@ class ConnectionInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of a connection file (key as text, as Jupyter writes it)."""
-        return {
+        d: dict[str, Any] = {
             "shell_port": self.shell_port,
             "iopub_port": self.iopub_port,
             "stdin_port": self.stdin_port,
@@ -257,6 +265,9 @@ class ConnectionInfo:
             "signature_scheme": self.signature_scheme,
             "kernel_name": self.kernel_name,
         }
+        if self.nanny:
+            d[NANNY_KEY] = self.nanny
+        return d
 
 
 def new_key() -> bytes:

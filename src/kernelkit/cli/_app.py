@@ -21,6 +21,7 @@ from typing import Annotated
 import typer
 
 from kernelkit._version import __version__
+from kernelkit.cli._hosts import hosts_app
 from kernelkit.cli._servers import SERVER_HELP, servers_app, use_server
 from kernelkit.cli._status import (
     EXIT_BROKEN,
@@ -279,3 +280,4 @@ def remove(
 
 
 app.add_typer(servers_app)  # kernelkit servers add|list|remove (cli/_servers.py)
+app.add_typer(hosts_app)  # kernelkit hosts add|list|remove (cli/_hosts.py)

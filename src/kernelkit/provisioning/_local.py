@@ -479,6 +479,7 @@ class LocalProvisioner(LocalProcess):
             connection_file=str(self._connection_file) if self._connection_file else None,
             port_mode=self.port_mode,
             log_file=str(self._log_file) if self._log_file else None,
+            tree_tag=self._tree.tag if self._tree is not None else None,
         )
         return info
 
@@ -517,4 +518,5 @@ class LocalProvisioner(LocalProcess):
             pgid=saved.pgid,
             starttime=saved.starttime,
             reattached=True,
+            tag=saved.tree_tag,
         )

@@ -24,6 +24,7 @@ from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch
 from kernelkit.provisioning._launcher import launch_captured
 from kernelkit.provisioning._procfs import PidHandle, open_pid
 from kernelkit.provisioning._proctree import ProcessTree
+from kernelkit.provisioning._reaper import new_tree_tag, tag_environ
 
 __all__ = ["KILL_WAIT", "LEFTOVER_GRACE", "LocalProcess"]
 
@@ -124,11 +125,12 @@ class LocalProcess(KernelProvisionerBase):
     def _spawn(self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> None:
         assert self._capture is not None
         loop = asyncio.get_running_loop()
+        tag = new_tree_tag(self.kernel_id)  # finds what escapes the group (_reaper)
         proc = launch_captured(
             cmd,
             self._capture,
             loop=loop,
-            env=env,
+            env=tag_environ(os.environ if env is None else env, tag),
             cwd=cwd,
             independent=self._independent,
             kernel_name=self.kernel_spec.name,
@@ -140,7 +142,7 @@ class LocalProcess(KernelProvisionerBase):
         self._starttime = handle.starttime
         self._watch = ExitWatch(handle, popen=proc, loop=loop)
         self._tree = ProcessTree(
-            self._watch, pid=proc.pid, pgid=self.pgid, starttime=self._starttime
+            self._watch, pid=proc.pid, pgid=self.pgid, starttime=self._starttime, tag=tag
         )
 
     async def _discard_process(self, *, grace: float = 0.0) -> None:

@@ -15,6 +15,7 @@ from kernelkit._errors import ProvisioningError
 from kernelkit.provisioning._exitwatch import ExitWatch, wait_for_exits
 from kernelkit.provisioning._ports import PORT_MODES, PortMode
 from kernelkit.provisioning._procfs import PidHandle, ProcStat, descendants, open_pid, proc_stat
+from kernelkit.provisioning._reaper import tagged_processes
 
 __all__ = [
     "ProcessTree",
@@ -29,6 +30,10 @@ class ProcessTree:
 
     ``reattached``: the kernel is not our child (its exit status is unknown, and once it
     is gone its pgid may be reused: only members proven to belong are signalled).
+
+    ``tag``: the launch's ``KERNELKIT_TREE`` tag (see ``_reaper``). With it, descendants
+    that were re-parented before they could be pinned (a ``setsid`` child of a kernel that
+    crashed, a double-forked daemon) are found too, also after the kernel has exited.
     """
 
     def __init__(
@@ -39,12 +44,14 @@ class ProcessTree:
         pgid: int | None,
         starttime: int | None,
         reattached: bool = False,
+        tag: str | None = None,
     ) -> None:
         self.watch = watch
         self.pid = pid
         self.pgid = pgid
         self.starttime = starttime
         self.reattached = reattached
+        self.tag = tag
         self._descendants: dict[int, PidHandle] = {}
 
     def signal_group(self, signum: int) -> None:
@@ -65,11 +72,13 @@ class ProcessTree:
             os.killpg(self.pgid, signum)
 
     def pin_descendants(self) -> None:
-        """Pin every current descendant, so they can be signalled even after re-parenting."""
-        if self.watch.poll() is not None:
-            return
-        for st in descendants(self.pid):
-            if st.pid not in self._descendants:
+        """Pin every current descendant, so they can be signalled even after re-parenting:
+        those below the kernel while it runs, and every process with the launch's tag."""
+        found = descendants(self.pid) if self.watch.poll() is None else []
+        if self.tag is not None:
+            found.extend(tagged_processes(self.tag, since=self.starttime))
+        for st in found:
+            if st.pid != self.pid and st.pid not in self._descendants:
                 handle = open_pid(st.pid, starttime=st.starttime)
                 if handle is not None:
                     self._descendants[st.pid] = handle
@@ -94,6 +103,8 @@ class ProcessTree:
         ``grace`` seconds to exit (each exit an event on its pidfd), then SIGKILL; whatever
         else is still in the group gets SIGKILL.
         """
+        if self.tag is not None:
+            self.pin_descendants()  # what left before anyone pinned it (after a crash)
         running = [h for h in self._descendants.values() if h.running()]
         if running:
             self.signal_group(signal.SIGTERM)
@@ -132,6 +143,7 @@ class ReattachInfo:
     connection_file: Path | None
     log_file: Path | None
     port_mode: PortMode | None
+    tree_tag: str | None = None
 
     @classmethod
     def parse(cls, info: Mapping[str, Any]) -> ReattachInfo:
@@ -150,6 +162,9 @@ class ReattachInfo:
             value = info.get(name)
             if value is not None and not isinstance(value, str):
                 raise ProvisioningError(f"provisioner info: {name!r} must be a path string")
+        tag = info.get("tree_tag")
+        if tag is not None and not isinstance(tag, str):
+            raise ProvisioningError("provisioner info: 'tree_tag' must be a string")
         cf, lf = info.get("connection_file"), info.get("log_file")
         mode = info.get("port_mode")
         known: dict[str, PortMode] = {m: m for m in PORT_MODES}
@@ -160,4 +175,5 @@ class ReattachInfo:
             connection_file=Path(cf) if cf else None,
             log_file=Path(lf) if lf else None,
             port_mode=known.get(mode) if isinstance(mode, str) else None,
+            tree_tag=tag,
         )

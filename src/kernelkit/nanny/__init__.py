@@ -1,0 +1,60 @@
+"""The nanny: a supervisor process beside each kernel (DESIGN.md, layer 6).
+
+``python -m kernelkit.nanny`` launches one kernel, adopts everything it starts (child
+subreaper), keeps its output, answers signed control requests and announces its death;
+:class:`NannyProvisioner` (entry point ``nanny-provisioner``) runs kernels under one, and
+:class:`AttachedKernel` (and the lower-level :class:`NannyControl`) control a kernel
+from any process that has its connection file.
+
+Names load on first use: the nanny process itself (``python -m kernelkit.nanny``) runs
+this file too, and must not pay for the client to start its kernel sooner.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_WHERE = {
+    "ACTIONS": "kernelkit.nanny._wire",
+    "AttachedKernel": "kernelkit.nanny._attached",
+    "Host": "kernelkit.nanny._hosts",
+    "HostRegistry": "kernelkit.nanny._hosts",
+    "SSHProvider": "kernelkit.nanny._ssh_provider",
+    "SSHProvisioner": "kernelkit.nanny._ssh",
+    "NannyConfig": "kernelkit.nanny._wire",
+    "NannyControl": "kernelkit.nanny._control",
+    "NannyProvisioner": "kernelkit.nanny._provisioner",
+}
+
+__all__ = [
+    "ACTIONS",
+    "AttachedKernel",
+    "Host",
+    "HostRegistry",
+    "NannyConfig",
+    "NannyControl",
+    "NannyProvisioner",
+    "SSHProvider",
+    "SSHProvisioner",
+]
+
+if TYPE_CHECKING:
+    from kernelkit.nanny._attached import AttachedKernel as AttachedKernel
+    from kernelkit.nanny._control import NannyControl as NannyControl
+    from kernelkit.nanny._hosts import Host as Host
+    from kernelkit.nanny._hosts import HostRegistry as HostRegistry
+    from kernelkit.nanny._provisioner import NannyProvisioner as NannyProvisioner
+    from kernelkit.nanny._ssh import SSHProvisioner as SSHProvisioner
+    from kernelkit.nanny._ssh_provider import SSHProvider as SSHProvider
+    from kernelkit.nanny._wire import ACTIONS as ACTIONS
+    from kernelkit.nanny._wire import NannyConfig as NannyConfig
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kernelkit.nanny' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,187 @@
+"""Kernels we did not start, controlled through their nanny: :class:`AttachedKernel`."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from kernelkit._connection import ConnectionInfo, read_connection_file
+from kernelkit._errors import KernelDied, ProvisioningError
+from kernelkit.client import AsyncKernelClient
+from kernelkit.nanny._control import NannyControl
+from kernelkit.nanny._wire import EVENT_DIED, EVENT_RESTARTED
+
+__all__ = ["AttachedKernel"]
+
+_RESTART_TIMEOUT = 90.0
+
+
+class AttachedKernel:
+    """A running kernel under a nanny, reached from its connection file by any process
+    of the same user: interrupt, restart and stop it, and learn of its death the moment
+    it happens (clients from :meth:`client` fail their requests with
+    :class:`~kernelkit.KernelDied`, carrying the exit status and the last output).
+
+    The method names are the kernel manager's. With ``owner=True`` this process also
+    becomes the kernel's owner: when it exits, the nanny stops the kernel (unless
+    ``detached``); that is how a detached kernel is re-attached.
+
+    Use ``async with AttachedKernel.from_connection_file(path) as k:``.
+    """
+
+    def __init__(
+        self, info: ConnectionInfo, *, owner: bool = False, detached: bool = False
+    ) -> None:
+        if not info.nanny:
+            raise ProvisioningError(
+                f"kernel {info.kernel_name or '(unnamed)'}: its connection information names "
+                "no nanny (no 'kernelkit_nanny'); it was not started under one, so only its "
+                "own messages (interrupt_request, shutdown_request) can control it"
+            )
+        self.connection_info = info
+        self._owner = owner
+        self._detached = detached
+        self._control = NannyControl(
+            info.nanny,
+            key=info.key,
+            signature_scheme=info.signature_scheme,
+            on_event=self._on_event,
+        )
+        self._clients: weakref.WeakSet[AsyncKernelClient] = weakref.WeakSet()
+        self._died: asyncio.Future[int | None] | None = None
+        self.output_at_death: list[str] = []
+        #: The kernel's pid on its machine and state, as of the last status.
+        self.pid: int | None = None
+        self.state = "unknown"
+
+    @classmethod
+    def from_connection_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        owner: bool = False,
+        detached: bool = False,
+        check_mode: bool = True,
+    ) -> AttachedKernel:
+        """From a kernel's connection file (which names its nanny).
+
+        Raises:
+            ConnectionFileError: the file is missing or wrong.
+            ProvisioningError: the file names no nanny.
+        """
+        return cls(
+            read_connection_file(path, check_mode=check_mode), owner=owner, detached=detached
+        )
+
+    async def __aenter__(self) -> AttachedKernel:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start(self, *, timeout: float = 10.0) -> None:
+        """Reach the nanny and subscribe to the kernel's death.
+
+        Raises:
+            KernelTimeout: the nanny did not answer (gone, or out of reach).
+        """
+        self._died = asyncio.get_running_loop().create_future()
+        if self._owner:
+            await self._control.request(
+                "attach", timeout=timeout, owner_pid=os.getpid(), detached=self._detached
+            )
+        self._status(await self._control.subscribe(timeout=timeout))
+
+    def _status(self, status: Mapping[str, Any]) -> None:
+        pid = status.get("pid")
+        self.pid = pid if isinstance(pid, int) else None
+        self.state = str(status.get("state", "unknown"))
+        if self.state == "dead" and self._died is not None and not self._died.done():
+            exit_status = status.get("exit_status")
+            self._died.set_result(exit_status if isinstance(exit_status, int) else None)
+
+    def _on_event(self, kind: str, content: Mapping[str, Any]) -> None:
+        if kind == EVENT_DIED and not content.get("restarting"):
+            status = content.get("exit_status")
+            code = status if isinstance(status, int) else None
+            self.output_at_death = [str(x) for x in content.get("output_tail") or ()]
+            self.state = "dead"
+            if self._died is not None and not self._died.done():
+                self._died.set_result(code)
+            error = KernelDied(
+                "the kernel process exited (told by its nanny)",
+                kernel_name=self.connection_info.kernel_name or None,
+                exit_code=code,
+                output_tail=self.output_at_death,
+            )
+            for kc in list(self._clients):
+                kc.notify_dead(error)
+        elif kind == EVENT_RESTARTED:
+            self.state = "running"
+            self._died = asyncio.get_running_loop().create_future()
+            conn = content.get("connection")
+            if isinstance(conn, Mapping):
+                key = self.connection_info.key.decode("utf-8", "surrogateescape")
+                info = ConnectionInfo.from_dict({**conn, "key": key}, source="the nanny")
+                self.connection_info = dataclasses.replace(info, nanny=self._control.address)
+            for kc in list(self._clients):
+                kc.notify_restarted(self.connection_info)
+
+    # ------------------------------------------------------------------ the manager's names
+
+    def client(self, **options: Any) -> AsyncKernelClient:
+        """A client for the kernel (not yet started), told of its death and restarts."""
+        kc = AsyncKernelClient.from_connection_info(self.connection_info, **options)
+        self._clients.add(kc)
+        return kc
+
+    async def is_alive(self) -> bool:
+        """Whether the kernel process runs (asks the nanny)."""
+        self._status(await self._control.request("status"))
+        return self.state == "running"
+
+    async def interrupt_kernel(self) -> None:
+        """SIGINT to the kernel's process group."""
+        await self._control.request("interrupt")
+
+    async def signal_kernel(self, signum: int) -> None:
+        """Any signal to the kernel's process group."""
+        await self._control.request("signal", signum=int(signum))
+
+    async def restart_kernel(self, *, grace: float = 1.0) -> None:
+        """Stop the kernel (``grace`` seconds after SIGTERM, then SIGKILL) and start it
+        again with the same key, on the same ports where they are free.
+
+        Raises:
+            ProvisioningError: the nanny could not restart it (the reason is given).
+        """
+        self._status(await self._control.request("restart", timeout=_RESTART_TIMEOUT, grace=grace))
+
+    async def shutdown_kernel(self, *, now: bool = False, grace: float = 1.0) -> None:
+        """Stop the kernel and everything it started; the nanny exits."""
+        await self._control.request("stop", timeout=grace + 10.0, grace=0.0 if now else grace)
+        self.state = "stopped"
+
+    async def detach(self) -> None:
+        """Let the kernel outlive its owner (until someone stops it)."""
+        await self._control.request("detach")
+
+    async def output_tail(self, n: int = 20) -> list[str]:
+        """The last ``n`` lines the kernel wrote (kept by the nanny)."""
+        reply = await self._control.request("output", lines=n)
+        return [str(x) for x in reply.get("lines", ())]
+
+    async def wait(self) -> int | None:
+        """Wait until the kernel dies; its exit status (None if unknown)."""
+        if self._died is None:
+            raise ProvisioningError("call start() (or use `async with`) first")
+        return await asyncio.shield(self._died)
+
+    async def aclose(self) -> None:
+        """Close the connection to the nanny (the kernel is left as it is)."""
+        await self._control.aclose()

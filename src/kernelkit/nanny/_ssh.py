@@ -1,0 +1,248 @@
+"""Kernels on another machine: :class:`SSHProvisioner` (entry point ``ssh-provisioner``).
+
+The nanny runs on the host (``ssh HOST python3 -m kernelkit.nanny``), launches the
+host's own kernelspec there and supervises it as it does locally; the ssh connection is
+its owner's link (its stdin: when the connection drops for good, the nanny stops the
+kernel after its grace period). The kernel binds 127.0.0.1 on the host and its ports
+(and the nanny's) are reached through the same ssh connection (``-O forward`` on its
+control master): messages never cross the network in plain text.
+
+CurveZMQ would let clients reach the ports directly; kernelkit's ZeroMQ transport does
+not speak it yet, so ``network="direct"`` (plain text) is refused unless
+``allow_plaintext=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from kernelkit._connection import (
+    NANNY_KEY,
+    ConnectionInfo,
+    allocate_ports,
+    write_connection_file,
+)
+from kernelkit._errors import KernelStartError, ProvisioningError
+from kernelkit.nanny._hosts import Host, HostRegistry
+from kernelkit.nanny._provisioner import NannyProvisioner
+from kernelkit.nanny._wire import NannyConfig
+from kernelkit.specs import KernelSpec
+
+__all__ = ["SSHProvisioner"]
+
+_PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+_FORWARD_TIMEOUT = 20.0
+
+# What ssh (or the remote shell) says, and what to do about it.
+_HINTS = (
+    (
+        "Host key verification failed",
+        "the host's key is unknown or differs from known_hosts: check it, then connect "
+        "once with ssh by hand to accept it",
+    ),
+    (
+        "REMOTE HOST IDENTIFICATION HAS CHANGED",
+        "the host's key differs from known_hosts (a reinstalled host, or an attack)",
+    ),
+    (
+        "Permission denied",
+        "login refused: kernelkit logs in with your ssh keys or agent only, never a "
+        "password; install your key on the host (ssh-copy-id)",
+    ),
+    ("Connection refused", "no ssh server answers on that address and port"),
+    ("Connection timed out", "the host does not answer (down, or out of the network)"),
+    ("No route to host", "the host cannot be reached from here"),
+    ("Could not resolve hostname", "the host name does not resolve"),
+    (
+        "No module named kernelkit",
+        "kernelkit is not installed for the host's Python (pip install kernelkit there)",
+    ),
+)
+
+
+class SSHProvisioner(NannyProvisioner):
+    """Runs the kernel on ``host`` (a registered host's name, or a :class:`Host`) under
+    a nanny there. ``remote_kernel``: the kernelspec's name on the host (default: this
+    spec's name). Other options as :class:`NannyProvisioner`'s (``owner_grace`` is how
+    long the kernel outlives a dropped connection).
+    """
+
+    def __init__(
+        self,
+        *,
+        kernel_id: str,
+        kernel_spec: KernelSpec,
+        host: str | Host,
+        remote_kernel: str | None = None,
+        network: Literal["tunnel", "direct"] = "tunnel",
+        allow_plaintext: bool = False,
+        owner_grace: float = 10.0,
+        **options: Any,
+    ) -> None:
+        self.host = host if isinstance(host, Host) else HostRegistry().get(host)
+        if network != "tunnel" and not allow_plaintext:
+            raise ProvisioningError(
+                f"host {self.host.name!r}: network={network!r} would send the kernel's "
+                "messages in plain text (kernelkit's transport has no CurveZMQ yet); use "
+                "the ssh tunnel (the default) or pass allow_plaintext=True"
+            )
+        if network not in ("tunnel", "direct"):
+            raise ProvisioningError(f"network must be 'tunnel' or 'direct', not {network!r}")
+        options.setdefault("python", self.host.python)
+        options.setdefault("ip", "127.0.0.1" if network == "tunnel" else "0.0.0.0")
+        super().__init__(
+            kernel_id=kernel_id, kernel_spec=kernel_spec, owner_grace=owner_grace, **options
+        )
+        self.remote_kernel = remote_kernel or kernel_spec.name
+        self.network = network
+        self._ctl_dir: str | None = None
+        self._forwards: dict[int, int] = {}  # remote port -> local port
+
+    # ------------------------------------------------------------------ hooks
+
+    def _ctl_path(self) -> str:
+        if self._ctl_dir is None:
+            # Short: a unix socket path is limited to ~100 bytes.
+            self._ctl_dir = tempfile.mkdtemp(prefix="kk-ssh-", dir="/tmp")
+        return os.path.join(self._ctl_dir, "c")
+
+    def _nanny_command(self) -> tuple[str, ...]:
+        h = self.host
+        remote = " ".join(shlex.quote(a) for a in (h.python, "-m", "kernelkit.nanny"))
+        return (
+            "ssh",
+            *h.ssh_args(),
+            "-o",
+            "ConnectTimeout=15",
+            "-M",
+            "-S",
+            self._ctl_path(),
+            "-o",
+            "ControlPersist=no",
+            h.destination,
+            "--",
+            remote,
+        )
+
+    def _nanny_config(
+        self, env: dict[str, str], cwd: str | None, extra: tuple[str, ...]
+    ) -> NannyConfig:
+        config = super()._nanny_config({}, None, extra)
+        options = dict(config.options)
+        options.pop("runtime_dir", None)  # the host's own
+        return NannyConfig(
+            kernel_id=config.kernel_id,
+            spec=None,
+            spec_name=self.remote_kernel,
+            env={},
+            inherit_env=True,  # the host's environment, not ours
+            extra_arguments=config.extra_arguments,
+            options=options,
+            owner_pid=None,  # our pid means nothing there: the ssh connection is the link
+            detached=config.detached,
+            owner_grace=config.owner_grace,
+            control_ip=str(options.get("ip", "127.0.0.1")),
+        )
+
+    def _describe_failure(self, message: str) -> str:
+        said = " ".join(self._stderr.tail(20)) if self._stderr is not None else ""
+        hints = [hint for needle, hint in _HINTS if needle in said or needle in message]
+        if not hints and ("not found" in said or "No such file" in said):
+            hints.append(
+                f"{self.host.python!r} is not there: set the host's Python with "
+                f"`kernelkit hosts add {self.host.name} {self.host.url} --python PATH --replace`"
+            )
+        text = f"host {self.host.name!r} ({self.host.url}): {message}"
+        return text + (f": {'; '.join(hints)}" if hints else "")
+
+    async def _reach(
+        self, connection: Mapping[str, Any], control: str | None
+    ) -> tuple[dict[str, Any], str | None]:
+        conn = dict(connection)
+        if self.network == "direct":
+            for key in ("ip",):
+                conn[key] = self.host.hostname
+            if control is not None:
+                control = f"tcp://{self.host.hostname}:{control.rsplit(':', 1)[1]}"
+        else:
+            remote_ports = [int(conn[k]) for k in _PORTS]
+            if control is not None:
+                remote_ports.append(int(control.rsplit(":", 1)[1]))
+            await self._forward(remote_ports)
+            for k in _PORTS:
+                conn[k] = self._forwards[int(conn[k])]
+            conn["ip"] = "127.0.0.1"
+            if control is not None:
+                control = f"tcp://127.0.0.1:{self._forwards[int(control.rsplit(':', 1)[1])]}"
+        if control is not None:
+            conn[NANNY_KEY] = control
+        elif self.nanny_address is not None:
+            conn[NANNY_KEY] = self.nanny_address
+        if self._key is not None and self._connection_file is not None:
+            # A local connection file for local clients (`--existing`, AttachedKernel).
+            key = self._key.decode("utf-8", "surrogateescape")
+            info = ConnectionInfo.from_dict({**conn, "key": key}, source=f"host {self.host.name}")
+            write_connection_file(info, self._connection_file)
+        return conn, control
+
+    async def _forward(self, remote_ports: list[int]) -> None:
+        new = [p for p in remote_ports if p not in self._forwards]
+        if not new:
+            return
+        local = allocate_ports(len(new))
+        args: list[str] = []
+        for r, lp in zip(new, local, strict=True):
+            args += ["-L", f"127.0.0.1:{lp}:127.0.0.1:{r}"]
+        h = self.host
+        proc = await asyncio.create_subprocess_exec(
+            "ssh",
+            *h.ssh_args(),
+            "-S",
+            self._ctl_path(),
+            "-O",
+            "forward",
+            *args,
+            h.destination,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), _FORWARD_TIMEOUT)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise KernelStartError(
+                f"host {h.name!r}: ssh did not set up the port forwards within "
+                f"{_FORWARD_TIMEOUT:g} s"
+            ) from None
+        if proc.returncode != 0:
+            raise KernelStartError(
+                f"host {h.name!r}: ssh could not forward the kernel's ports: "
+                f"{err.decode(errors='replace').strip()}"
+            )
+        self._forwards.update(zip(new, local, strict=True))
+
+    async def cleanup(self, restart: bool = False) -> None:
+        local_file = self._connection_file
+        await super().cleanup(restart=restart)
+        if self.control is None:  # the nanny is gone (not kept for a restart)
+            self._forwards.clear()
+            ctl, self._ctl_dir = self._ctl_dir, None
+            _remove_local(local_file, ctl)
+
+
+def _remove_local(connection_file: Path | None, ctl_dir: str | None) -> None:
+    if connection_file is not None:
+        with contextlib.suppress(FileNotFoundError):
+            connection_file.unlink()
+    if ctl_dir is not None:
+        shutil.rmtree(ctl_dir, ignore_errors=True)

@@ -1,0 +1,50 @@
+"""Shared pieces of the nanny tests: specs that run under a nanny, process checks."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kernelkit.specs import KernelSpec, load_kernel_spec
+
+KERNELS = Path(sys.prefix) / "share" / "jupyter" / "kernels"
+
+
+def nanny_spec(name: str = "python3", **config: Any) -> KernelSpec:
+    """A real kernel's spec whose metadata picks the nanny provisioner."""
+    spec = load_kernel_spec(KERNELS / name)
+    metadata = dict(spec.metadata)
+    metadata["kernel_provisioner"] = {"provisioner_name": "nanny-provisioner", "config": config}
+    return dataclasses.replace(spec, metadata=metadata)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def gone(pids: list[int], within: float) -> bool:
+    """True once none of ``pids`` runs (not our children: looked at with a back-off)."""
+    deadline = time.monotonic() + within
+    pause = 0.01
+    while any(alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.2)
+    return True
+
+
+def kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
