@@ -19,6 +19,8 @@ from kernelkit.provisioning._factory import (
 from kernelkit.provisioning._launcher import launch_kernel
 from kernelkit.provisioning._local import LocalProvisioner
 from kernelkit.provisioning._ports import PORT_MODES, PortMode, choose_port_mode
+from kernelkit.provisioning._sandbox import SandboxProvisioner
+from kernelkit.provisioning._sandbox_options import SandboxOptions
 from kernelkit.provisioning._sequence import launch_provisioner
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "LocalProvisioner",
     "OutputCapture",
     "PortMode",
+    "SandboxOptions",
+    "SandboxProvisioner",
     "base_environ",
     "choose_port_mode",
     "default_factory",
