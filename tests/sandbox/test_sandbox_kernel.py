@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from kernelkit.manager import AsyncKernelManager
-from kernelkit.provisioning import SandboxProvisioner
+from kernelkit import ProvisioningError
+from kernelkit.manager import AsyncKernelManager, AsyncKernelPool
+from kernelkit.provisioning import SandboxProvisioner, sandboxed_launch
+from kernelkit.specs import load_kernel_spec
 
-from .conftest import Sandboxed, alive, needs_bwrap
+from .conftest import KERNELS, Sandboxed, alive, needs_bwrap
 from .helpers import run, sandbox, sandbox_pids
 
 pytestmark = [pytest.mark.integration, needs_bwrap]
@@ -98,7 +100,6 @@ async def test_network_and_extra_paths_when_allowed(sandboxed: Sandboxed, tmp_pa
 
 
 def test_bad_config_is_refused_with_the_reason() -> None:
-    from kernelkit import ProvisioningError
     from kernelkit.specs import KernelSpec
 
     spec = KernelSpec(
@@ -112,3 +113,55 @@ def test_bad_config_is_refused_with_the_reason() -> None:
         SandboxProvisioner(kernel_id="a", kernel_spec=spec, ro_paths=["relative"])
     with pytest.raises(ProvisioningError, match="positive number of seconds"):
         SandboxProvisioner(kernel_id="a", kernel_spec=spec, wall_clock=-1)
+
+
+async def test_manager_option_sandboxes_a_plain_kernelspec(runtime_dir: Path) -> None:
+    spec = load_kernel_spec(KERNELS / "python3")
+    env = {"KERNELKIT_TEST_SESSION": os.environ["KERNELKIT_TEST_SESSION"]}
+    km = AsyncKernelManager(
+        kernel_spec=spec, autorestart=False, sandbox={"memory": "300M", "env": env}
+    )
+    async with km, km.client() as kc:
+        await kc.wait_for_ready(timeout=60)
+        p = sandbox(km)
+        assert p.options.memory == 300 << 20
+        _, out = await run(kc, "import os; print(os.getcwd())")
+        assert out.strip() == str(p.work_dir)
+
+
+def test_sandbox_option_is_checked() -> None:
+    with pytest.raises(ProvisioningError, match="sandbox= takes"):
+        AsyncKernelManager("python3", sandbox="yes please")  # type: ignore[arg-type]
+    with pytest.raises(ProvisioningError, match="only local kernels can be sandboxed"):
+        sandboxed_launch(
+            True,
+            kernel_name="k",
+            provisioner_name="remote-provisioner",
+            config={},
+            local_provisioner="local-provisioner",
+        )
+    name, config = sandboxed_launch(
+        {"memory": "1G"},
+        kernel_name="k",
+        provisioner_name="local-provisioner",
+        config={"transport": "tcp", "startup_timeout": 5},
+        local_provisioner="local-provisioner",
+    )
+    assert (name, dict(config)) == ("sandbox", {"startup_timeout": 5, "memory": "1G"})
+
+
+async def test_pool_hands_out_each_sandboxed_kernel_once(runtime_dir: Path) -> None:
+    env = {"KERNELKIT_TEST_SESSION": os.environ["KERNELKIT_TEST_SESSION"]}
+    async with AsyncKernelPool("python3", size=1, sandbox={"env": env}) as pool:
+        await pool.start()
+        first = await pool.acquire(timeout=60)
+        second = await pool.acquire(timeout=60)
+        try:
+            dirs = {sandbox(k.manager).sandbox_dir for k in (first, second)}
+            assert len(dirs) == 2
+            _, out = await run(first.client, "print('pooled')")
+            assert out.strip() == "pooled"
+        finally:
+            await first.aclose()
+            await second.aclose()
+        assert not any(d.exists() for d in dirs)

@@ -15,9 +15,13 @@ from kernelkit._errors import ProvisioningError
 
 __all__ = [
     "DEFAULT_SANDBOX_UID",
+    "SANDBOX_PROVISIONER",
+    "SandboxChoice",
     "SandboxOptions",
+    "check_sandbox_choice",
     "format_bytes",
     "parse_bytes",
+    "sandboxed_launch",
 ]
 
 #: The user a sandbox runs as when kernelkit runs as root ("nobody"): root inside a
@@ -210,3 +214,59 @@ class SandboxOptions:
             "file_size": self.file_size,
             "wall_clock": self.wall_clock,
         }
+
+
+#: What a manager's or pool's ``sandbox=`` option takes: None or False (launch as the
+#: kernel type says), True (sandboxed, default options), or the sandbox's options.
+SandboxChoice = bool | Mapping[str, Any] | None
+
+SANDBOX_PROVISIONER = "sandbox"
+# Options of the local provisioner a sandbox sets itself (dropped when sandboxing a kernel
+# whose spec configured the local provisioner).
+_LOCAL_ONLY = frozenset({"transport", "ip", "port_mode", "runtime_dir", "independent"})
+
+
+def check_sandbox_choice(sandbox: object) -> SandboxChoice:
+    """Check a ``sandbox=`` option.
+
+    Raises:
+        ProvisioningError: not None, a bool or a mapping with string keys.
+    """
+    if sandbox is None or isinstance(sandbox, bool):
+        return sandbox
+    if isinstance(sandbox, Mapping) and all(isinstance(k, str) for k in sandbox):
+        return dict(sandbox)
+    raise ProvisioningError(
+        "sandbox= takes True, False, None or a mapping of sandbox options "
+        f"({{'memory': '512M', 'network': False, ...}}), not {sandbox!r}"
+    )
+
+
+def sandboxed_launch(
+    sandbox: SandboxChoice,
+    *,
+    kernel_name: str,
+    provisioner_name: str,
+    config: Mapping[str, Any],
+    local_provisioner: str,
+) -> tuple[str, Mapping[str, Any]]:
+    """The provisioner and config of a launch, with ``sandbox=`` applied: a local kernel
+    becomes a sandboxed one (its local options kept, the sandbox's on top); a sandboxed
+    kernel gets the given options on top of its own.
+
+    Raises:
+        ProvisioningError: the kernel runs with another provisioner (remote, another
+            host): only local kernels can be sandboxed.
+    """
+    if sandbox is None or sandbox is False:
+        return provisioner_name, config
+    extra = {} if sandbox is True else dict(sandbox)
+    if provisioner_name == SANDBOX_PROVISIONER:
+        return provisioner_name, {**config, **extra}
+    if provisioner_name != local_provisioner:
+        raise ProvisioningError(
+            f"kernel {kernel_name!r} runs with provisioner {provisioner_name!r}; only local "
+            "kernels can be sandboxed (drop sandbox=, or choose a local kernel)"
+        )
+    kept = {k: v for k, v in config.items() if k not in _LOCAL_ONLY}
+    return SANDBOX_PROVISIONER, {**kept, **extra}
