@@ -263,10 +263,12 @@ class SandboxProvisioner(LocalProvisioner):
         uid = self.run_as
         if uid is not None:
             inner = setpriv_argv(inner, uid=uid)
+        # /tmp and /dev/shm are the sandbox's own: an environment there is hidden too.
+        unseen = [*hidden, Path("/tmp"), Path("/dev/shm")]
         under_hidden = [
             d
             for d in interpreter_dirs(cmd[0], env)
-            if any(d == h or h in d.parents for h in hidden)
+            if any(d == h or h in d.parents for h in unseen)
         ]
         argv = bwrap_argv(
             inner,

@@ -157,13 +157,14 @@ def bwrap_argv(
         # 0755: the sandbox's own directories are reached through these.
         argv += ["--perms", "0755", "--tmpfs", str(path)]
     made: set[Path] = set()
+    fresh = [*hidden, Path("/tmp"), Path("/dev/shm")]  # empty inside the sandbox
 
     def parents(path: Path) -> list[str]:
         # bubblewrap would create the missing parents of a bind inside a hidden
         # directory with the host's modes (0700 in a home): make them reachable.
         out: list[str] = []
         for parent in reversed(path.parents):
-            if parent not in made and _under(parent, hidden) and parent not in hidden:
+            if parent not in made and _under(parent, fresh) and parent not in fresh:
                 made.add(parent)
                 out += ["--perms", "0755", "--dir", str(parent)]
         return out
