@@ -22,6 +22,7 @@ import typer
 
 from kernelkit._version import __version__
 from kernelkit.cli._hosts import hosts_app
+from kernelkit.cli._sandbox import SANDBOX_HELP
 from kernelkit.cli._servers import SERVER_HELP, servers_app, use_server
 from kernelkit.cli._status import (
     EXIT_BROKEN,
@@ -158,11 +159,56 @@ def run(
     server: Annotated[
         str | None, typer.Option("--server", help=SERVER_HELP, metavar="URL", show_default=False)
     ] = None,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help=SANDBOX_HELP)] = False,
+    network: Annotated[
+        bool, typer.Option("--network/--no-network", help="Sandbox: allow the network.")
+    ] = False,
+    memory: Annotated[
+        str | None, typer.Option(help="Sandbox: memory limit (512M).", metavar="SIZE")
+    ] = None,
+    processes: Annotated[
+        int | None, typer.Option(help="Sandbox: process limit.", metavar="N")
+    ] = None,
+    cpu_time: Annotated[
+        float | None, typer.Option(help="Sandbox: CPU seconds per process.", metavar="SECONDS")
+    ] = None,
+    file_size: Annotated[
+        str | None, typer.Option(help="Sandbox: largest file it may write.", metavar="SIZE")
+    ] = None,
+    wall_clock: Annotated[
+        float | None, typer.Option(help="Sandbox: seconds per execution.", metavar="SECONDS")
+    ] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Sandbox: its writable work directory.", metavar="DIR")
+    ] = None,
+    ro: Annotated[
+        list[Path] | None, typer.Option(help="Sandbox: a path to see read-only.", metavar="PATH")
+    ] = None,
+    rw: Annotated[
+        list[Path] | None, typer.Option(help="Sandbox: a path to write to.", metavar="PATH")
+    ] = None,
 ) -> None:
     from kernelkit.cli._run import run_command  # start-up time (see the module docstring)
+    from kernelkit.cli._sandbox import sandbox_option
 
     kernel = use_server(server, kernel)
-    _exit(run_command(kernel=kernel, code=code, file=file, startup_timeout=startup_timeout))
+    boxed = sandbox_option(
+        sandbox=sandbox,
+        network=network,
+        memory=memory,
+        processes=processes,
+        cpu_time=cpu_time,
+        file_size=file_size,
+        wall_clock=wall_clock,
+        work_dir=work_dir,
+        ro=ro,
+        rw=rw,
+    )
+    _exit(
+        run_command(
+            kernel=kernel, code=code, file=file, startup_timeout=startup_timeout, sandbox=boxed
+        )
+    )
 
 
 _START_HELP = (

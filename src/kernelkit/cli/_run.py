@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import typer
 from rich.console import Console
@@ -116,8 +116,16 @@ def _read_code(code: str | None, file: Path | None) -> str:
 class _Run:
     """One ``kernelkit run``: start, execute, stream, stop; Ctrl-C handling."""
 
-    def __init__(self, kernel: str, code: str, *, startup_timeout: float) -> None:
+    def __init__(
+        self,
+        kernel: str,
+        code: str,
+        *,
+        startup_timeout: float,
+        sandbox: Mapping[str, Any] | None = None,
+    ) -> None:
         self.kernel = kernel
+        self.sandbox = sandbox
         self.code = code
         self.startup_timeout = startup_timeout
         self.km: AsyncKernelManager | None = None
@@ -189,7 +197,9 @@ class _Run:
             return EXIT_KERNEL_FAILED
         finder, kernel_type = found
         name = kernel_type.id
-        self.km = km = AsyncKernelManager(kernel_type=kernel_type, finder=finder, autorestart=False)
+        self.km = km = AsyncKernelManager(
+            kernel_type=kernel_type, finder=finder, autorestart=False, sandbox=self.sandbox
+        )
         try:
             # Its provider's plan: the provisioner it names and the complete environment
             # (activated, if the kernel has one; what activation removed stays removed).
@@ -232,7 +242,14 @@ class _Run:
         return EXIT_INTERRUPTED if self.interrupts else EXIT_CODE_RAISED
 
 
-def run_command(*, kernel: str, code: str | None, file: Path | None, startup_timeout: float) -> int:
+def run_command(
+    *,
+    kernel: str,
+    code: str | None,
+    file: Path | None,
+    startup_timeout: float,
+    sandbox: Mapping[str, Any] | None = None,
+) -> int:
     """``kernelkit run``: returns the exit status.
 
     Raises:
@@ -240,7 +257,7 @@ def run_command(*, kernel: str, code: str | None, file: Path | None, startup_tim
     """
     source = _read_code(code, file)
     quiet_library_logs()
-    runner = _Run(kernel, source, startup_timeout=startup_timeout)
+    runner = _Run(kernel, source, startup_timeout=startup_timeout, sandbox=sandbox)
     try:
         return asyncio.run(runner.main())
     except KernelError as exc:  # e.g. the kernel could not be stopped

@@ -31,7 +31,7 @@ from kernelkit.manager._types import (
     RestartCallback,
     RestartEvent,
 )
-from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory
+from kernelkit.provisioning import KernelProvisionerBase, KernelProvisionerFactory, SandboxChoice
 from kernelkit.specs import KernelSpec
 
 __all__ = [
@@ -214,6 +214,7 @@ class KernelManager(_ManagerFace):
         on_died: RestartCallback | None = None,
         on_restarted: RestartCallback | None = None,
         on_dead: RestartCallback | None = None,
+        sandbox: SandboxChoice = None,
     ) -> None:
         self._manager = AsyncKernelManager(
             kernel_name,
@@ -229,6 +230,7 @@ class KernelManager(_ManagerFace):
             on_died=on_died,
             on_restarted=on_restarted,
             on_dead=on_dead,
+            sandbox=sandbox,
         )
         self._thread = LoopThread(
             f"kernelkit-manager-{self._manager.kernel_id}",

@@ -48,10 +48,14 @@ from kernelkit.manager._types import (
     same_endpoints,
 )
 from kernelkit.provisioning import (
+    DEFAULT_PROVISIONER,
     KernelProvisionerBase,
     KernelProvisionerFactory,
+    SandboxChoice,
+    check_sandbox_choice,
     default_factory,
     launch_provisioner,
+    sandboxed_launch,
 )
 from kernelkit.specs import KernelSpec
 
@@ -83,7 +87,10 @@ class AsyncKernelManager:
     environment's activated one, never merged over ``os.environ``). A kernelspec is
     launched with the provisioner its ``metadata.kernel_provisioner`` names (default:
     the local one). ``provisioner_factory`` makes the provisioner (default: the one
-    process-wide :func:`~kernelkit.provisioning.default_factory`).
+    process-wide :func:`~kernelkit.provisioning.default_factory`). ``sandbox`` (True, or
+    the sandbox's options such as ``{"memory": "512M", "wall_clock": 30}``) runs a local
+    kernel in a sandbox (:class:`~kernelkit.provisioning.SandboxProvisioner`), its
+    environment activated as without one.
 
     Auto-restart (``autorestart``): when the process exits without being asked to, the
     kernel is relaunched at once with the same arguments, on the same ports when they
@@ -124,6 +131,7 @@ class AsyncKernelManager:
         on_died: RestartCallback | None = None,
         on_restarted: RestartCallback | None = None,
         on_dead: RestartCallback | None = None,
+        sandbox: SandboxChoice = None,
     ) -> None:
         if restart_limit < 0:
             raise ManagerError(f"restart_limit must be >= 0, not {restart_limit}")
@@ -134,6 +142,7 @@ class AsyncKernelManager:
         )
         self._kernel_id = kernel_id or str(uuid.uuid4())
         self._factory = provisioner_factory
+        self._sandbox = check_sandbox_choice(sandbox)
         self.autorestart = autorestart
         self.restart_limit = restart_limit
         self._shutdown_wait_time = shutdown_wait_time
@@ -351,11 +360,15 @@ class AsyncKernelManager:
             launch = await self._choice.prepare(self._factory or default_factory())
             if self._provisioner is None:
                 factory = self._factory or default_factory()
-                self._provisioner = factory.create_provisioner_instance(
-                    self._kernel_id,
-                    launch.spec,
+                name, config = sandboxed_launch(
+                    self._sandbox,
+                    kernel_name=launch.spec.name,
                     provisioner_name=launch.provisioner_name,
                     config=launch.provisioner_config,
+                    local_provisioner=DEFAULT_PROVISIONER,
+                )
+                self._provisioner = factory.create_provisioner_instance(
+                    self._kernel_id, launch.spec, provisioner_name=name, config=config
                 )
             self._args = LaunchArgs.of(
                 launch, env=env, inherit_env=inherit_env, cwd=cwd, extra_arguments=extra_arguments

@@ -41,7 +41,7 @@ from kernelkit.manager._manager import AsyncKernelManager
 from kernelkit.manager._pooled import AsyncPooledKernel, Key, Kind, PoolKernel, Warm, kind_key
 from kernelkit.manager._start_new import not_ready_error
 from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
-from kernelkit.provisioning import KernelProvisionerFactory
+from kernelkit.provisioning import KernelProvisionerFactory, SandboxChoice, check_sandbox_choice
 from kernelkit.specs import KernelSpec
 
 __all__ = ["AsyncKernelPool"]
@@ -68,6 +68,9 @@ class AsyncKernelPool:
     ``provisioner_factory``, ``finder``) are those of
     :class:`~kernelkit.manager.AsyncKernelManager` (``autorestart`` takes effect once a
     kernel is handed out: in the pool a dead kernel is replaced, not restarted).
+    ``sandbox`` (True or the sandbox's options) starts every kernel in a sandbox
+    (:class:`~kernelkit.provisioning.SandboxProvisioner`); like every pooled kernel, a
+    sandboxed one is handed out once and never reused, and the pool refills behind it.
 
     Start filling with ``await pool.start()`` (returns once every type is full) or
     ``async with pool:`` (fills in the background); :meth:`acquire` a kernel;
@@ -91,6 +94,7 @@ class AsyncKernelPool:
         shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
         provisioner_factory: KernelProvisionerFactory | None = None,
         finder: KernelFinder | None = None,
+        sandbox: SandboxChoice = None,
     ) -> None:
         if max_total is not None and max_total < 1:
             raise ManagerError(f"max_total must be at least 1 (or None), not {max_total!r}")
@@ -109,6 +113,7 @@ class AsyncKernelPool:
         self._restart_limit = restart_limit
         self._shutdown_wait_time = shutdown_wait_time
         self._provisioner_factory = provisioner_factory
+        self._sandbox = check_sandbox_choice(sandbox)
         self._kinds: dict[Key, Kind] = {}
         self._default: Kind | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -278,6 +283,7 @@ class AsyncKernelPool:
             autorestart=False,  # in the pool a dead kernel is replaced, not restarted
             restart_limit=self._restart_limit,
             shutdown_wait_time=self._shutdown_wait_time,
+            sandbox=self._sandbox,
         )
         kc: AsyncKernelClient | None = None
         try:

@@ -21,7 +21,7 @@ from kernelkit.manager._multi_blocking import ManagedKernel
 from kernelkit.manager._pool import AsyncKernelPool
 from kernelkit.manager._pooled import PoolKernel
 from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
-from kernelkit.provisioning import KernelProvisionerFactory
+from kernelkit.provisioning import KernelProvisionerFactory, SandboxChoice
 
 __all__ = [
     "KernelPool",
@@ -101,6 +101,7 @@ class KernelPool:
         shutdown_wait_time: float = DEFAULT_SHUTDOWN_WAIT_TIME,
         provisioner_factory: KernelProvisionerFactory | None = None,
         finder: KernelFinder | None = None,
+        sandbox: SandboxChoice = None,
     ) -> None:
         self._pool = AsyncKernelPool(
             kernel_name,
@@ -116,6 +117,7 @@ class KernelPool:
             shutdown_wait_time=shutdown_wait_time,
             provisioner_factory=provisioner_factory,
             finder=finder,
+            sandbox=sandbox,
         )
         self._thread = LoopThread(
             "kernelkit-kernel-pool", owner="the kernel pool", error=ManagerError

@@ -19,6 +19,13 @@ from kernelkit.provisioning._factory import (
 from kernelkit.provisioning._launcher import launch_kernel
 from kernelkit.provisioning._local import LocalProvisioner
 from kernelkit.provisioning._ports import PORT_MODES, PortMode, choose_port_mode
+from kernelkit.provisioning._sandbox import SandboxProvisioner
+from kernelkit.provisioning._sandbox_options import (
+    SandboxChoice,
+    SandboxOptions,
+    check_sandbox_choice,
+    sandboxed_launch,
+)
 from kernelkit.provisioning._sequence import launch_provisioner
 
 __all__ = [
@@ -32,9 +39,14 @@ __all__ = [
     "LocalProvisioner",
     "OutputCapture",
     "PortMode",
+    "SandboxChoice",
+    "SandboxOptions",
+    "SandboxProvisioner",
     "base_environ",
+    "check_sandbox_choice",
     "choose_port_mode",
     "default_factory",
     "launch_kernel",
     "launch_provisioner",
+    "sandboxed_launch",
 ]
