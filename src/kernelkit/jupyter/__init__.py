@@ -1,0 +1,32 @@
+"""jupyter_client-based tools on kernelkit (the optional extra ``kernelkit[jupyter]``).
+
+The only part of kernelkit that imports jupyter_client (DESIGN.md, layer 7):
+
+- :class:`AsyncKernelManager`: jupyter_client's manager, launched and talked to by
+  kernelkit, for nbclient, nbconvert (``--ExecutePreprocessor.kernel_manager_class=
+  kernelkit.jupyter.AsyncKernelManager``) and papermill; its clients are
+  :class:`AsyncBridgeClient`\\ s.
+- :class:`KernelkitEngine`: papermill's engine (``papermill --engine kernelkit``); this
+  one is imported only when asked for, as papermill is not part of the extra.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kernelkit.jupyter._client import AsyncBridgeClient
+from kernelkit.jupyter._manager import AsyncKernelManager
+
+if TYPE_CHECKING:
+    from kernelkit.jupyter._papermill import KernelkitEngine
+
+__all__ = ["AsyncBridgeClient", "AsyncKernelManager", "KernelkitEngine"]
+
+
+def __getattr__(name: str) -> Any:
+    # papermill is optional even with the extra: import its engine only when asked for.
+    if name == "KernelkitEngine":
+        from kernelkit.jupyter._papermill import KernelkitEngine
+
+        return KernelkitEngine
+    raise AttributeError(f"module 'kernelkit.jupyter' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Notebooks that find their kernel, and running them without jupyter_client."""
