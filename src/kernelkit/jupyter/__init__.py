@@ -8,6 +8,8 @@ The only part of kernelkit that imports jupyter_client (DESIGN.md, layer 7):
   :class:`AsyncBridgeClient`\\ s.
 - :class:`KernelkitEngine`: papermill's engine (``papermill --engine kernelkit``); this
   one is imported only when asked for, as papermill is not part of the extra.
+- :class:`KernelSpecManager`: every kernel kernelkit finds, for jupyter_server
+  (``--ServerApp.kernel_spec_manager_class=kernelkit.jupyter.KernelSpecManager``).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from kernelkit.jupyter._client import AsyncBridgeClient
 from kernelkit.jupyter._manager import AsyncKernelManager
+from kernelkit.jupyter._specs import KernelSpecManager
 
 if TYPE_CHECKING:
     from kernelkit.jupyter._papermill import KernelkitEngine
 
-__all__ = ["AsyncBridgeClient", "AsyncKernelManager", "KernelkitEngine"]
+__all__ = ["AsyncBridgeClient", "AsyncKernelManager", "KernelSpecManager", "KernelkitEngine"]
 
 
 def __getattr__(name: str) -> Any:
