@@ -8,6 +8,9 @@ The only part of kernelkit that imports jupyter_client (DESIGN.md, layer 7):
   :class:`AsyncBridgeClient`\\ s.
 - :class:`KernelkitEngine`: papermill's engine (``papermill --engine kernelkit``); this
   one is imported only when asked for, as papermill is not part of the extra.
+- :class:`JupyterProvisioner`: runs a provisioner of jupyter_client's (entry point group
+  ``jupyter_client.kernel_provisioners``) that a kernelspec names, on kernelkit's launch
+  path (kernelkit's provisioner factory picks it for such specs).
 - :class:`KernelSpecManager`: every kernel kernelkit finds, for jupyter_server
   (``--ServerApp.kernel_spec_manager_class=kernelkit.jupyter.KernelSpecManager``).
 """
@@ -18,12 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 from kernelkit.jupyter._client import AsyncBridgeClient
 from kernelkit.jupyter._manager import AsyncKernelManager
+from kernelkit.jupyter._provisioner import JupyterProvisioner
 from kernelkit.jupyter._specs import KernelSpecManager
 
 if TYPE_CHECKING:
     from kernelkit.jupyter._papermill import KernelkitEngine
 
-__all__ = ["AsyncBridgeClient", "AsyncKernelManager", "KernelSpecManager", "KernelkitEngine"]
+__all__ = [
+    "AsyncBridgeClient",
+    "AsyncKernelManager",
+    "JupyterProvisioner",
+    "KernelSpecManager",
+    "KernelkitEngine",
+]
 
 
 def __getattr__(name: str) -> Any:
