@@ -42,6 +42,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "LocalProtocolError",
         "ManagerError",
         "NoSuchKernel",
+        "NotebookError",
         "PoolExhausted",
         "ProtocolError",
         "ProvisionerNotFound",
@@ -174,6 +175,9 @@ if TYPE_CHECKING:
     )
     from kernelkit._errors import (
         NoSuchKernel as NoSuchKernel,
+    )
+    from kernelkit._errors import (
+        NotebookError as NotebookError,
     )
     from kernelkit._errors import (
         PoolExhausted as PoolExhausted,
