@@ -64,6 +64,7 @@ EXPECTED = [
     "MessageStream",
     "MultiKernelManager",
     "NoSuchKernel",
+    "NotebookError",
     "PoolExhausted",
     "PooledKernel",
     "ProtocolError",

@@ -67,6 +67,7 @@ def kernel_identity(kernel: KernelType, *, python_version: str | None = None) ->
             "name": env.name,
             "kind": str(env.kind),
             "python_version": python_version or env.python_version,
+            "prefix": str(env.prefix),
         }
     elif python_version:
         identity["python_version"] = python_version
@@ -95,8 +96,19 @@ def _from_identity(nb: Notebook, finder: KernelFinder) -> NotebookKernel | None:
                 kernel, finder, f"the notebook's kernelkit metadata names {type_id}"
             )
     env = identity.get("environment")
+    language = str(identity.get("language") or notebook_language(nb)).lower()
+    prefix = env.get("prefix") if isinstance(env, dict) else None
+    if isinstance(prefix, str) and prefix and Path(prefix).is_dir():
+        # The same machine: that environment, wherever it is (not only where the
+        # finder looks).
+        local = KernelFinder({"env": EnvProvider(EnvLocations(prefixes=(Path(prefix),)))})
+        kernels = _healthy(list(local.find()), language)
+        same = [k for k in kernels if k.id == type_id] or kernels
+        if same:
+            return NotebookKernel(
+                same[0], local, f"the notebook's kernelkit metadata names the environment {prefix}"
+            )
     if isinstance(env, dict) and env.get("name"):
-        language = str(identity.get("language") or notebook_language(nb)).lower()
         for kernel in _healthy(list(finder.find()), language):
             found = kernel.environment
             if (

@@ -104,6 +104,8 @@ async def _run_cells(
     run = 0
     failure: NotebookRun | None = None
     for n, ((i, cell), reply) in enumerate(zip(todo, replies, strict=True)):
+        if not isinstance(reply, BaseException) and reply.content.get("status") == "aborted":
+            continue  # not run (an earlier cell raised): left as it was, as nbclient does
         outputs = CellOutputs(displays=displays)
         for msg in collected[n]:
             outputs.add(msg)
@@ -118,9 +120,6 @@ async def _run_cells(
         content = reply.content
         status = content.get("status")
         cell["execution_count"] = content.get("execution_count", outputs.execution_count)
-        if status == "aborted":
-            cell["execution_count"] = None
-            continue
         run += 1
         if status == "error" and failure is None and not allow_errors:
             error = {k: content.get(k) for k in ("ename", "evalue", "traceback")}
