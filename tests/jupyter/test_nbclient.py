@@ -6,6 +6,7 @@ reason in it."""
 from __future__ import annotations
 
 import copy
+import queue
 import shutil
 import subprocess
 import sys
@@ -152,3 +153,37 @@ def test_the_manager_is_jupyter_clients_and_runs_on_kernelkit() -> None:
     assert spec is not None
     assert spec.language == "python"
     assert km.kernelkit_manager.kernel_name == "python3"
+
+
+def test_the_blocking_manager_and_client() -> None:
+    from kernelkit.jupyter import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    try:
+        km.start_kernel()
+        assert km.is_alive()
+        assert km.shell_port > 0
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        msg_id = kc.execute("6 * 7")
+        reply = kc.get_shell_msg(timeout=60)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "ok"
+        results = []
+        for _ in range(50):  # bounded: busy, execute_input, execute_result, idle
+            msg = kc.get_iopub_msg(timeout=30)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "execute_result":
+                results.append(msg["content"]["data"]["text/plain"])
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        assert results == ["42"]
+        with pytest.raises(queue.Empty):
+            kc.get_shell_msg(timeout=0.1)
+        kc.stop_channels()
+        km.shutdown_kernel()
+        assert not km.is_alive()
+    finally:
+        km.close()

@@ -5,7 +5,8 @@ The only part of kernelkit that imports jupyter_client (DESIGN.md, layer 7):
 - :class:`AsyncKernelManager`: jupyter_client's manager, launched and talked to by
   kernelkit, for nbclient, nbconvert (``--ExecutePreprocessor.kernel_manager_class=
   kernelkit.jupyter.AsyncKernelManager``) and papermill; its clients are
-  :class:`AsyncBridgeClient`\\ s.
+  :class:`AsyncBridgeClient`\\ s. :class:`KernelManager` and :class:`BridgeClient` are
+  the blocking faces (one loop thread per manager).
 - :class:`KernelkitEngine`: papermill's engine (``papermill --engine kernelkit``); this
   one is imported only when asked for, as papermill is not part of the extra.
 - :class:`JupyterProvisioner`: runs a provisioner of jupyter_client's (entry point group
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kernelkit.jupyter._blocking import BridgeClient, KernelManager
 from kernelkit.jupyter._client import AsyncBridgeClient
 from kernelkit.jupyter._manager import AsyncKernelManager
 from kernelkit.jupyter._provisioner import JupyterProvisioner
@@ -30,7 +32,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncBridgeClient",
     "AsyncKernelManager",
+    "BridgeClient",
     "JupyterProvisioner",
+    "KernelManager",
     "KernelSpecManager",
     "KernelkitEngine",
 ]
