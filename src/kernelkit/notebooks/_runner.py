@@ -151,7 +151,8 @@ async def run_notebook(
     km = AsyncKernelManager(kernel_type=chosen.kernel_type, finder=chosen.finder, autorestart=False)
     await km.start_kernel(cwd=str(nb.path.resolve().parent))
     try:
-        async with km.client() as kc:
+        # No heartbeat: the manager watches the process, and tells the client at once.
+        async with km.client(heartbeat=False) as kc:
             info = await kc.wait_for_ready(timeout=startup_timeout)
             _record(nb, chosen, info)
             return await _run_cells(nb, kc, allow_errors=allow_errors, on_output=on_output)
