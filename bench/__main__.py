@@ -39,6 +39,7 @@ FIGURES: dict[str, tuple[int, str, str]] = {
     "ports": (8, "bench._fig_ports", "port collisions, 4 concurrent processes"),
     "remote": (9, "bench._fig_remote", "remote kernel on Jupyter Server: start, execute RTT"),
     "nanny": (10, "bench._fig_nanny", "start-to-ready and death notice through the nanny"),
+    "notebook": (11, "bench._fig_notebook", "a 50-cell notebook: kernelkit run, nbclient on both"),
 }
 
 

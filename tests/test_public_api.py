@@ -65,6 +65,7 @@ EXPECTED = [
     "MessageTooLarge",
     "MultiKernelManager",
     "NoSuchKernel",
+    "NotebookError",
     "PoolExhausted",
     "PooledKernel",
     "ProtocolError",

@@ -43,6 +43,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ManagerError",
         "MessageTooLarge",
         "NoSuchKernel",
+        "NotebookError",
         "PoolExhausted",
         "ProtocolError",
         "ProvisionerNotFound",
@@ -179,6 +180,9 @@ if TYPE_CHECKING:
     )
     from kernelkit._errors import (
         NoSuchKernel as NoSuchKernel,
+    )
+    from kernelkit._errors import (
+        NotebookError as NotebookError,
     )
     from kernelkit._errors import (
         PoolExhausted as PoolExhausted,

@@ -23,6 +23,7 @@
     ├── UnsupportedFeature            the kernel does not advertise a needed feature
     ├── RequestError                  the kernel answered a request with an error status
     │   └── ExecutionError            code raised in the kernel (only when asked to raise)
+    ├── NotebookError                 a notebook file is unreadable, malformed or cannot be written
     └── ManagerError                  misuse of a manager, multi-kernel manager or pool
         ├── UnknownKernelId           no kernel with that id is managed (also LookupError)
         └── PoolExhausted             the pool's limit is reached and waiting timed out
@@ -53,6 +54,7 @@ __all__ = [
     "ManagerError",
     "MessageTooLarge",
     "NoSuchKernel",
+    "NotebookError",
     "PoolExhausted",
     "ProtocolError",
     "ProvisionerNotFound",
@@ -242,6 +244,10 @@ class ExecutionError(RequestError):
     def __init__(self, ename: str, evalue: str, traceback: Sequence[str] = ()) -> None:
         super().__init__(f"{ename}: {evalue}", ename=ename, evalue=evalue)
         self.traceback = tuple(traceback)
+
+
+class NotebookError(KernelError):
+    """A notebook file is unreadable, not a notebook, or cannot be written."""
 
 
 class ManagerError(KernelError):

@@ -56,7 +56,7 @@ def test_unknown_provisioner_lists_installed_ones() -> None:
     spec = fake_spec(metadata={"kernel_provisioner": {"provisioner_name": "docker"}})
     factory = KernelProvisionerFactory()
     assert not factory.is_provisioner_available(spec)
-    with pytest.raises(ProvisionerNotFound, match=r"'docker'.*installed: local-provisioner"):
+    with pytest.raises(ProvisionerNotFound, match=r"'docker'.*installed: .*local-provisioner"):
         factory.create_provisioner_instance("kid", spec)
 
 

@@ -126,8 +126,12 @@ _KERNEL_HELP = (
 )
 
 
+_OUTPUT_HELP = "A notebook: write the executed notebook here (default: back into it)."
+
 _RUN_HELP = (
     "Run code in a new kernel, showing its output as it comes; then stop the kernel.\n\n"
+    "A notebook (FILE.ipynb) runs every cell in the kernel it names or finds (see "
+    "`kernelkit which`), and its outputs are written back (or to --output).\n\n"
     "An environment's kernel runs with that environment activated. Ctrl-C interrupts the "
     "kernel; a second Ctrl-C stops it.\n\n"
     f"Exit status: 0 when the code ran, {EXIT_CODE_RAISED} when it raised, "
@@ -150,8 +154,9 @@ def run(
         typer.Option("-c", "--code", help="The code to run.", show_default=False, metavar="CODE"),
     ] = None,
     kernel: Annotated[
-        str, typer.Option("--kernel", "-k", help=_KERNEL_HELP, metavar="ID")
-    ] = "python3",
+        str | None,
+        typer.Option("--kernel", "-k", help=_KERNEL_HELP + " Default: python3.", metavar="ID"),
+    ] = None,
     startup_timeout: Annotated[
         float,
         typer.Option(help="Seconds to wait for the kernel to be ready.", metavar="SECONDS"),
@@ -187,11 +192,24 @@ def run(
     rw: Annotated[
         list[Path] | None, typer.Option(help="Sandbox: a path to write to.", metavar="PATH")
     ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help=_OUTPUT_HELP, show_default=False, metavar="NOTEBOOK"),
+    ] = None,
 ) -> None:
+    if file is not None and file.suffix.lower() == ".ipynb":  # cli/_notebook.py (issue 11)
+        from kernelkit.cli._notebook import run_notebook_command
+
+        _exit(
+            run_notebook_command(
+                file, kernel=kernel, output=output, startup_timeout=startup_timeout
+            )
+        )
+        return
     from kernelkit.cli._run import run_command  # start-up time (see the module docstring)
     from kernelkit.cli._sandbox import sandbox_option
 
-    kernel = use_server(server, kernel)
+    kernel = use_server(server, kernel or "python3")
     boxed = sandbox_option(
         sandbox=sandbox,
         network=network,
@@ -249,6 +267,27 @@ def start(
     _exit(
         start_command(kernel=kernel, startup_timeout=startup_timeout, restart_limit=restart_limit)
     )
+
+
+_WHICH_HELP = (
+    "Print the kernel a notebook runs in (`kernelkit run NOTEBOOK`), and why: the kernel "
+    "kernelkit recorded in it, else the kernelspec its metadata names, else the nearest "
+    "project environment (.venv, .pixi, the conda env an environment.yml names, from the "
+    "notebook's folder up), else a kernel of its language. Nothing is started.\n\n"
+    f"Exit status: 0 when a kernel was chosen, {EXIT_KERNEL_FAILED} when none fits."
+)
+
+
+@app.command("which", help=_WHICH_HELP, short_help="Print the kernel a notebook runs in, and why.")
+def which(
+    notebook: Annotated[Path, typer.Argument(help="A notebook (.ipynb).")],
+    kernel: Annotated[
+        str | None, typer.Option("--kernel", "-k", help=_KERNEL_HELP, metavar="ID")
+    ] = None,
+) -> None:
+    from kernelkit.cli._notebook import which_command  # start-up time (module docstring)
+
+    _exit(which_command(notebook, kernel=kernel))
 
 
 # -- specs ------------------------------------------------------------------------------

@@ -28,7 +28,13 @@ from kernelkit.envs import (
     inspect_environment,
     which_activated,
 )
-from kernelkit.specs import KernelSpec, is_bare_python, kernel_spec_dirs, scan_kernel_specs
+from kernelkit.specs import (
+    KernelSpec,
+    is_bare_python,
+    kernel_spec_dirs,
+    provisioner_problem,
+    scan_kernel_specs,
+)
 
 __all__ = [
     "EnvProvider",
@@ -81,10 +87,16 @@ def _spec_type(
         origin=ORIGIN_KERNELSPEC,
         source=spec.resource_dir,
         metadata=spec.metadata,
-        problems=spec.problems if problems is None else problems,
+        problems=_with_provisioner_problem(spec, spec.problems if problems is None else problems),
         spec=spec,
         environment=environment,
     )
+
+
+def _with_provisioner_problem(spec: KernelSpec, problems: tuple[str, ...]) -> tuple[str, ...]:
+    # A spec naming a provisioner that is not installed is broken now, not at launch.
+    problem = provisioner_problem(spec)
+    return problems if problem is None else (*problems, problem)
 
 
 def _watch_spec(paths: list[str], spec: KernelSpec) -> None:

@@ -10,7 +10,14 @@ from typing import Any
 
 from kernelkit._errors import ProvisionerNotFound, ProvisioningError
 from kernelkit.provisioning._base import KernelProvisionerBase
-from kernelkit.specs import DEFAULT_PROVISIONER, KernelSpec, provisioner_choice
+from kernelkit.specs import (
+    DEFAULT_PROVISIONER,
+    JUPYTER_BRIDGE,
+    JUPYTER_PROVISIONERS,
+    KernelSpec,
+    installed_provisioners,
+    provisioner_choice,
+)
 
 __all__ = [
     "DEFAULT_PROVISIONER",
@@ -61,7 +68,10 @@ class KernelProvisionerFactory:
             name = self.provisioner_name(kernel_spec)
         except ProvisioningError:
             return False
-        return name in self.get_provisioner_entries()
+        entries = self.get_provisioner_entries()
+        if name in entries:
+            return True
+        return JUPYTER_BRIDGE in entries and name in installed_provisioners(JUPYTER_PROVISIONERS)
 
     def _load(self, name: str, kernel_spec: KernelSpec) -> type[KernelProvisionerBase]:
         cls = self._loaded.get(name)
@@ -113,6 +123,12 @@ class KernelProvisionerFactory:
                 config = chosen
         else:
             name = provisioner_name
+        if name not in self.get_provisioner_entries() and name in installed_provisioners(
+            JUPYTER_PROVISIONERS
+        ):
+            # A jupyter_client provisioner: kernelkit.jupyter's bridge runs it.
+            config = {"jupyter_provisioner": name, "jupyter_config": dict(config or {})}
+            name = JUPYTER_BRIDGE
         cls = self._load(name, kernel_spec)
         kwargs: dict[str, Any] = dict(config or {})
         if parent is not None:

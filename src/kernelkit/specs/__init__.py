@@ -21,7 +21,14 @@ from kernelkit.specs._paths import (
     system_kernels_dir,
     user_kernels_dir,
 )
-from kernelkit.specs._provisioner import DEFAULT_PROVISIONER, provisioner_choice
+from kernelkit.specs._provisioner import (
+    DEFAULT_PROVISIONER,
+    JUPYTER_BRIDGE,
+    JUPYTER_PROVISIONERS,
+    installed_provisioners,
+    provisioner_choice,
+    provisioner_problem,
+)
 from kernelkit.specs._scan import (
     check_kernel_json,
     find_kernel_specs,
@@ -34,6 +41,8 @@ from kernelkit.specs._spec import KernelSpec, is_bare_python
 
 __all__ = [
     "DEFAULT_PROVISIONER",
+    "JUPYTER_BRIDGE",
+    "JUPYTER_PROVISIONERS",
     "KernelSpec",
     "check_kernel_json",
     "connection_file_problem",
@@ -45,7 +54,9 @@ __all__ = [
     "kernel_spec_dirs",
     "load_kernel_spec",
     "prefix_kernels_dir",
+    "installed_provisioners",
     "provisioner_choice",
+    "provisioner_problem",
     "remove_kernel_spec",
     "scan_kernel_specs",
     "system_kernels_dir",
