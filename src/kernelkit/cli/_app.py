@@ -30,6 +30,7 @@ from kernelkit.cli._status import (
     EXIT_KERNEL_DIED,
     EXIT_KERNEL_FAILED,
     EXIT_NOT_FOUND,
+    EXIT_TIMEOUT,
     EXIT_USAGE,
 )
 
@@ -126,7 +127,10 @@ _RUN_HELP = (
     "kernel; a second Ctrl-C stops it.\n\n"
     f"Exit status: 0 when the code ran, {EXIT_CODE_RAISED} when it raised, "
     f"{EXIT_KERNEL_FAILED} when the kernel could not be found or started, "
-    f"{EXIT_KERNEL_DIED} when it died, {EXIT_INTERRUPTED} when interrupted."
+    f"{EXIT_KERNEL_DIED} when it died, {EXIT_TIMEOUT} when it ran past --timeout, "
+    f"{EXIT_INTERRUPTED} when interrupted.\n\n"
+    "input() in the code reads this command's standard input when it is not a terminal "
+    "(one line per call; end of input raises EOFError)."
 )
 
 
@@ -150,10 +154,60 @@ def run(
         float,
         typer.Option(help="Seconds to wait for the kernel to be ready.", metavar="SECONDS"),
     ] = 60.0,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env",
+            "-e",
+            help="Set an environment variable in the kernel (repeatable).",
+            metavar="NAME=VALUE",
+            show_default=False,
+        ),
+    ] = None,
+    cwd: Annotated[
+        Path | None,
+        typer.Option(help="The kernel's working directory.", metavar="DIR", show_default=False),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Interrupt the code after SECONDS and exit {EXIT_TIMEOUT} "
+            "(the kernel is stopped if the interrupt does not end it).",
+            metavar="SECONDS",
+            min=0.0,
+            show_default=False,
+        ),
+    ] = None,
+    save_outputs: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write each rich display output (PNG, SVG, HTML, JSON, ...) into DIR as "
+            "001.png, 002.html, ... in output order.",
+            metavar="DIR",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print every message of the request as one JSON object a line (channel, "
+            "msg_type, header, parent_header, metadata, content), the reply last.",
+        ),
+    ] = False,
 ) -> None:
-    from kernelkit.cli._run import run_command  # start-up time (see the module docstring)
+    from kernelkit.cli._run import RunOptions, parse_env, run_command  # start-up time
 
-    _exit(run_command(kernel=kernel, code=code, file=file, startup_timeout=startup_timeout))
+    options = RunOptions(
+        kernel=kernel,
+        startup_timeout=startup_timeout,
+        env=parse_env(env or []),
+        cwd=cwd,
+        timeout=timeout,
+        save_outputs=save_outputs,
+        as_json=as_json,
+    )
+    _exit(run_command(code=code, file=file, options=options))
 
 
 _START_HELP = (
