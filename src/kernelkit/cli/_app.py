@@ -51,6 +51,13 @@ def _exit(status: int) -> None:
         raise typer.Exit(status)
 
 
+def _complete_running(incomplete: str) -> list[str]:
+    """Shell completion: the ids of the connection files in the runtime directory."""
+    from kernelkit.cli._running import runtime_kernels  # start-up time
+
+    return [k.kernel_id for k in runtime_kernels()[0] if k.kernel_id.startswith(incomplete)]
+
+
 @app.command("version")
 def version() -> None:
     """Print the kernelkit version."""
@@ -195,6 +202,16 @@ def run(
             "msg_type, header, parent_header, metadata, content), the reply last.",
         ),
     ] = False,
+    existing: Annotated[
+        str | None,
+        typer.Option(
+            help="Run in a running kernel (an id from `kernelkit ps`, a unique start of "
+            "one, or a connection file) and leave it running.",
+            metavar="ID|FILE",
+            show_default=False,
+            autocompletion=_complete_running,
+        ),
+    ] = None,
 ) -> None:
     from kernelkit.cli._run import RunOptions, parse_env, run_command  # start-up time
 
@@ -206,6 +223,7 @@ def run(
         timeout=timeout,
         save_outputs=save_outputs,
         as_json=as_json,
+        existing=existing,
     )
     _exit(run_command(code=code, file=file, options=options))
 
@@ -244,6 +262,58 @@ def start(
     _exit(
         start_command(kernel=kernel, startup_timeout=startup_timeout, restart_limit=restart_limit)
     )
+
+
+# -- running kernels: ps, stop, interrupt (cli/_ps.py) ----------------------------------
+
+_ID_HELP = "A kernel id from `kernelkit ps`, a unique start of one, or a connection file."
+
+
+@app.command("ps", short_help="List the running kernels of this user, and their state.")
+def ps(
+    clean: Annotated[
+        bool,
+        typer.Option("--clean", help="Remove the connection files of dead kernels."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for tools.")] = False,
+) -> None:
+    """List the running kernels of this user: every connection file in Jupyter's runtime
+    directory, asked whether its kernel lives (idle, busy, unresponsive, dead), with what
+    kernelkit recorded about the kernels it started (type, owner process)."""
+    from kernelkit.cli._ps import ps_command  # start-up time (see the module docstring)
+
+    _exit(ps_command(clean=clean, as_json=as_json))
+
+
+@app.command("stop", short_help="Stop a running kernel.")
+def stop(
+    kernel_id: Annotated[
+        str, typer.Argument(help=_ID_HELP, metavar="ID", autocompletion=_complete_running)
+    ],
+) -> None:
+    """Stop a running kernel: through the kernelkit command that supervises it, else a
+    shutdown request, then signals to its process when kernelkit started it.
+
+    Exit status: 0 when stopped (or already dead), 1 when it could not be stopped,
+    3 when no running kernel has that id."""
+    from kernelkit.cli._ps import stop_command  # start-up time (see the module docstring)
+
+    _exit(stop_command(kernel_id))
+
+
+@app.command("interrupt", short_help="Interrupt what a running kernel is doing.")
+def interrupt(
+    kernel_id: Annotated[
+        str, typer.Argument(help=_ID_HELP, metavar="ID", autocompletion=_complete_running)
+    ],
+) -> None:
+    """Interrupt a running kernel (SIGINT to its process group, or an interrupt_request).
+
+    Exit status: 0 when interrupted, 1 when it could not be, 3 when no running kernel
+    has that id."""
+    from kernelkit.cli._ps import interrupt_command  # start-up time (see the module docstring)
+
+    _exit(interrupt_command(kernel_id))
 
 
 # -- specs ------------------------------------------------------------------------------

@@ -14,17 +14,22 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from kernelkit._connection import read_connection_file
 from kernelkit._errors import (
+    ConnectionFileError,
     HeartbeatTimeout,
     KernelDied,
     KernelError,
     KernelTimeout,
 )
 from kernelkit.cli._output import JsonLines, OutputPrinter, OutputSaver, is_terminal
+from kernelkit.cli._ps import interrupt_running, ping
+from kernelkit.cli._running import RunningKernel, UnknownKernel, forget_kernel, resolve_kernel
 from kernelkit.cli._starting import (
     START_ERRORS,
     find_kernel,
     quiet_library_logs,
+    record_started,
     report_error,
     signal_handlers,
 )
@@ -50,6 +55,10 @@ __all__ = ["RunOptions", "parse_env", "read_code", "run_command"]
 INTERRUPT_GRACE = 3.0
 
 
+#: Seconds a running kernel (``--existing``) has to answer a heartbeat ping.
+EXISTING_PING_TIMEOUT = 3.0
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """What ``kernelkit run`` was asked for, besides the code."""
@@ -61,6 +70,8 @@ class RunOptions:
     timeout: float | None = None
     save_outputs: Path | None = None
     as_json: bool = False
+    #: A running kernel to use (id, id prefix or connection file) instead of a new one.
+    existing: str | None = None
 
 
 def read_code(code: str | None, file: Path | None) -> str:
@@ -138,6 +149,8 @@ class _Run:
         self.code = code
         self.options = options
         self.km: AsyncKernelManager | None = None
+        self.record: Path | None = None
+        self.running: RunningKernel | None = None
         self.kc: AsyncKernelClient | None = None
         self.console = Console(stderr=True)
         saver = OutputSaver(options.save_outputs) if options.save_outputs else None
@@ -156,7 +169,7 @@ class _Run:
         self._unwatch: Callable[[], None] | None = None
 
     def _say(self, text: str) -> None:
-        self.console.print(f"kernelkit: {text}", highlight=False, markup=False)
+        self.console.print(f"kernelkit: {text}", highlight=False, markup=False, soft_wrap=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -169,7 +182,7 @@ class _Run:
             self._say("interrupting the kernel (Ctrl-C again to stop it)")
             self._spawn(self._interrupt())
             return
-        self._say("stopping the kernel")
+        self._say("leaving the kernel running" if self.options.existing else "stopping the kernel")
         self._cancel(now=True)
 
     def on_sigterm(self) -> None:
@@ -189,10 +202,13 @@ class _Run:
             self.work.cancel()
 
     async def _interrupt(self) -> None:
-        assert self.km is not None  # set before the code is executed
         try:
-            await self.km.interrupt_kernel()
-        except KernelError as exc:
+            if self.running is not None:
+                await interrupt_running(self.running)
+            else:
+                assert self.km is not None  # set before the code is executed
+                await self.km.interrupt_kernel()
+        except (KernelError, OSError) as exc:
             report_error(self.console, "could not interrupt the kernel", exc)
         await asyncio.sleep(INTERRUPT_GRACE)
         self._after_grace()
@@ -232,7 +248,9 @@ class _Run:
         loop = asyncio.get_running_loop()
         handlers = {signal.SIGINT: self.on_sigint, signal.SIGTERM: self.on_sigterm}
         with signal_handlers(loop, handlers):
-            self.work = loop.create_task(self._start_and_execute())
+            self.work = loop.create_task(
+                self._attach_and_execute() if self.options.existing else self._start_and_execute()
+            )
             try:
                 return await self.work
             except asyncio.CancelledError:
@@ -244,6 +262,44 @@ class _Run:
                 # Always: whatever happened, the kernel goes.
                 if self.km is not None:
                     await self.km.shutdown_kernel(now=self.stop_now)
+                forget_kernel(self.record)
+
+    async def _attach_and_execute(self) -> int:
+        """``--existing``: run the code in a running kernel, and leave it running."""
+        assert self.options.existing is not None
+        try:
+            self.running = running = resolve_kernel(self.options.existing)
+        except UnknownKernel as exc:
+            report_error(self.console, "no such kernel", exc)
+            return EXIT_KERNEL_FAILED
+        name = running.kernel_id
+        if running.process_gone:
+            report_error(
+                self.console,
+                f"kernel {name} is dead",
+                "its process has exited (`kernelkit ps --clean` removes its files)",
+            )
+            return EXIT_KERNEL_FAILED
+        try:
+            info = read_connection_file(running.connection_file)
+        except ConnectionFileError as exc:
+            report_error(self.console, f"cannot use kernel {name}", exc)
+            return EXIT_KERNEL_FAILED
+        if not await ping(info, EXISTING_PING_TIMEOUT):
+            report_error(
+                self.console,
+                f"kernel {name} is not answering",
+                f"nothing answered at the heartbeat port of {running.connection_file} within "
+                f"{EXISTING_PING_TIMEOUT:g} s: the kernel is dead or unreachable "
+                "(`kernelkit ps` shows its state)",
+            )
+            return EXIT_KERNEL_FAILED
+        async with AsyncKernelClient.from_connection_info(info) as kc:
+            # Ready means IOPub delivers to us too: without it the first outputs (and the
+            # idle status that ends the request) could be missed. A busy kernel answers
+            # when it is done; Ctrl-C leaves it running.
+            await kc.wait_for_ready(timeout=None)
+            return await self._execute(kc)
 
     async def _start_and_execute(self) -> int:
         found = await find_kernel(self.console, self.options.kernel)
@@ -260,6 +316,7 @@ class _Run:
         except START_ERRORS as exc:
             report_error(self.console, f"cannot start kernel {name!r}", exc)
             return EXIT_KERNEL_FAILED
+        self.record = record_started(km, "run")
         async with km.client() as kc:
             try:
                 await kc.wait_for_ready(timeout=self.options.startup_timeout)
@@ -327,6 +384,10 @@ def run_command(*, code: str | None, file: Path | None, options: RunOptions) -> 
             or a ``--cwd`` that is not a directory.
     """
     source = read_code(code, file)
+    if options.existing and (options.env or options.cwd):
+        raise typer.BadParameter(
+            "--env and --cwd apply to a new kernel, not to a running one (--existing)"
+        )
     cwd = _check_cwd(options.cwd)
     if cwd != options.cwd:
         options = RunOptions(**{**options.__dict__, "cwd": cwd})
