@@ -264,6 +264,45 @@ def start(
     )
 
 
+# -- console (cli/_console.py) ----------------------------------------------------------
+
+_CONSOLE_HELP = (
+    "An interactive console on a kernel: a new one (--kernel), stopped when you leave, "
+    "or a running one (--existing), left running.\n\n"
+    "Tab completes from the kernel; Enter runs the code once the kernel says it is "
+    "complete (Alt-Enter runs it anyway); Up/Down walk the history (the kernel's and "
+    "a local file's); Ctrl-C interrupts running code; Ctrl-D leaves. Images are saved "
+    "to files and their paths shown.\n\n"
+    f"Exit status: 0 after Ctrl-D, {EXIT_KERNEL_FAILED} when the kernel could not be "
+    f"found, started or reached, {EXIT_KERNEL_DIED} when it died and was not restarted."
+)
+
+
+@app.command("console", help=_CONSOLE_HELP, short_help="An interactive console on a kernel.")
+def console(
+    kernel: Annotated[
+        str, typer.Option("--kernel", "-k", help=_KERNEL_HELP, metavar="ID")
+    ] = "python3",
+    existing: Annotated[
+        str | None,
+        typer.Option(
+            help="A running kernel instead: an id from `kernelkit ps`, a unique start of "
+            "one, or a connection file.",
+            metavar="ID|FILE",
+            show_default=False,
+            autocompletion=_complete_running,
+        ),
+    ] = None,
+    startup_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for the kernel to be ready.", metavar="SECONDS"),
+    ] = 60.0,
+) -> None:
+    from kernelkit.cli._console import console_command  # start-up time (module docstring)
+
+    _exit(console_command(kernel=kernel, existing=existing, startup_timeout=startup_timeout))
+
+
 # -- running kernels: ps, stop, interrupt (cli/_ps.py) ----------------------------------
 
 _ID_HELP = "A kernel id from `kernelkit ps`, a unique start of one, or a connection file."
