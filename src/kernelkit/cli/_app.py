@@ -32,6 +32,7 @@ from kernelkit.cli._status import (
     EXIT_KERNEL_DIED,
     EXIT_KERNEL_FAILED,
     EXIT_NOT_FOUND,
+    EXIT_TIMEOUT,
     EXIT_USAGE,
 )
 
@@ -50,6 +51,13 @@ app = typer.Typer(
 def _exit(status: int) -> None:
     if status:
         raise typer.Exit(status)
+
+
+def _complete_running(incomplete: str) -> list[str]:
+    """Shell completion: the ids of the connection files in the runtime directory."""
+    from kernelkit.cli._running import runtime_kernels  # start-up time
+
+    return [k.kernel_id for k in runtime_kernels()[0] if k.kernel_id.startswith(incomplete)]
 
 
 @app.command("version")
@@ -136,7 +144,10 @@ _RUN_HELP = (
     "kernel; a second Ctrl-C stops it.\n\n"
     f"Exit status: 0 when the code ran, {EXIT_CODE_RAISED} when it raised, "
     f"{EXIT_KERNEL_FAILED} when the kernel could not be found or started, "
-    f"{EXIT_KERNEL_DIED} when it died, {EXIT_INTERRUPTED} when interrupted."
+    f"{EXIT_KERNEL_DIED} when it died, {EXIT_TIMEOUT} when it ran past --timeout, "
+    f"{EXIT_INTERRUPTED} when interrupted.\n\n"
+    "input() in the code reads this command's standard input when it is not a terminal "
+    "(one line per call; end of input raises EOFError)."
 )
 
 
@@ -196,6 +207,57 @@ def run(
         Path | None,
         typer.Option("--output", "-o", help=_OUTPUT_HELP, show_default=False, metavar="NOTEBOOK"),
     ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env",
+            "-e",
+            help="Set an environment variable in the kernel (repeatable).",
+            metavar="NAME=VALUE",
+            show_default=False,
+        ),
+    ] = None,
+    cwd: Annotated[
+        Path | None,
+        typer.Option(help="The kernel's working directory.", metavar="DIR", show_default=False),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Interrupt the code after SECONDS and exit {EXIT_TIMEOUT} "
+            "(the kernel is stopped if the interrupt does not end it).",
+            metavar="SECONDS",
+            min=0.0,
+            show_default=False,
+        ),
+    ] = None,
+    save_outputs: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write each rich display output (PNG, SVG, HTML, JSON, ...) into DIR as "
+            "001.png, 002.html, ... in output order.",
+            metavar="DIR",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print every message of the request as one JSON object a line (channel, "
+            "msg_type, header, parent_header, metadata, content), the reply last.",
+        ),
+    ] = False,
+    existing: Annotated[
+        str | None,
+        typer.Option(
+            help="Run in a running kernel (an id from `kernelkit ps`, a unique start of "
+            "one, or a connection file) and leave it running.",
+            metavar="ID|FILE",
+            show_default=False,
+            autocompletion=_complete_running,
+        ),
+    ] = None,
 ) -> None:
     if file is not None and file.suffix.lower() == ".ipynb":  # cli/_notebook.py (issue 11)
         from kernelkit.cli._notebook import run_notebook_command
@@ -206,27 +268,32 @@ def run(
             )
         )
         return
-    from kernelkit.cli._run import run_command  # start-up time (see the module docstring)
+    from kernelkit.cli._run import RunOptions, parse_env, run_command  # start-up time
     from kernelkit.cli._sandbox import sandbox_option
 
-    kernel = use_server(server, kernel or "python3")
-    boxed = sandbox_option(
-        sandbox=sandbox,
-        network=network,
-        memory=memory,
-        processes=processes,
-        cpu_time=cpu_time,
-        file_size=file_size,
-        wall_clock=wall_clock,
-        work_dir=work_dir,
-        ro=ro,
-        rw=rw,
+    options = RunOptions(
+        kernel=use_server(server, kernel or "python3"),
+        startup_timeout=startup_timeout,
+        env=parse_env(env or []),
+        cwd=cwd,
+        timeout=timeout,
+        save_outputs=save_outputs,
+        as_json=as_json,
+        existing=existing,
+        sandbox=sandbox_option(
+            sandbox=sandbox,
+            network=network,
+            memory=memory,
+            processes=processes,
+            cpu_time=cpu_time,
+            file_size=file_size,
+            wall_clock=wall_clock,
+            work_dir=work_dir,
+            ro=ro,
+            rw=rw,
+        ),
     )
-    _exit(
-        run_command(
-            kernel=kernel, code=code, file=file, startup_timeout=startup_timeout, sandbox=boxed
-        )
-    )
+    _exit(run_command(code=code, file=file, options=options))
 
 
 _START_HELP = (
@@ -288,6 +355,97 @@ def which(
     from kernelkit.cli._notebook import which_command  # start-up time (module docstring)
 
     _exit(which_command(notebook, kernel=kernel))
+
+
+# -- console (cli/_console.py) ----------------------------------------------------------
+
+_CONSOLE_HELP = (
+    "An interactive console on a kernel: a new one (--kernel), stopped when you leave, "
+    "or a running one (--existing), left running.\n\n"
+    "Tab completes from the kernel; Enter runs the code once the kernel says it is "
+    "complete (Alt-Enter runs it anyway); Up/Down walk the history (the kernel's and "
+    "a local file's); Ctrl-C interrupts running code; Ctrl-D leaves. Images are saved "
+    "to files and their paths shown.\n\n"
+    f"Exit status: 0 after Ctrl-D, {EXIT_KERNEL_FAILED} when the kernel could not be "
+    f"found, started or reached, {EXIT_KERNEL_DIED} when it died and was not restarted."
+)
+
+
+@app.command("console", help=_CONSOLE_HELP, short_help="An interactive console on a kernel.")
+def console(
+    kernel: Annotated[
+        str, typer.Option("--kernel", "-k", help=_KERNEL_HELP, metavar="ID")
+    ] = "python3",
+    existing: Annotated[
+        str | None,
+        typer.Option(
+            help="A running kernel instead: an id from `kernelkit ps`, a unique start of "
+            "one, or a connection file.",
+            metavar="ID|FILE",
+            show_default=False,
+            autocompletion=_complete_running,
+        ),
+    ] = None,
+    startup_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for the kernel to be ready.", metavar="SECONDS"),
+    ] = 60.0,
+) -> None:
+    from kernelkit.cli._console import console_command  # start-up time (module docstring)
+
+    _exit(console_command(kernel=kernel, existing=existing, startup_timeout=startup_timeout))
+
+
+# -- running kernels: ps, stop, interrupt (cli/_ps.py) ----------------------------------
+
+_ID_HELP = "A kernel id from `kernelkit ps`, a unique start of one, or a connection file."
+
+
+@app.command("ps", short_help="List the running kernels of this user, and their state.")
+def ps(
+    clean: Annotated[
+        bool,
+        typer.Option("--clean", help="Remove the connection files of dead kernels."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for tools.")] = False,
+) -> None:
+    """List the running kernels of this user: every connection file in Jupyter's runtime
+    directory, asked whether its kernel lives (idle, busy, unresponsive, dead), with what
+    kernelkit recorded about the kernels it started (type, owner process)."""
+    from kernelkit.cli._ps import ps_command  # start-up time (see the module docstring)
+
+    _exit(ps_command(clean=clean, as_json=as_json))
+
+
+@app.command("stop", short_help="Stop a running kernel.")
+def stop(
+    kernel_id: Annotated[
+        str, typer.Argument(help=_ID_HELP, metavar="ID", autocompletion=_complete_running)
+    ],
+) -> None:
+    """Stop a running kernel: through the kernelkit command that supervises it, else a
+    shutdown request, then signals to its process when kernelkit started it.
+
+    Exit status: 0 when stopped (or already dead), 1 when it could not be stopped,
+    3 when no running kernel has that id."""
+    from kernelkit.cli._ps import stop_command  # start-up time (see the module docstring)
+
+    _exit(stop_command(kernel_id))
+
+
+@app.command("interrupt", short_help="Interrupt what a running kernel is doing.")
+def interrupt(
+    kernel_id: Annotated[
+        str, typer.Argument(help=_ID_HELP, metavar="ID", autocompletion=_complete_running)
+    ],
+) -> None:
+    """Interrupt a running kernel (SIGINT to its process group, or an interrupt_request).
+
+    Exit status: 0 when interrupted, 1 when it could not be, 3 when no running kernel
+    has that id."""
+    from kernelkit.cli._ps import interrupt_command  # start-up time (see the module docstring)
+
+    _exit(interrupt_command(kernel_id))
 
 
 # -- specs ------------------------------------------------------------------------------

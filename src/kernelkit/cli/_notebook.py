@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from kernelkit._errors import KernelDied, KernelError, KernelTimeout, NoSuchKernel, NotebookError
-from kernelkit.cli._run import OutputPrinter
+from kernelkit.cli._output import OutputPrinter
 from kernelkit.cli._starting import START_ERRORS, find_kernel, quiet_library_logs, report_error
 from kernelkit.cli._status import (
     EXIT_CODE_RAISED,

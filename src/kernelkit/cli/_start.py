@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
@@ -14,11 +15,13 @@ from kernelkit._errors import (
     KernelError,
     KernelTimeout,
 )
+from kernelkit.cli._running import forget_kernel
 from kernelkit.cli._servers import remote_address
 from kernelkit.cli._starting import (
     START_ERRORS,
     find_kernel,
     quiet_library_logs,
+    record_started,
     report_error,
     signal_handlers,
 )
@@ -39,6 +42,7 @@ class Supervisor:
         self.stop = asyncio.Event()
         self.status = EXIT_OK
         self._km: AsyncKernelManager | None = None
+        self._record: Path | None = None
 
     @property
     def km(self) -> AsyncKernelManager:
@@ -56,6 +60,7 @@ class Supervisor:
 
     def _restarted(self, error: KernelError) -> None:
         where = self.km.connection_file
+        self._record = record_started(self.km, "start")  # its new process
         self._say(f"kernelkit: kernel restarted (connection file: {where})", "green")
 
     def _dead(self, error: KernelError) -> None:
@@ -76,6 +81,7 @@ class Supervisor:
                     if self._km.has_kernel:
                         self._say("kernelkit: shutting the kernel down")
                     await self._km.shutdown_kernel()
+                forget_kernel(self._record)
         return self.status
 
     async def _start(self) -> bool:
@@ -108,6 +114,7 @@ class Supervisor:
                 report_error(self.console, f"kernel {name!r} did not start", exc)
                 return False
         path = self.km.connection_file
+        self._record = record_started(self.km, "start")
         address = remote_address(self.km.provisioner) if path is None else None
         sys.stdout.write(f"{address or path}\n")
         sys.stdout.flush()

@@ -10,6 +10,7 @@ import difflib
 import logging
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
@@ -21,12 +22,16 @@ from kernelkit._errors import (
     NoSuchKernel,
     ProvisioningError,
 )
+from kernelkit.cli._running import record_kernel
 from kernelkit.discovery import KernelFinder, KernelType
+from kernelkit.manager import AsyncKernelManager
+from kernelkit.provisioning import LocalProvisioner
 
 __all__ = [
     "START_ERRORS",
     "find_kernel",
     "quiet_library_logs",
+    "record_started",
     "report_error",
     "signal_handlers",
     "suggest_ids",
@@ -111,3 +116,21 @@ def signal_handlers(
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+
+
+def record_started(km: AsyncKernelManager, command: str) -> Path | None:
+    """Write the ``kernelkit ps`` record of a kernel this command started (or
+    restarted); None when it has no connection file or the record cannot be written."""
+    path = km.connection_file
+    p = km.provisioner
+    if path is None or p is None:
+        return None
+    kernel_type = km.kernel_type.id if km.kernel_type is not None else km.kernel_name
+    return record_kernel(
+        kernel_id=km.kernel_id,
+        kernel_type=kernel_type,
+        connection_file=Path(path),
+        command=command,
+        kernel_pid=p.pid if isinstance(p, LocalProvisioner) else None,
+        interrupt_mode=p.interrupt_mode,
+    )

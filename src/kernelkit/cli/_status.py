@@ -12,6 +12,7 @@ __all__ = [
     "EXIT_NOT_FOUND",
     "EXIT_OK",
     "EXIT_TERMINATED",
+    "EXIT_TIMEOUT",
     "EXIT_USAGE",
 ]
 
@@ -30,6 +31,8 @@ EXIT_KERNEL_FAILED = 3
 EXIT_NOT_FOUND = 3
 #: ``run``/``start``: the kernel died (or stopped answering) and stays dead.
 EXIT_KERNEL_DIED = 4
+#: ``run --timeout``: the code ran past its time limit (as GNU ``timeout`` reports it).
+EXIT_TIMEOUT = 124
 #: Stopped by Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
 #: Stopped by SIGTERM (128 + SIGTERM).

@@ -1,0 +1,414 @@
+"""``kernelkit console``: an interactive console on any kernel (prompt_toolkit).
+
+Completion comes from the kernel (``complete_request``), Enter asks the kernel whether
+the code is complete (``is_complete_request``; Alt-Enter or Esc-Enter runs it anyway),
+history is the kernel's plus a local file per language, code is coloured with the
+pygments lexer the kernel names. Ctrl-C interrupts running code (and clears the line at
+the prompt); Ctrl-D leaves, stopping the kernel only when this console started it. A
+kernel that dies is reported with its reason, and one this console started can be
+restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.styles import Style
+from rich.console import Console
+
+from kernelkit._connection import read_connection_file
+from kernelkit._errors import (
+    ConnectionFileError,
+    HeartbeatTimeout,
+    KernelDied,
+    KernelError,
+    KernelTimeout,
+)
+from kernelkit.cli._console_io import (
+    REQUEST_TIMEOUT,
+    ConsoleOutput,
+    KernelCompleter,
+    KernelHistory,
+    colour_wanted,
+    history_path,
+    kernel_history,
+    lexer_for,
+)
+from kernelkit.cli._ps import interrupt_running, ping
+from kernelkit.cli._running import RunningKernel, UnknownKernel, forget_kernel, resolve_kernel
+from kernelkit.cli._starting import (
+    START_ERRORS,
+    find_kernel,
+    quiet_library_logs,
+    record_started,
+    report_error,
+    signal_handlers,
+)
+from kernelkit.cli._status import EXIT_KERNEL_DIED, EXIT_KERNEL_FAILED, EXIT_OK, EXIT_TERMINATED
+from kernelkit.client import AsyncKernelClient
+from kernelkit.manager import AsyncKernelManager
+from kernelkit.protocol import Message
+
+__all__ = ["console_command"]
+
+_DEATHS = (KernelDied, HeartbeatTimeout)
+
+
+class _KernelGone(Exception):
+    """Raised out of the prompt when the kernel died while the person was typing."""
+
+    def __init__(self, error: KernelError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class KernelConsole:
+    """One console session: connect (or start), read-eval-print, leave."""
+
+    def __init__(self, *, kernel: str, existing: str | None, startup_timeout: float) -> None:
+        self.kernel = kernel
+        self.existing = existing
+        self.startup_timeout = startup_timeout
+        self.err = Console(stderr=True)
+        self.colour = colour_wanted()
+        self.output = ConsoleOutput(colour=self.colour)
+        self.km: AsyncKernelManager | None = None
+        self.running: RunningKernel | None = None
+        self.kc: AsyncKernelClient | None = None
+        self.record: Path | None = None
+        self.count = 1
+        self.session: PromptSession[str] | None = None
+        self.execution: asyncio.Task[Message] | None = None
+        self.interrupts = 0
+        self.main_task: asyncio.Task[Any] | None = None
+        self.terminated = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._enter_lock = asyncio.Lock()
+
+    # -- messages ------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        self.err.print(f"kernelkit: {text}", highlight=False, markup=False, soft_wrap=True)
+
+    # -- connecting ----------------------------------------------------------------------
+
+    async def _start(self) -> AsyncKernelClient | None:
+        found = await find_kernel(self.err, self.kernel)
+        if found is None:
+            return None
+        finder, kernel_type = found
+        name = kernel_type.id
+        self.km = km = AsyncKernelManager(
+            kernel_type=kernel_type, finder=finder, autorestart=False, on_died=self._died
+        )
+        try:
+            await km.start_kernel()
+        except START_ERRORS as exc:
+            report_error(self.err, f"cannot start kernel {name!r}", exc)
+            return None
+        self.record = record_started(km, "console")
+        kc = km.client()
+        await kc.start()
+        try:
+            await kc.wait_for_ready(timeout=self.startup_timeout)
+        except (KernelDied, KernelTimeout) as exc:
+            report_error(self.err, f"kernel {name!r} did not start", exc)
+            await kc.aclose()
+            return None
+        return kc
+
+    async def _attach(self, ident: str) -> AsyncKernelClient | None:
+        try:
+            self.running = running = resolve_kernel(ident)
+        except UnknownKernel as exc:
+            report_error(self.err, "no such kernel", exc)
+            return None
+        name = running.kernel_id
+        if running.process_gone:
+            report_error(
+                self.err,
+                f"kernel {name} is dead",
+                "its process has exited (`kernelkit ps --clean` removes its files)",
+            )
+            return None
+        try:
+            info = read_connection_file(running.connection_file)
+        except ConnectionFileError as exc:
+            report_error(self.err, f"cannot use kernel {name}", exc)
+            return None
+        if not await ping(info, 3.0):
+            report_error(
+                self.err,
+                f"kernel {name} is not answering",
+                f"nothing answered at the heartbeat port of {running.connection_file}: the "
+                "kernel is dead or unreachable (`kernelkit ps` shows its state)",
+            )
+            return None
+        kc = AsyncKernelClient.from_connection_info(info)
+        await kc.start()
+        await kc.wait_for_ready(timeout=None)  # a busy kernel answers when done
+        return kc
+
+    def _died(self, error: KernelError) -> None:
+        """The owned kernel died: if the person is typing, leave the prompt to say so."""
+        session = self.session
+        if session is not None and session.app.is_running:
+            session.app.exit(exception=_KernelGone(error))
+
+    # -- the prompt ----------------------------------------------------------------------
+
+    def _prompt(self) -> FormattedText:
+        return FormattedText(
+            [("class:in", "In ["), ("class:num", str(self.count)), ("class:in", "]: ")]
+        )
+
+    def _continuation(self, width: int, line_number: int, wrap_count: int) -> FormattedText:
+        return FormattedText([("class:in", "...: ".rjust(width))])
+
+    def _bindings(self) -> KeyBindings:
+        kb = KeyBindings()
+
+        @kb.add("enter")
+        def _(event: KeyPressEvent) -> None:
+            buf = event.current_buffer
+            state = buf.complete_state
+            if state is not None and state.current_completion is not None:
+                buf.apply_completion(state.current_completion)
+                return
+            if not buf.document.is_cursor_at_the_end:
+                buf.insert_text("\n")
+                return
+            event.app.create_background_task(self._enter(buf))
+
+        @kb.add("escape", "enter")
+        def _(event: KeyPressEvent) -> None:
+            event.current_buffer.validate_and_handle()
+
+        return kb
+
+    async def _enter(self, buf: Any) -> None:
+        """Enter at the end: run the code if the kernel says it is complete, else a new
+        line with the indent the kernel suggests."""
+        async with self._enter_lock:  # Enters typed fast are decided one after another
+            await self._decide(buf)
+
+    async def _decide(self, buf: Any) -> None:
+        text = buf.text
+        lines = text.split("\n")
+        if not text.strip() or self.kc is None or (len(lines) > 1 and not lines[-1].strip()):
+            # Empty, or a block ended with an empty line (as IPython and jupyter console
+            # do): run it as it is.
+            buf.text = text.rstrip()
+            buf.validate_and_handle()
+            return
+        try:
+            reply = await self.kc.is_complete(text, timeout=REQUEST_TIMEOUT)
+            status = reply.content.get("status")
+            indent = str(reply.content.get("indent") or "")
+        except KernelError:
+            status, indent = "unknown", ""  # run it: the kernel will say what is wrong
+        if status == "incomplete":
+            buf.insert_text("\n" + indent)
+        else:
+            buf.validate_and_handle()
+
+    async def _make_session(self, kc: AsyncKernelClient) -> PromptSession[str]:
+        info = kc.kernel_info_reply
+        language_info = info.content.get("language_info", {}) if info is not None else {}
+        language = str(language_info.get("name") or "unknown")
+        history = KernelHistory(history_path(language), await kernel_history(kc))
+        style = Style.from_dict({"in": "ansigreen", "num": "ansigreen bold"})
+        return PromptSession(
+            history=history,
+            completer=KernelCompleter(kc),
+            complete_while_typing=False,
+            lexer=lexer_for(language_info) if self.colour else None,
+            multiline=True,
+            key_bindings=self._bindings(),
+            prompt_continuation=self._continuation,
+            style=style,
+            include_default_pygments_style=self.colour,
+            color_depth=None if self.colour else _mono(),
+        )
+
+    def _banner(self, kc: AsyncKernelClient) -> None:
+        info = kc.kernel_info_reply
+        content = info.content if info is not None else {}
+        banner = str(content.get("banner") or "").strip()
+        if banner:
+            sys.stdout.write(banner + "\n")
+        ident = self.km.kernel_id if self.km is not None else self.running.kernel_id  # type: ignore[union-attr]
+        owned = "started by this console" if self.km is not None else "already running"
+        sys.stdout.write(
+            f"kernelkit console: kernel {ident} ({owned}). Ctrl-D leaves"
+            f"{' and stops it' if self.km is not None else ''}; Ctrl-C interrupts.\n"
+        )
+        sys.stdout.flush()
+
+    # -- input() from the kernel ---------------------------------------------------------
+
+    async def _stdin(self, request: Message) -> str | None:
+        prompt = str(request.content.get("prompt", ""))
+        password = bool(request.content.get("password"))
+        session: PromptSession[str] = PromptSession()
+        try:
+            return await session.prompt_async(prompt, is_password=password)
+        except KeyboardInterrupt:
+            await self._interrupt()
+            return None  # the interrupt ends the kernel's wait
+        except EOFError:
+            return "\x04"  # end of input: ipykernel raises EOFError
+
+    # -- executing -----------------------------------------------------------------------
+
+    async def _interrupt(self) -> None:
+        try:
+            if self.km is not None:
+                await self.km.interrupt_kernel()
+            elif self.running is not None:
+                await interrupt_running(self.running)
+        except (KernelError, OSError) as exc:
+            report_error(self.err, "could not interrupt the kernel", exc)
+
+    def _on_sigint(self) -> None:
+        self.interrupts += 1
+        if self.interrupts > 1 and self.execution is not None:
+            self.say("not waiting for the interrupted code (Ctrl-D leaves)")
+            self.execution.cancel()
+            return
+        task = asyncio.get_running_loop().create_task(self._interrupt())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, kc: AsyncKernelClient, code: str) -> None:
+        """Run one input; raises KernelDied/HeartbeatTimeout when the kernel is gone."""
+        loop = asyncio.get_running_loop()
+        self.interrupts = 0
+        self.output.error_shown = False
+        self.execution = loop.create_task(
+            kc.execute_interactive(
+                code, output_hook=self.output, stdin_hook=self._stdin, allow_stdin=True
+            )
+        )
+        try:
+            with signal_handlers(loop, {signal.SIGINT: self._on_sigint}):
+                reply = await self.execution
+        except asyncio.CancelledError:
+            if self.terminated:
+                raise
+            return
+        finally:
+            self.execution = None
+            self.output.end_line()
+        content = reply.content
+        if content.get("status") == "error" and not self.output.error_shown:
+            self.output.show_error(content)  # some kernels put the error only in the reply
+        count = content.get("execution_count")
+        if isinstance(count, int) and count > 0:
+            self.count = count + 1
+        elif code.strip():
+            self.count += 1
+
+    async def _offer_restart(self, error: KernelError) -> bool:
+        """Say why the kernel died; restart it if this console owns it and the person
+        agrees. True when there is a kernel again."""
+        report_error(self.err, "the kernel died", error)
+        if self.km is None or self.kc is None:
+            self.say("it was not started by this console, so it cannot be restarted here")
+            return False
+        session: PromptSession[str] = PromptSession()
+        try:
+            answer = await session.prompt_async("Restart the kernel? [Y/n] ")
+        except (EOFError, KeyboardInterrupt):
+            return False
+        if answer.strip().lower() not in ("", "y", "yes"):
+            return False
+        try:
+            await self.km.restart_kernel()
+            await self.kc.wait_for_ready(timeout=self.startup_timeout)
+        except (KernelError, OSError) as exc:
+            report_error(self.err, "could not restart the kernel", exc)
+            return False
+        forget_kernel(self.record)
+        self.record = record_started(self.km, "console")
+        self.count = 1
+        self.say("kernel restarted")
+        return True
+
+    # -- the session ---------------------------------------------------------------------
+
+    async def _repl(self, kc: AsyncKernelClient) -> int:
+        self.session = session = await self._make_session(kc)
+        self._banner(kc)
+        while True:
+            try:
+                text = await session.prompt_async(self._prompt)
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt clears the line
+            except EOFError:
+                return EXIT_OK
+            except _KernelGone as gone:
+                if not await self._offer_restart(gone.error):
+                    return EXIT_KERNEL_DIED
+                continue
+            if not text.strip():
+                continue
+            try:
+                await self._execute(kc, text)
+            except _DEATHS as exc:
+                if not await self._offer_restart(exc):
+                    return EXIT_KERNEL_DIED
+
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.main_task = asyncio.current_task()
+
+        def on_sigterm() -> None:
+            self.terminated = True
+            if self.main_task is not None:
+                self.main_task.cancel()
+
+        with signal_handlers(loop, {signal.SIGTERM: on_sigterm}):
+            try:
+                kc = await (self._attach(self.existing) if self.existing else self._start())
+                if kc is None:
+                    return EXIT_KERNEL_FAILED
+                self.kc = kc
+                try:
+                    return await self._repl(kc)
+                finally:
+                    await kc.aclose()
+            except asyncio.CancelledError:
+                if not self.terminated:
+                    raise
+                return EXIT_TERMINATED
+            finally:
+                if self.km is not None:
+                    if self.km.has_kernel:
+                        self.say("shutting the kernel down")
+                    await self.km.shutdown_kernel()
+                forget_kernel(self.record)
+
+
+def _mono() -> Any:
+    from prompt_toolkit.output import ColorDepth
+
+    return ColorDepth.DEPTH_1_BIT
+
+
+def console_command(*, kernel: str, existing: str | None, startup_timeout: float) -> int:
+    """``kernelkit console``: returns the exit status."""
+    quiet_library_logs()
+    console = KernelConsole(kernel=kernel, existing=existing, startup_timeout=startup_timeout)
+    try:
+        return asyncio.run(console.main())
+    except KernelError as exc:
+        report_error(console.err, f"kernel {kernel!r}", exc)
+        return EXIT_KERNEL_FAILED
