@@ -318,7 +318,7 @@ def test_unreadable_directories_are_reported_when_permissions_bite(tmp_path: Pat
     (kernels / "locked" / "kernel.json").write_text('{"argv": ["x"], "display_name": "L"}')
     (kernels / "fine").mkdir()
     (kernels / "fine" / "kernel.json").write_text(
-        '{"argv": ["/bin/sh"], "display_name": "Fine", "language": "sh"}'
+        '{"argv": ["/bin/sh", "{connection_file}"], "display_name": "Fine", "language": "sh"}'
     )
     workon = tmp_path / "workon"
     locked_env = write_conda(workon / "locked-env", kernel="kkr")

@@ -209,7 +209,8 @@ def test_install_interop(isolated: dict[str, Path], tmp_path: Path) -> None:
     assert ksm.find_kernel_specs()["kk-spec"] == str(dest)
     assert ksm.get_kernel_spec("kk-spec").argv == [sys.executable, "-V"]
 
-    src2 = _write(tmp_path / "src", "jc-spec", _spec_json([sys.executable, "-V"], "jc"))
+    jc_argv = [sys.executable, "-V", "{connection_file}"]
+    src2 = _write(tmp_path / "src", "jc-spec", _spec_json(jc_argv, "jc"))
     jc_dest = ksm.install_kernel_spec(str(src2), user=True)
     assert find_kernel_specs()["jc-spec"] == Path(jc_dest)
     assert get_kernel_spec("jc-spec").display_name == "jc"

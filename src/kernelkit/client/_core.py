@@ -423,7 +423,7 @@ class ClientCore:
                 seen.set()
         failure = self._rejections.judge(channel, error)
         if isinstance(failure, MessageTooLarge):
-            for tracked, lost in self._rejections.lost(channel, failure, self._tracker):
+            for tracked, lost in self._rejections.lost(failure, self._tracker):
                 self.abort(tracked, lost)
         elif failure is not None:
             self.fail_all(failure)

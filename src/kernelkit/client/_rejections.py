@@ -89,15 +89,13 @@ class Rejections:
 
     @staticmethod
     def lost(
-        channel: str, failure: MessageTooLarge, pending: Iterable[TrackedRequest[Waiter]]
+        failure: MessageTooLarge, pending: Iterable[TrackedRequest[Waiter]]
     ) -> Iterator[tuple[TrackedRequest[Waiter], MessageTooLarge]]:
-        """The requests whose reply (or, on IOPub, status or output; on stdin, input
-        request) may have been lost with a message refused on ``channel``, each with
-        the error it fails with: otherwise they would wait for their whole timeout."""
+        """The requests whose reply (or status, or output) may have been lost with a
+        refused message, each with the error it fails with: every pending one, since the
+        transport reopens the channels that carry replies (IOPub: statuses and outputs)
+        together. Otherwise they would wait for their whole timeout."""
         for tracked in pending:
-            if channel in ("iopub", "stdin") or tracked.channel == channel:
-                error = MessageTooLarge(
-                    f"{tracked.msg_type} failed: {failure}", limit=failure.limit
-                )
-                error.__cause__ = failure
-                yield tracked, error
+            error = MessageTooLarge(f"{tracked.msg_type} failed: {failure}", limit=failure.limit)
+            error.__cause__ = failure
+            yield tracked, error

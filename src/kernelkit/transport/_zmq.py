@@ -57,7 +57,8 @@ _DROP_CHECK_DELAY = 0.25  # seconds after DISCONNECTED without a retry: dropped
 _HB_MAX_MESSAGE_SIZE = 64 * 1024
 
 _MESSAGE_CHANNELS = ("shell", "control", "stdin", "iopub")
-_SEND_CHANNELS = frozenset(("shell", "control", "stdin"))
+_SEND_CHANNELS_ORDER = ("shell", "control", "stdin")
+_SEND_CHANNELS = frozenset(_SEND_CHANNELS_ORDER)
 
 
 class ZMQTransport:
@@ -163,7 +164,8 @@ class ZMQTransport:
 
     @property
     def identity(self) -> bytes:
-        """The routing id of this transport's shell, control and stdin sockets."""
+        """The routing id of this transport's shell, control and stdin sockets (a new one
+        after a connection was dropped for a frame over ``max_message_size``)."""
         return self._identity
 
     @property
@@ -327,30 +329,39 @@ class ZMQTransport:
         if which is not None and old is not which:
             return  # reopened already
         self.dropped_connections += 1
-        del self._sockets[channel]
-        monitor = self._monitors.pop(channel, None)
-        if monitor is not None:
-            old.sock.disable_monitor()
-            monitor.close(0)
-        old.close(0)
+        # A DEALER comes back with a new routing id, and its siblings with it (stdin must
+        # share shell's): the kernel's ROUTER may still hold the old connection, and it
+        # ignores a second peer with the same id. What was pending on them is lost.
+        reopen = (channel,) if channel == "iopub" else tuple(_SEND_CHANNELS_ORDER)
+        if channel != "iopub":
+            self._identity = f"kk-{uuid.uuid4().hex}".encode()
+        for name in reopen:
+            sock = self._sockets.pop(name)
+            monitor = self._monitors.pop(name, None)
+            if monitor is not None:
+                sock.sock.disable_monitor()
+                monitor.close(0)
+            sock.close(0)
         ctx = self._context if self._context is not None else zmq.Context.instance()
         limit = self._max_message_size
         name = self._info.kernel_name or "(unnamed)"
         try:
-            self._open_channel(ctx, loop, receiver, channel)
+            for again in reopen:
+                self._open_channel(ctx, loop, receiver, again)
         except zmq.ZMQError as exc:
             self._on_error(channel, exc)
             return
-        self._sockets[channel].start()
-        if channel in self._monitors:
-            self._monitors[channel].start()
+        for again in reopen:
+            self._sockets[again].start()
+            if again in self._monitors:
+                self._monitors[again].start()
         receiver.message_rejected(
             channel,
             MessageTooLarge(
                 f"kernel {name} sent a message on {channel} with a frame over the limit "
                 f"of {limit} bytes (max_message_size); it was refused unread and the "
                 f"connection was reopened, so what the kernel sent on {channel} meanwhile "
-                "is lost",
+                "is lost (with the replies of every request pending then)",
                 limit=limit,
             ),
         )
