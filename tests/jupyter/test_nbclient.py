@@ -187,3 +187,20 @@ def test_the_blocking_manager_and_client() -> None:
         assert not km.is_alive()
     finally:
         km.close()
+
+
+def test_a_cell_past_its_timeout_is_interrupted_and_the_next_runs(tmp_path: Path) -> None:
+    nb = make_notebook(["import time\ntime.sleep(60)", "print('next')"])
+    client = NotebookClient(
+        nb,
+        kernel_manager_class=AsyncKernelManager,
+        timeout=2,  # nbclient waits on shell get_msg(timeout=...) and expects queue.Empty
+        interrupt_on_timeout=True,
+        allow_errors=True,
+        startup_timeout=60,
+    )
+    start = time.monotonic()
+    client.execute()
+    assert time.monotonic() - start < 50  # well under the sleep: it was interrupted
+    assert nb.cells[0].outputs[-1]["ename"] == "KeyboardInterrupt"
+    assert nb.cells[1].outputs[0]["text"] == "next\n"

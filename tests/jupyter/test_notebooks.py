@@ -133,3 +133,31 @@ def test_not_a_notebook_is_a_clear_error(tmp_path: Path) -> None:
     assert "not a notebook: invalid JSON" in result.stderr
     with pytest.raises(NotebookError, match=r"cannot read notebook"):
         Notebook.read(tmp_path / "missing.ipynb")
+
+
+def test_nbclient_on_the_bridge_runs_an_environments_kernel_activated(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kernelkit import KernelFinder
+    from kernelkit.jupyter import AsyncKernelManager
+
+    monkeypatch.setenv("KERNELKIT_ENV_PREFIXES", str(project / ".venv"))
+    venv = project / ".venv"
+    (kernel,) = [
+        k
+        for k in KernelFinder().find()
+        if k.environment is not None and k.environment.prefix == venv and k.healthy
+    ]
+    nb = make_notebook(["import os, sys; print(sys.executable); print(os.environ['VIRTUAL_ENV'])"])
+    NotebookClient(nb, kernel_name=kernel.id, kernel_manager_class=AsyncKernelManager).execute()
+    assert nb.cells[0].outputs[0]["text"].split() == [str(venv / "bin" / "python"), str(venv)]
+
+
+def test_usage_errors_say_what_is_wrong(tmp_path: Path) -> None:
+    nbformat.write(make_notebook(["1"]), tmp_path / "nb.ipynb")
+    both = kernelkit("run", "nb.ipynb", "-c", "1", cwd=tmp_path)
+    assert both.returncode == 2
+    assert "not both" in both.stderr
+    misplaced = kernelkit("run", "-c", "1", "--output", "x.ipynb", cwd=tmp_path)
+    assert misplaced.returncode == 2
+    assert "--output is for notebooks" in misplaced.stderr

@@ -6,6 +6,7 @@ remote client)."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import sys
@@ -129,3 +130,25 @@ async def test_an_environments_kernel_runs_activated_with_its_interpreter(
         text = "".join(m.content.get("text", "") for m in outputs)
         assert text.split() == [str(setup.env / "bin" / "python"), str(setup.env)]
     assert sys.executable not in text
+
+
+def test_kernels_only_kernelkit_can_launch_are_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kernelkit.jupyter import KernelSpecManager
+
+    d = tmp_path / "kernels" / "elsewhere"
+    d.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Elsewhere",
+        "language": "python",
+        "metadata": {"kernel_provisioner": {"provisioner_name": "remote-provisioner"}},
+    }
+    (d / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    with caplog.at_level("WARNING"):
+        specs = KernelSpecManager().get_all_specs()
+    assert "elsewhere" not in specs
+    assert "python3" in specs
+    assert "kernelkit's provisioner 'remote-provisioner'" in caplog.text

@@ -262,12 +262,17 @@ def run(
     if file is not None and file.suffix.lower() == ".ipynb":  # cli/_notebook.py (issue 11)
         from kernelkit.cli._notebook import run_notebook_command
 
+        if code is not None:
+            raise typer.BadParameter("give either -c CODE or a FILE (not both)")
+
         _exit(
             run_notebook_command(
                 file, kernel=kernel, output=output, startup_timeout=startup_timeout
             )
         )
         return
+    if output is not None:
+        raise typer.BadParameter("--output is for notebooks (FILE.ipynb)")
     from kernelkit.cli._run import RunOptions, parse_env, run_command  # start-up time
     from kernelkit.cli._sandbox import sandbox_option
 

@@ -28,6 +28,12 @@ from jupyter_client.kernelspec import KernelSpecManager as JupyterKernelSpecMana
 from jupyter_client.kernelspec import NoSuchKernel as JupyterNoSuchKernel
 
 from kernelkit import KernelError, KernelFinder, KernelSpec, KernelType
+from kernelkit.specs import (
+    DEFAULT_PROVISIONER,
+    JUPYTER_PROVISIONERS,
+    installed_provisioners,
+    provisioner_choice,
+)
 
 __all__ = ["KernelSpecManager", "jupyter_name"]
 
@@ -69,6 +75,23 @@ def _spec_dict(spec: KernelSpec, kernel: KernelType) -> dict[str, Any]:
     return data
 
 
+def _server_cannot_launch(spec: KernelSpec) -> str | None:
+    """Why jupyter_server cannot launch ``spec`` itself: a spec launched through one of
+    kernelkit's own provisioners (a remote server's kernel, say), or with no argv."""
+    if not spec.argv:
+        return "it has no command line (argv) for jupyter_server to run"
+    try:
+        name, _ = provisioner_choice(spec)
+    except KernelError as exc:
+        return str(exc)
+    if name != DEFAULT_PROVISIONER and name not in installed_provisioners(JUPYTER_PROVISIONERS):
+        return (
+            f"it is launched through kernelkit's provisioner {name!r}, which jupyter_server "
+            "cannot use"
+        )
+    return None
+
+
 class KernelSpecManager(JupyterKernelSpecManager):
     """jupyter_client's ``KernelSpecManager`` listing every kernel kernelkit finds."""
 
@@ -92,6 +115,10 @@ class KernelSpecManager(JupyterKernelSpecManager):
             if kernel.problems or kernel.spec is None:
                 reasons = kernel.problems or ("it has no kernelspec to launch",)
                 self._report(f"kernel {kernel.id}", reasons)
+                continue
+            unusable = _server_cannot_launch(kernel.spec)
+            if unusable is not None:
+                self._report(f"kernel {kernel.id}", (unusable,))
                 continue
             name = jupyter_name(kernel)
             if name in kernels:
