@@ -164,7 +164,12 @@ async def test_a_kernel_that_fails_to_start_reports_exit_code_and_output() -> No
     spec = nanny_spec()
     spec = dataclasses.replace(
         spec,
-        argv=(sys.executable, "-c", "import sys; print('no luck here'); sys.exit(7)"),
+        argv=(
+            sys.executable,
+            "-c",
+            "import sys; print('no luck here'); sys.exit(7)",
+            "{connection_file}",
+        ),
     )
     km = AsyncKernelManager(kernel_spec=spec)
     with pytest.raises(KernelStartError) as err:
