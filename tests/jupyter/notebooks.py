@@ -81,6 +81,22 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def _stream_runs_sorted(outputs: list[Any]) -> list[Any]:
+    """Within each run of adjacent stream outputs, stdout before stderr: a kernel flushes
+    its two streams independently, so their relative order differs from run to run."""
+    result: list[Any] = []
+    run: list[Any] = []
+    for o in [*outputs, None]:
+        if isinstance(o, dict) and o.get("output_type") == "stream":
+            run.append(o)
+            continue
+        result += sorted(run, key=lambda r: str(r.get("name")) != "stdout")
+        run = []
+        if o is not None:
+            result.append(o)
+    return result
+
+
 def normalised(nb: nbformat.NotebookNode) -> list[dict[str, Any]]:
     """The cells' outputs and counts, without ids, timestamps, addresses or timings."""
     out = []
@@ -92,7 +108,7 @@ def normalised(nb: nbformat.NotebookNode) -> list[dict[str, Any]]:
             {
                 "source": cell.source,
                 "execution_count": cell.get("execution_count"),
-                "outputs": _scrub([dict(o) for o in cell.get("outputs", [])]),
+                "outputs": _stream_runs_sorted(_scrub([dict(o) for o in cell.get("outputs", [])])),
             }
         )
     return out
