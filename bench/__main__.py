@@ -37,6 +37,7 @@ FIGURES: dict[str, tuple[int, str, str]] = {
     "many": (6, "bench._fig_many", "concurrent starts, memory per kernel, warm pool"),
     "import": (7, "bench._fig_import", "import and --help time"),
     "ports": (8, "bench._fig_ports", "port collisions, 4 concurrent processes"),
+    "sandbox": (9, "bench._fig_sandbox", "sandboxed start, ipc vs tcp execute, sandboxed pool"),
 }
 
 
