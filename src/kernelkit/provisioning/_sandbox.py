@@ -89,7 +89,8 @@ class SandboxProvisioner(LocalProvisioner):
 
     Options (keywords, or the kernelspec's ``metadata.kernel_provisioner.config``):
     ``network`` (bool), ``work_dir`` (default: a fresh directory removed at shutdown),
-    ``ro_paths`` and ``rw_paths`` (lists of absolute paths to bind in), ``env`` (added
+    ``ro_paths`` and ``rw_paths`` (lists of absolute paths to bind in), ``hide_paths``
+    (directories to show empty), ``env`` (added
     to the kernel's environment), limits ``memory`` and ``file_size`` ("512M" or bytes),
     ``processes`` (count), ``cpu_time`` (seconds of CPU per process), ``wall_clock``
     (seconds per execute request), ``uid``; and every :class:`LocalProvisioner` option
@@ -110,6 +111,7 @@ class SandboxProvisioner(LocalProvisioner):
         work_dir: str | os.PathLike[str] | None = None,
         ro_paths: Sequence[str | os.PathLike[str]] | None = None,
         rw_paths: Sequence[str | os.PathLike[str]] | None = None,
+        hide_paths: Sequence[str | os.PathLike[str]] | None = None,
         env: Mapping[str, str] | None = None,
         memory: int | str | None = None,
         processes: int | None = None,
@@ -130,6 +132,7 @@ class SandboxProvisioner(LocalProvisioner):
             work_dir=work_dir,
             ro_paths=ro_paths,
             rw_paths=rw_paths,
+            hide_paths=hide_paths,
             env=env,
             memory=memory,
             processes=processes,
@@ -258,6 +261,7 @@ class SandboxProvisioner(LocalProvisioner):
             runtime_dir=connection_file_path("x").parent,
             sandboxes_dir=self.sandbox_dir.parent,
             network=opts.network,
+            extra=opts.hide_paths,
         )
         inner = list(cmd)
         uid = self.run_as
