@@ -7,16 +7,20 @@
 - rtt: one ``execute('pass')`` round trip (request to reply and idle), median over 100,
   over ``ipc`` in the sandbox vs ``tcp`` unsandboxed ("floor" column); an unsandboxed
   ``ipc`` kernel is shown beside them.
+- every kernel keeps IPython's state on tmpfs (``IPYTHONDIR``), as a sandboxed one does.
 - pool: ``acquire()`` from a full ``AsyncKernelPool(sandbox=...)``: asking to holding a
   ready sandboxed kernel (target <= 5 ms, absolute).
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import os
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 from contextlib import AsyncExitStack
 from typing import Any
@@ -46,6 +50,21 @@ def _need_bwrap() -> None:
         raise Missing("bubblewrap is not installed (apt-get install bubblewrap)")
 
 
+def _ipython_dir() -> str:
+    """IPython's state (its history database, written at every execution) on tmpfs for
+    every contestant: a sandboxed kernel keeps it in its private /tmp (memory), and a
+    history on disk would be measured instead of the sandbox and the transport."""
+    global _IPYTHON_DIR
+    if _IPYTHON_DIR is None:
+        base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        _IPYTHON_DIR = tempfile.mkdtemp(prefix="kk-bench-ipython-", dir=base)
+        atexit.register(shutil.rmtree, _IPYTHON_DIR, ignore_errors=True)
+    return _IPYTHON_DIR
+
+
+_IPYTHON_DIR: str | None = None
+
+
 async def _start(stack: AsyncExitStack, *, ipc: bool = False, **options: Any) -> tuple[Any, Any]:
     cls = _kk.api("kernelkit.manager", "AsyncKernelManager")
     if ipc:  # the local provisioner over ipc, as the kernelspec's metadata asks
@@ -55,7 +74,7 @@ async def _start(stack: AsyncExitStack, *, ipc: bool = False, **options: Any) ->
         km = cls(kernel_spec=spec, **options)
     else:
         km = cls(kernel_name=_procs.IPYKERNEL_SPEC, **options)
-    await km.start_kernel()
+    await km.start_kernel(env={"IPYTHONDIR": _ipython_dir()})
     stack.push_async_callback(km.shutdown_kernel, now=True)
     kc = km.client()
     await kc.start()
@@ -98,7 +117,11 @@ class StartJupyterClient(AsyncContestant):
         km = self.cls(kernel_name=_procs.IPYKERNEL_SPEC)
         try:
             t0 = time.perf_counter()
-            await km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await km.start_kernel(
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "IPYTHONDIR": _ipython_dir()},
+            )
             kc = km.client()
             kc.start_channels()
             await kc.wait_for_ready(timeout=TIMEOUT)
