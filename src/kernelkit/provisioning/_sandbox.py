@@ -427,6 +427,18 @@ class SandboxProvisioner(LocalProvisioner):
         if not restart:
             shutil.rmtree(self.sandbox_dir, ignore_errors=True)
 
+    async def load_provisioner_info(self, provisioner_info: Mapping[str, Any]) -> None:
+        """Refused: a sandbox ends with the process that started it (bubblewrap's
+        ``--die-with-parent``), so there is nothing for another process to attach to.
+
+        Raises:
+            ProvisioningError: always.
+        """
+        raise ProvisioningError(
+            f"kernel {self.kernel_spec.name!r}: a sandboxed kernel cannot be re-attached; "
+            "it ends with the process that started it"
+        )
+
     async def get_provisioner_info(self) -> dict[str, Any]:
         info = await super().get_provisioner_info()
         info["sandbox"] = {**self.options.describe(), "dir": str(self.sandbox_dir)}
