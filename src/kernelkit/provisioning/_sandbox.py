@@ -29,6 +29,7 @@ from kernelkit.provisioning._sandbox_cgroup import Cgroup
 from kernelkit.provisioning._sandbox_command import (
     RLIMIT_SIGNALS,
     bwrap_argv,
+    bwrap_path,
     cgroup_join_argv,
     hidden_dirs,
     host_environ,
@@ -256,6 +257,7 @@ class SandboxProvisioner(LocalProvisioner):
 
     def sandbox_argv(self, cmd: Sequence[str], env: Mapping[str, str]) -> list[str]:
         """The full command line that runs ``cmd`` in this sandbox."""
+        bwrap_path()  # first: the missing tool to name is bubblewrap
         opts = self.options
         hidden = hidden_dirs(
             runtime_dir=connection_file_path("x").parent,

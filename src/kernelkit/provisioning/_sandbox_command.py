@@ -28,6 +28,7 @@ from kernelkit._errors import ProvisioningError
 
 __all__ = [
     "bwrap_argv",
+    "bwrap_path",
     "cgroup_join_argv",
     "HOST_ENV",
     "RLIMIT_SIGNALS",
@@ -65,6 +66,15 @@ def _tool(name: str, package: str) -> str:
             f"(Debian/Ubuntu: apt-get install {package})"
         )
     return path
+
+
+def bwrap_path() -> str:
+    """Where bubblewrap is installed.
+
+    Raises:
+        ProvisioningError: it is not (the message says which package to install).
+    """
+    return _tool("bwrap", "bubblewrap")
 
 
 def _under(path: Path, dirs: Iterable[Path]) -> bool:
@@ -132,7 +142,7 @@ def bwrap_argv(
         ProvisioningError: bubblewrap is not installed.
     """
     argv = [
-        _tool("bwrap", "bubblewrap"),
+        bwrap_path(),
         "--die-with-parent",
         "--unshare-pid",
         "--unshare-ipc",
