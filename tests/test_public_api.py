@@ -72,6 +72,7 @@ EXPECTED = [
     "Receiver",
     "RemoteProtocolError",
     "RequestError",
+    "SandboxProvisioner",
     "Session",
     "SpecProvider",
     "Subshell",

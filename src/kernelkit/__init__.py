@@ -101,6 +101,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "KernelProvisionerFactory",
         "LaunchParams",
         "LocalProvisioner",
+        "SandboxProvisioner",
         "launch_kernel",
     ),
     "kernelkit.specs": (
@@ -315,6 +316,9 @@ if TYPE_CHECKING:
     )
     from kernelkit.provisioning import (
         LocalProvisioner as LocalProvisioner,
+    )
+    from kernelkit.provisioning import (
+        SandboxProvisioner as SandboxProvisioner,
     )
     from kernelkit.provisioning import (
         launch_kernel as launch_kernel,

@@ -121,6 +121,24 @@ async def test_read_the_home_dir(sandboxed: Sandboxed) -> None:
     assert secret.name not in out
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="run by another user, the kernel is that user")
+async def test_read_root_owned_secrets_when_run_by_root(sandboxed: Sandboxed) -> None:
+    # Run by root, the kernel runs as nobody without capabilities: root's files stay closed.
+    code = (
+        "import glob\n"
+        "for path in ['/etc/shadow', *glob.glob('/etc/ssh/ssh_host_*_key')]:\n"
+        "    try:\n"
+        "        open(path).read()\n"
+        "        print('READ', path)\n"
+        "    except OSError as e:\n"
+        "        print(type(e).__name__)\n"
+    )
+    async with kernel(sandboxed) as (_, kc):
+        out = await refused(kc, code)
+    assert "READ" not in out
+    assert out.splitlines()[0] == "PermissionError"
+
+
 async def test_hide_paths_hides_more(sandboxed: Sandboxed, tmp_path: Path) -> None:
     private = Path(__file__).parent  # readable by anyone on the host; hidden on request
     code = f"import os; print(os.listdir({str(private)!r}))"

@@ -182,11 +182,6 @@ class SandboxProvisioner(LocalProvisioner):
         return self.options.uid if self.options.uid is not None else DEFAULT_SANDBOX_UID
 
     @property
-    def cgroup(self) -> Cgroup | None:
-        """The control group of the running kernel, if its limits use one."""
-        return self._cgroup
-
-    @property
     def limit_reached(self) -> str | None:
         """The limit that stopped the kernel, in words, once one has."""
         return self._limit_reason
