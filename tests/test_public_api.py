@@ -74,6 +74,7 @@ EXPECTED = [
     "Receiver",
     "RemoteProtocolError",
     "RequestError",
+    "SandboxProvisioner",
     "Session",
     "SignatureMismatch",
     "SpecProvider",

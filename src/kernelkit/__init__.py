@@ -104,6 +104,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "KernelProvisionerFactory",
         "LaunchParams",
         "LocalProvisioner",
+        "SandboxProvisioner",
         "launch_kernel",
     ),
     "kernelkit.specs": (
@@ -327,6 +328,9 @@ if TYPE_CHECKING:
     )
     from kernelkit.provisioning import (
         LocalProvisioner as LocalProvisioner,
+    )
+    from kernelkit.provisioning import (
+        SandboxProvisioner as SandboxProvisioner,
     )
     from kernelkit.provisioning import (
         launch_kernel as launch_kernel,

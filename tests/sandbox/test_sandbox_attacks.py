@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kernelkit import KernelDied
+from kernelkit import KernelDied, KernelError
 from kernelkit.client import AsyncKernelClient
 from kernelkit.manager import AsyncKernelManager
 
@@ -54,13 +54,28 @@ async def refused(kc: AsyncKernelClient, code: str) -> str:
     return out.strip()
 
 
-async def died_of(km: AsyncKernelManager, kc: AsyncKernelClient, code: str) -> KernelDied:
-    """Run ``code``, which must get the kernel stopped; the owner's error."""
-    with pytest.raises(KernelDied) as caught:
+async def died_of(km: AsyncKernelManager, kc: AsyncKernelClient, code: str) -> KernelError:
+    """Run ``code``, which must get the kernel stopped (while it runs, or, for a limit
+    seen when the request ends, right after its reply); the owner's error."""
+    dead: asyncio.Future[KernelError] = asyncio.get_running_loop().create_future()
+
+    def on_dead(error: KernelError) -> None:
+        if not dead.done():
+            dead.set_result(error)
+
+    km.add_restart_callback(on_dead, "dead")
+    try:
         await run(kc, code, timeout=90)
-    assert km.last_error is not None
-    assert str(km.last_error) == str(caught.value)
-    return caught.value
+    except KernelDied as exc:
+        raised: KernelError | None = exc
+    else:
+        raised = None
+    error = await asyncio.wait_for(dead, 60)
+    assert isinstance(error, KernelDied)
+    assert km.last_error is error
+    if raised is not None:
+        assert str(raised) == str(error)
+    return error
 
 
 def exists(path: str) -> bool:
@@ -104,6 +119,32 @@ async def test_read_the_home_dir(sandboxed: Sandboxed) -> None:
     assert "s3cret" not in out
     assert out.splitlines()[0] == "FileNotFoundError"
     assert secret.name not in out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="run by another user, the kernel is that user")
+async def test_read_root_owned_secrets_when_run_by_root(sandboxed: Sandboxed) -> None:
+    # Run by root, the kernel runs as nobody without capabilities: root's files stay closed.
+    code = (
+        "import glob\n"
+        "for path in ['/etc/shadow', *glob.glob('/etc/ssh/ssh_host_*_key')]:\n"
+        "    try:\n"
+        "        open(path).read()\n"
+        "        print('READ', path)\n"
+        "    except OSError as e:\n"
+        "        print(type(e).__name__)\n"
+    )
+    async with kernel(sandboxed) as (_, kc):
+        out = await refused(kc, code)
+    assert "READ" not in out
+    assert out.splitlines()[0] == "PermissionError"
+
+
+async def test_hide_paths_hides_more(sandboxed: Sandboxed, tmp_path: Path) -> None:
+    private = Path(__file__).parent  # readable by anyone on the host; hidden on request
+    code = f"import os; print(os.listdir({str(private)!r}))"
+    async with kernel(sandboxed, hide_paths=[str(private)]) as (_, kc):
+        out = await refused(kc, code)
+    assert out == "[]"
 
 
 async def test_read_another_kernels_connection_file(sandboxed: Sandboxed) -> None:

@@ -165,3 +165,19 @@ async def test_pool_hands_out_each_sandboxed_kernel_once(runtime_dir: Path) -> N
             await first.aclose()
             await second.aclose()
         assert not any(d.exists() for d in dirs)
+
+
+def cgroups_of(kernel_id: str) -> list[Path]:
+    return list(Path("/sys/fs/cgroup").glob(f"*/kernelkit/{kernel_id}-*"))
+
+
+async def test_missing_bubblewrap_is_named_and_nothing_is_left(
+    sandboxed: Sandboxed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    km = AsyncKernelManager(kernel_spec=sandboxed(), autorestart=False)
+    with pytest.raises(ProvisioningError, match="'bwrap' is not installed; install bubblewrap"):
+        await km.start_kernel()
+    p = sandbox(km)
+    assert not p.sandbox_dir.exists()
+    assert not cgroups_of(km.kernel_id)

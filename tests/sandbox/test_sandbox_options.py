@@ -91,3 +91,15 @@ def test_environment_keeps_secrets_out(monkeypatch: pytest.MonkeyPatch) -> None:
     assert env["CONDA_PREFIX"] == "/c"
     assert env["HOME"] == "/w"
     assert env["X"] == "y"
+
+
+async def test_a_sandbox_cannot_be_reattached() -> None:
+    from kernelkit.provisioning import SandboxProvisioner
+    from kernelkit.specs import KernelSpec
+
+    spec = KernelSpec(
+        name="k", resource_dir=Path("/"), argv=("python",), display_name="k", language="python"
+    )
+    p = SandboxProvisioner(kernel_id="a", kernel_spec=spec)
+    with pytest.raises(ProvisioningError, match="cannot be re-attached"):
+        await p.load_provisioner_info({"kernel_id": "a", "pid": 1})

@@ -29,6 +29,7 @@ from kernelkit.provisioning._sandbox_cgroup import Cgroup
 from kernelkit.provisioning._sandbox_command import (
     RLIMIT_SIGNALS,
     bwrap_argv,
+    bwrap_path,
     cgroup_join_argv,
     hidden_dirs,
     host_environ,
@@ -89,7 +90,8 @@ class SandboxProvisioner(LocalProvisioner):
 
     Options (keywords, or the kernelspec's ``metadata.kernel_provisioner.config``):
     ``network`` (bool), ``work_dir`` (default: a fresh directory removed at shutdown),
-    ``ro_paths`` and ``rw_paths`` (lists of absolute paths to bind in), ``env`` (added
+    ``ro_paths`` and ``rw_paths`` (lists of absolute paths to bind in), ``hide_paths``
+    (directories to show empty), ``env`` (added
     to the kernel's environment), limits ``memory`` and ``file_size`` ("512M" or bytes),
     ``processes`` (count), ``cpu_time`` (seconds of CPU per process), ``wall_clock``
     (seconds per execute request), ``uid``; and every :class:`LocalProvisioner` option
@@ -110,6 +112,7 @@ class SandboxProvisioner(LocalProvisioner):
         work_dir: str | os.PathLike[str] | None = None,
         ro_paths: Sequence[str | os.PathLike[str]] | None = None,
         rw_paths: Sequence[str | os.PathLike[str]] | None = None,
+        hide_paths: Sequence[str | os.PathLike[str]] | None = None,
         env: Mapping[str, str] | None = None,
         memory: int | str | None = None,
         processes: int | None = None,
@@ -130,6 +133,7 @@ class SandboxProvisioner(LocalProvisioner):
             work_dir=work_dir,
             ro_paths=ro_paths,
             rw_paths=rw_paths,
+            hide_paths=hide_paths,
             env=env,
             memory=memory,
             processes=processes,
@@ -176,11 +180,6 @@ class SandboxProvisioner(LocalProvisioner):
         if os.geteuid() != 0:
             return None
         return self.options.uid if self.options.uid is not None else DEFAULT_SANDBOX_UID
-
-    @property
-    def cgroup(self) -> Cgroup | None:
-        """The control group of the running kernel, if its limits use one."""
-        return self._cgroup
 
     @property
     def limit_reached(self) -> str | None:
@@ -253,11 +252,13 @@ class SandboxProvisioner(LocalProvisioner):
 
     def sandbox_argv(self, cmd: Sequence[str], env: Mapping[str, str]) -> list[str]:
         """The full command line that runs ``cmd`` in this sandbox."""
+        bwrap_path()  # first: the missing tool to name is bubblewrap
         opts = self.options
         hidden = hidden_dirs(
             runtime_dir=connection_file_path("x").parent,
             sandboxes_dir=self.sandbox_dir.parent,
             network=opts.network,
+            extra=opts.hide_paths,
         )
         inner = list(cmd)
         uid = self.run_as
@@ -422,6 +423,18 @@ class SandboxProvisioner(LocalProvisioner):
         self._remove_cgroup()
         if not restart:
             shutil.rmtree(self.sandbox_dir, ignore_errors=True)
+
+    async def load_provisioner_info(self, provisioner_info: Mapping[str, Any]) -> None:
+        """Refused: a sandbox ends with the process that started it (bubblewrap's
+        ``--die-with-parent``), so there is nothing for another process to attach to.
+
+        Raises:
+            ProvisioningError: always.
+        """
+        raise ProvisioningError(
+            f"kernel {self.kernel_spec.name!r}: a sandboxed kernel cannot be re-attached; "
+            "it ends with the process that started it"
+        )
 
     async def get_provisioner_info(self) -> dict[str, Any]:
         info = await super().get_provisioner_info()

@@ -28,6 +28,7 @@ from kernelkit._errors import ProvisioningError
 
 __all__ = [
     "bwrap_argv",
+    "bwrap_path",
     "cgroup_join_argv",
     "HOST_ENV",
     "RLIMIT_SIGNALS",
@@ -67,12 +68,24 @@ def _tool(name: str, package: str) -> str:
     return path
 
 
+def bwrap_path() -> str:
+    """Where bubblewrap is installed.
+
+    Raises:
+        ProvisioningError: it is not (the message says which package to install).
+    """
+    return _tool("bwrap", "bubblewrap")
+
+
 def _under(path: Path, dirs: Iterable[Path]) -> bool:
     return any(path == d or d in path.parents for d in dirs)
 
 
-def hidden_dirs(*, runtime_dir: Path, sandboxes_dir: Path, network: bool) -> list[Path]:
-    """The host directories a sandbox sees empty, outermost first."""
+def hidden_dirs(
+    *, runtime_dir: Path, sandboxes_dir: Path, network: bool, extra: Sequence[Path] = ()
+) -> list[Path]:
+    """The host directories a sandbox sees empty (``extra``: more of them), outermost
+    first."""
     candidates = [Path("/root"), Path("/home"), Path.home()]
     home = os.environ.get("HOME")
     if home:
@@ -80,7 +93,7 @@ def hidden_dirs(*, runtime_dir: Path, sandboxes_dir: Path, network: bool) -> lis
     # /run holds daemon sockets (docker, dbus) that no network namespace closes. With
     # the network allowed, name resolution still needs what /etc/resolv.conf points at.
     candidates += [Path("/run/user")] if network else [Path("/run")]
-    candidates += [runtime_dir, sandboxes_dir]
+    candidates += [runtime_dir, sandboxes_dir, *extra]
     found: list[Path] = []
     for path in sorted({p.absolute() for p in candidates}, key=lambda p: len(p.parts)):
         if path == Path("/") or _under(path, found):
@@ -129,7 +142,7 @@ def bwrap_argv(
         ProvisioningError: bubblewrap is not installed.
     """
     argv = [
-        _tool("bwrap", "bubblewrap"),
+        bwrap_path(),
         "--die-with-parent",
         "--unshare-pid",
         "--unshare-ipc",

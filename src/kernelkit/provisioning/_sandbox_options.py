@@ -139,6 +139,7 @@ class SandboxOptions:
     work_dir: Path | None = None
     ro_paths: tuple[Path, ...] = ()
     rw_paths: tuple[Path, ...] = ()
+    hide_paths: tuple[Path, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     memory: int | None = None
     processes: int | None = None
@@ -155,6 +156,7 @@ class SandboxOptions:
         work_dir: object = None,
         ro_paths: object = None,
         rw_paths: object = None,
+        hide_paths: object = None,
         env: object = None,
         memory: object = None,
         processes: object = None,
@@ -192,6 +194,7 @@ class SandboxOptions:
             work_dir=wd,
             ro_paths=_paths(ro_paths, what="ro_paths"),
             rw_paths=_paths(rw_paths, what="rw_paths"),
+            hide_paths=_paths(hide_paths, what="hide_paths"),
             env=_env(env),
             memory=parse_bytes(memory, what="memory") if memory is not None else None,
             processes=processes,
@@ -208,6 +211,7 @@ class SandboxOptions:
             "work_dir": str(self.work_dir) if self.work_dir else None,
             "ro_paths": [str(p) for p in self.ro_paths],
             "rw_paths": [str(p) for p in self.rw_paths],
+            "hide_paths": [str(p) for p in self.hide_paths],
             "memory": self.memory,
             "processes": self.processes,
             "cpu_time": self.cpu_time,
