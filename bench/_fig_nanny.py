@@ -1,4 +1,4 @@
-"""Figure 9: the nanny's cost and its death notice.
+"""Figure 10: the nanny's cost and its death notice.
 
 Both contestants are kernelkit's ``AsyncKernelManager`` on the ``bench-ipykernel`` spec:
 one through the nanny (``nanny-provisioner``: a supervisor process launches the kernel),

@@ -1,4 +1,4 @@
-"""Figure 9: executing a 50-cell notebook (ipykernel), start to finish.
+"""Figure 11: executing a 50-cell notebook (ipykernel), start to finish.
 
 One sample runs the whole notebook in a new kernel: start, every cell, shutdown.
 

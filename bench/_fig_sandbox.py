@@ -1,4 +1,4 @@
-"""Figure 9: sandboxed kernels (bubblewrap), against the same kernel unsandboxed.
+"""Figure 12: sandboxed kernels (bubblewrap), against the same kernel unsandboxed.
 
 - start: start-to-ready of the ``bench-ipykernel`` kernel in a sandbox (``ipc``
   transport, control group when memory/process limits are set: here 512M and 256
