@@ -62,7 +62,7 @@ async def test_wrong_token_names_the_server_not_the_token(
     registry.add("bad", servers[kind].url, token="not-the-token-123")
     p = RemoteProvisioner(kernel_id="k", kernel_spec=remote_spec(), server="bad")
     t0 = time.monotonic()
-    with pytest.raises(KernelError, match=r"401|403") as caught:
+    with pytest.raises(KernelError, match="refused the token") as caught:
         await _launch(p)
     assert time.monotonic() - t0 < 10
     assert "not-the-token-123" not in str(caught.value)
@@ -117,11 +117,12 @@ async def test_server_killed_mid_execute(tmp_path: Path, registry: ServerRegistr
             own.proc.kill()
             own.proc.wait(10)
             t0 = time.monotonic()
-            # The heartbeat (WebSocket pings) notices first; without it, the reconnects
-            # failing for reconnect_timeout would.
-            with pytest.raises(KernelError, match=r"unreachable|could not be reopened"):
+            # The socket drops; reconnecting fails for reconnect_timeout, then the
+            # transport is lost and the request fails saying why.
+            with pytest.raises(KernelError, match="could not be reopened") as caught:
                 await asyncio.wait_for(pending, 30)
             assert time.monotonic() - t0 < 20
+            assert "is the server running?" in str(caught.value)
             p.remote_kernel_id = None  # nothing to delete: the server is gone
     finally:
         own.stop()

@@ -131,6 +131,10 @@ async def test_pool(registry: ServerRegistry, js: RemoteServer) -> None:
             assert p.remote_kernel_id is not None
             remote_id = p.remote_kernel_id
             assert (await kernel.client.execute("1", timeout=20)).content["status"] == "ok"
+            await _interrupted(kernel.manager, kernel.client)
+            await kernel.manager.restart_kernel()
+            await kernel.client.wait_for_ready(timeout=30)
+            assert (await kernel.client.execute("1", timeout=20)).content["status"] == "ok"
         assert not await _exists(js, remote_id)
 
 

@@ -444,8 +444,9 @@ class AsyncKernelManager:
         log.warning("%s", error)
         self._last_error = error
         self._notices.notify_dead(error)  # first: pending requests fail now
-        # Reap it, stop what it left in its group, remove its file; keep key and ports.
-        await self._release(p, restart=autorestart)
+        # Reap it, stop what it left in its group, remove its file; keep key and ports
+        # (a remote kernel's id is forgotten: the server has none by that id any more).
+        await self._release(p, restart=not remote)
         self._state = "restarting" if autorestart else "dead"
         self._notices.fire("died", error)
         if not autorestart:

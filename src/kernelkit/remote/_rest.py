@@ -140,7 +140,10 @@ class ServerAPI:
         if status in ok:
             return response
         reason = _reason(response)
-        if status == 403 and reason and "forbidden" not in reason.lower():
+        # A Jupyter Server answers a POST with a wrong token as it would a browser's
+        # without a cookie: 403 "'_xsrf' argument missing". That is the token too.
+        token_refused = not reason or "forbidden" in reason.lower() or "_xsrf" in reason
+        if status == 403 and not token_refused:
             # Not the token: the server says why (Enterprise Gateway: "User 'root' is not
             # authorized ... Ensure KERNEL_USERNAME is set").
             raise ServerError(f"{self._where} refused {what} (HTTP 403){reason}")

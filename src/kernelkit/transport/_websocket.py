@@ -10,9 +10,11 @@ What the servers do not do, and this transport makes up for (PROTOCOL.md):
 
 - Latency: the servers leave Nagle on, so each reply waits for our delayed ACK (~40 ms).
   We set ``TCP_NODELAY`` and re-arm ``TCP_QUICKACK`` (Linux) after every read.
-- Liveness: there is no heartbeat channel. :meth:`WebSocketTransport.ping` is a WebSocket
-  ping, and keepalive pings every ``ping_interval`` seconds close a socket that stopped
-  answering (the servers never close it themselves, not even after the kernel is gone).
+- Liveness: there is no heartbeat channel (``supports_heartbeat`` is False: clients run
+  no heartbeat over it). Keepalive pings every ``ping_interval`` seconds close a socket
+  that stopped answering within ``ping_timeout`` (the servers never close it themselves,
+  not even after the kernel is gone); :meth:`WebSocketTransport.ping` is one such ping.
+  A socket that cannot be reopened within ``reconnect_timeout`` ends the transport.
 - Dropped sockets: the transport reconnects with the same ``session_id``; the server
   buffers what the kernel sent meanwhile and replays it. Messages queued while
   disconnected are sent after the reconnect; a message received twice (by id) is
@@ -203,9 +205,12 @@ class WebSocketTransport:
 
     @property
     def supports_heartbeat(self) -> bool:
-        # No heartbeat channel: ping() is a WebSocket ping to the server, and the server
-        # reports the kernel's death on IOPub (see the module docstring).
-        return True
+        # No heartbeat channel, and no client heartbeat over this transport: the server,
+        # not the kernel, answers pings, and a server busy relaying a big message is late
+        # by seconds without anything being wrong. Liveness is this transport's own (the
+        # keepalive with its generous ping_timeout, the reconnect budget) and the
+        # server's word on IOPub (see the module docstring). ping() still works.
+        return False
 
     @property
     def heartbeat_url(self) -> str:
