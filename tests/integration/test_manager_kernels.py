@@ -105,12 +105,21 @@ async def test_ipykernel_interrupt_and_two_clients() -> None:
             await other.wait_for_ready(timeout=30)
             a, b = await asyncio.gather(run(kc, "'from a'"), run(other, "'from b'"))
             assert (a, b) == ("'from a'\n", "'from b'\n")
-        busy = asyncio.ensure_future(kc.execute("import time; time.sleep(30)", timeout=30))
-        await asyncio.sleep(0.5)
+        # Interrupt once the cell itself runs (its own output): ipykernel drops the reply
+        # of a cell interrupted between execute_input and running it.
+        running = asyncio.Event()
+        busy = asyncio.ensure_future(
+            kc.execute_interactive(
+                "import time; print('in', flush=True); time.sleep(30)",
+                output_hook=lambda m: running.set() if m.msg_type == "stream" else None,
+                timeout=30,
+            )
+        )
+        await asyncio.wait_for(running.wait(), 20)
         t0 = time.monotonic()
         await km.interrupt_kernel()
         reply = await busy
-        assert time.monotonic() - t0 < 2
+        assert time.monotonic() - t0 < 5
         assert reply.content["ename"] == "KeyboardInterrupt"
     finally:
         await kc.aclose()
