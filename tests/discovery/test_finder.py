@@ -378,3 +378,38 @@ def test_the_finder_loads_providers_from_entry_points_in_isolation(
     assert "did not answer within 1 s" in by_provider["kk-hangs"]
     assert "failed to load (kk_provider_not_installed:Provider)" in by_provider["kk-missing"]
     assert "ModuleNotFoundError" in by_provider["kk-missing"]
+
+
+class Slow(KernelProvider):
+    """Answers after ``seconds`` (a listing that takes a while, but answers)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.calls = 0
+
+    def find_kernels(self) -> list[KernelType]:
+        self.calls += 1
+        time.sleep(self.seconds)
+        return [_kt("late")]
+
+
+def test_two_calls_at_once_share_one_listing_and_both_wait_for_it() -> None:
+    # The second call used to report "still listing after 0.0 s" and leave the kernel out.
+    slow = Slow(0.5)
+    finder = KernelFinder({"slow": slow}, time_limit=30)
+    results: list[list[str]] = []
+    problems: list[object] = []
+
+    def find() -> None:
+        result = finder.find()
+        results.append([k.id for k in result])
+        problems.extend(result.problems)
+
+    threads = [threading.Thread(target=find) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert results == [["slow/late"], ["slow/late"]]
+    assert problems == []
+    assert slow.calls == 1

@@ -276,10 +276,18 @@ class KernelFinder:
         with self._lock:
             for slot in slots:
                 if slot.running is not None:
-                    if not slot.running.done.is_set():
-                        # Still busy since an earlier call: do not wait for it again, and
-                        # do not start a second thread; show its last good listing, if any.
-                        waited = time.monotonic() - slot.running.started
+                    running = slot.running
+                    if not running.done.is_set() and (
+                        time.monotonic() - running.started < self.time_limit
+                    ):
+                        # Another call (another thread) started this listing moments ago:
+                        # wait for the same one, within its own time limit.
+                        plan.append((slot, running))
+                        continue
+                    if not running.done.is_set():
+                        # Busy past its limit since an earlier call: do not wait for it
+                        # again, nor start a second thread; show its last good listing.
+                        waited = time.monotonic() - running.started
                         problems.append(
                             DiscoveryProblem(
                                 slot.name,
@@ -299,7 +307,8 @@ class KernelFinder:
                 slot.running = new_job
                 plan.append((slot, new_job))
                 starting.append((slot, new_job))
-        deadline = time.monotonic() + self.time_limit
+        t_start = time.monotonic()
+        deadline = t_start + self.time_limit
         stagger = min(_STAGGER, self.time_limit / 4)  # a slow one costs the others little
         for index, (slot, new_job) in enumerate(starting):
             if index:
@@ -320,7 +329,11 @@ class KernelFinder:
                 if slot.cached is not None:
                     kernels.extend(slot.cached.kernels)
                 continue
-            if not job.done.wait(max(0.0, deadline - time.monotonic())):
+            # A listing another call started gets its own limit, not a fresh one.
+            until = (
+                min(deadline, job.started + self.time_limit) if job.started < t_start else deadline
+            )
+            if not job.done.wait(max(0.0, until - time.monotonic())):
                 waited = time.monotonic() - job.started
                 problems.append(
                     DiscoveryProblem(
