@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kernelkit import ProvisioningError
-from kernelkit.manager import AsyncKernelManager, AsyncKernelPool
+from kernelkit.manager import AsyncKernelManager, AsyncKernelPool, AsyncMultiKernelManager
 from kernelkit.provisioning import SandboxProvisioner, sandboxed_launch
 from kernelkit.specs import load_kernel_spec
 
@@ -165,6 +165,21 @@ async def test_pool_hands_out_each_sandboxed_kernel_once(runtime_dir: Path) -> N
             await first.aclose()
             await second.aclose()
         assert not any(d.exists() for d in dirs)
+
+
+async def test_the_multi_kernel_manager_sandboxes_one_kernel_and_not_the_other(
+    runtime_dir: Path,
+) -> None:
+    env = {"KERNELKIT_TEST_SESSION": os.environ["KERNELKIT_TEST_SESSION"]}
+    async with AsyncMultiKernelManager() as mkm:
+        boxed = await mkm.start_kernel("python3", sandbox={"env": env})
+        plain = await mkm.start_kernel("python3")
+        assert isinstance(mkm.get_kernel(boxed).provisioner, SandboxProvisioner)
+        assert not isinstance(mkm.get_kernel(plain).provisioner, SandboxProvisioner)
+        async with mkm.get_kernel(boxed).client() as kc:
+            await kc.wait_for_ready(timeout=60)
+            _, out = await run(kc, "import os; print(os.getuid() != 0 or os.getcwd())")
+            assert out.strip()
 
 
 def cgroups_of(kernel_id: str) -> list[Path]:

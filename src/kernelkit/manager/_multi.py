@@ -29,7 +29,7 @@ from kernelkit.manager._choice import check_kernel_choice
 from kernelkit.manager._manager import AsyncKernelManager
 from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
 from kernelkit.protocol import Message
-from kernelkit.provisioning import KernelProvisionerFactory
+from kernelkit.provisioning import KernelProvisionerFactory, SandboxChoice
 from kernelkit.specs import KernelSpec
 
 __all__ = [
@@ -187,6 +187,7 @@ class AsyncMultiKernelManager:
         inherit_env: bool = True,
         cwd: str | None = None,
         extra_arguments: Sequence[str] = (),
+        sandbox: SandboxChoice = None,
     ) -> str:
         """Start a kernel and return its id once it listens (as
         :meth:`AsyncKernelManager.start_kernel`; call the client's ``wait_for_ready``).
@@ -196,7 +197,9 @@ class AsyncMultiKernelManager:
         kernel; ``kernel_id`` chooses the id (default: a new uuid). ``env`` and
         ``inherit_env`` as :meth:`AsyncKernelManager.start_kernel`: an environment's
         kernel gets exactly its activated environment (``env`` on top). Starts run
-        concurrently: await many of them with ``asyncio.gather``.
+        concurrently: await many of them with ``asyncio.gather``. ``sandbox`` (True or the
+        sandbox's options) runs this kernel in the sandbox provisioner, as
+        :class:`AsyncKernelManager`'s option.
 
         Raises:
             ManagerError: ``kernel_id`` is already in use, or the kernel is named wrongly.
@@ -230,6 +233,7 @@ class AsyncMultiKernelManager:
                 autorestart=self._autorestart,
                 restart_limit=self._restart_limit,
                 shutdown_wait_time=self._shutdown_wait_time,
+                sandbox=sandbox,
             )
             entry = _Kernel(km)
             await km.start_kernel(

@@ -22,7 +22,7 @@ from kernelkit.manager._blocking import _ManagerFace
 from kernelkit.manager._manager import AsyncKernelManager
 from kernelkit.manager._multi import AsyncMultiKernelManager, CullCallback
 from kernelkit.manager._types import DEFAULT_SHUTDOWN_WAIT_TIME
-from kernelkit.provisioning import KernelProvisionerFactory
+from kernelkit.provisioning import KernelProvisionerFactory, SandboxChoice
 from kernelkit.specs import KernelSpec
 
 __all__ = [
@@ -173,6 +173,7 @@ class MultiKernelManager:
         inherit_env: bool = True,
         cwd: str | None = None,
         extra_arguments: Sequence[str] = (),
+        sandbox: SandboxChoice = None,
     ) -> str:
         """See :meth:`AsyncMultiKernelManager.start_kernel`."""
         return self._thread.run(
@@ -185,6 +186,7 @@ class MultiKernelManager:
                 inherit_env=inherit_env,
                 cwd=cwd,
                 extra_arguments=extra_arguments,
+                sandbox=sandbox,
             )
         )
 
