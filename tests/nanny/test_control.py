@@ -186,3 +186,25 @@ async def test_malformed_configuration_is_a_clear_error() -> None:
     answer = orjson.loads(out)
     assert answer["status"] == "error"
     assert "'kernel_id' must be a non-empty string" in answer["message"]
+
+
+async def test_nanny_killed_stops_a_kernel_that_ignores_its_parent() -> None:
+    # kernelkit.testing's fake kernel, like xeus-python, never looks at JPY_PARENT_PID:
+    # only the parent-death signal the nanny gives it (setpriv --pdeathsig) stops it.
+    from kernelkit.testing import fake_kernel_spec
+
+    spec = fake_kernel_spec(
+        metadata={"kernel_provisioner": {"provisioner_name": "nanny-provisioner"}}
+    )
+    km = AsyncKernelManager(kernel_spec=spec)
+    await km.start_kernel()
+    p = _p(km)
+    pids = [p.nanny_pid or 0, p.pid or 0]
+    try:
+        assert all(alive(x) for x in pids)
+        os.kill(pids[0], signal.SIGKILL)
+        await asyncio.wait_for(p.wait(), 10)
+        assert await gone(pids, within=10)
+    finally:
+        await km.shutdown_kernel(now=True)
+        kill_all(pids)

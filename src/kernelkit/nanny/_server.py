@@ -28,8 +28,10 @@ import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import signal
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -73,7 +75,7 @@ class Nanny:
         self.config = config
         self.session = Session()  # replaced once the kernel's key exists
         spec = config.spec if config.spec is not None else get_kernel_spec(config.spec_name or "")
-        self.provisioner = LocalProvisioner(
+        self.provisioner = _DiesWithTheNanny(
             kernel_id=config.kernel_id, kernel_spec=spec, **config.options
         )
         self.detached = config.detached
@@ -344,6 +346,32 @@ class Nanny:
     async def aclose(self) -> None:
         self._router.close(linger=1000)
         self._ctx.term()
+
+
+class _DiesWithTheNanny(LocalProvisioner):
+    """A LocalProvisioner whose kernel gets SIGKILL when the nanny dies (Linux's
+    parent-death signal, set by ``setpriv --pdeathsig`` just before the kernel's exec):
+    a SIGKILLed nanny cannot stop its kernel, and not every kernel watches
+    ``JPY_PARENT_PID`` (xeus-python does not). Without setpriv the kernel is launched
+    as is, and only a kernel that watches its parent stops."""
+
+    async def launch_kernel(
+        self,
+        cmd: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> ConnectionInfo:
+        return await super().launch_kernel(_with_pdeathsig(cmd, env), env=env, cwd=cwd)
+
+
+def _with_pdeathsig(cmd: Sequence[str], env: Mapping[str, str] | None) -> Sequence[str]:
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    path = (env if env is not None else os.environ).get("PATH", os.defpath)
+    if not cmd or setpriv is None or shutil.which(cmd[0], path=path) is None:
+        # (A program that cannot be found gets the launcher's own clear error.)
+        return cmd
+    return (setpriv, "--pdeathsig", "KILL", "--", *cmd)
 
 
 def kill_descendants() -> None:
