@@ -95,6 +95,8 @@ class Nanny:
         self._owner_fd: int | None = None
         self._expected_exit = False
         self._busy = asyncio.Lock()
+        #: The owner went (or SIGTERM came) while the kernel was starting.
+        self.stop_after_start = False
 
     # ------------------------------------------------------------------ start
 
@@ -251,6 +253,11 @@ class Nanny:
         """Stop the kernel and everything below the nanny, remove files; the nanny exits."""
         if self.done.is_set():
             return
+        if self.state == "starting":
+            # Stopping a launch half-way could miss the kernel it is about to start:
+            # stop once the launch has finished (or failed).
+            self.stop_after_start = True
+            return
         async with self._busy:
             try:
                 await self._stop_kernel(grace)
@@ -383,8 +390,15 @@ def kill_descendants() -> None:
 
 
 def _answer(obj: dict[str, Any]) -> None:
-    """The one line on stdout, then stdout goes nowhere (the owner may stop reading)."""
-    os.write(1, orjson.dumps(obj) + b"\n")
+    """The one line on stdout, then stdout goes nowhere (the owner may stop reading).
+
+    An owner that is gone already cannot read it: that is not an error here (the owner
+    watch stops the kernel).
+    """
+    try:
+        os.write(1, orjson.dumps(obj) + b"\n")
+    except OSError as exc:
+        log.warning("could not answer the owner (%s); it is gone", exc)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
@@ -409,6 +423,17 @@ async def _run(nanny: Nanny) -> int:
             }
         )
         kill_descendants()
+        await nanny.aclose()
+        return 1
+    if nanny.stop_after_start:
+        await nanny.shutdown()
+        _answer(
+            {
+                "status": "error",
+                "error": "KernelStartError",
+                "message": "the kernel was stopped while starting: its owner went away",
+            }
+        )
         await nanny.aclose()
         return 1
     _answer(ready)
