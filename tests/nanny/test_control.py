@@ -1,5 +1,5 @@
 """Control of a kernel under a nanny from a process that did not start it
-(AttachedKernel), the nanny's faults, and bad input."""
+(AsyncAttachedKernel), the nanny's faults, and bad input."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from kernelkit import ConnectionInfo, KernelDied, KernelStartError, KernelTimeout, ProvisioningError
 from kernelkit.manager import AsyncKernelManager
-from kernelkit.nanny import AttachedKernel, NannyControl, NannyProvisioner
+from kernelkit.nanny import AsyncAttachedKernel, NannyControl, NannyProvisioner
 from tests.nanny.escapees import BARE_DAEMON, DAEMON, SETSID_CHILD
 from tests.nanny.helpers import alive, gone, kill_all, nanny_spec
 
@@ -56,7 +56,7 @@ def _read(path: Path) -> str:
 
 async def test_interrupt_from_another_client(km: AsyncKernelManager) -> None:
     assert km.connection_file is not None
-    async with AttachedKernel.from_connection_file(km.connection_file) as k, k.client() as kc:
+    async with AsyncAttachedKernel.from_connection_file(km.connection_file) as k, k.client() as kc:
         await kc.wait_for_ready(timeout=60)
         pending = asyncio.ensure_future(kc.execute("import time; time.sleep(60)", timeout=60))
         await asyncio.sleep(0.5)
@@ -69,7 +69,7 @@ async def test_interrupt_from_another_client(km: AsyncKernelManager) -> None:
 async def test_death_is_told_at_once_to_a_client_we_do_not_own(km: AsyncKernelManager) -> None:
     assert km.connection_file is not None
     # The client's own heartbeat would tell in ~1 s; the nanny's notice must come first.
-    async with AttachedKernel.from_connection_file(km.connection_file) as k:
+    async with AsyncAttachedKernel.from_connection_file(km.connection_file) as k:
         kc = k.client(heartbeat_timeout=30.0)
         async with kc:
             await kc.wait_for_ready(timeout=60)
@@ -89,7 +89,7 @@ async def test_death_is_told_at_once_to_a_client_we_do_not_own(km: AsyncKernelMa
 
 async def test_restart_from_another_client_keeps_ports_and_clients(km: AsyncKernelManager) -> None:
     assert km.connection_file is not None
-    async with AttachedKernel.from_connection_file(km.connection_file) as k, k.client() as kc:
+    async with AsyncAttachedKernel.from_connection_file(km.connection_file) as k, k.client() as kc:
         await kc.wait_for_ready(timeout=60)
         await kc.execute("x = 42", timeout=30)
         old_pid, old_info = k.pid, k.connection_info
@@ -141,7 +141,7 @@ async def test_crash_then_shutdown_leaves_no_escapee(
 
 async def test_a_file_without_a_nanny_is_refused_with_a_reason() -> None:
     with pytest.raises(ProvisioningError, match="names no nanny"):
-        AttachedKernel(ConnectionInfo(key=b"k", shell_port=1))
+        AsyncAttachedKernel(ConnectionInfo(key=b"k", shell_port=1))
 
 
 async def test_a_request_signed_with_another_key_is_not_answered(km: AsyncKernelManager) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kernelkit.nanny import AttachedKernel
+from kernelkit.nanny import AsyncAttachedKernel
 from tests.nanny.helpers import alive, gone, kill_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -95,7 +95,7 @@ async def test_detached_kernel_outlives_its_owner_and_is_reattached(tmp_path: Pa
         await asyncio.sleep(2.0)
         assert all(alive(p) for p in pids)
         path = record["connection_file"]
-        async with AttachedKernel.from_connection_file(path, owner=True) as k:
+        async with AsyncAttachedKernel.from_connection_file(path, owner=True) as k:
             assert k.pid == record["kernel"]
             kc = k.client()
             async with kc:
