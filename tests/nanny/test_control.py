@@ -208,3 +208,28 @@ async def test_nanny_killed_stops_a_kernel_that_ignores_its_parent() -> None:
     finally:
         await km.shutdown_kernel(now=True)
         kill_all(pids)
+
+
+async def test_a_new_provisioner_reattaches_to_a_detached_kernel() -> None:
+    from kernelkit.provisioning import launch_provisioner
+
+    spec = nanny_spec()
+    first = NannyProvisioner(kernel_id="reattach-1", kernel_spec=spec, detached=True)
+    await launch_provisioner(first)
+    pids = [first.nanny_pid or 0, first.pid or 0]
+    try:
+        saved = await first.get_provisioner_info()
+        # The first owner goes away without stopping anything (its link closes).
+        await first.disconnect()
+        await asyncio.sleep(1.5)  # past the owner grace (1 s): a detached kernel stays
+        assert all(alive(x) for x in pids)
+
+        second = NannyProvisioner(kernel_id="reattach-1", kernel_spec=spec)
+        await second.load_provisioner_info(saved)
+        assert second.pid == first.pid
+        assert await second.poll() is None
+        await second.stop(grace=1)
+        await second.cleanup()
+        assert await gone(pids, within=10)
+    finally:
+        kill_all(pids)
