@@ -313,3 +313,28 @@ def _cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+async def test_a_multi_kernel_manager_runs_one_here_and_one_on_the_host(
+    host: SecondHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kernelkit.manager import AsyncMultiKernelManager
+    from kernelkit.nanny import HostRegistry
+
+    monkeypatch.setenv("KERNELKIT_HOSTS_DIR", str(tmp_path / "hosts"))
+    HostRegistry().add(host.host)
+    mkm = AsyncMultiKernelManager()
+    try:
+        here, there = await asyncio.gather(
+            mkm.start_kernel("python3"), mkm.start_kernel("ssh/second/python3")
+        )
+        remote = mkm.get_kernel(there)
+        assert isinstance(remote.provisioner, SSHProvisioner)
+        assert remote.provisioner.pid in host.pids()
+        for kid in (here, there):
+            async with mkm.get_kernel(kid).client() as kc:
+                await kc.wait_for_ready(timeout=60)
+                reply = await kc.execute("1 + 1", timeout=30)
+                assert reply.content["status"] == "ok"
+    finally:
+        await mkm.shutdown_all(now=True)
