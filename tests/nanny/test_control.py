@@ -1,5 +1,5 @@
 """Control of a kernel under a nanny from a process that did not start it
-(AttachedKernel), the nanny's faults, and bad input."""
+(AsyncAttachedKernel), the nanny's faults, and bad input."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from kernelkit import ConnectionInfo, KernelDied, KernelStartError, KernelTimeout, ProvisioningError
 from kernelkit.manager import AsyncKernelManager
-from kernelkit.nanny import AttachedKernel, NannyControl, NannyProvisioner
+from kernelkit.nanny import AsyncAttachedKernel, NannyControl, NannyProvisioner
 from tests.nanny.escapees import BARE_DAEMON, DAEMON, SETSID_CHILD
 from tests.nanny.helpers import alive, gone, kill_all, nanny_spec
 
@@ -56,7 +56,7 @@ def _read(path: Path) -> str:
 
 async def test_interrupt_from_another_client(km: AsyncKernelManager) -> None:
     assert km.connection_file is not None
-    async with AttachedKernel.from_connection_file(km.connection_file) as k, k.client() as kc:
+    async with AsyncAttachedKernel.from_connection_file(km.connection_file) as k, k.client() as kc:
         await kc.wait_for_ready(timeout=60)
         pending = asyncio.ensure_future(kc.execute("import time; time.sleep(60)", timeout=60))
         await asyncio.sleep(0.5)
@@ -69,7 +69,7 @@ async def test_interrupt_from_another_client(km: AsyncKernelManager) -> None:
 async def test_death_is_told_at_once_to_a_client_we_do_not_own(km: AsyncKernelManager) -> None:
     assert km.connection_file is not None
     # The client's own heartbeat would tell in ~1 s; the nanny's notice must come first.
-    async with AttachedKernel.from_connection_file(km.connection_file) as k:
+    async with AsyncAttachedKernel.from_connection_file(km.connection_file) as k:
         kc = k.client(heartbeat_timeout=30.0)
         async with kc:
             await kc.wait_for_ready(timeout=60)
@@ -89,7 +89,7 @@ async def test_death_is_told_at_once_to_a_client_we_do_not_own(km: AsyncKernelMa
 
 async def test_restart_from_another_client_keeps_ports_and_clients(km: AsyncKernelManager) -> None:
     assert km.connection_file is not None
-    async with AttachedKernel.from_connection_file(km.connection_file) as k, k.client() as kc:
+    async with AsyncAttachedKernel.from_connection_file(km.connection_file) as k, k.client() as kc:
         await kc.wait_for_ready(timeout=60)
         await kc.execute("x = 42", timeout=30)
         old_pid, old_info = k.pid, k.connection_info
@@ -141,7 +141,7 @@ async def test_crash_then_shutdown_leaves_no_escapee(
 
 async def test_a_file_without_a_nanny_is_refused_with_a_reason() -> None:
     with pytest.raises(ProvisioningError, match="names no nanny"):
-        AttachedKernel(ConnectionInfo(key=b"k", shell_port=1))
+        AsyncAttachedKernel(ConnectionInfo(key=b"k", shell_port=1))
 
 
 async def test_a_request_signed_with_another_key_is_not_answered(km: AsyncKernelManager) -> None:
@@ -191,3 +191,50 @@ async def test_malformed_configuration_is_a_clear_error() -> None:
     answer = orjson.loads(out)
     assert answer["status"] == "error"
     assert "'kernel_id' must be a non-empty string" in answer["message"]
+
+
+async def test_nanny_killed_stops_a_kernel_that_ignores_its_parent() -> None:
+    # kernelkit.testing's fake kernel, like xeus-python, never looks at JPY_PARENT_PID:
+    # only the parent-death signal the nanny gives it (setpriv --pdeathsig) stops it.
+    from kernelkit.testing import fake_kernel_spec
+
+    spec = fake_kernel_spec(
+        metadata={"kernel_provisioner": {"provisioner_name": "nanny-provisioner"}}
+    )
+    km = AsyncKernelManager(kernel_spec=spec)
+    await km.start_kernel()
+    p = _p(km)
+    pids = [p.nanny_pid or 0, p.pid or 0]
+    try:
+        assert all(alive(x) for x in pids)
+        os.kill(pids[0], signal.SIGKILL)
+        await asyncio.wait_for(p.wait(), 10)
+        assert await gone(pids, within=10)
+    finally:
+        await km.shutdown_kernel(now=True)
+        kill_all(pids)
+
+
+async def test_a_new_provisioner_reattaches_to_a_detached_kernel() -> None:
+    from kernelkit.provisioning import launch_provisioner
+
+    spec = nanny_spec()
+    first = NannyProvisioner(kernel_id="reattach-1", kernel_spec=spec, detached=True)
+    await launch_provisioner(first)
+    pids = [first.nanny_pid or 0, first.pid or 0]
+    try:
+        saved = await first.get_provisioner_info()
+        # The first owner goes away without stopping anything (its link closes).
+        await first.disconnect()
+        await asyncio.sleep(1.5)  # past the owner grace (1 s): a detached kernel stays
+        assert all(alive(x) for x in pids)
+
+        second = NannyProvisioner(kernel_id="reattach-1", kernel_spec=spec)
+        await second.load_provisioner_info(saved)
+        assert second.pid == first.pid
+        assert await second.poll() is None
+        await second.stop(grace=1)
+        await second.cleanup()
+        assert await gone(pids, within=10)
+    finally:
+        kill_all(pids)

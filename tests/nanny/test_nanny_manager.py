@@ -73,3 +73,59 @@ async def test_kernel_killed_is_reported_with_exit_status(runtime_dir: Path) -> 
     finally:
         await km.shutdown_kernel(now=True)
         kill_all(pids)
+
+
+async def test_manager_restart_restarts_in_place_on_the_same_ports(runtime_dir: Path) -> None:
+    km = AsyncKernelManager(kernel_spec=nanny_spec())
+    await km.start_kernel()
+    p = _nanny(km)
+    nanny_pid, first = p.nanny_pid, p.pid
+    pids = [nanny_pid or 0, first or 0]
+    try:
+        info = km.connection_info
+        assert info is not None
+        await km.restart_kernel()
+        assert p.nanny_pid == nanny_pid  # the same nanny
+        assert p.pid != first
+        assert first is not None
+        assert await gone([first], within=10)
+        pids.append(p.pid or 0)
+        assert km.connection_info is not None
+        assert km.connection_info.shell_port == info.shell_port
+        async with km.client() as kc:
+            await kc.wait_for_ready(timeout=60)
+            reply = await kc.execute("1", timeout=30)
+            assert reply.content["status"] == "ok"
+        await km.shutdown_kernel()
+        assert await gone(pids, within=10)
+    finally:
+        await km.shutdown_kernel(now=True)
+        kill_all(pids)
+
+
+async def test_output_is_kept_in_the_ring_and_the_log_file(tmp_path: Path) -> None:
+    log = tmp_path / "kernel.log"
+    km = AsyncKernelManager(kernel_spec=nanny_spec(log_file=str(log)))
+    await km.start_kernel()
+    p = _nanny(km)
+    pids = [p.nanny_pid or 0, p.pid or 0]
+    try:
+        async with km.client() as kc:
+            await kc.wait_for_ready(timeout=60)
+            code = "import os; os.write(1, b'straight to fd 1\\n'); os.write(2, b'and fd 2\\n')"
+            reply = await kc.execute(code, timeout=30)
+            assert reply.content["status"] == "ok"
+        assert p.control is not None
+        lines: list[str] = []
+        for _ in range(50):  # the nanny reads the pipes as events; bounded
+            lines = (await p.control.request("output", lines=50))["lines"]
+            if "and fd 2" in lines:
+                break
+            await asyncio.sleep(0.1)
+        assert "straight to fd 1" in lines
+        assert "and fd 2" in lines
+        text = await asyncio.to_thread(log.read_text)
+        assert "straight to fd 1" in text
+    finally:
+        await km.shutdown_kernel(now=True)
+        kill_all(pids)

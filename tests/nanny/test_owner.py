@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kernelkit.nanny import AttachedKernel
+from kernelkit.nanny import AsyncAttachedKernel
 from tests.nanny.helpers import alive, gone, kill_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -95,7 +95,7 @@ async def test_detached_kernel_outlives_its_owner_and_is_reattached(tmp_path: Pa
         await asyncio.sleep(2.0)
         assert all(alive(p) for p in pids)
         path = record["connection_file"]
-        async with AttachedKernel.from_connection_file(path, owner=True) as k:
+        async with AsyncAttachedKernel.from_connection_file(path, owner=True) as k:
             assert k.pid == record["kernel"]
             kc = k.client()
             async with kc:
@@ -110,3 +110,53 @@ async def test_detached_kernel_outlives_its_owner_and_is_reattached(tmp_path: Pa
             owner.kill()
             owner.wait()
         kill_all(pids)
+
+
+def _marked(mark: bytes) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        found.append(int(name))
+            except OSError:
+                continue
+    return [p for p in found if alive(p)]
+
+
+def test_owner_killed_while_the_kernel_starts_leaves_nothing(tmp_path: Path) -> None:
+    mark = f"KK_OWNER_MARK={os.urandom(6).hex()}"
+    env = {**os.environ, mark.split("=")[0]: mark.split("=")[1]}
+    owner = subprocess.Popen(
+        [sys.executable, "-m", "tests.nanny.owner_script", str(tmp_path / "r.json")],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        # Wait for the nanny to exist (it carries the mark), then kill the owner at once:
+        # the kernel is still starting.
+        deadline = time.monotonic() + 60
+        while not any("kernelkit.nanny" in _cmd(p) for p in _marked(mark.encode())):
+            assert time.monotonic() < deadline, "the owner never started a nanny"
+            time.sleep(0.005)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        deadline = time.monotonic() + 20
+        while _marked(mark.encode()):
+            assert time.monotonic() < deadline, [_cmd(p) for p in _marked(mark.encode())]
+            time.sleep(0.05)
+        assert os.listdir(os.environ["JUPYTER_RUNTIME_DIR"]) == []
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        kill_all(_marked(mark.encode()))
+
+
+def _cmd(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -3,7 +3,8 @@
 ``python -m kernelkit.nanny`` launches one kernel, adopts everything it starts (child
 subreaper), keeps its output, answers signed control requests and announces its death;
 :class:`NannyProvisioner` (entry point ``nanny-provisioner``) runs kernels under one, and
-:class:`AttachedKernel` (and the lower-level :class:`NannyControl`) control a kernel
+:class:`AttachedKernel` / :class:`AsyncAttachedKernel` (and the lower-level
+:class:`NannyControl`) control a kernel
 from any process that has its connection file.
 
 Names load on first use: the nanny process itself (``python -m kernelkit.nanny``) runs
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 _WHERE = {
     "ACTIONS": "kernelkit.nanny._wire",
-    "AttachedKernel": "kernelkit.nanny._attached",
+    "AsyncAttachedKernel": "kernelkit.nanny._attached",
+    "AttachedKernel": "kernelkit.nanny._attached_blocking",
     "Host": "kernelkit.nanny._hosts",
     "HostRegistry": "kernelkit.nanny._hosts",
     "SSHProvider": "kernelkit.nanny._ssh_provider",
@@ -29,6 +31,7 @@ _WHERE = {
 
 __all__ = [
     "ACTIONS",
+    "AsyncAttachedKernel",
     "AttachedKernel",
     "Host",
     "HostRegistry",
@@ -40,7 +43,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from kernelkit.nanny._attached import AttachedKernel as AttachedKernel
+    from kernelkit.nanny._attached import AsyncAttachedKernel as AsyncAttachedKernel
+    from kernelkit.nanny._attached_blocking import AttachedKernel as AttachedKernel
     from kernelkit.nanny._control import NannyControl as NannyControl
     from kernelkit.nanny._hosts import Host as Host
     from kernelkit.nanny._hosts import HostRegistry as HostRegistry

@@ -1,4 +1,4 @@
-"""Kernels we did not start, controlled through their nanny: :class:`AttachedKernel`."""
+"""Kernels we did not start, controlled through their nanny: :class:`AsyncAttachedKernel`."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from kernelkit.client import AsyncKernelClient
 from kernelkit.nanny._control import NannyControl
 from kernelkit.nanny._wire import EVENT_DIED, EVENT_RESTARTED
 
-__all__ = ["AttachedKernel"]
+__all__ = ["AsyncAttachedKernel"]
 
 _RESTART_TIMEOUT = 90.0
 
 
-class AttachedKernel:
+class AsyncAttachedKernel:
     """A running kernel under a nanny, reached from its connection file by any process
     of the same user: interrupt, restart and stop it, and learn of its death the moment
     it happens (clients from :meth:`client` fail their requests with
@@ -30,18 +30,13 @@ class AttachedKernel:
     becomes the kernel's owner: when it exits, the nanny stops the kernel (unless
     ``detached``); that is how a detached kernel is re-attached.
 
-    Use ``async with AttachedKernel.from_connection_file(path) as k:``.
+    Use ``async with AsyncAttachedKernel.from_connection_file(path) as k:``.
     """
 
     def __init__(
         self, info: ConnectionInfo, *, owner: bool = False, detached: bool = False
     ) -> None:
-        if not info.nanny:
-            raise ProvisioningError(
-                f"kernel {info.kernel_name or '(unnamed)'}: its connection information names "
-                "no nanny (no 'kernelkit_nanny'); it was not started under one, so only its "
-                "own messages (interrupt_request, shutdown_request) can control it"
-            )
+        self.check_has_nanny(info)
         self.connection_info = info
         self._owner = owner
         self._detached = detached
@@ -58,6 +53,16 @@ class AttachedKernel:
         self.pid: int | None = None
         self.state = "unknown"
 
+    @staticmethod
+    def check_has_nanny(info: ConnectionInfo) -> None:
+        """Raises ProvisioningError (saying what to do) when ``info`` names no nanny."""
+        if not info.nanny:
+            raise ProvisioningError(
+                f"kernel {info.kernel_name or '(unnamed)'}: its connection information names "
+                "no nanny (no 'kernelkit_nanny'); it was not started under one, so only its "
+                "own messages (interrupt_request, shutdown_request) can control it"
+            )
+
     @classmethod
     def from_connection_file(
         cls,
@@ -66,7 +71,7 @@ class AttachedKernel:
         owner: bool = False,
         detached: bool = False,
         check_mode: bool = True,
-    ) -> AttachedKernel:
+    ) -> AsyncAttachedKernel:
         """From a kernel's connection file (which names its nanny).
 
         Raises:
@@ -77,7 +82,7 @@ class AttachedKernel:
             read_connection_file(path, check_mode=check_mode), owner=owner, detached=detached
         )
 
-    async def __aenter__(self) -> AttachedKernel:
+    async def __aenter__(self) -> AsyncAttachedKernel:
         await self.start()
         return self
 

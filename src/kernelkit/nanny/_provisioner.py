@@ -363,6 +363,30 @@ class NannyProvisioner(KernelProvisionerBase):
             self._key = None
         self._connection_file = None
 
+    async def disconnect(self) -> None:
+        """Let go of the nanny without stopping anything: close the control connection
+        and the owner's link (the nanny's stdin). A detached kernel keeps running, to be
+        re-attached (:meth:`load_provisioner_info` with :meth:`get_provisioner_info`'s
+        answer, or :class:`~kernelkit.nanny.AttachedKernel`); any other stops after
+        ``owner_grace`` seconds, as if this process had exited."""
+        control, self.control = self.control, None
+        if control is not None:
+            await control.aclose()
+        watch, self._nanny_watch = self._nanny_watch, None
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        if watch is not None:
+            # It lives on; once it exits, reap it (our child) and stop watching.
+            _DISOWNED.add(watch)
+            watch.exited.add_done_callback(lambda _: _reap_disowned(watch))
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
     async def _release_nanny(self) -> None:
         watch, self._nanny_watch = self._nanny_watch, None
         proc, self._proc = self._proc, None
@@ -448,6 +472,17 @@ class NannyProvisioner(KernelProvisionerBase):
             handle = open_pid(self.nanny_pid)
             if handle is not None:
                 self._nanny_watch = ExitWatch(handle, popen=None, loop=loop)
+
+
+# Nannies let go of by disconnect(), until they exit and are reaped.
+_DISOWNED: set[ExitWatch] = set()
+
+
+def _reap_disowned(watch: ExitWatch) -> None:
+    _DISOWNED.discard(watch)
+    if watch.exited.done() and not watch.exited.cancelled():
+        watch.reap()
+    watch.close()
 
 
 def _popen_nanny(

@@ -28,8 +28,10 @@ import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import signal
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -73,7 +75,7 @@ class Nanny:
         self.config = config
         self.session = Session()  # replaced once the kernel's key exists
         spec = config.spec if config.spec is not None else get_kernel_spec(config.spec_name or "")
-        self.provisioner = LocalProvisioner(
+        self.provisioner = _DiesWithTheNanny(
             kernel_id=config.kernel_id, kernel_spec=spec, **config.options
         )
         self.detached = config.detached
@@ -93,6 +95,8 @@ class Nanny:
         self._owner_fd: int | None = None
         self._expected_exit = False
         self._busy = asyncio.Lock()
+        #: The owner went (or SIGTERM came) while the kernel was starting.
+        self.stop_after_start = False
 
     # ------------------------------------------------------------------ start
 
@@ -249,6 +253,11 @@ class Nanny:
         """Stop the kernel and everything below the nanny, remove files; the nanny exits."""
         if self.done.is_set():
             return
+        if self.state == "starting":
+            # Stopping a launch half-way could miss the kernel it is about to start:
+            # stop once the launch has finished (or failed).
+            self.stop_after_start = True
+            return
         async with self._busy:
             try:
                 await self._stop_kernel(grace)
@@ -346,6 +355,32 @@ class Nanny:
         self._ctx.term()
 
 
+class _DiesWithTheNanny(LocalProvisioner):
+    """A LocalProvisioner whose kernel gets SIGKILL when the nanny dies (Linux's
+    parent-death signal, set by ``setpriv --pdeathsig`` just before the kernel's exec):
+    a SIGKILLed nanny cannot stop its kernel, and not every kernel watches
+    ``JPY_PARENT_PID`` (xeus-python does not). Without setpriv the kernel is launched
+    as is, and only a kernel that watches its parent stops."""
+
+    async def launch_kernel(
+        self,
+        cmd: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> ConnectionInfo:
+        return await super().launch_kernel(_with_pdeathsig(cmd, env), env=env, cwd=cwd)
+
+
+def _with_pdeathsig(cmd: Sequence[str], env: Mapping[str, str] | None) -> Sequence[str]:
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    path = (env if env is not None else os.environ).get("PATH", os.defpath)
+    if not cmd or setpriv is None or shutil.which(cmd[0], path=path) is None:
+        # (A program that cannot be found gets the launcher's own clear error.)
+        return cmd
+    return (setpriv, "--pdeathsig", "KILL", "--", *cmd)
+
+
 def kill_descendants() -> None:
     """SIGKILL every process below this one and reap them (the subreaper's last word)."""
     for st in descendants(os.getpid()):
@@ -355,8 +390,15 @@ def kill_descendants() -> None:
 
 
 def _answer(obj: dict[str, Any]) -> None:
-    """The one line on stdout, then stdout goes nowhere (the owner may stop reading)."""
-    os.write(1, orjson.dumps(obj) + b"\n")
+    """The one line on stdout, then stdout goes nowhere (the owner may stop reading).
+
+    An owner that is gone already cannot read it: that is not an error here (the owner
+    watch stops the kernel).
+    """
+    try:
+        os.write(1, orjson.dumps(obj) + b"\n")
+    except OSError as exc:
+        log.warning("could not answer the owner (%s); it is gone", exc)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
@@ -381,6 +423,17 @@ async def _run(nanny: Nanny) -> int:
             }
         )
         kill_descendants()
+        await nanny.aclose()
+        return 1
+    if nanny.stop_after_start:
+        await nanny.shutdown()
+        _answer(
+            {
+                "status": "error",
+                "error": "KernelStartError",
+                "message": "the kernel was stopped while starting: its owner went away",
+            }
+        )
         await nanny.aclose()
         return 1
     _answer(ready)

@@ -187,7 +187,7 @@ class SSHProvisioner(NannyProvisioner):
         elif self.nanny_address is not None:
             conn[NANNY_KEY] = self.nanny_address
         if self._key is not None and self._connection_file is not None:
-            # A local connection file for local clients (`--existing`, AttachedKernel).
+            # A local connection file for local clients (`--existing`, AsyncAttachedKernel).
             key = self._key.decode("utf-8", "surrogateescape")
             info = ConnectionInfo.from_dict({**conn, "key": key}, source=f"host {self.host.name}")
             write_connection_file(info, self._connection_file)
