@@ -12,6 +12,7 @@ restarted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -89,6 +90,7 @@ class KernelConsole:
         self.interrupts = 0
         self.main_task: asyncio.Task[Any] | None = None
         self.terminated = False
+        self.shutting_down = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._enter_lock = asyncio.Lock()
 
@@ -366,33 +368,44 @@ class KernelConsole:
                 if not await self._offer_restart(exc):
                     return EXIT_KERNEL_DIED
 
+    def _on_terminate(self) -> None:
+        """SIGTERM, or SIGHUP (the terminal went away): leave as Ctrl-D would."""
+        self.terminated = True
+        if self.shutting_down:
+            return  # already leaving: let the shutdown finish
+        session = self.session
+        if session is not None and session.app.is_running:
+            session.app.exit(exception=EOFError())
+        elif self.main_task is not None:
+            self.main_task.cancel()
+
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
         self.main_task = asyncio.current_task()
-
-        def on_sigterm() -> None:
-            self.terminated = True
-            if self.main_task is not None:
-                self.main_task.cancel()
-
-        with signal_handlers(loop, {signal.SIGTERM: on_sigterm}):
+        handlers = {signal.SIGTERM: self._on_terminate, signal.SIGHUP: self._on_terminate}
+        with signal_handlers(loop, handlers):
             try:
                 kc = await (self._attach(self.existing) if self.existing else self._start())
                 if kc is None:
                     return EXIT_KERNEL_FAILED
                 self.kc = kc
                 try:
-                    return await self._repl(kc)
+                    status = await self._repl(kc)
                 finally:
                     await kc.aclose()
+                return EXIT_TERMINATED if self.terminated else status
             except asyncio.CancelledError:
                 if not self.terminated:
                     raise
                 return EXIT_TERMINATED
+            except OSError:
+                return EXIT_TERMINATED  # the terminal is gone (a write failed)
             finally:
+                self.shutting_down = True
                 if self.km is not None:
                     if self.km.has_kernel:
-                        self.say("shutting the kernel down")
+                        with contextlib.suppress(OSError):  # no terminal to say it on
+                            self.say("shutting the kernel down")
                     await self.km.shutdown_kernel()
                 forget_kernel(self.record)
 
