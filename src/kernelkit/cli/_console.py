@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prompt_toolkit import PromptSession
-from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.styles import Style
 from rich.console import Console
 
 from kernelkit._connection import read_connection_file
@@ -32,16 +29,7 @@ from kernelkit._errors import (
     KernelError,
     KernelTimeout,
 )
-from kernelkit.cli._console_io import (
-    REQUEST_TIMEOUT,
-    ConsoleOutput,
-    KernelCompleter,
-    KernelHistory,
-    colour_wanted,
-    history_path,
-    kernel_history,
-    lexer_for,
-)
+from kernelkit.cli._console_output import ConsoleOutput, colour_wanted
 from kernelkit.cli._ps import interrupt_running, ping
 from kernelkit.cli._running import RunningKernel, UnknownKernel, forget_kernel, resolve_kernel
 from kernelkit.cli._starting import (
@@ -58,6 +46,14 @@ from kernelkit.manager import AsyncKernelManager
 from kernelkit.protocol import Message
 
 __all__ = ["console_command"]
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from prompt_toolkit import PromptSession
+
+#: Seconds the kernel has to say whether the code is complete (Enter waits this long).
+REQUEST_TIMEOUT = 2.0
 
 _DEATHS = (KernelDied, HeartbeatTimeout)
 
@@ -93,11 +89,24 @@ class KernelConsole:
         self.shutting_down = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._enter_lock = asyncio.Lock()
+        self._ui_import: asyncio.Future[ModuleType] | None = None
 
     # -- messages ------------------------------------------------------------------------
 
     def say(self, text: str) -> None:
         self.err.print(f"kernelkit: {text}", highlight=False, markup=False, soft_wrap=True)
+
+    def _load_ui(self) -> asyncio.Future[ModuleType]:
+        """Import the prompt_toolkit side in a thread (started while the kernel starts)."""
+        if self._ui_import is None:
+            self._ui_import = asyncio.ensure_future(
+                asyncio.to_thread(importlib.import_module, "kernelkit.cli._console_io")
+            )
+        return self._ui_import
+
+    async def _ui(self) -> ModuleType:
+        """The prompt_toolkit side, once imported."""
+        return await self._load_ui()
 
     # -- connecting ----------------------------------------------------------------------
 
@@ -166,36 +175,7 @@ class KernelConsole:
 
     # -- the prompt ----------------------------------------------------------------------
 
-    def _prompt(self) -> FormattedText:
-        return FormattedText(
-            [("class:in", "In ["), ("class:num", str(self.count)), ("class:in", "]: ")]
-        )
-
-    def _continuation(self, width: int, line_number: int, wrap_count: int) -> FormattedText:
-        return FormattedText([("class:in", "...: ".rjust(width))])
-
-    def _bindings(self) -> KeyBindings:
-        kb = KeyBindings()
-
-        @kb.add("enter")
-        def _(event: KeyPressEvent) -> None:
-            buf = event.current_buffer
-            state = buf.complete_state
-            if state is not None and state.current_completion is not None:
-                buf.apply_completion(state.current_completion)
-                return
-            if not buf.document.is_cursor_at_the_end:
-                buf.insert_text("\n")
-                return
-            event.app.create_background_task(self._enter(buf))
-
-        @kb.add("escape", "enter")
-        def _(event: KeyPressEvent) -> None:
-            event.current_buffer.validate_and_handle()
-
-        return kb
-
-    async def _enter(self, buf: Any) -> None:
+    async def enter(self, buf: Any) -> None:
         """Enter at the end: run the code if the kernel says it is complete, else a new
         line with the indent the kernel suggests."""
         async with self._enter_lock:  # Enters typed fast are decided one after another
@@ -221,25 +201,6 @@ class KernelConsole:
         else:
             buf.validate_and_handle()
 
-    async def _make_session(self, kc: AsyncKernelClient) -> PromptSession[str]:
-        info = kc.kernel_info_reply
-        language_info = info.content.get("language_info", {}) if info is not None else {}
-        language = str(language_info.get("name") or "unknown")
-        history = KernelHistory(history_path(language), await kernel_history(kc))
-        style = Style.from_dict({"in": "ansigreen", "num": "ansigreen bold"})
-        return PromptSession(
-            history=history,
-            completer=KernelCompleter(kc),
-            complete_while_typing=False,
-            lexer=lexer_for(language_info) if self.colour else None,
-            multiline=True,
-            key_bindings=self._bindings(),
-            prompt_continuation=self._continuation,
-            style=style,
-            include_default_pygments_style=self.colour,
-            color_depth=None if self.colour else _mono(),
-        )
-
     def _banner(self, kc: AsyncKernelClient) -> None:
         info = kc.kernel_info_reply
         content = info.content if info is not None else {}
@@ -259,9 +220,9 @@ class KernelConsole:
     async def _stdin(self, request: Message) -> str | None:
         prompt = str(request.content.get("prompt", ""))
         password = bool(request.content.get("password"))
-        session: PromptSession[str] = PromptSession()
         try:
-            return await session.prompt_async(prompt, is_password=password)
+            answer: str = await (await self._ui()).ask(prompt, password=password)
+            return answer
         except KeyboardInterrupt:
             await self._interrupt()
             return None  # the interrupt ends the kernel's wait
@@ -325,9 +286,8 @@ class KernelConsole:
         if self.km is None or self.kc is None:
             self.say("it was not started by this console, so it cannot be restarted here")
             return False
-        session: PromptSession[str] = PromptSession()
         try:
-            answer = await session.prompt_async("Restart the kernel? [Y/n] ")
+            answer = await (await self._ui()).ask("Restart the kernel? [Y/n] ")
         except (EOFError, KeyboardInterrupt):
             return False
         if answer.strip().lower() not in ("", "y", "yes"):
@@ -347,11 +307,15 @@ class KernelConsole:
     # -- the session ---------------------------------------------------------------------
 
     async def _repl(self, kc: AsyncKernelClient) -> int:
-        self.session = session = await self._make_session(kc)
+        ui = await self._ui()
+        info = kc.kernel_info_reply
+        language_info = info.content.get("language_info", {}) if info is not None else {}
+        history = asyncio.ensure_future(ui.kernel_history(kc))  # arrives while typing
+        self.session = session = ui.make_session(self, kc, language_info, history)
         self._banner(kc)
         while True:
             try:
-                text = await session.prompt_async(self._prompt)
+                text = await session.prompt_async()
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
@@ -384,6 +348,7 @@ class KernelConsole:
         self.main_task = asyncio.current_task()
         handlers = {signal.SIGTERM: self._on_terminate, signal.SIGHUP: self._on_terminate}
         with signal_handlers(loop, handlers):
+            self._load_ui()  # prompt_toolkit loads while the kernel starts
             try:
                 kc = await (self._attach(self.existing) if self.existing else self._start())
                 if kc is None:
@@ -408,12 +373,6 @@ class KernelConsole:
                             self.say("shutting the kernel down")
                     await self.km.shutdown_kernel()
                 forget_kernel(self.record)
-
-
-def _mono() -> Any:
-    from prompt_toolkit.output import ColorDepth
-
-    return ColorDepth.DEPTH_1_BIT
 
 
 def console_command(*, kernel: str, existing: str | None, startup_timeout: float) -> int:

@@ -179,16 +179,15 @@ def _render(rows: list[tuple[RunningKernel, Probe]], console: Console) -> None:
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     out = Text()
     out.append("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    out.append("\n", style="")
     for (_, p), row in zip(rows, cells, strict=True):
+        out.append("\n")
         for i, (cell, width) in enumerate(zip(row, widths, strict=True)):
             style = _STYLES.get(cell, "") if i == 2 else ""
             last = i == len(row) - 1
             out.append(cell if last else cell.ljust(width) + "  ", style=style)
         if p.detail and p.state != "idle":
             out.append(f"\n    {p.detail}", style="dim")
-        out.append("\n")
-    console.print(out, end="", highlight=False, soft_wrap=True)
+    console.print(out, highlight=False, soft_wrap=True)
 
 
 def _remove_files(kernel: RunningKernel) -> None:
