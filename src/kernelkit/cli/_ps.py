@@ -48,12 +48,13 @@ __all__ = [
 #: Seconds a kernel has to answer ``ps``'s heartbeat ping and kernel_info request.
 PROBE_TIMEOUT = 1.5
 
-#: States: idle and busy answer; "unresponsive" runs (its process is alive) but answers
+#: States: idle and busy answer; "starting" has not chosen its ports yet; "unresponsive" runs (its process is alive) but answers
 #: nothing; "dead" answers nothing and its process (if known) is gone; "unreadable" is a
 #: connection file we cannot use (the detail says why).
 _STYLES = {
     "idle": "green",
     "busy": "yellow",
+    "starting": "yellow",
     "unresponsive": "red",
     "dead": "red",
     "unreadable": "magenta",
@@ -71,6 +72,8 @@ class Probe:
 
 async def ping(info: ConnectionInfo, timeout: float) -> bool:
     """True when the kernel's heartbeat echoes a ping within ``timeout`` seconds."""
+    if info.transport == "tcp" and info.hb_port <= 0:
+        return False
     ctx = zmq.asyncio.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.linger = 0
@@ -78,12 +81,17 @@ async def ping(info: ConnectionInfo, timeout: float) -> bool:
         sock.connect(info.url("hb"))
         await sock.send(b"kernelkit-ps")
         return bool(await sock.poll(int(timeout * 1000)))
+    except zmq.ZMQError:
+        return False  # an address zmq refuses: nothing answers there
     finally:
         sock.close()
 
 
 async def _kernel_info(info: ConnectionInfo, timeout: float) -> bool:
-    kc = AsyncKernelClient.from_connection_info(info, heartbeat=False)
+    try:
+        kc = AsyncKernelClient.from_connection_info(info, heartbeat=False)
+    except KernelError:
+        return False
     try:
         await kc.start()
         await kc.kernel_info(timeout=timeout)
@@ -103,6 +111,8 @@ async def probe(kernel: RunningKernel, timeout: float = PROBE_TIMEOUT) -> Probe:
         info = read_connection_file(kernel.connection_file)
     except ConnectionFileError as exc:
         return Probe("unreadable", exc.problem)
+    if not info.ports_chosen:
+        return Probe("starting", "its ports are not chosen yet", info)
     beats, answers = await asyncio.gather(ping(info, timeout), _kernel_info(info, timeout))
     if answers:
         return Probe("idle", "", info)
