@@ -48,9 +48,10 @@ __all__ = [
 #: Seconds a kernel has to answer ``ps``'s heartbeat ping and kernel_info request.
 PROBE_TIMEOUT = 1.5
 
-#: States: idle and busy answer; "starting" has not chosen its ports yet; "unresponsive" runs (its process is alive) but answers
-#: nothing; "dead" answers nothing and its process (if known) is gone; "unreadable" is a
-#: connection file we cannot use (the detail says why).
+#: States: idle and busy answer; "starting" has not chosen its ports yet; "unresponsive"
+#: runs (its process is alive) but answers nothing; "dead" answers nothing and its process
+#: (if known) is gone; "unreadable" is a connection file we cannot use (the detail says
+#: why).
 _STYLES = {
     "idle": "green",
     "busy": "yellow",
