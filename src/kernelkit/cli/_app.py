@@ -114,10 +114,18 @@ def list_kernels(
             "--time-limit", help="Seconds each provider may take.", min=0.1, metavar="SECONDS"
         ),
     ] = 5.0,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Also the Python interpreters that cannot run a kernel yet (no ipykernel), "
+            'with the command that adds one (JSON: "without_kernel").',
+        ),
+    ] = False,
 ) -> None:
     from kernelkit.cli._list import list_command  # start-up time (see the module docstring)
 
-    _exit(list_command(as_json=as_json, broken=broken, time_limit=time_limit))
+    _exit(list_command(as_json=as_json, broken=broken, time_limit=time_limit, show_all=show_all))
 
 
 # -- run and start ----------------------------------------------------------------------
@@ -427,6 +435,39 @@ def remove(
     from kernelkit.cli._specs import remove_command  # start-up time (module docstring)
 
     _exit(remove_command(names))
+
+
+# -- env (cli/_env.py) ------------------------------------------------------------------
+
+env_app = typer.Typer(
+    name="env",
+    help="Python and conda environments: make one that has no kernel yet able to run one.",
+    short_help="Environments: add a kernel to one.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(env_app)
+
+
+@env_app.command("add-kernel")
+def add_kernel(
+    env: Annotated[
+        str,
+        typer.Argument(
+            help="The environment: its id from `kernelkit list --all`, its name, or its "
+            "prefix path.",
+            metavar="ENV",
+        ),
+    ],
+) -> None:
+    """Install ipykernel into an environment (uv when on PATH, else its pip), so that it
+    is listed as env/ENV/python3. A failed install is rolled back.
+
+    Exit status: 0 when installed (or already there), 1 when it could not be, 3 when no
+    environment matches ENV."""
+    from kernelkit.cli._env import add_kernel_command  # start-up time (module docstring)
+
+    _exit(add_kernel_command(env))
 
 
 app.add_typer(servers_app)  # kernelkit servers add|list|remove (cli/_servers.py)

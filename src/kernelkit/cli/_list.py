@@ -64,19 +64,35 @@ def listing_to_json(result: FindResult, *, broken_only: bool = False) -> dict[st
     }
 
 
-def list_command(*, as_json: bool, broken: bool, time_limit: float) -> int:
+def list_command(*, as_json: bool, broken: bool, time_limit: float, show_all: bool = False) -> int:
     """``kernelkit list``: print the listing; returns the exit status."""
     result = KernelFinder(time_limit=time_limit).find()
+    bare = None
+    if show_all:
+        from kernelkit.cli._list_all import without_kernel
+
+        bare = without_kernel(result)
+    envs = [k.environment for k in result.kernels if k.environment is not None] + (bare or [])
+    if envs:
+        from kernelkit.cli._list_all import remember_project_environments
+
+        remember_project_environments(envs)
     if as_json:
-        sys.stdout.buffer.write(
-            orjson.dumps(listing_to_json(result, broken_only=broken), option=orjson.OPT_INDENT_2)
-            + b"\n"
-        )
+        doc = listing_to_json(result, broken_only=broken)
+        if bare is not None:
+            from kernelkit.cli._list_all import environment_to_json
+
+            doc["without_kernel"] = [environment_to_json(env) for env in bare]
+        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     else:
         # Imported here for start-up time only: rich is not needed for --json.
         from kernelkit.cli._list_table import render_listing
 
         render_listing(result, broken_only=broken)
+        if bare is not None:
+            from kernelkit.cli._list_all import render_without_kernel
+
+            render_without_kernel(bare)
     if broken and (result.broken or result.problems):
         return EXIT_BROKEN
     return EXIT_OK

@@ -23,6 +23,7 @@ from kernelkit.envs._locations import (
     EnvLocations,
     ScanProblem,
     find_environments,
+    remember_environments,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "environment_id",
     "find_environments",
     "inspect_environment",
+    "remember_environments",
 ]
