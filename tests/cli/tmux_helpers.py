@@ -56,9 +56,11 @@ class Tmux:
         """Literal text (no key names)."""
         self._tmux("send-keys", "-t", "0", "-l", text)
 
-    def screen(self) -> str:
-        """The screen and its scrollback, wrapped lines joined, blank lines dropped."""
-        text = self._tmux("capture-pane", "-p", "-J", "-t", "0", "-S", "-500")
+    def screen(self, *, escapes: bool = False) -> str:
+        """The screen and its scrollback, wrapped lines joined, blank lines dropped (with
+        ``escapes``, colours and attributes as escape sequences)."""
+        flags = ("-e",) if escapes else ()
+        text = self._tmux("capture-pane", "-p", "-J", *flags, "-t", "0", "-S", "-500")
         return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
 
     def wait_for(self, text: str, *, timeout: float = 60, count: int = 1) -> str:

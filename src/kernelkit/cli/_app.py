@@ -40,7 +40,9 @@ app = typer.Typer(
     name="kernelkit",
     help="Find every Jupyter kernel, launch it, and talk to it.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion (bash, zsh, fish): commands, options and
+    # kernel ids (the callbacks below).
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -49,6 +51,14 @@ app = typer.Typer(
 def _exit(status: int) -> None:
     if status:
         raise typer.Exit(status)
+
+
+def _complete_kernel(incomplete: str) -> list[str]:
+    """Shell completion: the ids of the kernels `kernelkit list` shows (and their names)."""
+    from kernelkit.discovery import KernelFinder  # start-up time
+
+    ids = [k.id for k in KernelFinder(time_limit=2.0).find().kernels]
+    return [i for i in ids if i.startswith(incomplete)]
 
 
 def _complete_running(incomplete: str) -> list[str]:
@@ -163,7 +173,10 @@ def run(
         typer.Option("-c", "--code", help="The code to run.", show_default=False, metavar="CODE"),
     ] = None,
     kernel: Annotated[
-        str, typer.Option("--kernel", "-k", help=_KERNEL_HELP, metavar="ID")
+        str,
+        typer.Option(
+            "--kernel", "-k", help=_KERNEL_HELP, metavar="ID", autocompletion=_complete_kernel
+        ),
     ] = "python3",
     startup_timeout: Annotated[
         float,
@@ -252,7 +265,10 @@ _START_HELP = (
 )
 def start(
     kernel: Annotated[
-        str, typer.Option("--kernel", "-k", help=_KERNEL_HELP, metavar="ID")
+        str,
+        typer.Option(
+            "--kernel", "-k", help=_KERNEL_HELP, metavar="ID", autocompletion=_complete_kernel
+        ),
     ] = "python3",
     startup_timeout: Annotated[
         float,
@@ -289,7 +305,10 @@ _CONSOLE_HELP = (
 @app.command("console", help=_CONSOLE_HELP, short_help="An interactive console on a kernel.")
 def console(
     kernel: Annotated[
-        str, typer.Option("--kernel", "-k", help=_KERNEL_HELP, metavar="ID")
+        str,
+        typer.Option(
+            "--kernel", "-k", help=_KERNEL_HELP, metavar="ID", autocompletion=_complete_kernel
+        ),
     ] = "python3",
     existing: Annotated[
         str | None,

@@ -30,6 +30,7 @@ from kernelkit._errors import (
     KernelTimeout,
 )
 from kernelkit.cli._console_output import ConsoleOutput, colour_wanted
+from kernelkit.cli._progress import manager_tail, progress
 from kernelkit.cli._ps import interrupt_running, ping
 from kernelkit.cli._running import RunningKernel, UnknownKernel, forget_kernel, resolve_kernel
 from kernelkit.cli._starting import (
@@ -119,19 +120,23 @@ class KernelConsole:
         self.km = km = AsyncKernelManager(
             kernel_type=kernel_type, finder=finder, autorestart=False, on_died=self._died
         )
-        try:
-            await km.start_kernel()
-        except START_ERRORS as exc:
-            report_error(self.err, f"cannot start kernel {name!r}", exc)
-            return None
-        self.record = record_started(km, "console")
-        kc = km.client()
-        await kc.start()
-        try:
-            await kc.wait_for_ready(timeout=self.startup_timeout)
-        except (KernelDied, KernelTimeout) as exc:
-            report_error(self.err, f"kernel {name!r} did not start", exc)
-            await kc.aclose()
+        async with progress(self.err, f"starting kernel {name}", manager_tail(km)):
+            try:
+                await km.start_kernel()
+            except START_ERRORS as exc:
+                failed: object = exc
+            else:
+                failed = None
+                self.record = record_started(km, "console")
+                kc = km.client()
+                await kc.start()
+                try:
+                    await kc.wait_for_ready(timeout=self.startup_timeout)
+                except (KernelDied, KernelTimeout) as exc:
+                    await kc.aclose()
+                    failed = exc
+        if failed is not None:
+            report_error(self.err, f"cannot start kernel {name!r}", failed)
             return None
         return kc
 
