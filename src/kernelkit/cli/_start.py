@@ -126,7 +126,8 @@ class Supervisor:
         sys.stdout.flush()
         self._say(
             f"kernelkit: kernel {name!r} ({self.km.kernel_id}) is running.\n"
-            f"  Connect with: jupyter console --existing {path}\n"
+            f"  Connect with: kernelkit console --existing {self.km.kernel_id}\n"
+            f"            or: jupyter console --existing {path}\n"
             "  Press Ctrl-C to shut it down."
         )
         return True

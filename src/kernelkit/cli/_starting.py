@@ -22,6 +22,7 @@ from kernelkit._errors import (
     NoSuchKernel,
     ProvisioningError,
 )
+from kernelkit.cli._list_all import remember_project_environments
 from kernelkit.cli._running import record_kernel
 from kernelkit.discovery import KernelFinder, KernelType
 from kernelkit.envs import find_environments
@@ -107,12 +108,17 @@ async def find_kernel(console: Console, kernel: str) -> tuple[KernelFinder, Kern
     finder = KernelFinder()
     try:
         # In a thread: listing reads the filesystem.
-        return finder, await asyncio.to_thread(finder.get, kernel)
+        kernel_type = await asyncio.to_thread(finder.get, kernel)
     except NoSuchKernel as exc:
         _no_such_kernel(console, exc)
+        return None
     except DiscoveryError as exc:
         report_error(console, f"cannot start kernel {kernel!r}", exc)
-    return None
+        return None
+    if kernel_type.environment is not None:
+        # A project environment used from inside the project: its id works elsewhere too.
+        remember_project_environments([kernel_type.environment])
+    return finder, kernel_type
 
 
 def quiet_library_logs() -> None:
