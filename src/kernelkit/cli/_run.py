@@ -219,7 +219,9 @@ class _Run:
         execution, kc = self.execution, self.kc
         if execution is None or execution.done() or kc is None:
             return
-        if kc.execution_state == "idle":
+        # Not known to be busy (idle, or no status seen since we connected): the reply
+        # is not coming.
+        if kc.execution_state != "busy":
             self._give_up(
                 "the kernel is idle but sent no reply to the interrupted code; not waiting for it"
             )
