@@ -82,6 +82,20 @@ def test_a_session_with_the_fake_kernel(tmp_path: Path) -> None:
     assert _runtime(env) == []
 
 
+def test_keys_typed_ahead_go_to_the_next_input(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    with Tmux(_console("-k", "fake"), env=env) as term:
+        term.wait_for("In [1]:")
+        # All at once: each Enter is decided by the kernel while the next keys arrive.
+        term.send("print first", "Enter", "print second", "Enter", "result 3", "Enter")
+        screen = term.wait_for("In [4]:")
+        assert "In [1]: print first\nfirst\n" in screen
+        assert "In [2]: print second\nsecond\n" in screen
+        assert "Out[3]: 3" in screen
+        term.send("C-d")
+        term.wait_for("EXIT=0")
+
+
 def test_history_is_kept_between_sessions(tmp_path: Path) -> None:
     env = _env(tmp_path)
     with Tmux(_console("-k", "fake"), env=env) as term:

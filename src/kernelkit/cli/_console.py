@@ -16,6 +16,7 @@ import contextlib
 import importlib
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,11 @@ class KernelConsole:
         self.shutting_down = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._enter_lock = asyncio.Lock()
+        self._accepted = False  # the current input was accepted: later Enters wait
+        self._enter_later: list[int] = []  # Enters typed ahead, where in the next input
+        self._accepted_len = 0
+        self._typeahead = ""
+        self._inserted = 0  # characters decisions added to the current input
         self._ui_import: asyncio.Future[ModuleType] | None = None
 
     # -- messages ------------------------------------------------------------------------
@@ -180,20 +186,50 @@ class KernelConsole:
 
     # -- the prompt ----------------------------------------------------------------------
 
-    async def enter(self, buf: Any) -> None:
-        """Enter at the end: run the code if the kernel says it is complete, else a new
-        line with the indent the kernel suggests."""
-        async with self._enter_lock:  # Enters typed fast are decided one after another
-            await self._decide(buf)
+    def enter(self, buf: Any) -> None:
+        """Enter pressed at the end of the input: noted now (where it was typed), decided
+        by :meth:`_enter` once the kernel says whether the code is complete (in a task of
+        this console: the prompt's own tasks end with the prompt)."""
+        self._spawn(self._enter(buf, len(buf.text), self._inserted))
 
-    async def _decide(self, buf: Any) -> None:
-        text = buf.text
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _enter(self, buf: Any, at: int, inserted: int) -> None:
+        """Run the code up to ``at`` (where Enter was typed; ``inserted`` counts the
+        characters earlier decisions had added by then) if the kernel says it is
+        complete, else put a new line there with the indent the kernel suggests.
+
+        Keys typed while the kernel is asked are neither lost nor mixed in: text typed
+        after an input that runs starts the next prompt, and an Enter typed after it is
+        decided there."""
+        async with self._enter_lock:  # Enters typed fast are decided one after another
+            cut = at + self._inserted - inserted
+            if self._accepted:
+                # It belongs to the next prompt's text (what was typed after the input
+                # that runs): decided there, at the same place in that text.
+                self._enter_later.append(cut - self._accepted_len)
+                return
+            await self._decide(buf, buf.text[:cut])
+
+    def _accept(self, buf: Any, seen: str, run: str) -> None:
+        """Run ``run`` (the text up to Enter, ``seen``, tidied); what was typed after
+        ``seen`` starts the next prompt."""
+        typed = buf.text
+        self._typeahead = typed[len(seen) :] if typed.startswith(seen) else ""
+        self._accepted = True
+        self._accepted_len = len(seen)
+        buf.text = run
+        buf.validate_and_handle()
+
+    async def _decide(self, buf: Any, text: str) -> None:
         lines = text.split("\n")
         if not text.strip() or self.kc is None or (len(lines) > 1 and not lines[-1].strip()):
             # Empty, or a block ended with an empty line (as IPython and jupyter console
             # do): run it as it is.
-            buf.text = text.rstrip()
-            buf.validate_and_handle()
+            self._accept(buf, text, text.rstrip())
             return
         try:
             reply = await self.kc.is_complete(text, timeout=REQUEST_TIMEOUT)
@@ -201,10 +237,25 @@ class KernelConsole:
             indent = str(reply.content.get("indent") or "")
         except KernelError:
             status, indent = "unknown", ""  # run it: the kernel will say what is wrong
-        if status == "incomplete":
-            buf.insert_text("\n" + indent)
-        else:
-            buf.validate_and_handle()
+        if status != "incomplete":
+            self._accept(buf, text, text)
+            return
+        typed = buf.text
+        extra = typed[len(text) :] if typed.startswith(text) else ""
+        buf.text = text + "\n" + indent + extra
+        buf.cursor_position = len(buf.text)
+        self._inserted += 1 + len(indent)
+
+    def _pre_run(self) -> None:
+        """A new prompt: what was typed ahead is already in it; an Enter typed ahead
+        is decided now."""
+        self._accepted = False
+        self._inserted = 0
+        later, self._enter_later = self._enter_later, []
+        if self.session is not None:
+            buf = self.session.default_buffer
+            for at in later:  # in order: each waits for the one before (a FIFO lock)
+                self._spawn(self._enter(buf, at, 0))
 
     def _banner(self, kc: AsyncKernelClient) -> None:
         info = kc.kernel_info_reply
@@ -251,9 +302,7 @@ class KernelConsole:
             self.say("not waiting for the interrupted code (Ctrl-D leaves)")
             self.execution.cancel()
             return
-        task = asyncio.get_running_loop().create_task(self._interrupt())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._interrupt())
 
     async def _execute(self, kc: AsyncKernelClient, code: str) -> None:
         """Run one input; raises KernelDied/HeartbeatTimeout when the kernel is gone."""
@@ -320,7 +369,8 @@ class KernelConsole:
         self._banner(kc)
         while True:
             try:
-                text = await session.prompt_async()
+                typeahead, self._typeahead = self._typeahead, ""
+                text = await session.prompt_async(default=typeahead, pre_run=self._pre_run)
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:

@@ -129,7 +129,7 @@ class ConsoleHooks(Protocol):
     count: int
     colour: bool
 
-    async def enter(self, buf: Buffer) -> None: ...
+    def enter(self, buf: Buffer) -> None: ...
 
 
 def _bindings(console: ConsoleHooks) -> KeyBindings:
@@ -145,7 +145,9 @@ def _bindings(console: ConsoleHooks) -> KeyBindings:
         if not buf.document.is_cursor_at_the_end:
             buf.insert_text("\n")
             return
-        event.app.create_background_task(console.enter(buf))
+        # Noted now: keys typed after this Enter may be in the buffer by the time the
+        # kernel has said whether the code is complete.
+        console.enter(buf)
 
     @kb.add("escape", "enter")
     def _(event: KeyPressEvent) -> None:
