@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,13 @@ import orjson
 
 from kernelkit.cli._status import EXIT_BROKEN, EXIT_OK
 from kernelkit.discovery import DiscoveryProblem, FindResult, KernelFinder, KernelType
+from kernelkit.envs import Environment, EnvLocations, remember_environments
 
 __all__ = [
     "kernel_to_json",
     "list_command",
     "listing_to_json",
+    "remember_project_environments",
 ]
 
 
@@ -74,8 +77,6 @@ def list_command(*, as_json: bool, broken: bool, time_limit: float, show_all: bo
         bare = without_kernel(result)
     envs = [k.environment for k in result.kernels if k.environment is not None] + (bare or [])
     if envs:
-        from kernelkit.cli._list_all import remember_project_environments
-
         remember_project_environments(envs)
     if as_json:
         doc = listing_to_json(result, broken_only=broken)
@@ -96,3 +97,21 @@ def list_command(*, as_json: bool, broken: bool, time_limit: float, show_all: bo
     if broken and (result.broken or result.problems):
         return EXIT_BROKEN
     return EXIT_OK
+
+
+def remember_project_environments(
+    envs: Iterable[Environment], locations: EnvLocations | None = None
+) -> None:
+    """Remember the project environments just listed (found from the current directory
+    or its parents), so the ids printed here work from any directory later."""
+    loc = locations or EnvLocations.from_environ()
+    projects = {str(d) for d in loc.project_dirs}
+    prefixes = [env.prefix for env in envs if env.found_via in projects]
+    if not prefixes or not loc.remembered_files:
+        return
+    try:
+        remember_environments(prefixes, loc.remembered_files[0])
+    except OSError:
+        # Best effort: the listing itself is right; only later lookups from other
+        # directories miss these environments.
+        return

@@ -1,22 +1,19 @@
 """``kernelkit list --all``: also the interpreters that cannot run a kernel yet (no
-ipykernel, no kernelspec), with what is missing and the command that fixes it; and the
-project environments seen, remembered so their ids work from any directory."""
+ipykernel, no kernelspec), with what is missing and the command that fixes it."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
 from kernelkit.discovery import FindResult
-from kernelkit.envs import Environment, EnvLocations, find_environments, remember_environments
+from kernelkit.envs import Environment, EnvLocations, find_environments
 
 __all__ = [
     "environment_to_json",
-    "remember_project_environments",
     "render_without_kernel",
     "without_kernel",
 ]
@@ -75,21 +72,3 @@ def render_without_kernel(envs: list[Environment], console: Console | None = Non
         style="dim",
     )
     console.print(text, soft_wrap=True, highlight=False)
-
-
-def remember_project_environments(
-    envs: Iterable[Environment], locations: EnvLocations | None = None
-) -> None:
-    """Remember the project environments just listed (found from the current directory
-    or its parents), so the ids printed here work from any directory later."""
-    loc = locations or EnvLocations.from_environ()
-    projects = {str(d) for d in loc.project_dirs}
-    prefixes = [env.prefix for env in envs if env.found_via in projects]
-    if not prefixes or not loc.remembered_files:
-        return
-    try:
-        remember_environments(prefixes, loc.remembered_files[0])
-    except OSError:
-        # Best effort: the listing itself is right; only later lookups from other
-        # directories miss these environments.
-        return

@@ -22,7 +22,7 @@ from kernelkit._errors import (
     NoSuchKernel,
     ProvisioningError,
 )
-from kernelkit.cli._list_all import remember_project_environments
+from kernelkit.cli._list import remember_project_environments
 from kernelkit.cli._running import record_kernel
 from kernelkit.discovery import KernelFinder, KernelType
 from kernelkit.envs import find_environments
