@@ -145,12 +145,17 @@ def test_existing_kernel_is_left_running(tmp_path: Path) -> None:
     with Running("start", "-k", "fake", env=env) as server:
         server.wait_for(".json\n", timeout=60)
         kernel_id = Path(server.out.decode().split()[0]).stem.removeprefix("kernel-")
+        ran = run("run", "--existing", kernel_id, "-c", "print from-elsewhere", env=env)
+        assert ran.returncode == 0, ran.stderr
         with Tmux(_console("--existing", kernel_id[:6]), env=env) as term:
             term.wait_for("In [1]:")
             assert "already running" in term.screen()
+            term.send("Up")  # the kernel's own history: run by another client
+            term.wait_for("print from-elsewhere")
+            term.send("C-u")
             term.type("result 7")
             term.send("Enter")
-            term.wait_for("Out[1]: 7")
+            term.wait_for("Out[2]: 7")  # the kernel counts the run before
             term.send("C-d")
             screen = term.wait_for("EXIT=0")
             assert "shutting the kernel down" not in screen
@@ -185,3 +190,12 @@ def test_closing_the_terminal_stops_the_kernel(tmp_path: Path) -> None:
     while _runtime(env) and time.monotonic() < deadline:  # bounded by the deadline
         time.sleep(0.1)
     assert _runtime(env) == []
+
+
+def test_lexer_for_the_kernels_language() -> None:
+    from kernelkit.cli._console_io import lexer_for
+
+    assert lexer_for({"name": "python", "pygments_lexer": "ipython3"}) is not None
+    assert lexer_for({"name": "bash"}) is not None
+    assert lexer_for({"name": "no-such-language"}) is None
+    assert lexer_for({}) is None
