@@ -137,7 +137,8 @@ def add_kernel_command(ident: str) -> int:
         report_error(
             console,
             f"cannot add a kernel to {where}",
-            f"{target} is not writable by this user; run as its owner, or make a venv from "
+            f"{target} is not writable here (a read-only file system, or another user's); "
+            f"run as its owner, or make a venv from "
             f"it (`{env.interpreter} -m venv DIR`) and add the kernel there",
         )
         return EXIT_FAILED
