@@ -39,6 +39,8 @@ def make_env(tmp_path: Path, *fake_options: str) -> dict[str, str]:
         JUPYTER_RUNTIME_DIR=str(runtime),
         JUPYTER_PLATFORM_DIRS="1",
         COLUMNS="200",
+        # Where `kernelkit list` remembers project environments: not the real home.
+        XDG_DATA_HOME=str(tmp_path / "xdg-data"),
     )
     return env
 

@@ -180,3 +180,13 @@ def test_resolve_kernel_prefixes(tmp_path: Path) -> None:
         resolve_kernel("q", tmp_path)
     with pytest.raises(UnknownKernel, match="no connection file"):
         resolve_kernel(str(tmp_path / "kernel-none.json"), tmp_path)
+
+
+def test_a_kernel_still_choosing_its_ports_is_starting(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    write_connection_file(
+        ConnectionInfo(key=new_key()), runtime_dir=env["JUPYTER_RUNTIME_DIR"], kernel_id="new"
+    )
+    assert _ps_json(env)["new"]["state"] == "starting"
+    run("ps", "--clean", env=env)
+    assert "new" in _ps_json(env)  # not removed: it may yet start

@@ -144,7 +144,10 @@ def test_defaults_come_from_the_environment_and_home(tmp_path: Path) -> None:
     }
     loc = EnvLocations.from_environ(environ, home=tmp_path / "home", cwd=tmp_path / "cwd")
     assert loc.prefixes == (tmp_path / "x",)
-    assert loc.project_dirs == (tmp_path / "cwd",)
+    assert loc.project_dirs == (tmp_path / "cwd", *(tmp_path / "cwd").parents)
+    assert loc.remembered_files == (
+        tmp_path / "home" / ".local" / "share" / "kernelkit" / "environments.txt",
+    )
     assert loc.conda_roots[:2] == (tmp_path / "mamba", tmp_path / "root")
     assert tmp_path / "home" / "miniforge3" in loc.conda_roots
     assert loc.conda_envs_dirs == (
@@ -166,3 +169,17 @@ def test_locations_are_frozen() -> None:
     loc = EnvLocations()
     with pytest.raises(AttributeError):
         loc.prefixes = ()  # type: ignore[misc]
+
+
+def test_remembered_environments_are_found_while_they_exist(tmp_path: Path) -> None:
+    from kernelkit.envs import remember_environments
+
+    kept = write_venv(tmp_path / "proj" / ".venv")
+    gone = tmp_path / "gone" / ".venv"
+    remembered = tmp_path / "data" / "environments.txt"
+    assert remember_environments([kept, gone], remembered)
+    assert not remember_environments([kept], remembered)  # already there
+    scan = find_environments(EnvLocations(remembered_files=(remembered,)))
+    assert [e.prefix for e in scan.environments] == [kept]
+    assert scan.problems == ()  # a remembered environment that is gone is no problem
+    assert str(remembered) in scan.read_paths

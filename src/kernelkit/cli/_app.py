@@ -42,7 +42,9 @@ app = typer.Typer(
     name="kernelkit",
     help="Find every Jupyter kernel, launch it, and talk to it.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion (bash, zsh, fish): commands, options and
+    # kernel ids (the callbacks below).
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -51,6 +53,14 @@ app = typer.Typer(
 def _exit(status: int) -> None:
     if status:
         raise typer.Exit(status)
+
+
+def _complete_kernel(incomplete: str) -> list[str]:
+    """Shell completion: the ids of the kernels `kernelkit list` shows (and their names)."""
+    from kernelkit.discovery import KernelFinder  # start-up time
+
+    ids = [k.id for k in KernelFinder(time_limit=2.0).find().kernels]
+    return [i for i in ids if i.startswith(incomplete)]
 
 
 def _complete_running(incomplete: str) -> list[str]:
@@ -119,11 +129,19 @@ def list_kernels(
     server: Annotated[
         str | None, typer.Option("--server", help=SERVER_HELP, metavar="URL", show_default=False)
     ] = None,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Also the Python interpreters that cannot run a kernel yet (no ipykernel), "
+            'with the command that adds one (JSON: "without_kernel").',
+        ),
+    ] = False,
 ) -> None:
     from kernelkit.cli._list import list_command  # start-up time (see the module docstring)
 
     use_server(server, "")
-    _exit(list_command(as_json=as_json, broken=broken, time_limit=time_limit))
+    _exit(list_command(as_json=as_json, broken=broken, time_limit=time_limit, show_all=show_all))
 
 
 # -- run and start ----------------------------------------------------------------------
@@ -166,7 +184,13 @@ def run(
     ] = None,
     kernel: Annotated[
         str | None,
-        typer.Option("--kernel", "-k", help=_KERNEL_HELP + " Default: python3.", metavar="ID"),
+        typer.Option(
+            "--kernel",
+            "-k",
+            help=_KERNEL_HELP + " Default: python3.",
+            metavar="ID",
+            autocompletion=_complete_kernel,
+        ),
     ] = None,
     startup_timeout: Annotated[
         float,
@@ -317,7 +341,10 @@ _START_HELP = (
 )
 def start(
     kernel: Annotated[
-        str, typer.Option("--kernel", "-k", help=_KERNEL_HELP, metavar="ID")
+        str,
+        typer.Option(
+            "--kernel", "-k", help=_KERNEL_HELP, metavar="ID", autocompletion=_complete_kernel
+        ),
     ] = "python3",
     startup_timeout: Annotated[
         float,
@@ -379,7 +406,10 @@ _CONSOLE_HELP = (
 @app.command("console", help=_CONSOLE_HELP, short_help="An interactive console on a kernel.")
 def console(
     kernel: Annotated[
-        str, typer.Option("--kernel", "-k", help=_KERNEL_HELP, metavar="ID")
+        str,
+        typer.Option(
+            "--kernel", "-k", help=_KERNEL_HELP, metavar="ID", autocompletion=_complete_kernel
+        ),
     ] = "python3",
     existing: Annotated[
         str | None,
@@ -525,6 +555,39 @@ def remove(
     from kernelkit.cli._specs import remove_command  # start-up time (module docstring)
 
     _exit(remove_command(names))
+
+
+# -- env (cli/_env.py) ------------------------------------------------------------------
+
+env_app = typer.Typer(
+    name="env",
+    help="Python and conda environments: make one that has no kernel yet able to run one.",
+    short_help="Environments: add a kernel to one.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(env_app)
+
+
+@env_app.command("add-kernel")
+def add_kernel(
+    env: Annotated[
+        str,
+        typer.Argument(
+            help="The environment: its id from `kernelkit list --all`, its name, or its "
+            "prefix path.",
+            metavar="ENV",
+        ),
+    ],
+) -> None:
+    """Install ipykernel into an environment (uv when on PATH, else its pip), so that it
+    is listed as env/ENV/python3. A failed install is rolled back.
+
+    Exit status: 0 when installed (or already there), 1 when it could not be, 3 when no
+    environment matches ENV."""
+    from kernelkit.cli._env import add_kernel_command  # start-up time (module docstring)
+
+    _exit(add_kernel_command(env))
 
 
 app.add_typer(servers_app)  # kernelkit servers add|list|remove (cli/_servers.py)

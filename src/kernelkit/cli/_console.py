@@ -12,15 +12,14 @@ restarted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prompt_toolkit import PromptSession
-from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.styles import Style
 from rich.console import Console
 
 from kernelkit._connection import read_connection_file
@@ -31,16 +30,8 @@ from kernelkit._errors import (
     KernelError,
     KernelTimeout,
 )
-from kernelkit.cli._console_io import (
-    REQUEST_TIMEOUT,
-    ConsoleOutput,
-    KernelCompleter,
-    KernelHistory,
-    colour_wanted,
-    history_path,
-    kernel_history,
-    lexer_for,
-)
+from kernelkit.cli._console_output import ConsoleOutput, colour_wanted
+from kernelkit.cli._progress import manager_tail, progress
 from kernelkit.cli._ps import interrupt_running, ping
 from kernelkit.cli._running import RunningKernel, UnknownKernel, forget_kernel, resolve_kernel
 from kernelkit.cli._starting import (
@@ -57,6 +48,14 @@ from kernelkit.manager import AsyncKernelManager
 from kernelkit.protocol import Message
 
 __all__ = ["console_command"]
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from prompt_toolkit import PromptSession
+
+#: Seconds the kernel has to say whether the code is complete (Enter waits this long).
+REQUEST_TIMEOUT = 2.0
 
 _DEATHS = (KernelDied, HeartbeatTimeout)
 
@@ -89,13 +88,32 @@ class KernelConsole:
         self.interrupts = 0
         self.main_task: asyncio.Task[Any] | None = None
         self.terminated = False
+        self.shutting_down = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._enter_lock = asyncio.Lock()
+        self._accepted = False  # the current input was accepted: later Enters wait
+        self._enter_later: list[int] = []  # Enters typed ahead, where in the next input
+        self._accepted_len = 0
+        self._typeahead = ""
+        self._inserted = 0  # characters decisions added to the current input
+        self._ui_import: asyncio.Future[ModuleType] | None = None
 
     # -- messages ------------------------------------------------------------------------
 
     def say(self, text: str) -> None:
         self.err.print(f"kernelkit: {text}", highlight=False, markup=False, soft_wrap=True)
+
+    def _load_ui(self) -> asyncio.Future[ModuleType]:
+        """Import the prompt_toolkit side in a thread (started while the kernel starts)."""
+        if self._ui_import is None:
+            self._ui_import = asyncio.ensure_future(
+                asyncio.to_thread(importlib.import_module, "kernelkit.cli._console_io")
+            )
+        return self._ui_import
+
+    async def _ui(self) -> ModuleType:
+        """The prompt_toolkit side, once imported."""
+        return await self._load_ui()
 
     # -- connecting ----------------------------------------------------------------------
 
@@ -108,19 +126,23 @@ class KernelConsole:
         self.km = km = AsyncKernelManager(
             kernel_type=kernel_type, finder=finder, autorestart=False, on_died=self._died
         )
-        try:
-            await km.start_kernel()
-        except START_ERRORS as exc:
-            report_error(self.err, f"cannot start kernel {name!r}", exc)
-            return None
-        self.record = record_started(km, "console")
-        kc = km.client()
-        await kc.start()
-        try:
-            await kc.wait_for_ready(timeout=self.startup_timeout)
-        except (KernelDied, KernelTimeout) as exc:
-            report_error(self.err, f"kernel {name!r} did not start", exc)
-            await kc.aclose()
+        async with progress(self.err, f"starting kernel {name}", manager_tail(km)):
+            try:
+                await km.start_kernel()
+            except START_ERRORS as exc:
+                failed: object = exc
+            else:
+                failed = None
+                self.record = record_started(km, "console")
+                kc = km.client()
+                await kc.start()
+                try:
+                    await kc.wait_for_ready(timeout=self.startup_timeout)
+                except (KernelDied, KernelTimeout) as exc:
+                    await kc.aclose()
+                    failed = exc
+        if failed is not None:
+            report_error(self.err, f"cannot start kernel {name!r}", failed)
             return None
         return kc
 
@@ -164,49 +186,50 @@ class KernelConsole:
 
     # -- the prompt ----------------------------------------------------------------------
 
-    def _prompt(self) -> FormattedText:
-        return FormattedText(
-            [("class:in", "In ["), ("class:num", str(self.count)), ("class:in", "]: ")]
-        )
+    def enter(self, buf: Any) -> None:
+        """Enter pressed at the end of the input: noted now (where it was typed), decided
+        by :meth:`_enter` once the kernel says whether the code is complete (in a task of
+        this console: the prompt's own tasks end with the prompt)."""
+        self._spawn(self._enter(buf, len(buf.text), self._inserted))
 
-    def _continuation(self, width: int, line_number: int, wrap_count: int) -> FormattedText:
-        return FormattedText([("class:in", "...: ".rjust(width))])
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def _bindings(self) -> KeyBindings:
-        kb = KeyBindings()
+    async def _enter(self, buf: Any, at: int, inserted: int) -> None:
+        """Run the code up to ``at`` (where Enter was typed; ``inserted`` counts the
+        characters earlier decisions had added by then) if the kernel says it is
+        complete, else put a new line there with the indent the kernel suggests.
 
-        @kb.add("enter")
-        def _(event: KeyPressEvent) -> None:
-            buf = event.current_buffer
-            state = buf.complete_state
-            if state is not None and state.current_completion is not None:
-                buf.apply_completion(state.current_completion)
-                return
-            if not buf.document.is_cursor_at_the_end:
-                buf.insert_text("\n")
-                return
-            event.app.create_background_task(self._enter(buf))
-
-        @kb.add("escape", "enter")
-        def _(event: KeyPressEvent) -> None:
-            event.current_buffer.validate_and_handle()
-
-        return kb
-
-    async def _enter(self, buf: Any) -> None:
-        """Enter at the end: run the code if the kernel says it is complete, else a new
-        line with the indent the kernel suggests."""
+        Keys typed while the kernel is asked are neither lost nor mixed in: text typed
+        after an input that runs starts the next prompt, and an Enter typed after it is
+        decided there."""
         async with self._enter_lock:  # Enters typed fast are decided one after another
-            await self._decide(buf)
+            cut = at + self._inserted - inserted
+            if self._accepted:
+                # It belongs to the next prompt's text (what was typed after the input
+                # that runs): decided there, at the same place in that text.
+                self._enter_later.append(cut - self._accepted_len)
+                return
+            await self._decide(buf, buf.text[:cut])
 
-    async def _decide(self, buf: Any) -> None:
-        text = buf.text
+    def _accept(self, buf: Any, seen: str, run: str) -> None:
+        """Run ``run`` (the text up to Enter, ``seen``, tidied); what was typed after
+        ``seen`` starts the next prompt."""
+        typed = buf.text
+        self._typeahead = typed[len(seen) :] if typed.startswith(seen) else ""
+        self._accepted = True
+        self._accepted_len = len(seen)
+        buf.text = run
+        buf.validate_and_handle()
+
+    async def _decide(self, buf: Any, text: str) -> None:
         lines = text.split("\n")
         if not text.strip() or self.kc is None or (len(lines) > 1 and not lines[-1].strip()):
             # Empty, or a block ended with an empty line (as IPython and jupyter console
             # do): run it as it is.
-            buf.text = text.rstrip()
-            buf.validate_and_handle()
+            self._accept(buf, text, text.rstrip())
             return
         try:
             reply = await self.kc.is_complete(text, timeout=REQUEST_TIMEOUT)
@@ -214,29 +237,25 @@ class KernelConsole:
             indent = str(reply.content.get("indent") or "")
         except KernelError:
             status, indent = "unknown", ""  # run it: the kernel will say what is wrong
-        if status == "incomplete":
-            buf.insert_text("\n" + indent)
-        else:
-            buf.validate_and_handle()
+        if status != "incomplete":
+            self._accept(buf, text, text)
+            return
+        typed = buf.text
+        extra = typed[len(text) :] if typed.startswith(text) else ""
+        buf.text = text + "\n" + indent + extra
+        buf.cursor_position = len(buf.text)
+        self._inserted += 1 + len(indent)
 
-    async def _make_session(self, kc: AsyncKernelClient) -> PromptSession[str]:
-        info = kc.kernel_info_reply
-        language_info = info.content.get("language_info", {}) if info is not None else {}
-        language = str(language_info.get("name") or "unknown")
-        history = KernelHistory(history_path(language), await kernel_history(kc))
-        style = Style.from_dict({"in": "ansigreen", "num": "ansigreen bold"})
-        return PromptSession(
-            history=history,
-            completer=KernelCompleter(kc),
-            complete_while_typing=False,
-            lexer=lexer_for(language_info) if self.colour else None,
-            multiline=True,
-            key_bindings=self._bindings(),
-            prompt_continuation=self._continuation,
-            style=style,
-            include_default_pygments_style=self.colour,
-            color_depth=None if self.colour else _mono(),
-        )
+    def _pre_run(self) -> None:
+        """A new prompt: what was typed ahead is already in it; an Enter typed ahead
+        is decided now."""
+        self._accepted = False
+        self._inserted = 0
+        later, self._enter_later = self._enter_later, []
+        if self.session is not None:
+            buf = self.session.default_buffer
+            for at in later:  # in order: each waits for the one before (a FIFO lock)
+                self._spawn(self._enter(buf, at, 0))
 
     def _banner(self, kc: AsyncKernelClient) -> None:
         info = kc.kernel_info_reply
@@ -257,9 +276,9 @@ class KernelConsole:
     async def _stdin(self, request: Message) -> str | None:
         prompt = str(request.content.get("prompt", ""))
         password = bool(request.content.get("password"))
-        session: PromptSession[str] = PromptSession()
         try:
-            return await session.prompt_async(prompt, is_password=password)
+            answer: str = await (await self._ui()).ask(prompt, password=password)
+            return answer
         except KeyboardInterrupt:
             await self._interrupt()
             return None  # the interrupt ends the kernel's wait
@@ -283,9 +302,7 @@ class KernelConsole:
             self.say("not waiting for the interrupted code (Ctrl-D leaves)")
             self.execution.cancel()
             return
-        task = asyncio.get_running_loop().create_task(self._interrupt())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._interrupt())
 
     async def _execute(self, kc: AsyncKernelClient, code: str) -> None:
         """Run one input; raises KernelDied/HeartbeatTimeout when the kernel is gone."""
@@ -323,9 +340,8 @@ class KernelConsole:
         if self.km is None or self.kc is None:
             self.say("it was not started by this console, so it cannot be restarted here")
             return False
-        session: PromptSession[str] = PromptSession()
         try:
-            answer = await session.prompt_async("Restart the kernel? [Y/n] ")
+            answer = await (await self._ui()).ask("Restart the kernel? [Y/n] ")
         except (EOFError, KeyboardInterrupt):
             return False
         if answer.strip().lower() not in ("", "y", "yes"):
@@ -345,11 +361,16 @@ class KernelConsole:
     # -- the session ---------------------------------------------------------------------
 
     async def _repl(self, kc: AsyncKernelClient) -> int:
-        self.session = session = await self._make_session(kc)
+        ui = await self._ui()
+        info = kc.kernel_info_reply
+        language_info = info.content.get("language_info", {}) if info is not None else {}
+        history = asyncio.ensure_future(ui.kernel_history(kc))  # arrives while typing
+        self.session = session = ui.make_session(self, kc, language_info, history)
         self._banner(kc)
         while True:
             try:
-                text = await session.prompt_async(self._prompt)
+                typeahead, self._typeahead = self._typeahead, ""
+                text = await session.prompt_async(default=typeahead, pre_run=self._pre_run)
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
@@ -366,41 +387,47 @@ class KernelConsole:
                 if not await self._offer_restart(exc):
                     return EXIT_KERNEL_DIED
 
+    def _on_terminate(self) -> None:
+        """SIGTERM, or SIGHUP (the terminal went away): leave as Ctrl-D would."""
+        self.terminated = True
+        if self.shutting_down:
+            return  # already leaving: let the shutdown finish
+        session = self.session
+        if session is not None and session.app.is_running:
+            session.app.exit(exception=EOFError())
+        elif self.main_task is not None:
+            self.main_task.cancel()
+
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
         self.main_task = asyncio.current_task()
-
-        def on_sigterm() -> None:
-            self.terminated = True
-            if self.main_task is not None:
-                self.main_task.cancel()
-
-        with signal_handlers(loop, {signal.SIGTERM: on_sigterm}):
+        handlers = {signal.SIGTERM: self._on_terminate, signal.SIGHUP: self._on_terminate}
+        with signal_handlers(loop, handlers):
+            self._load_ui()  # prompt_toolkit loads while the kernel starts
             try:
                 kc = await (self._attach(self.existing) if self.existing else self._start())
                 if kc is None:
                     return EXIT_KERNEL_FAILED
                 self.kc = kc
                 try:
-                    return await self._repl(kc)
+                    status = await self._repl(kc)
                 finally:
                     await kc.aclose()
+                return EXIT_TERMINATED if self.terminated else status
             except asyncio.CancelledError:
                 if not self.terminated:
                     raise
                 return EXIT_TERMINATED
+            except OSError:
+                return EXIT_TERMINATED  # the terminal is gone (a write failed)
             finally:
+                self.shutting_down = True
                 if self.km is not None:
                     if self.km.has_kernel:
-                        self.say("shutting the kernel down")
+                        with contextlib.suppress(OSError):  # no terminal to say it on
+                            self.say("shutting the kernel down")
                     await self.km.shutdown_kernel()
                 forget_kernel(self.record)
-
-
-def _mono() -> Any:
-    from prompt_toolkit.output import ColorDepth
-
-    return ColorDepth.DEPTH_1_BIT
 
 
 def console_command(*, kernel: str, existing: str | None, startup_timeout: float) -> int:

@@ -1,57 +1,42 @@
-"""The parts of ``kernelkit console`` that talk to prompt_toolkit: completion from the
-kernel, history (the kernel's and a local file), the lexer for the kernel's language,
-and how outputs are shown."""
+"""The parts of ``kernelkit console`` that talk to prompt_toolkit: the prompt session and
+its keys, completion from the kernel, history (the kernel's and a local file), the lexer
+for the kernel's language. The console imports this module in a thread while its kernel
+starts (prompt_toolkit and pygments take a good part of a second to import)."""
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
-from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jupyter_core.paths import jupyter_data_dir
+from prompt_toolkit import PromptSession
+from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
+from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import Lexer, PygmentsLexer
+from prompt_toolkit.output import ColorDepth
+from prompt_toolkit.styles import Style
 
 from kernelkit._errors import KernelError
-from kernelkit.cli._output import OutputSaver, traceback_text
 from kernelkit.client import AsyncKernelClient
-from kernelkit.protocol import Message
 
 __all__ = [
-    "ConsoleOutput",
     "KernelCompleter",
     "KernelHistory",
-    "colour_wanted",
+    "ask",
     "history_path",
+    "kernel_history",
     "lexer_for",
+    "make_session",
 ]
 
 #: Seconds the kernel has to answer a completion or history request (the console never
 #: waits longer than this for them: a busy kernel just offers nothing).
 REQUEST_TIMEOUT = 2.0
-
-_IMAGE_TYPES = (
-    ("image/png", ".png"),
-    ("image/jpeg", ".jpg"),
-    ("image/gif", ".gif"),
-    ("image/svg+xml", ".svg"),
-)
-
-
-def colour_wanted(stream: Any = None) -> bool:
-    """Colours only on a terminal, and never with ``NO_COLOR`` set (no-color.org)."""
-    stream = stream if stream is not None else sys.stdout
-    if os.environ.get("NO_COLOR"):
-        return False
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 class KernelCompleter(Completer):
@@ -92,17 +77,23 @@ def history_path(language: str) -> Path:
 
 class KernelHistory(FileHistory):
     """The local history file, with the kernel's own recent history before it (what was
-    run in this kernel from other clients, or in earlier sessions it kept)."""
+    run in this kernel from other clients, or in earlier sessions it kept). The kernel's
+    part is awaited while the prompt already shows."""
 
-    def __init__(self, path: Path, kernel_items: Iterable[str] = ()) -> None:
+    def __init__(self, path: Path, kernel_items: Awaitable[list[str]] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(str(path))
-        self._kernel_items = [item for item in kernel_items if item.strip()]
+        self._kernel_items = kernel_items
 
-    def load_history_strings(self) -> Iterator[str]:
+    async def load(self) -> AsyncGenerator[str, None]:
         # Newest first, as prompt_toolkit expects: the file's, then the kernel's.
-        yield from super().load_history_strings()
-        yield from reversed(self._kernel_items)
+        async for item in super().load():
+            yield item
+        pending, self._kernel_items = self._kernel_items, None
+        if pending is not None:
+            for item in reversed(await pending):
+                if item.strip():
+                    yield item
 
 
 async def kernel_history(kc: AsyncKernelClient, n: int = 200) -> list[str]:
@@ -132,64 +123,78 @@ def lexer_for(language_info: Mapping[str, Any]) -> Lexer | None:
     return None
 
 
-class ConsoleOutput:
-    """Shows the IOPub messages of the console's requests: streams as they come,
-    results as ``Out[n]:``, images saved to files (their paths shown), tracebacks."""
+class ConsoleHooks(Protocol):
+    """What the prompt needs from the console."""
 
-    def __init__(self, *, colour: bool) -> None:
-        self.colour = colour
-        self._saver: OutputSaver | None = None
-        self._open_line = False
-        #: True once a traceback was shown (reset by the console before each input).
-        self.error_shown = False
+    count: int
+    colour: bool
 
-    def __call__(self, msg: Message) -> None:
-        msg_type = msg.header.msg_type
-        content = msg.content
-        if msg_type == "stream":
-            stream = sys.stderr if content.get("name") == "stderr" else sys.stdout
-            self._write(stream, str(content.get("text", "")))
-        elif msg_type in ("execute_result", "display_data", "update_display_data"):
-            data = content.get("data")
-            if isinstance(data, Mapping):
-                count = content.get("execution_count")
-                prefix = f"Out[{count}]: " if msg_type == "execute_result" and count else ""
-                self._display(data, prefix)
-        elif msg_type == "error":
-            self.show_error(content)
+    def enter(self, buf: Buffer) -> None: ...
 
-    def show_error(self, content: Mapping[str, object]) -> None:
-        """Print a traceback (of an ``error`` output or an error reply)."""
-        self.error_shown = True
-        self._write(sys.stderr, traceback_text(content, plain=not self.colour))
 
-    def _display(self, data: Mapping[str, Any], prefix: str) -> None:
-        image = next((mime for mime, _ in _IMAGE_TYPES if mime in data), None)
-        if image is not None:
-            saver = self._images()
-            path = saver.save({image: data[image]})
-            self._write(sys.stdout, f"{prefix}[{image} saved to {path}]\n")
-            prefix = ""
-        text = data.get("text/plain")
-        if text is not None and (image is None or not str(text).startswith("<")):
-            self._write(sys.stdout, f"{prefix}{text}\n")
-        elif image is None:
-            kinds = ", ".join(sorted(data)) or "nothing"
-            self._write(sys.stdout, f"{prefix}[{kinds}: no plain text to show]\n")
+def _bindings(console: ConsoleHooks) -> KeyBindings:
+    kb = KeyBindings()
 
-    def _images(self) -> OutputSaver:
-        if self._saver is None:
-            self._saver = OutputSaver(Path(tempfile.mkdtemp(prefix="kernelkit-console-")))
-        return self._saver
-
-    def end_line(self) -> None:
-        """End an unfinished last line before the next prompt."""
-        if self._open_line:
-            self._write(sys.stdout, "\n")
-
-    def _write(self, stream: Any, text: str) -> None:
-        if not text:
+    @kb.add("enter")
+    def _(event: KeyPressEvent) -> None:
+        buf = event.current_buffer
+        state = buf.complete_state
+        if state is not None and state.current_completion is not None:
+            buf.apply_completion(state.current_completion)
             return
-        stream.write(text)
-        stream.flush()
-        self._open_line = not text.endswith("\n")
+        if not buf.document.is_cursor_at_the_end:
+            buf.insert_text("\n")
+            return
+        # Noted now: keys typed after this Enter may be in the buffer by the time the
+        # kernel has said whether the code is complete.
+        console.enter(buf)
+
+    @kb.add("escape", "enter")
+    def _(event: KeyPressEvent) -> None:
+        event.current_buffer.validate_and_handle()
+
+    return kb
+
+
+def make_session(
+    console: ConsoleHooks,
+    kc: AsyncKernelClient,
+    language_info: Mapping[str, Any],
+    kernel_items: Awaitable[list[str]] | None,
+) -> PromptSession[str]:
+    """The prompt of the console: ``In [n]:``, kernel completion, history, colours."""
+    language = str(language_info.get("name") or "unknown")
+
+    def prompt() -> FormattedText:
+        return FormattedText(
+            [("class:in", "In ["), ("class:num", str(console.count)), ("class:in", "]: ")]
+        )
+
+    def continuation(width: int, line_number: int, wrap_count: int) -> FormattedText:
+        return FormattedText([("class:in", "...: ".rjust(width))])
+
+    colour = console.colour
+    return PromptSession(
+        prompt,
+        history=KernelHistory(history_path(language), kernel_items),
+        completer=KernelCompleter(kc),
+        complete_while_typing=False,
+        lexer=lexer_for(language_info) if colour else None,
+        multiline=True,
+        key_bindings=_bindings(console),
+        prompt_continuation=continuation,
+        style=Style.from_dict({"in": "ansigreen", "num": "ansigreen bold"}),
+        include_default_pygments_style=colour,
+        color_depth=None if colour else ColorDepth.DEPTH_1_BIT,
+    )
+
+
+async def ask(prompt: str, *, password: bool = False) -> str:
+    """One line from the person (``input()`` of the kernel, yes/no questions).
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C.
+        EOFError: Ctrl-D.
+    """
+    session: PromptSession[str] = PromptSession()
+    return await session.prompt_async(prompt, is_password=password)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,13 @@ import orjson
 
 from kernelkit.cli._status import EXIT_BROKEN, EXIT_OK
 from kernelkit.discovery import DiscoveryProblem, FindResult, KernelFinder, KernelType
+from kernelkit.envs import Environment, EnvLocations, remember_environments
 
 __all__ = [
     "kernel_to_json",
     "list_command",
     "listing_to_json",
+    "remember_project_environments",
 ]
 
 
@@ -64,19 +67,51 @@ def listing_to_json(result: FindResult, *, broken_only: bool = False) -> dict[st
     }
 
 
-def list_command(*, as_json: bool, broken: bool, time_limit: float) -> int:
+def list_command(*, as_json: bool, broken: bool, time_limit: float, show_all: bool = False) -> int:
     """``kernelkit list``: print the listing; returns the exit status."""
     result = KernelFinder(time_limit=time_limit).find()
+    bare = None
+    if show_all:
+        from kernelkit.cli._list_all import without_kernel
+
+        bare = without_kernel(result)
+    envs = [k.environment for k in result.kernels if k.environment is not None] + (bare or [])
+    if envs:
+        remember_project_environments(envs)
     if as_json:
-        sys.stdout.buffer.write(
-            orjson.dumps(listing_to_json(result, broken_only=broken), option=orjson.OPT_INDENT_2)
-            + b"\n"
-        )
+        doc = listing_to_json(result, broken_only=broken)
+        if bare is not None:
+            from kernelkit.cli._list_all import environment_to_json
+
+            doc["without_kernel"] = [environment_to_json(env) for env in bare]
+        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     else:
         # Imported here for start-up time only: rich is not needed for --json.
         from kernelkit.cli._list_table import render_listing
 
         render_listing(result, broken_only=broken)
+        if bare is not None:
+            from kernelkit.cli._list_all import render_without_kernel
+
+            render_without_kernel(bare)
     if broken and (result.broken or result.problems):
         return EXIT_BROKEN
     return EXIT_OK
+
+
+def remember_project_environments(
+    envs: Iterable[Environment], locations: EnvLocations | None = None
+) -> None:
+    """Remember the project environments just listed (found from the current directory
+    or its parents), so the ids printed here work from any directory later."""
+    loc = locations or EnvLocations.from_environ()
+    projects = {str(d) for d in loc.project_dirs}
+    prefixes = [env.prefix for env in envs if env.found_via in projects]
+    if not prefixes or not loc.remembered_files:
+        return
+    try:
+        remember_environments(prefixes, loc.remembered_files[0])
+    except OSError:
+        # Best effort: the listing itself is right; only later lookups from other
+        # directories miss these environments.
+        return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -138,7 +139,9 @@ class OutputPrinter:
     def __init__(self, out: TextIO, err: TextIO, *, saver: OutputSaver | None = None) -> None:
         self._out = out
         self._err = err
-        self._plain_err = not is_terminal(err)
+        # Kernels colour their tracebacks: keep that only for a terminal, and never
+        # with NO_COLOR set (no-color.org).
+        self._plain_err = not is_terminal(err) or bool(os.environ.get("NO_COLOR"))
         self._saver = saver
         self._open_line: dict[int, bool] = {}
         #: True once an ``error`` message (a traceback) was printed.

@@ -48,12 +48,14 @@ __all__ = [
 #: Seconds a kernel has to answer ``ps``'s heartbeat ping and kernel_info request.
 PROBE_TIMEOUT = 1.5
 
-#: States: idle and busy answer; "unresponsive" runs (its process is alive) but answers
-#: nothing; "dead" answers nothing and its process (if known) is gone; "unreadable" is a
-#: connection file we cannot use (the detail says why).
+#: States: idle and busy answer; "starting" has not chosen its ports yet; "unresponsive"
+#: runs (its process is alive) but answers nothing; "dead" answers nothing and its process
+#: (if known) is gone; "unreadable" is a connection file we cannot use (the detail says
+#: why).
 _STYLES = {
     "idle": "green",
     "busy": "yellow",
+    "starting": "yellow",
     "unresponsive": "red",
     "dead": "red",
     "unreadable": "magenta",
@@ -71,6 +73,8 @@ class Probe:
 
 async def ping(info: ConnectionInfo, timeout: float) -> bool:
     """True when the kernel's heartbeat echoes a ping within ``timeout`` seconds."""
+    if info.transport == "tcp" and info.hb_port <= 0:
+        return False
     ctx = zmq.asyncio.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.linger = 0
@@ -78,12 +82,17 @@ async def ping(info: ConnectionInfo, timeout: float) -> bool:
         sock.connect(info.url("hb"))
         await sock.send(b"kernelkit-ps")
         return bool(await sock.poll(int(timeout * 1000)))
+    except zmq.ZMQError:
+        return False  # an address zmq refuses: nothing answers there
     finally:
         sock.close()
 
 
 async def _kernel_info(info: ConnectionInfo, timeout: float) -> bool:
-    kc = AsyncKernelClient.from_connection_info(info, heartbeat=False)
+    try:
+        kc = AsyncKernelClient.from_connection_info(info, heartbeat=False)
+    except KernelError:
+        return False
     try:
         await kc.start()
         await kc.kernel_info(timeout=timeout)
@@ -103,6 +112,8 @@ async def probe(kernel: RunningKernel, timeout: float = PROBE_TIMEOUT) -> Probe:
         info = read_connection_file(kernel.connection_file)
     except ConnectionFileError as exc:
         return Probe("unreadable", exc.problem)
+    if not info.ports_chosen:
+        return Probe("starting", "its ports are not chosen yet", info)
     beats, answers = await asyncio.gather(ping(info, timeout), _kernel_info(info, timeout))
     if answers:
         return Probe("idle", "", info)
@@ -179,16 +190,15 @@ def _render(rows: list[tuple[RunningKernel, Probe]], console: Console) -> None:
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     out = Text()
     out.append("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    out.append("\n", style="")
     for (_, p), row in zip(rows, cells, strict=True):
+        out.append("\n")
         for i, (cell, width) in enumerate(zip(row, widths, strict=True)):
             style = _STYLES.get(cell, "") if i == 2 else ""
             last = i == len(row) - 1
             out.append(cell if last else cell.ljust(width) + "  ", style=style)
         if p.detail and p.state != "idle":
             out.append(f"\n    {p.detail}", style="dim")
-        out.append("\n")
-    console.print(out, end="", highlight=False, soft_wrap=True)
+    console.print(out, highlight=False, soft_wrap=True)
 
 
 def _remove_files(kernel: RunningKernel) -> None:

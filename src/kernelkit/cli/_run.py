@@ -23,6 +23,7 @@ from kernelkit._errors import (
     KernelTimeout,
 )
 from kernelkit.cli._output import JsonLines, OutputPrinter, OutputSaver, is_terminal
+from kernelkit.cli._progress import Progress, manager_tail
 from kernelkit.cli._ps import interrupt_running, ping
 from kernelkit.cli._running import RunningKernel, UnknownKernel, forget_kernel, resolve_kernel
 from kernelkit.cli._servers import attached_client
@@ -224,7 +225,9 @@ class _Run:
         execution, kc = self.execution, self.kc
         if execution is None or execution.done() or kc is None:
             return
-        if kc.execution_state == "idle":
+        # Not known to be busy (idle, or no status seen since we connected): the reply
+        # is not coming.
+        if kc.execution_state != "busy":
             self._give_up(
                 "the kernel is idle but sent no reply to the interrupted code; not waiting for it"
             )
@@ -321,11 +324,14 @@ class _Run:
             kernel_type=kernel_type, finder=finder, autorestart=False, sandbox=self.options.sandbox
         )
         cwd = self.options.cwd
+        shown = Progress(self.console, f"starting kernel {name}", manager_tail(km))
+        shown.start()
         try:
             # Its provider's plan: the provisioner it names and the complete environment
             # (activated, if the kernel has one; what activation removed stays removed).
             await km.start_kernel(env=dict(self.options.env) or None, cwd=str(cwd) if cwd else None)
         except START_ERRORS as exc:
+            await shown.stop()
             report_error(self.console, f"cannot start kernel {name!r}", exc)
             return EXIT_KERNEL_FAILED
         self.record = record_started(km, "run")
@@ -333,13 +339,17 @@ class _Run:
             try:
                 await kc.wait_for_ready(timeout=self.options.startup_timeout)
             except KernelDied as exc:
+                await shown.stop()
                 report_error(self.console, f"kernel {name!r} died while starting", exc)
                 return EXIT_KERNEL_FAILED
             except KernelTimeout as exc:
+                await shown.stop()
                 tail = km.output_tail()
                 detail = ("\n  last output:\n    " + "\n    ".join(tail)) if tail else ""
                 report_error(self.console, f"kernel {name!r} did not start", f"{exc}{detail}")
                 return EXIT_KERNEL_FAILED
+            finally:
+                await shown.stop()
             return await self._execute(kc)
 
     async def _execute(self, kc: AsyncKernelClient) -> int:

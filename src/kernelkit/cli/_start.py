@@ -15,6 +15,7 @@ from kernelkit._errors import (
     KernelError,
     KernelTimeout,
 )
+from kernelkit.cli._progress import manager_tail, progress
 from kernelkit.cli._running import forget_kernel
 from kernelkit.cli._servers import remote_address
 from kernelkit.cli._starting import (
@@ -84,6 +85,23 @@ class Supervisor:
                 forget_kernel(self._record)
         return self.status
 
+    async def _start_ready(self) -> BaseException | None:
+        """Start the kernel and wait until it answers; the error, or None when ready."""
+        try:
+            # Its provider's plan: the provisioner it names and the complete environment
+            # (activated, if the kernel has one; what activation removed stays removed).
+            # Restarts reuse it.
+            await self.km.start_kernel()
+        except START_ERRORS as exc:
+            return exc
+        # Announce the kernel only once it answers, so the file is usable when printed.
+        async with self.km.client() as kc:
+            try:
+                await kc.wait_for_ready(timeout=self.startup_timeout)
+            except (KernelDied, KernelTimeout) as exc:
+                return exc
+        return None
+
     async def _start(self) -> bool:
         found = await find_kernel(self.console, self.kernel)
         if found is None:
@@ -98,21 +116,11 @@ class Supervisor:
             on_restarted=self._restarted,
             on_dead=self._dead,
         )
-        try:
-            # Its provider's plan: the provisioner it names and the complete environment
-            # (activated, if the kernel has one; what activation removed stays removed).
-            # Restarts reuse it.
-            await self.km.start_kernel()
-        except START_ERRORS as exc:
-            report_error(self.console, f"cannot start kernel {name!r}", exc)
+        async with progress(self.console, f"starting kernel {name}", manager_tail(self.km)):
+            failed = await self._start_ready()
+        if failed is not None:
+            report_error(self.console, f"kernel {name!r} did not start", failed)
             return False
-        # Announce the kernel only once it answers, so the file is usable when printed.
-        async with self.km.client() as kc:
-            try:
-                await kc.wait_for_ready(timeout=self.startup_timeout)
-            except (KernelDied, KernelTimeout) as exc:
-                report_error(self.console, f"kernel {name!r} did not start", exc)
-                return False
         path = self.km.connection_file
         self._record = record_started(self.km, "start")
         address = remote_address(self.km.provisioner) if path is None else None
@@ -127,7 +135,8 @@ class Supervisor:
             return True
         self._say(
             f"kernelkit: kernel {name!r} ({self.km.kernel_id}) is running.\n"
-            f"  Connect with: jupyter console --existing {path}\n"
+            f"  Connect with: kernelkit console --existing {self.km.kernel_id}\n"
+            f"            or: jupyter console --existing {path}\n"
             "  Press Ctrl-C to shut it down."
         )
         return True

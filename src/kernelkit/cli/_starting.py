@@ -22,8 +22,10 @@ from kernelkit._errors import (
     NoSuchKernel,
     ProvisioningError,
 )
+from kernelkit.cli._list import remember_project_environments
 from kernelkit.cli._running import record_kernel
 from kernelkit.discovery import KernelFinder, KernelType
+from kernelkit.envs import find_environments
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.provisioning import LocalProvisioner
 
@@ -58,10 +60,30 @@ def suggest_ids(name: str, ids: Sequence[str]) -> list[str]:
     return [type_id for key in close for type_id in by_key[key]][:3]
 
 
+def _without_kernel(name: str) -> str | None:
+    """Why ``env/<env-id>[/...]`` names no kernel when its environment exists but has
+    no ipykernel (and the command that fixes it); None otherwise."""
+    if not name.startswith("env/"):
+        return None
+    env_id = name.split("/")[1]
+    for env in find_environments().environments:
+        if env.id == env_id and env.interpreter is not None and not env.has_ipykernel:
+            return (
+                f"environment {env_id} ({env.prefix}) has Python but no ipykernel; add it "
+                f"with: kernelkit env add-kernel {env_id}"
+            )
+    return None
+
+
 def _no_such_kernel(console: Console, error: NoSuchKernel) -> None:
     message = Text()
     message.append("kernelkit: ", style="bold")
     message.append(f"no kernel {error.name!r}", style="bold red")
+    why = _without_kernel(error.name)
+    if why is not None:
+        message.append(f": {why}")
+        console.print(message, highlight=False, soft_wrap=True)
+        return
     close = suggest_ids(error.name, error.available)
     if close:
         message.append("; did you mean " + " or ".join(close) + "?")
@@ -86,12 +108,17 @@ async def find_kernel(console: Console, kernel: str) -> tuple[KernelFinder, Kern
     finder = KernelFinder()
     try:
         # In a thread: listing reads the filesystem.
-        return finder, await asyncio.to_thread(finder.get, kernel)
+        kernel_type = await asyncio.to_thread(finder.get, kernel)
     except NoSuchKernel as exc:
         _no_such_kernel(console, exc)
+        return None
     except DiscoveryError as exc:
         report_error(console, f"cannot start kernel {kernel!r}", exc)
-    return None
+        return None
+    if kernel_type.environment is not None:
+        # A project environment used from inside the project: its id works elsewhere too.
+        remember_project_environments([kernel_type.environment])
+    return finder, kernel_type
 
 
 def quiet_library_logs() -> None:

@@ -24,6 +24,7 @@ from kernelkit.envs._locations import (
     EnvLocations,
     ScanProblem,
     find_environments,
+    remember_environments,
 )
 
 __all__ = [
@@ -40,5 +41,6 @@ __all__ = [
     "environment_id",
     "find_environments",
     "inspect_environment",
+    "remember_environments",
     "which_activated",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +14,7 @@ __all__ = [
     "EnvironmentScan",
     "ScanProblem",
     "find_environments",
+    "remember_environments",
 ]
 
 # Conda, mamba and micromamba base installs in their usual places (checked with one
@@ -48,7 +49,11 @@ class EnvLocations:
 
     - ``prefixes``: environments named explicitly.
     - ``project_dirs``: each is checked for ``.venv``, ``venv``, ``.conda`` and
-      pixi's ``.pixi/envs/*``.
+      pixi's ``.pixi/envs/*`` (by default the current directory and every parent).
+    - ``remembered_files``: files of prefixes seen before (one a line, written by
+      :func:`remember_environments`), so that a project environment's kernel id keeps
+      working from any directory while the environment exists; entries whose
+      environment is gone are skipped without a word.
     - ``conda_roots``: conda/mamba/micromamba base installs (the base itself and its
       ``envs/``); ``conda_envs_dirs``: directories whose children are conda prefixes;
       ``conda_environment_files``: ``environments.txt`` files (one prefix a line).
@@ -59,6 +64,7 @@ class EnvLocations:
 
     prefixes: tuple[Path, ...] = ()
     project_dirs: tuple[Path, ...] = ()
+    remembered_files: tuple[Path, ...] = ()
     conda_roots: tuple[Path, ...] = ()
     conda_envs_dirs: tuple[Path, ...] = ()
     conda_environment_files: tuple[Path, ...] = ()
@@ -82,7 +88,8 @@ class EnvLocations:
         ``MAMBA_ROOT_PREFIX``, ``CONDA_ENVS_PATH``, ``CONDA_ENVS_DIRS``, ``PYENV_ROOT``,
         ``WORKON_HOME``, ``POETRY_VIRTUALENVS_PATH``, ``POETRY_CACHE_DIR``,
         ``XDG_CACHE_HOME``, ``XDG_DATA_HOME``, ``PIXI_HOME``, ``KERNELKIT_ENV_PREFIXES``
-        (extra prefixes, path-separated). The current directory is a project dir.
+        (extra prefixes, path-separated). The current directory and its parents are
+        project dirs; the remembered file is ``<XDG_DATA_HOME>/kernelkit/environments.txt``.
         """
         env = os.environ if environ is None else environ
         home = Path.home() if home is None else home
@@ -109,7 +116,8 @@ class EnvLocations:
 
         return cls(
             prefixes=_paths(env.get("KERNELKIT_ENV_PREFIXES")),
-            project_dirs=(cwd,),
+            project_dirs=(cwd, *cwd.parents),
+            remembered_files=(xdg_data / "kernelkit" / "environments.txt",),
             conda_roots=_dedupe(roots),
             conda_envs_dirs=_dedupe(
                 [
@@ -202,6 +210,21 @@ class _Scanner:
         for name in names:
             yield os.path.join(directory, name)
 
+    def remembered_file(self, path: Path) -> None:
+        """Prefixes seen before: each still there is added; gone ones are skipped."""
+        self.read.append(os.fspath(path))
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            self.problems.append(ScanProblem(path, f"cannot read {path}: {exc.strerror or exc}"))
+            return
+        for line in text.splitlines():
+            entry = line.strip()
+            if entry and os.path.isabs(entry) and os.path.isdir(entry):
+                self.add(entry, kind=None, found_via=str(path))
+
     def environments_file(self, path: Path) -> None:
         self.read.append(os.fspath(path))
         try:
@@ -260,6 +283,8 @@ def find_environments(locations: EnvLocations | None = None) -> EnvironmentScan:
         if os.path.isdir(pixi):
             for child in scan.children(pixi):
                 scan.add(child, kind="pixi", found_via=str(project))
+    for remembered in loc.remembered_files:
+        scan.remembered_file(remembered)
     for root in loc.conda_roots:
         if os.path.isdir(root / "conda-meta"):  # micromamba's root prefix may hold only envs/
             scan.add(root, kind="conda", found_via=str(root))
@@ -289,3 +314,24 @@ def find_environments(locations: EnvLocations | None = None) -> EnvironmentScan:
         problems=tuple(scan.problems),
         read_paths=tuple(dict.fromkeys(scan.read)),
     )
+
+
+def remember_environments(prefixes: Iterable[Path], path: Path) -> bool:
+    """Add ``prefixes`` to the remembered file ``path`` (see
+    :attr:`EnvLocations.remembered_files`); True when it changed.
+
+    Raises:
+        OSError: the file or its directory cannot be written.
+    """
+    try:
+        known = set(path.read_text(encoding="utf-8", errors="replace").splitlines())
+    except FileNotFoundError:
+        known = set()
+    new = [str(p) for p in dict.fromkeys(Path(os.path.abspath(p)) for p in prefixes)]
+    new = [p for p in new if p not in known]
+    if not new:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("".join(f"{p}\n" for p in new))
+    return True
