@@ -85,12 +85,17 @@ class AsyncKernelManager(JupyterAsyncKernelManager):
         ``kernel_name`` on first use)."""
         name = self.kernel_name or "python3"
         if self._kk is None or (self._kk_name != name and not self._kk.has_kernel):
-            self._kk = KernelkitManager(
-                name, kernel_id=self.kernel_id or None, autorestart=self.autorestart
-            )
+            self._kk = self._new_kernelkit_manager(name)
             self._kk_name = name
             self._jspec = None
         return self._kk
+
+    def _new_kernelkit_manager(self, name: str) -> KernelkitManager:
+        """The kernelkit manager for ``name`` (a subclass may look the name up elsewhere
+        and watch the kernel's deaths)."""
+        return KernelkitManager(
+            name, kernel_id=self.kernel_id or None, autorestart=self.autorestart
+        )
 
     @property
     def kernel_spec(self) -> JupyterKernelSpec | None:
@@ -154,16 +159,21 @@ class AsyncKernelManager(JupyterAsyncKernelManager):
         extra_arguments: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        kernel_id: str | None = None,
         **_: Any,
     ) -> None:
-        """Launch the kernel with kernelkit (other keywords jupyter_client accepts, such
-        as Popen arguments, are ignored).
+        """Launch the kernel with kernelkit (``kernel_id`` names it as a multi-kernel
+        manager asks; other keywords jupyter_client accepts, such as Popen arguments, are
+        ignored).
 
         Raises:
             KernelStartError, NoSuchKernel, KernelSpecError, ...: as
                 :meth:`kernelkit.AsyncKernelManager.start_kernel`.
         """
         self._attempted_start = True
+        if kernel_id is not None and kernel_id != self.kernel_id and not self.has_kernel:
+            self.kernel_id = kernel_id
+            self._kk = None  # made under another id
         ready = self.ready
         kk = self.kernelkit_manager
         try:
