@@ -7,7 +7,9 @@ its own interpreter, and a kernel that dies says why (kernelkit's reason) in its
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -36,6 +38,30 @@ class Setup:
     server: RunningServer
     env: Path
     remote: RemoteServer
+    marker: Path  # while it exists, the kernelspec DYING exits at once, saying why
+
+
+#: A kernelspec running ipykernel, or, while its marker file exists, writing its last
+#: words to stderr and exiting with 3.
+DYING = "dying"
+
+
+def add_dying_spec(base: Path) -> Path:
+    marker = base / "dying-marker"
+    code = (
+        f"import os; os.path.exists({str(marker)!r}) and "
+        "(os.write(2, b'kk-cannot-start\\n'), os._exit(3)); "
+        "from ipykernel import kernelapp; kernelapp.launch_new_instance()"
+    )
+    spec = {
+        "argv": [sys.executable, "-c", code, "-f", "{connection_file}"],
+        "display_name": "Dies on demand",
+        "language": "python",
+    }
+    spec_dir = base / "data" / "kernels" / DYING
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return marker
 
 
 def start_server(base: Path, *, flags: tuple[str, ...] = SERVER_FLAGS) -> RunningServer:
@@ -61,12 +87,14 @@ def start_server(base: Path, *, flags: tuple[str, ...] = SERVER_FLAGS) -> Runnin
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     base = tmp_path_factory.mktemp("server-kernels")
     env = realenvs.install_ipykernel(realenvs.make_venv(base, "workon/proj"))
+    marker = add_dying_spec(base)
     server = start_server(base)
     token_file = base / "token"
     token_file.write_text(server.token)
     try:
         wait_until_up([server])
-        yield Setup(server, env, RemoteServer("kk-test", server.url, token_file=token_file))
+        remote = RemoteServer("kk-test", server.url, token_file=token_file)
+        yield Setup(server, env, remote, marker)
     finally:
         server.stop()
 
@@ -190,6 +218,41 @@ async def test_a_death_says_why_and_the_kernel_comes_back(
     await kc.wait_for_ready(timeout=60)
     status, text = await run(kc, "print('back')")
     assert (status, text.strip()) == ("ok", "back")
+
+
+async def test_a_kernel_that_cannot_start_says_why(setup: Setup) -> None:
+    setup.marker.touch()
+    try:
+        async with rest(setup) as c:
+            response = await c.post("api/kernels", json={"name": DYING})
+    finally:
+        setup.marker.unlink()
+    assert response.status_code == 500
+    text = response.text
+    assert "exit code 3" in text
+    assert "kk-cannot-start" in text
+
+
+async def test_a_kernel_that_stays_dead_leaves_the_server(setup: Setup) -> None:
+    async with started(setup.remote, DYING) as p, connected(p) as kc:
+        kernel_id = p.remote_kernel_id
+        assert kernel_id is not None
+        setup.marker.touch()
+        try:
+            with pytest.raises(KernelError):
+                await run(kc, "import os; os._exit(9)", timeout=30)
+            # kernelkit restarts it; each restart dies at once; past its restart limit
+            # the server's "dead" callbacks drop the kernel.
+            deadline = time.monotonic() + 60
+            async with rest(setup) as c:
+                while (await c.get(f"api/kernels/{kernel_id}")).status_code != 404:
+                    assert time.monotonic() < deadline, setup.server.log_tail()
+                    await asyncio.sleep(0.1)
+        finally:
+            setup.marker.unlink()
+    log = setup.server.log.read_text(errors="replace")
+    assert f"Kernel {kernel_id} is dead" in log
+    assert "kk-cannot-start" in log
 
 
 def test_the_flag_alone_runs_plain_kernelspecs(tmp_path: Path) -> None:

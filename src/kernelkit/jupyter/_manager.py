@@ -181,13 +181,21 @@ class AsyncKernelManager(JupyterAsyncKernelManager):
                 env=_added_env(env), cwd=cwd, extra_arguments=tuple(extra_arguments or ())
             )
         except BaseException as exc:
+            error = self._start_error(exc)
             if not ready.done():
-                ready.set_exception(exc)
+                ready.set_exception(error)
                 ready.exception()  # retrieved: nobody else may await it
-            raise
+            if error is exc:
+                raise
+            raise error from exc
         self._take_connection(kk.connection_info)
         if not ready.done():
             ready.set_result(None)
+
+    def _start_error(self, exc: BaseException) -> BaseException:
+        """What a failed start raises (and puts in ``ready``): ``exc`` itself here; a
+        subclass may translate it for its caller."""
+        return exc
 
     async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:  # type: ignore[override]
         """Stop the kernel and release everything it held (see

@@ -29,6 +29,7 @@ from typing import Any
 from jupyter_server.services.kernels.kernelmanager import (
     ServerKernelManager as JupyterServerKernelManager,
 )
+from tornado import web
 from traitlets import Bool
 
 from kernelkit import AsyncKernelManager as KernelkitManager
@@ -69,6 +70,14 @@ class ServerKernelManager(JupyterServerKernelManager, AsyncKernelManager):
         kk.add_restart_callback(self._kernel_restarted, "restart")
         kk.add_restart_callback(self._kernel_dead, "dead")
         return kk
+
+    def _start_error(self, exc: BaseException) -> BaseException:
+        # The server answers any other exception with "Unhandled error": an HTTPError's
+        # message reaches the client (kernelkit's reason: exit code, last output).
+        if isinstance(exc, KernelError):
+            self.reason = str(exc)
+            return web.HTTPError(500, f"kernelkit could not start the kernel: {exc}")
+        return exc
 
     # -- the server's restart callbacks, fired from kernelkit's ------------------------
 
