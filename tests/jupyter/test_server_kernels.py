@@ -233,6 +233,17 @@ async def test_a_kernel_that_cannot_start_says_why(setup: Setup) -> None:
     assert "kk-cannot-start" in text
 
 
+async def test_an_unknown_kernel_is_refused_as_jupyter_server_refuses_it(setup: Setup) -> None:
+    async with rest(setup) as c:
+        session = {"path": "a.ipynb", "type": "notebook", "kernel": {"name": "no-such-kernel"}}
+        response = await c.post("api/sessions", json=session)
+        assert response.status_code == 501, response.text
+        assert "no-such-kernel" in response.json()["message"]
+        response = await c.post("api/kernels", json={"name": "no-such-kernel"})
+        assert response.status_code >= 400
+        assert (await c.get("api/kernels")).json() == []
+
+
 async def test_a_kernel_that_stays_dead_leaves_the_server(setup: Setup) -> None:
     async with started(setup.remote, DYING) as p, connected(p) as kc:
         kernel_id = p.remote_kernel_id

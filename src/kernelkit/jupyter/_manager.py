@@ -175,8 +175,8 @@ class AsyncKernelManager(JupyterAsyncKernelManager):
             self.kernel_id = kernel_id
             self._kk = None  # made under another id
         ready = self.ready
-        kk = self.kernelkit_manager
         try:
+            kk = self.kernelkit_manager  # looking the name up may fail too
             await kk.start_kernel(
                 env=_added_env(env), cwd=cwd, extra_arguments=tuple(extra_arguments or ())
             )

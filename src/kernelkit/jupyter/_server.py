@@ -22,7 +22,6 @@ other kernelspec manager the name is a kernelspec name, or a kernel type id.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -105,9 +104,7 @@ class ServerKernelManager(JupyterServerKernelManager, AsyncKernelManager):
     def _fire(self, event: str) -> None:
         for callback in list(self._callbacks[event]):
             try:
-                result = callback()
-                if inspect.isawaitable(result):
-                    self.log.warning("restart callback %r returned an awaitable", callback)
+                callback()  # plain functions, as jupyter_client's restarter calls them
             except Exception:
                 self.log.exception("kernelkit: the server's %r callback %r failed", event, callback)
 
