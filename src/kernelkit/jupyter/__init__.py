@@ -14,6 +14,10 @@ The only part of kernelkit that imports jupyter_client (DESIGN.md, layer 7):
   path (kernelkit's provisioner factory picks it for such specs).
 - :class:`KernelSpecManager`: every kernel kernelkit finds, for jupyter_server
   (``--ServerApp.kernel_spec_manager_class=kernelkit.jupyter.KernelSpecManager``).
+- :class:`ServerKernelManager`: jupyter_server's kernels launched, watched and restarted
+  by kernelkit (``--MappingKernelManager.kernel_manager_class=
+  kernelkit.jupyter.ServerKernelManager``); imported only when asked for, as
+  jupyter_server is not part of the extra.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from kernelkit.jupyter._specs import KernelSpecManager
 
 if TYPE_CHECKING:
     from kernelkit.jupyter._papermill import KernelkitEngine
+    from kernelkit.jupyter._server import ServerKernelManager
 
 __all__ = [
     "AsyncBridgeClient",
@@ -37,13 +42,19 @@ __all__ = [
     "KernelManager",
     "KernelSpecManager",
     "KernelkitEngine",
+    "ServerKernelManager",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # papermill is optional even with the extra: import its engine only when asked for.
+    # papermill and jupyter_server are optional even with the extra: import what needs
+    # them only when asked for.
     if name == "KernelkitEngine":
         from kernelkit.jupyter._papermill import KernelkitEngine
 
         return KernelkitEngine
+    if name == "ServerKernelManager":
+        from kernelkit.jupyter._server import ServerKernelManager
+
+        return ServerKernelManager
     raise AttributeError(f"module 'kernelkit.jupyter' has no attribute {name!r}")

@@ -85,12 +85,17 @@ class AsyncKernelManager(JupyterAsyncKernelManager):
         ``kernel_name`` on first use)."""
         name = self.kernel_name or "python3"
         if self._kk is None or (self._kk_name != name and not self._kk.has_kernel):
-            self._kk = KernelkitManager(
-                name, kernel_id=self.kernel_id or None, autorestart=self.autorestart
-            )
+            self._kk = self._new_kernelkit_manager(name)
             self._kk_name = name
             self._jspec = None
         return self._kk
+
+    def _new_kernelkit_manager(self, name: str) -> KernelkitManager:
+        """The kernelkit manager for ``name`` (a subclass may look the name up elsewhere
+        and watch the kernel's deaths)."""
+        return KernelkitManager(
+            name, kernel_id=self.kernel_id or None, autorestart=self.autorestart
+        )
 
     @property
     def kernel_spec(self) -> JupyterKernelSpec | None:
@@ -154,30 +159,43 @@ class AsyncKernelManager(JupyterAsyncKernelManager):
         extra_arguments: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        kernel_id: str | None = None,
         **_: Any,
     ) -> None:
-        """Launch the kernel with kernelkit (other keywords jupyter_client accepts, such
-        as Popen arguments, are ignored).
+        """Launch the kernel with kernelkit (``kernel_id`` names it as a multi-kernel
+        manager asks; other keywords jupyter_client accepts, such as Popen arguments, are
+        ignored).
 
         Raises:
             KernelStartError, NoSuchKernel, KernelSpecError, ...: as
                 :meth:`kernelkit.AsyncKernelManager.start_kernel`.
         """
         self._attempted_start = True
+        if kernel_id is not None and kernel_id != self.kernel_id and not self.has_kernel:
+            self.kernel_id = kernel_id
+            self._kk = None  # made under another id
         ready = self.ready
-        kk = self.kernelkit_manager
         try:
+            kk = self.kernelkit_manager  # looking the name up may fail too
             await kk.start_kernel(
                 env=_added_env(env), cwd=cwd, extra_arguments=tuple(extra_arguments or ())
             )
         except BaseException as exc:
+            error = self._start_error(exc)
             if not ready.done():
-                ready.set_exception(exc)
+                ready.set_exception(error)
                 ready.exception()  # retrieved: nobody else may await it
-            raise
+            if error is exc:
+                raise
+            raise error from exc
         self._take_connection(kk.connection_info)
         if not ready.done():
             ready.set_result(None)
+
+    def _start_error(self, exc: BaseException) -> BaseException:
+        """What a failed start raises (and puts in ``ready``): ``exc`` itself here; a
+        subclass may translate it for its caller."""
+        return exc
 
     async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:  # type: ignore[override]
         """Stop the kernel and release everything it held (see

@@ -137,6 +137,14 @@ class KernelSpecManager(JupyterKernelSpecManager):
             self._reported.add(key)
             self.log.warning("kernelkit: %s is left out: %s", what, "; ".join(reasons))
 
+    def kernel_type(self, kernel_name: str) -> KernelType:
+        """The kernel listed as ``kernel_name``.
+
+        Raises:
+            jupyter_client.kernelspec.NoSuchKernel: no kernel has that name.
+        """
+        return self._kernel(kernel_name)
+
     def _kernel(self, kernel_name: str) -> KernelType:
         kernel = self._ids.get(kernel_name) or self._listing().get(kernel_name)
         if kernel is None:
