@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from jupyter_core.paths import jupyter_runtime_dir
 
 from kernelkit._errors import ConnectionFileError, ProvisioningError
 from kernelkit._files import atomic_write, ensure_private_dir
+from kernelkit._jupyterpaths import jupyter_runtime_dir
 from kernelkit.protocol import signature_scheme_problem
 
 __all__ = [

@@ -14,6 +14,7 @@ Anything wrong raises :class:`~kernelkit.RemoteProtocolError`; nothing is half-r
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -118,6 +119,36 @@ def _hash_factory(signature_scheme: str) -> Any:
     return named if callable(named) else factory
 
 
+def _native_hmac(key: bytes, signature_scheme: str, inner: Any, outer: Any) -> Any:
+    """The C-level HMAC object the standard library's ``hmac`` keeps for ``key``, when it
+    has one; None otherwise (then the prepared RFC 2104 pads are used).
+
+    Copying one object per message instead of two, and no extra digest, is about a third
+    of the cost of verifying a small message. ``hmac.HMAC`` itself is a Python wrapper
+    whose ``copy`` costs more than it saves, so the C object inside it is used, checked
+    once here against the pads so a different implementation can never sign wrongly.
+    """
+    if not key:
+        return None
+    algorithm = signature_scheme.partition("-")[2]
+    try:
+        native = getattr(hmac.new(key, digestmod=algorithm), "_hmac", None)
+    except ValueError:  # the algorithm exists in hashlib but not in OpenSSL's HMAC
+        return None
+    if native is None or not all(callable(getattr(native, m, None)) for m in _NATIVE_METHODS):
+        return None
+    probe = inner.copy()
+    probe.update(b"kernelkit")
+    expected = outer.copy()
+    expected.update(probe.digest())
+    check = native.copy()
+    check.update(b"kernelkit")
+    return native if check.hexdigest() == expected.hexdigest() else None
+
+
+_NATIVE_METHODS = ("copy", "update", "hexdigest")
+
+
 class Session:
     """Signs and verifies messages with one key, and frames them for the wire.
 
@@ -137,6 +168,7 @@ class Session:
     """
 
     __slots__ = (
+        "_hmac",
         "_inner",
         "_key",
         "_max_message_bytes",
@@ -191,6 +223,7 @@ class Session:
         k = k.ljust(block_size, b"\0")
         self._inner = factory(k.translate(_IPAD))
         self._outer = factory(k.translate(_OPAD))
+        self._hmac = _native_hmac(self._key, signature_scheme, self._inner, self._outer)
 
     @property
     def session_id(self) -> str:
@@ -254,6 +287,12 @@ class Session:
         """The hex HMAC of ``parts`` as ASCII bytes; ``b""`` when the key is empty."""
         if not self._key:
             return b""
+        if self._hmac is not None:
+            h = self._hmac.copy()
+            for part in parts:
+                h.update(part)
+            native: bytes = h.hexdigest().encode()
+            return native
         inner = self._inner.copy()
         for part in parts:
             inner.update(part)
@@ -290,7 +329,14 @@ class Session:
             metadata_b = _dumps_lenient(metadata, "metadata", msg_type)
             content_b = _dumps_lenient(content, "content", msg_type)
 
-        if self._key:
+        if self._hmac is not None:
+            h = self._hmac.copy()
+            h.update(header_b)
+            h.update(parent_b)
+            h.update(metadata_b)
+            h.update(content_b)
+            signature = h.hexdigest().encode()
+        elif self._key:
             inner = self._inner.copy()
             inner.update(header_b)
             inner.update(parent_b)
@@ -364,18 +410,20 @@ class Session:
                     else f"bad signature: {len(signature)} bytes, a {self._signature_scheme} "
                     f"signature is {self._sig_len} hex digits"
                 )
-            inner = self._inner.copy()
+            h = self._hmac.copy() if self._hmac is not None else self._inner.copy()
             try:
-                inner.update(header_b)
-                inner.update(parent_b)
-                inner.update(metadata_b)
-                inner.update(content_b)
+                h.update(header_b)
+                h.update(parent_b)
+                h.update(metadata_b)
+                h.update(content_b)
             except TypeError as exc:
                 raise RemoteProtocolError(f"frames must be bytes-like: {exc}") from exc
-            outer = self._outer.copy()
-            outer.update(inner.digest())
+            if self._hmac is None:
+                outer = self._outer.copy()
+                outer.update(h.digest())
+                h = outer
             try:
-                ok = compare_digest(signature, outer.hexdigest().encode())
+                ok = compare_digest(signature, h.hexdigest().encode())
             except TypeError as exc:
                 raise RemoteProtocolError(f"signature frame must be bytes-like: {exc}") from exc
             if not ok:
