@@ -17,7 +17,7 @@ import site
 import sys
 from pathlib import Path
 
-__all__ = ["jupyter_data_dir", "jupyter_path", "jupyter_runtime_dir"]
+__all__ = ["jupyter_config_dir", "jupyter_data_dir", "jupyter_path", "jupyter_runtime_dir"]
 
 # jupyter_core.paths.SYSTEM_JUPYTER_PATH on POSIX without platformdirs.
 _POSIX_SYSTEM_PATH = ("/usr/local/share/jupyter", "/usr/share/jupyter")
@@ -54,6 +54,17 @@ def jupyter_data_dir() -> str:
         return str(Path(_home(), "Library", "Jupyter"))
     xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(_home(), ".local", "share")
     return os.path.join(xdg, "jupyter")
+
+
+def jupyter_config_dir() -> str:
+    """``jupyter_core.paths.jupyter_config_dir()``."""
+    if os.environ.get("JUPYTER_NO_CONFIG") or _ask_jupyter_core():
+        import jupyter_core.paths  # the uncommon cases (see the module docstring)
+
+        return jupyter_core.paths.jupyter_config_dir()
+    if os.environ.get("JUPYTER_CONFIG_DIR"):
+        return os.environ["JUPYTER_CONFIG_DIR"]
+    return os.path.join(_home(), ".jupyter")
 
 
 def jupyter_runtime_dir() -> str:

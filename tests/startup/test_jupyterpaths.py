@@ -16,11 +16,11 @@ _CODE = """
 import json, sys
 from kernelkit import _jupyterpaths as mine
 ours = [mine.jupyter_path(), mine.jupyter_path("kernels", "x"), mine.jupyter_data_dir(),
-        mine.jupyter_runtime_dir()]
+        mine.jupyter_runtime_dir(), mine.jupyter_config_dir()]
 fast = "jupyter_core.paths" not in sys.modules
 import jupyter_core.paths as jc
 theirs = [jc.jupyter_path(), jc.jupyter_path("kernels", "x"), jc.jupyter_data_dir(),
-          jc.jupyter_runtime_dir()]
+          jc.jupyter_runtime_dir(), jc.jupyter_config_dir()]
 print(json.dumps({"ours": ours, "theirs": theirs, "fast": fast}))
 """
 
@@ -30,6 +30,7 @@ _VARS = (
     "JUPYTER_RUNTIME_DIR",
     "JUPYTER_PREFER_ENV_PATH",
     "JUPYTER_PLATFORM_DIRS",
+    "JUPYTER_CONFIG_DIR",
     "XDG_DATA_HOME",
     "PYTHONNOUSERSITE",
     "PYTHONUSERBASE",
@@ -61,6 +62,7 @@ def _cases(tmp: Path) -> dict[str, dict[str, str]]:
         "jupyter_path": {"JUPYTER_PATH": os.pathsep.join([f"{tmp}/a/", f"{tmp}/b", ""])},
         "data_dir": {"JUPYTER_DATA_DIR": str(tmp / "data")},
         "runtime_dir": {"JUPYTER_RUNTIME_DIR": str(tmp / "rt")},
+        "config_dir": {"JUPYTER_CONFIG_DIR": str(tmp / "cfg")},
         "xdg": {"XDG_DATA_HOME": str(tmp / "xdg")},
         "symlinked_home": {"HOME": str(tmp / "home-link")},
         "prefer_env": {"JUPYTER_PREFER_ENV_PATH": "1"},
