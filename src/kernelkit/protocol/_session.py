@@ -14,7 +14,6 @@ Anything wrong raises :class:`~kernelkit.RemoteProtocolError`; nothing is half-r
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,13 @@ from kernelkit._errors import (
     RemoteProtocolError,
     SignatureMismatch,
 )
-from kernelkit.protocol._message import Header, Message, new_id, unchecked_message
+from kernelkit.protocol._message import (
+    Header,
+    Message,
+    _MessageSlots,
+    new_id,
+    received_header,
+)
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -57,6 +62,8 @@ _MAX_UNSIGNED_SIGNATURE = 128
 _IPAD = bytes((x ^ 0x36) for x in range(256))
 _OPAD = bytes((x ^ 0x5C) for x in range(256))
 _NO_PARENT: Any = object()
+# Below this many bytes, hashing the four JSON frames joined costs less than four updates.
+_JOIN_BELOW = 4096
 # Parent headers remembered per session: how many, and the largest one (in bytes).
 _PARENT_CACHE_SIZE = 32
 _PARENT_CACHE_MAX_BYTES = 4096
@@ -119,36 +126,6 @@ def _hash_factory(signature_scheme: str) -> Any:
     return named if callable(named) else factory
 
 
-def _native_hmac(key: bytes, signature_scheme: str, inner: Any, outer: Any) -> Any:
-    """The C-level HMAC object the standard library's ``hmac`` keeps for ``key``, when it
-    has one; None otherwise (then the prepared RFC 2104 pads are used).
-
-    Copying one object per message instead of two, and no extra digest, is about a third
-    of the cost of verifying a small message. ``hmac.HMAC`` itself is a Python wrapper
-    whose ``copy`` costs more than it saves, so the C object inside it is used, checked
-    once here against the pads so a different implementation can never sign wrongly.
-    """
-    if not key:
-        return None
-    algorithm = signature_scheme.partition("-")[2]
-    try:
-        native = getattr(hmac.new(key, digestmod=algorithm), "_hmac", None)
-    except ValueError:  # the algorithm exists in hashlib but not in OpenSSL's HMAC
-        return None
-    if native is None or not all(callable(getattr(native, m, None)) for m in _NATIVE_METHODS):
-        return None
-    probe = inner.copy()
-    probe.update(b"kernelkit")
-    expected = outer.copy()
-    expected.update(probe.digest())
-    check = native.copy()
-    check.update(b"kernelkit")
-    return native if check.hexdigest() == expected.hexdigest() else None
-
-
-_NATIVE_METHODS = ("copy", "update", "hexdigest")
-
-
 class Session:
     """Signs and verifies messages with one key, and frames them for the wire.
 
@@ -168,7 +145,6 @@ class Session:
     """
 
     __slots__ = (
-        "_hmac",
         "_inner",
         "_key",
         "_max_message_bytes",
@@ -223,7 +199,6 @@ class Session:
         k = k.ljust(block_size, b"\0")
         self._inner = factory(k.translate(_IPAD))
         self._outer = factory(k.translate(_OPAD))
-        self._hmac = _native_hmac(self._key, signature_scheme, self._inner, self._outer)
 
     @property
     def session_id(self) -> str:
@@ -287,12 +262,6 @@ class Session:
         """The hex HMAC of ``parts`` as ASCII bytes; ``b""`` when the key is empty."""
         if not self._key:
             return b""
-        if self._hmac is not None:
-            h = self._hmac.copy()
-            for part in parts:
-                h.update(part)
-            native: bytes = h.hexdigest().encode()
-            return native
         inner = self._inner.copy()
         for part in parts:
             inner.update(part)
@@ -329,14 +298,7 @@ class Session:
             metadata_b = _dumps_lenient(metadata, "metadata", msg_type)
             content_b = _dumps_lenient(content, "content", msg_type)
 
-        if self._hmac is not None:
-            h = self._hmac.copy()
-            h.update(header_b)
-            h.update(parent_b)
-            h.update(metadata_b)
-            h.update(content_b)
-            signature = h.hexdigest().encode()
-        elif self._key:
+        if self._key:
             inner = self._inner.copy()
             inner.update(header_b)
             inner.update(parent_b)
@@ -410,20 +372,21 @@ class Session:
                     else f"bad signature: {len(signature)} bytes, a {self._signature_scheme} "
                     f"signature is {self._sig_len} hex digits"
                 )
-            h = self._hmac.copy() if self._hmac is not None else self._inner.copy()
+            inner = self._inner.copy()
             try:
-                h.update(header_b)
-                h.update(parent_b)
-                h.update(metadata_b)
-                h.update(content_b)
+                if total <= _JOIN_BELOW:  # one update of a joined copy is cheaper
+                    inner.update(b"".join((header_b, parent_b, metadata_b, content_b)))
+                else:
+                    inner.update(header_b)
+                    inner.update(parent_b)
+                    inner.update(metadata_b)
+                    inner.update(content_b)
             except TypeError as exc:
                 raise RemoteProtocolError(f"frames must be bytes-like: {exc}") from exc
-            if self._hmac is None:
-                outer = self._outer.copy()
-                outer.update(h.digest())
-                h = outer
+            outer = self._outer.copy()
+            outer.update(inner.digest())
             try:
-                ok = compare_digest(signature, h.hexdigest().encode())
+                ok = compare_digest(signature, outer.hexdigest().encode())
             except TypeError as exc:
                 raise RemoteProtocolError(f"signature frame must be bytes-like: {exc}") from exc
             if not ok:
@@ -485,10 +448,10 @@ class Session:
             raise RemoteProtocolError(
                 f"content must be a JSON object, got {type(content).__name__}"
             )
-        header = Header.from_dict(header_d)
+        header = received_header(header_d)
         if parent_d is not _NO_PARENT and (type(parent_d) is not dict or parent_d):
             try:
-                parent = Header.from_dict(parent_d)
+                parent = received_header(parent_d)
             except RemoteProtocolError as exc:
                 raise RemoteProtocolError(f"parent_header: {exc}") from None
             if type(parent_b) is bytes and len(parent_b) <= _PARENT_CACHE_MAX_BYTES:
@@ -503,13 +466,15 @@ class Session:
             identities = [frames[0]]
         else:
             identities = [f if type(f) is bytes else bytes(f) for f in frames[:idx]]
-        return identities, unchecked_message(
-            header,
-            content,
-            parent,
-            metadata,
-            tuple(buffers) if buffers else (),
-        )
+        # unchecked_message(...), inlined: a call costs a twentieth of a small message.
+        m = _MessageSlots()
+        m.header = header
+        m.content = content
+        m.parent_header = parent
+        m.metadata = metadata
+        m.buffers = tuple(buffers) if buffers else ()
+        m.__class__ = Message  # type: ignore[assignment]
+        return identities, m  # type: ignore[return-value]
 
 
 def loads_json(data: bytes | memoryview | str, *, what: str = "") -> Any:
