@@ -3,7 +3,9 @@
 ``kernelkit list`` with no options, the command typed most, skips building the typer app:
 importing typer and click costs about as much as the listing itself. It runs the same
 function with the same defaults, prints the same output and exits with the same status
-(tests/cli/test_fast_list.py compares the two). Everything else goes through the app.
+(tests/cli/test_fast_list.py compares the two). ``kernelkit --help`` prints the app's own
+help text, kept from an earlier run (kernelkit.cli._fasthelp). Everything else goes
+through the app.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ def main() -> None:
     """Entry point of the ``kernelkit`` console script."""
     if sys.argv[1:] == ["list"]:
         sys.exit(_fast_list())
+    if sys.argv[1:] == ["--help"]:
+        from kernelkit.cli._fasthelp import cached_help, help_key, remember_help
+
+        key = help_key()
+        text = cached_help(key)
+        if text is not None:
+            sys.stdout.write(text)
+            sys.exit(0)
+        remember_help(key)  # runs the app, which prints the help and exits
     from kernelkit.cli._app import app
 
     app()
