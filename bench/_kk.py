@@ -10,9 +10,7 @@ that message. If a name changes, this is the only file to edit.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import inspect
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
@@ -153,7 +151,7 @@ async def start_kernel(kernel_name: str, stack: AsyncExitStack) -> tuple[Any, An
 
 async def _shutdown_if_alive(km: Any) -> None:
     alive = km.is_alive()
-    if inspect.isawaitable(alive):
+    if _isawaitable(alive):
         alive = await alive
     if alive:
         await km.shutdown_kernel(now=True)
@@ -164,7 +162,7 @@ async def close_client(kc: Any) -> None:
         fn = getattr(kc, name, None)
         if fn is not None:
             result = fn()
-            if inspect.isawaitable(result):
+            if _isawaitable(result):
                 await result
             return
 
@@ -185,6 +183,8 @@ def multi_kernel_manager() -> Any:
         return api("kernelkit.manager", "AsyncMultiKernelManager")()
     except (ImportError, AttributeError):
         cls = api("kernelkit.manager", "MultiKernelManager")
+        import inspect  # see _isawaitable
+
         if not inspect.iscoroutinefunction(cls.start_kernel):
             raise AttributeError(
                 "kernelkit.manager has no AsyncMultiKernelManager and MultiKernelManager "
@@ -211,7 +211,18 @@ async def mkm_shutdown_all(mkm: Any) -> None:
 
 
 async def _gather(aws: list[Awaitable[Any]]) -> list[Any]:
+    import asyncio  # see _isawaitable
+
     return list(await asyncio.gather(*aws))
+
+
+def _isawaitable(obj: object) -> bool:
+    # asyncio and inspect are imported where used, not at the top: figure 5's
+    # fresh-process worker imports this module for the listing call, and a listing must
+    # not pay for asyncio (with ssl, logging, subprocess) that it never imports itself.
+    import inspect
+
+    return inspect.isawaitable(obj)
 
 
 async def pool_open(kernel_name: str, size: int, stack: AsyncExitStack) -> Any:

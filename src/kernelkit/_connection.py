@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from jupyter_core.paths import jupyter_runtime_dir
 
 from kernelkit._errors import ConnectionFileError
 from kernelkit._files import atomic_write, ensure_private_dir
+from kernelkit._jupyterpaths import jupyter_runtime_dir
 from kernelkit._ports import allocate_ports
 from kernelkit.protocol import signature_scheme_problem
 

@@ -10,15 +10,25 @@ files; the concern is concurrent readers, not power loss.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import secrets
 import stat
 from pathlib import Path
 
-__all__ = ["atomic_write", "ensure_private_dir"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
 
-log = logging.getLogger("kernelkit")
+__all__ = ["atomic_write", "ensure_private_dir", "kernelkit_log"]
+
+
+def kernelkit_log() -> logging.Logger:
+    """The ``kernelkit`` logger. The modules that listing imports log only on rare paths
+    (a cache that cannot be written), and importing logging costs more than listing a
+    directory of kernelspecs, so it is imported on first use."""
+    import logging
+
+    return logging.getLogger("kernelkit")
+
 
 #: Directories already checked in this process (warn once each).
 _checked_dirs: set[Path] = set()
@@ -58,7 +68,7 @@ def _warn_if_writable_by_others(directory: Path) -> None:
         return  # writing into it will say what is wrong
     # Sticky world-writable directories (/tmp) stop others replacing our files.
     if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
-        log.warning(
+        kernelkit_log().warning(
             "%s (mode %04o) is writable by group or others, who could replace files in it; "
             "run `chmod 700 %s`",
             directory,
@@ -99,7 +109,7 @@ def _create_beside(path: Path, mode: int) -> tuple[int, str]:
     # importing tempfile (and its random/shutil imports) on the launch path.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
-        name = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        name = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
         try:
             return os.open(name, flags, mode), name
         except FileExistsError:

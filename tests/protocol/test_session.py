@@ -323,3 +323,19 @@ def test_content_that_is_no_json_at_all_is_refused() -> None:
     ]
     with pytest.raises(RemoteProtocolError, match="content frame is not valid JSON"):
         receiver.deserialize(frames)
+
+
+@pytest.mark.parametrize("size", [0, 3000, 4096, 5000, 1 << 20])
+@pytest.mark.parametrize("as_view", [False, True])
+def test_verifies_small_and_large_messages_alike(size: int, as_view: bool) -> None:
+    # Small messages are hashed joined, large ones frame by frame: both verify, and a
+    # flipped byte in the content fails both.
+    sender, receiver = Session(KEY), Session(KEY)
+    frames = sender.serialize(sender.msg("stream", {"name": "stdout", "text": "x" * size}))
+    wire = [memoryview(bytes(f)) if as_view else bytes(f) for f in frames]
+    _, msg = receiver.deserialize(wire)
+    assert len(msg.content["text"]) == size
+    forged = [bytes(f) for f in frames]
+    forged[-1] = forged[-1].replace(b'"stdout"', b'"stderr"')
+    with pytest.raises(RemoteProtocolError, match="bad signature"):
+        Session(KEY).deserialize(forged)

@@ -9,7 +9,6 @@ from collections.abc import AsyncGenerator, Awaitable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from jupyter_core.paths import jupyter_data_dir
 from prompt_toolkit import PromptSession
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -22,6 +21,7 @@ from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import Style
 
 from kernelkit._errors import KernelError
+from kernelkit._jupyterpaths import jupyter_data_dir
 from kernelkit.client import AsyncKernelClient
 
 __all__ = [

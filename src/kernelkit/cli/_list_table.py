@@ -17,11 +17,33 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.text import Text
 
-from kernelkit.cli._servers import remote_group
 from kernelkit.discovery import DiscoveryProblem, FindResult, KernelType
 from kernelkit.envs import Environment
 
 __all__ = ["render_listing"]
+
+_KIND_LABELS = {
+    "jupyter_server": "Jupyter Server",
+    "kernel_gateway": "Kernel Gateway",
+    "enterprise_gateway": "Enterprise Gateway",
+}
+
+
+def remote_group(kernel: KernelType) -> tuple[str, str] | None:
+    """(heading, note) of the group ``kernel_list`` shows a remote kernel in: its server
+    with its URL, and what the server is and whether it answered (its health); None for
+    a kernel that is not on a server."""
+    remote = kernel.metadata.get("remote") if kernel.provider == "remote" else None
+    if not isinstance(remote, dict) or "server" not in remote:
+        return None
+    heading = f"server {remote['server']}  {remote.get('url', '')}"
+    kind = remote.get("server_kind")
+    if kind is None:  # it did not answer, or refused us: the reason is under the entry
+        return heading, "(not usable: see below)"
+    label = _KIND_LABELS.get(str(kind), str(kind))
+    version = remote.get("server_version")
+    return heading, f"({label}{' ' + str(version) if version else ''}, answering)"
+
 
 _SECTIONS = {
     "spec": "Jupyter kernelspecs",

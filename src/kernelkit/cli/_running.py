@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from jupyter_core.paths import jupyter_runtime_dir
+
+from kernelkit._jupyterpaths import jupyter_runtime_dir
 
 __all__ = [
     "KernelRecord",

@@ -17,22 +17,14 @@ from kernelkit.cli._status import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE
 
 if TYPE_CHECKING:
     from kernelkit.client import AsyncKernelClient
-    from kernelkit.discovery import KernelType
 
 __all__ = [
     "SERVER_HELP",
     "attached_client",
     "remote_address",
-    "remote_group",
     "servers_app",
     "use_server",
 ]
-
-_KIND_LABELS = {
-    "jupyter_server": "Jupyter Server",
-    "kernel_gateway": "Kernel Gateway",
-    "enterprise_gateway": "Enterprise Gateway",
-}
 
 servers_app = typer.Typer(
     name="servers",
@@ -107,22 +99,6 @@ def remote_address(provisioner: object) -> str | None:
     if not isinstance(name, str) or not isinstance(kernel_id, str):
         return None
     return f"remote/{name}/kernels/{kernel_id}"
-
-
-def remote_group(kernel: KernelType) -> tuple[str, str] | None:
-    """(heading, note) of the group ``kernel_list`` shows a remote kernel in: its server
-    with its URL, and what the server is and whether it answered (its health); None for
-    a kernel that is not on a server."""
-    remote = kernel.metadata.get("remote") if kernel.provider == "remote" else None
-    if not isinstance(remote, dict) or "server" not in remote:
-        return None
-    heading = f"server {remote['server']}  {remote.get('url', '')}"
-    kind = remote.get("server_kind")
-    if kind is None:  # it did not answer, or refused us: the reason is under the entry
-        return heading, "(not usable: see below)"
-    label = _KIND_LABELS.get(str(kind), str(kind))
-    version = remote.get("server_version")
-    return heading, f"({label}{' ' + str(version) if version else ''}, answering)"
 
 
 def _error(message: str, status: int) -> NoReturn:

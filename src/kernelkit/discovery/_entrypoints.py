@@ -13,7 +13,6 @@ Reading the cache is on the start-up path of every listing, so this module avoid
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 import zlib
@@ -21,9 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from kernelkit._files import atomic_write
-
-log = logging.getLogger("kernelkit")
+from kernelkit._files import atomic_write, kernelkit_log
 
 __all__ = [
     "EntryPointRef",
@@ -114,7 +111,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         atomic_write(path, data, private=False)
     except OSError as exc:
-        log.debug("cannot write the entry-point cache %s: %s", path, exc)
+        kernelkit_log().debug("cannot write the entry-point cache %s: %s", path, exc)
 
 
 def load_entry_point(value: str) -> object:

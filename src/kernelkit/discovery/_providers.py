@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kernelkit.discovery._types import (
     ORIGIN_ENVIRONMENT,
@@ -19,14 +20,12 @@ from kernelkit.discovery._types import (
     shared_activator,
 )
 from kernelkit.envs import (
-    Activator,
     Environment,
     EnvironmentScan,
     EnvLocations,
     environment_id,
     find_environments,
     inspect_environment,
-    which_activated,
 )
 from kernelkit.specs import (
     KernelSpec,
@@ -35,6 +34,9 @@ from kernelkit.specs import (
     provisioner_problem,
     scan_kernel_specs,
 )
+
+if TYPE_CHECKING:
+    from kernelkit.envs import Activator
 
 __all__ = [
     "EnvProvider",
@@ -233,6 +235,8 @@ def _bin_problem(spec: KernelSpec, env: Environment, activator: Activator | None
     first = spec.argv[0]
     if os.sep in first or is_bare_python(first):
         return None
+    from kernelkit.envs import which_activated  # start-up time (see kernelkit.envs)
+
     if which_activated(env, first, activator=activator or shared_activator()) is not False:
         return f"argv[0] {first!r} is not found on PATH"
     return None

@@ -8,11 +8,14 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernelkit._errors import DiscoveryError, KernelSpecError
-from kernelkit.envs import Activator, Environment
+from kernelkit.envs import Environment
 from kernelkit.specs import DEFAULT_PROVISIONER, KernelSpec, provisioner_choice
+
+if TYPE_CHECKING:
+    from kernelkit.envs import Activator
 
 __all__ = [
     "ORIGIN_ENVIRONMENT",
@@ -137,6 +140,10 @@ def shared_activator() -> Activator:
     global _shared
     with _shared_lock:
         if _shared is None:
+            # Imported on first use for start-up time: listing needs an activator only
+            # for a spec whose program is missing from this process's PATH.
+            from kernelkit.envs import Activator
+
             _shared = Activator()
         return _shared
 

@@ -15,11 +15,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import shutil
-import signal
-import subprocess
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,10 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 from kernelkit._errors import EnvironmentActivationError
-from kernelkit._files import atomic_write
+from kernelkit._files import atomic_write, kernelkit_log
 from kernelkit.envs._environment import Environment
-
-log = logging.getLogger("kernelkit")
 
 __all__ = [
     "Activator",
@@ -357,7 +352,7 @@ class Activator:
             atomic_write(path, json.dumps(data).encode(), private=False)
         except OSError as exc:
             # An unwritable cache only costs a re-run next time; activation itself worked.
-            log.debug("cannot write the activation cache %s: %s", path, exc)
+            kernelkit_log().debug("cannot write the activation cache %s: %s", path, exc)
 
     def _run(
         self, prefix: Path, scripts: list[Path], environ: Mapping[str, str]
@@ -368,6 +363,11 @@ class Activator:
                 f"cannot activate {prefix}: {self._shell!r} is not installed, and its "
                 "activation scripts need it"
             )
+        # Imported here for start-up time: listing imports this module (to judge a
+        # program on the activated PATH) and never runs a script.
+        import signal
+        import subprocess
+
         self.script_runs += 1
         env = dict(environ)
         proc = subprocess.Popen(

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kernelkit._errors import ProvisioningError
+from kernelkit._jupyterpaths import jupyter_config_dir
 
 __all__ = ["HOSTS_DIR_ENV", "Host", "HostRegistry", "hosts_dir", "parse_ssh_url"]
 
@@ -38,8 +39,6 @@ def hosts_dir() -> Path:
     override = os.environ.get(HOSTS_DIR_ENV)
     if override:
         return Path(override)
-    from jupyter_core.paths import jupyter_config_dir
-
     return Path(jupyter_config_dir()) / "kernelkit"
 
 

@@ -3,10 +3,10 @@ factory this process launches with (:func:`default_factory`)."""
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Mapping
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernelkit._errors import ProvisionerNotFound, ProvisioningError
 from kernelkit.provisioning._base import KernelProvisionerBase
@@ -18,6 +18,13 @@ from kernelkit.specs import (
     installed_provisioners,
     provisioner_choice,
 )
+
+if TYPE_CHECKING:
+    import importlib.metadata
+
+# importlib.metadata is imported on first use (it costs about as much as the rest of the
+# manager's imports); the annotations name its EntryPoint through the importlib package,
+# so they resolve at run time (typing.get_type_hints) once it is loaded.
 
 __all__ = [
     "DEFAULT_PROVISIONER",
@@ -42,14 +49,18 @@ class KernelProvisionerFactory:
 
     def __init__(self, *, default_provisioner: str = DEFAULT_PROVISIONER) -> None:
         self.default_provisioner = default_provisioner
-        self._entries: dict[str, EntryPoint] | None = None
+        self._entries: dict[str, importlib.metadata.EntryPoint] | None = None
         self._loaded: dict[str, type[KernelProvisionerBase]] = {}
         self._lock = threading.Lock()
 
-    def get_provisioner_entries(self) -> dict[str, EntryPoint]:
+    def get_provisioner_entries(self) -> dict[str, importlib.metadata.EntryPoint]:
         """Installed provisioners: name -> entry point."""
         with self._lock:
             if self._entries is None:
+                # Imported here for start-up time: importlib.metadata costs about as much
+                # as importing the manager, and only creating a provisioner needs it.
+                from importlib.metadata import entry_points
+
                 self._entries = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
             return dict(self._entries)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from kernelkit._jupyterpaths import jupyter_config_dir
 from kernelkit.remote._errors import ServerConfigError
 
 __all__ = [
@@ -73,8 +74,6 @@ def servers_dir() -> Path:
     override = os.environ.get(SERVERS_DIR_ENV)
     if override:
         return Path(override)
-    from jupyter_core.paths import jupyter_config_dir
-
     return Path(jupyter_config_dir()) / "kernelkit"
 
 

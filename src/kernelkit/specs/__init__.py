@@ -14,7 +14,6 @@ Differences from jupyter_client's KernelSpecManager, on purpose:
 """
 
 from kernelkit.specs._check import connection_file_problem
-from kernelkit.specs._install import install_kernel_spec, remove_kernel_spec
 from kernelkit.specs._paths import (
     kernel_spec_dirs,
     prefix_kernels_dir,
@@ -38,6 +37,25 @@ from kernelkit.specs._scan import (
     scan_kernel_specs,
 )
 from kernelkit.specs._spec import KernelSpec, is_bare_python
+
+# Installing loads on first use (shutil and its compression modules cost more than a
+# listing); the TYPE_CHECKING import is its mirror for type checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from kernelkit.specs._install import install_kernel_spec, remove_kernel_spec
+
+_LAZY = {"install_kernel_spec", "remove_kernel_spec"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from kernelkit.specs import _install
+
+        value = getattr(_install, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_PROVISIONER",

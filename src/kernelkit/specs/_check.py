@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import sys
 from collections.abc import Sequence
@@ -55,6 +54,8 @@ class Resolver:
         try:
             return self._which[name]
         except KeyError:
+            import shutil  # start-up time: shutil pulls bz2/lzma/fnmatch, rarely needed here
+
             found = self._which[name] = shutil.which(name, path=self._path)
             return found
 

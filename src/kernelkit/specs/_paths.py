@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import jupyter_core.paths
+from kernelkit._jupyterpaths import jupyter_data_dir, jupyter_path
 
 __all__ = [
     "kernel_spec_dirs",
@@ -32,7 +32,7 @@ def kernel_spec_dirs() -> list[Path]:
     ``~/.ipython/kernels`` as jupyter_client's KernelSpecManager adds it. Directories that
     do not exist are included (they are skipped when scanning).
     """
-    dirs = [Path(d) for d in jupyter_core.paths.jupyter_path("kernels")]
+    dirs = [Path(d) for d in jupyter_path("kernels")]
     legacy = _ipython_kernels_dir()
     if legacy not in dirs:
         dirs.append(legacy)
@@ -41,7 +41,7 @@ def kernel_spec_dirs() -> list[Path]:
 
 def user_kernels_dir() -> Path:
     """Where ``install_kernel_spec(user=True)`` installs: ``<jupyter data dir>/kernels``."""
-    return Path(jupyter_core.paths.jupyter_data_dir(), "kernels")
+    return Path(jupyter_data_dir(), "kernels")
 
 
 def prefix_kernels_dir(prefix: str | os.PathLike[str]) -> Path:
@@ -51,4 +51,6 @@ def prefix_kernels_dir(prefix: str | os.PathLike[str]) -> Path:
 
 def system_kernels_dir() -> Path:
     """Where a system-wide install goes: the first of Jupyter's system directories."""
+    import jupyter_core.paths  # start-up time: only installing system-wide asks
+
     return Path(jupyter_core.paths.SYSTEM_JUPYTER_PATH[0], "kernels")

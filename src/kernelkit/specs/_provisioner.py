@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from typing import Any
 
 from kernelkit._errors import ProvisioningError
@@ -64,6 +63,10 @@ def provisioner_choice(
 @functools.lru_cache(maxsize=4)
 def installed_provisioners(group: str = _KERNELKIT_PROVISIONERS) -> frozenset[str]:
     """The names of the provisioners registered in entry point ``group`` (read once)."""
+    # Imported here for start-up time: importlib.metadata (email, zipfile, csv...) costs
+    # more than scanning a thousand kernelspecs, and only a spec naming a provisioner asks.
+    from importlib.metadata import entry_points
+
     return frozenset(ep.name for ep in entry_points(group=group))
 
 

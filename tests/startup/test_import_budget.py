@@ -1,0 +1,48 @@
+"""What each entry point imports: a structural guard on start-up time (no timing).
+
+Each check runs in a fresh interpreter and lists the modules an import or a command
+loaded that it must not need; the reason for each is in the table.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+# Heavy modules, and what pulls them in when they leak.
+_JUPYTER_CORE = ("jupyter_core", "platformdirs")  # jupyter_core.paths: computed instead
+_FILES = ("shutil", "tempfile", "bz2", "lzma")  # installing, removing, activation's which
+_METADATA = ("importlib.metadata", "email")  # entry points: read only when asked
+_ACTIVATION = ("subprocess", "kernelkit.envs._activation")  # launching only
+_ASYNC = ("asyncio", "ssl", "concurrent.futures", "zmq")  # clients and managers only
+_CLI = ("typer", "click", "rich")
+
+BUDGETS: dict[str, tuple[str, ...]] = {
+    "from kernelkit.specs import scan_kernel_specs; scan_kernel_specs()": (
+        *_JUPYTER_CORE, *_FILES, *_METADATA, *_ACTIVATION, *_ASYNC, *_CLI, "logging",
+    ),
+    "from kernelkit.discovery import KernelFinder": (
+        *_JUPYTER_CORE, *_FILES, *_METADATA, *_ACTIVATION, *_ASYNC, *_CLI,
+    ),
+    "from kernelkit.protocol import Session": (
+        *_JUPYTER_CORE, *_FILES, *_METADATA, *_ACTIVATION, *_ASYNC, *_CLI, "logging",
+    ),
+    "from kernelkit.manager import AsyncKernelManager": (
+        *_JUPYTER_CORE, *_METADATA, *_CLI, "kernelkit.envs._activation",
+    ),
+}  # fmt: skip
+
+
+def _loaded(code: str, modules: tuple[str, ...]) -> list[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return out.stdout.split()
+
+
+@pytest.mark.parametrize("code", list(BUDGETS))
+def test_import_stays_within_its_budget(code: str) -> None:
+    assert _loaded(code, BUDGETS[code]) == [], f"{code!r} imports what it must not need"
