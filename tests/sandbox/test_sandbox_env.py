@@ -66,7 +66,11 @@ async def test_environment_kernel_runs_activated_in_the_sandbox(
 ) -> None:
     finder = KernelFinder({"test": _Provider(venv)})
     mark = {"KERNELKIT_TEST_SESSION": os.environ["KERNELKIT_TEST_SESSION"]}
-    km = AsyncKernelManager("test/boxed", finder=finder, autorestart=False, sandbox={"env": mark})
+    # The venv reaches this suite's ipykernel through a .pth file: that directory is bound
+    # in read-only too (the checkout may live under /tmp, which the sandbox hides).
+    suite_site = sysconfig.get_paths()["purelib"]
+    options = {"env": mark, "ro_paths": [suite_site]}
+    km = AsyncKernelManager("test/boxed", finder=finder, autorestart=False, sandbox=options)
     async with km, km.client() as kc:
         await kc.wait_for_ready(timeout=60)
         code = (
