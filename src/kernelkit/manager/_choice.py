@@ -11,7 +11,13 @@ from typing import Any
 
 from kernelkit._errors import DiscoveryError, KernelSpecError, ManagerError
 from kernelkit.discovery import KernelFinder, KernelType, LaunchPlan
-from kernelkit.provisioning import KernelProvisionerFactory
+from kernelkit.provisioning import (
+    DEFAULT_PROVISIONER,
+    KernelProvisionerBase,
+    KernelProvisionerFactory,
+    SandboxChoice,
+    sandboxed_launch,
+)
 from kernelkit.specs import KernelSpec, get_kernel_spec, provisioner_choice
 
 __all__ = [
@@ -87,6 +93,30 @@ class LaunchArgs:
         # never merged over os.environ (what activation removed stays out).
         base = launch.base_env if inherit_env else {}
         return cls({**base, **(env or {})}, False, cwd, tuple(extra_arguments))
+
+
+def new_provisioner(
+    launch: KernelLaunch,
+    factory: KernelProvisionerFactory,
+    *,
+    kernel_id: str,
+    sandbox: SandboxChoice,
+) -> KernelProvisionerBase:
+    """The provisioner ``launch`` names (the sandbox's, when ``sandbox`` asks for one).
+
+    Raises:
+        ProvisionerNotFound, ProvisioningError: the provisioner is unusable.
+    """
+    name, config = sandboxed_launch(
+        sandbox,
+        kernel_name=launch.spec.name,
+        provisioner_name=launch.provisioner_name,
+        config=launch.provisioner_config,
+        local_provisioner=DEFAULT_PROVISIONER,
+    )
+    return factory.create_provisioner_instance(
+        kernel_id, launch.spec, provisioner_name=name, config=config
+    )
 
 
 def check_kernel_choice(

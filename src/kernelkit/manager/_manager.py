@@ -33,13 +33,14 @@ from kernelkit._errors import (
 )
 from kernelkit.client import DEFAULT_FIRST_CONTACT_TIMEOUT, AsyncKernelClient
 from kernelkit.discovery import KernelFinder, KernelType, LaunchPlan
-from kernelkit.manager._choice import KernelChoice, LaunchArgs
+from kernelkit.manager._choice import KernelChoice, LaunchArgs, new_provisioner
 from kernelkit.manager._clients import ControlClient, makes_transports, new_client
 from kernelkit.manager._restarts import ExitWatch, relaunch_within_limit
 from kernelkit.manager._stopping import release, stop_and_release
 from kernelkit.manager._types import (
     DEFAULT_SHUTDOWN_WAIT_TIME,
     DEFAULT_STABLE_START_TIME,
+    INTERRUPT_REPLY_TIMEOUT,
     KernelState,
     KernelWatcher,
     Notices,
@@ -48,23 +49,18 @@ from kernelkit.manager._types import (
     same_endpoints,
 )
 from kernelkit.provisioning import (
-    DEFAULT_PROVISIONER,
     KernelProvisionerBase,
     KernelProvisionerFactory,
     SandboxChoice,
     check_sandbox_choice,
     default_factory,
     launch_provisioner,
-    sandboxed_launch,
 )
 from kernelkit.specs import KernelSpec
 
 __all__ = ["AsyncKernelManager"]
 
 log = logging.getLogger("kernelkit.manager")
-
-# How long an interrupt_request (message mode) may take to be answered.
-_INTERRUPT_REPLY_TIMEOUT = 10.0
 
 
 class AsyncKernelManager:
@@ -99,8 +95,8 @@ class AsyncKernelManager:
     window (the provisioner's ``get_stable_start_time``, recommended
     ``stable_start_time``), is left dead.
 
-    Callbacks (each called on the event loop with a :class:`~kernelkit.KernelError`;
-    they must not block; an exception in one is logged):
+    Callbacks (called on the loop with a :class:`~kernelkit.KernelError`; they must not
+    block; one that raises is logged):
 
     - ``on_died``: the process exited unexpectedly (a :class:`~kernelkit.KernelDied` with
       exit code and output tail), called at once, before any restart;
@@ -110,9 +106,7 @@ class AsyncKernelManager:
 
     ``shutdown_wait_time`` is the recommended budget of a graceful stop (the provisioner
     may override it): half for the kernel to exit after ``shutdown_request``, half after
-    SIGTERM, then SIGKILL.
-
-    Use as ``async with AsyncKernelManager("python3") as km:`` (start, then shut down).
+    SIGTERM, then SIGKILL. Use as ``async with AsyncKernelManager("python3") as km:``.
     """
 
     def __init__(
@@ -357,18 +351,11 @@ class AsyncKernelManager:
                     f"kernel {self.kernel_name!r} ({self._kernel_id}) is already running; "
                     "shut it down or restart it"
                 )
-            launch = await self._choice.prepare(self._factory or default_factory())
+            factory = self._factory or default_factory()
+            launch = await self._choice.prepare(factory)
             if self._provisioner is None:
-                factory = self._factory or default_factory()
-                name, config = sandboxed_launch(
-                    self._sandbox,
-                    kernel_name=launch.spec.name,
-                    provisioner_name=launch.provisioner_name,
-                    config=launch.provisioner_config,
-                    local_provisioner=DEFAULT_PROVISIONER,
-                )
-                self._provisioner = factory.create_provisioner_instance(
-                    self._kernel_id, launch.spec, provisioner_name=name, config=config
+                self._provisioner = new_provisioner(
+                    launch, factory, kernel_id=self._kernel_id, sandbox=self._sandbox
                 )
             self._args = LaunchArgs.of(
                 launch, env=env, inherit_env=inherit_env, cwd=cwd, extra_arguments=extra_arguments
@@ -578,7 +565,7 @@ class AsyncKernelManager:
             await p.send_signal(signal.SIGINT)
             return
         await self._control.interrupt(
-            p, kernel_name=self.kernel_name, timeout=_INTERRUPT_REPLY_TIMEOUT
+            p, kernel_name=self.kernel_name, timeout=INTERRUPT_REPLY_TIMEOUT
         )
 
     async def signal_kernel(self, signum: int) -> None:

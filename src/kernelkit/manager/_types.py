@@ -12,6 +12,7 @@ from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import KernelError, ManagerError
 
 __all__ = [
+    "INTERRUPT_REPLY_TIMEOUT",
     "DEFAULT_SHUTDOWN_WAIT_TIME",
     "DEFAULT_STABLE_START_TIME",
     "EVENTS",
@@ -38,6 +39,8 @@ KernelState = Literal["new", "running", "restarting", "dead", "stopped"]
 DEFAULT_SHUTDOWN_WAIT_TIME = 5.0
 #: A kernel that ran this long before dying restarts with a fresh restart budget.
 DEFAULT_STABLE_START_TIME = 10.0
+#: How long an interrupt_request (message mode) may take to be answered.
+INTERRUPT_REPLY_TIMEOUT = 10.0
 
 
 class KernelWatcher(Protocol):
