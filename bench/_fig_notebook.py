@@ -125,7 +125,7 @@ def groups(cfg: Config) -> list[Group]:
     reps, warmup, budget = cfg.reps(2, 6), cfg.pick(0, 1), cfg.pick(60, 240)
     return [
         Group(
-            figure=9,
+            figure=11,
             name="notebook",
             metrics=[METRIC_OWN],
             contestants=[
@@ -137,7 +137,7 @@ def groups(cfg: Config) -> list[Group]:
             budget_s=budget,
         ),
         Group(
-            figure=9,
+            figure=11,
             name="notebook-bridge",
             metrics=[METRIC_BRIDGE],
             contestants=[
