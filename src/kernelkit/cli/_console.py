@@ -183,6 +183,8 @@ class KernelConsole:
             self._leave_prompt(_StartFailed())
             return
         self.kc = got.kc
+        if self.shutting_down:
+            return  # left while it started: no banner
         if self.session is not None or self.existing is None:
             await self._on_ready(got.kc)
 
@@ -264,6 +266,11 @@ class KernelConsole:
     def _accept(self, buf: Any, seen: str, run: str) -> None:
         """Run ``run`` (the text up to Enter, ``seen``, tidied); what was typed after
         ``seen`` starts the next prompt."""
+        app = self.session.app if self.session is not None else None
+        if app is None or not app.is_running or app.is_done:
+            # The prompt ended meanwhile (Ctrl-D, end of input, an input already
+            # accepted): nothing to run.
+            return
         typed = buf.text
         self._typeahead = typed[len(seen) :] if typed.startswith(seen) else ""
         self._accepted = True
@@ -447,6 +454,13 @@ class KernelConsole:
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
+                if self.kc is None and self.ready is not None:
+                    # Left while the kernel starts: a failure to start is still said.
+                    self.shutting_down = True
+                    with contextlib.suppress(Exception):  # reported in self.failure
+                        await asyncio.shield(self.ready)
+                    if self.failure:
+                        return self._start_failed()
                 return EXIT_OK
             except _StartFailed:
                 return self._start_failed()
