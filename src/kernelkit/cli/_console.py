@@ -198,9 +198,12 @@ class KernelConsole:
         if self._history_path is not None and not self._history_path.done():
             self._history_path.set_result(ui.history_path(language))
         self._spawn(self._feed_history(ui, kc))
-        lexer = await asyncio.to_thread(ui.lexer_for, language_info) if self.colour else None
-        ui.kernel_ready(session, lexer)
+        ui.kernel_ready(session)
         await ui.run_in_terminal(lambda: self._banner(kc))
+        if self.colour:  # pygments loads in a thread: typing goes on meanwhile
+            session.lexer = await asyncio.to_thread(ui.lexer_for, language_info)
+            if session.app.is_running:
+                session.app.invalidate()
 
     async def _feed_history(self, ui: ModuleType, kc: AsyncKernelClient) -> None:
         items: list[str] = await ui.kernel_history(kc)

@@ -246,10 +246,9 @@ def make_session(
     )
 
 
-def kernel_ready(session: PromptSession[str], lexer: Lexer | None) -> None:
-    """The kernel answers: the bottom bar goes, the code gets its colours."""
+def kernel_ready(session: PromptSession[str]) -> None:
+    """The kernel answers: the bottom bar saying it starts goes."""
     session.bottom_toolbar = None
-    session.lexer = lexer
     if session.app.is_running:
         session.app.invalidate()
 
