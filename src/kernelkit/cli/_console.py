@@ -7,6 +7,14 @@ pygments lexer the kernel names. Ctrl-C interrupts running code (and clears the 
 the prompt); Ctrl-D leaves, stopping the kernel only when this console started it. A
 kernel that dies is reported with its reason, and one this console started can be
 restarted.
+
+Start-up: the prompt shows first. The kernel side (discovery, manager, client: most of
+the import time) loads in a thread and starts the kernel while the prompt's side loads;
+the bottom bar says "starting kernel ..." until the kernel answers. Code submitted
+before that waits for it (Ctrl-C stops waiting); before it, Enter waits a little for
+the kernel to decide whether the code is complete, and Tab offers nothing. A kernel
+that fails to start ends the console with its reason (the start-failure status).
+``--existing`` connects before the prompt (there is no process to wait for).
 """
 
 from __future__ import annotations
@@ -233,8 +241,10 @@ class KernelConsole:
         return self.kc
 
     def _died(self, error: KernelError) -> None:
-        """The owned kernel died: if the person is typing, leave the prompt to say so."""
-        self._leave_prompt(_KernelGone(error))
+        """The owned kernel died: if the person is typing, leave the prompt to say so
+        (while it still starts, the start reports it as a failure to start)."""
+        if self.kc is not None:
+            self._leave_prompt(_KernelGone(error))
 
     # -- the prompt ----------------------------------------------------------------------
 
