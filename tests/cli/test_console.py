@@ -36,6 +36,7 @@ def test_a_session_with_the_fake_kernel(tmp_path: Path) -> None:
     with Tmux(_console("-k", "fake"), env=env) as term:
         term.wait_for("In [1]:")
         assert "Ctrl-D leaves and stops it" in term.screen()
+        term.wait_for("(started by this console)")  # the prompt shows before it
         assert any(name.startswith("kernelkit-") for name in _runtime(env))  # for ps
         term.type("print hello")
         term.send("Enter")
@@ -96,6 +97,55 @@ def test_keys_typed_ahead_go_to_the_next_input(tmp_path: Path) -> None:
         term.wait_for("EXIT=0")
 
 
+def test_code_typed_before_the_kernel_is_ready_runs_when_it_is(tmp_path: Path) -> None:
+    env = _env(tmp_path, "--start-delay=4")
+    with Tmux(_console("-k", "fake"), env=env) as term:
+        screen = term.wait_for("In [1]:")
+        # The prompt shows at once; the bottom bar says the kernel is starting.
+        assert "starting kernel fake..." in screen
+        assert "(started by this console)" not in screen
+        term.type("print early")
+        term.send("Enter")
+        screen = term.wait_for("In [2]:")
+        assert "In [1]: print early\n" in screen
+        assert "early\n" in screen.split("print early")[-1]
+        assert "starting kernel fake..." not in screen  # the bar is gone
+        assert "(started by this console)" in screen
+        term.send("C-d")
+        term.wait_for("EXIT=0")
+    assert _runtime(env) == []
+
+
+def test_ctrl_c_stops_waiting_for_a_starting_kernel(tmp_path: Path) -> None:
+    env = _env(tmp_path, "--start-delay=8")
+    with Tmux(_console("-k", "fake"), env=env) as term:
+        term.wait_for("In [1]:")
+        term.type("print never")
+        term.send("Enter")
+        term.wait_for("waiting for the kernel to start")
+        term.send("C-c")
+        term.wait_for("not waiting: the input was not run")
+        term.wait_for("In [1]:", count=2)
+        term.wait_for("(started by this console)", timeout=60)
+        term.type("print later")
+        term.send("Enter")
+        screen = term.wait_for("In [2]:")
+        assert "never\n" not in screen.replace("print never", "")
+        assert "later\n" in screen.split("print later")[-1]
+        term.send("C-d")
+        term.wait_for("EXIT=0")
+    assert _runtime(env) == []
+
+
+def test_a_kernel_that_fails_to_start_ends_the_console(tmp_path: Path) -> None:
+    env = _env(tmp_path, "--exit-at-start=5")
+    with Tmux(_console("-k", "fake"), env=env) as term:
+        screen = term.wait_for("EXIT=3")
+        assert "cannot start kernel" in screen
+        assert "exit code 5" in screen
+    assert _runtime(env) == []
+
+
 def test_history_is_kept_between_sessions(tmp_path: Path) -> None:
     env = _env(tmp_path)
     with Tmux(_console("-k", "fake"), env=env) as term:
@@ -106,7 +156,8 @@ def test_history_is_kept_between_sessions(tmp_path: Path) -> None:
         term.send("C-d")
         term.wait_for("EXIT=0")
     with Tmux(_console("-k", "fake"), env=env) as term:
-        term.wait_for("In [1]:")
+        # The history file is per language: it is read once the kernel says its own.
+        term.wait_for("(started by this console)")
         term.send("Up")
         term.wait_for("In [1]: print remembered")
         term.send("C-u")  # Ctrl-D leaves only from an empty line
@@ -182,7 +233,7 @@ def test_closing_the_terminal_stops_the_kernel(tmp_path: Path) -> None:
     env = _env(tmp_path)
     term = Tmux(_console("-k", "fake"), env=env)
     try:
-        term.wait_for("In [1]:")
+        term.wait_for("(started by this console)")
         assert any(name.startswith("kernel-") for name in _runtime(env))
     finally:
         term.close()  # SIGHUP to the console

@@ -7,6 +7,14 @@ pygments lexer the kernel names. Ctrl-C interrupts running code (and clears the 
 the prompt); Ctrl-D leaves, stopping the kernel only when this console started it. A
 kernel that dies is reported with its reason, and one this console started can be
 restarted.
+
+Start-up: the prompt shows first. The kernel side (discovery, manager, client: most of
+the import time) loads in a thread and starts the kernel while the prompt's side loads;
+the bottom bar says "starting kernel ..." until the kernel answers. Code submitted
+before that waits for it (Ctrl-C stops waiting); before it, Enter waits a little for
+the kernel to decide whether the code is complete, and Tab offers nothing. A kernel
+that fails to start ends the console with its reason (the start-failure status).
+``--existing`` connects before the prompt (there is no process to wait for).
 """
 
 from __future__ import annotations
@@ -16,43 +24,27 @@ import contextlib
 import importlib
 import signal
 import sys
-from collections.abc import Coroutine
-from pathlib import Path
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from kernelkit._connection import read_connection_file
-from kernelkit._errors import (
-    ConnectionFileError,
-    HeartbeatTimeout,
-    KernelDied,
-    KernelError,
-    KernelTimeout,
-)
-from kernelkit.cli._console_output import ConsoleOutput, colour_wanted
-from kernelkit.cli._progress import manager_tail, progress
-from kernelkit.cli._ps import interrupt_running, ping
-from kernelkit.cli._running import RunningKernel, UnknownKernel, forget_kernel, resolve_kernel
-from kernelkit.cli._starting import (
-    START_ERRORS,
-    find_kernel,
-    quiet_library_logs,
-    record_started,
-    report_error,
-    signal_handlers,
-)
+from kernelkit._errors import HeartbeatTimeout, KernelDied, KernelError
+from kernelkit.cli._console_io import colour_wanted
 from kernelkit.cli._status import EXIT_KERNEL_DIED, EXIT_KERNEL_FAILED, EXIT_OK, EXIT_TERMINATED
-from kernelkit.client import AsyncKernelClient
-from kernelkit.manager import AsyncKernelManager
-from kernelkit.protocol import Message
 
 __all__ = ["console_command"]
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from types import ModuleType
 
     from prompt_toolkit import PromptSession
+    from rich.console import Console
+
+    from kernelkit.cli._console_output import ConsoleOutput
+    from kernelkit.cli._running import RunningKernel
+    from kernelkit.client import AsyncKernelClient
+    from kernelkit.manager import AsyncKernelManager
+    from kernelkit.protocol import Message
 
 #: Seconds the kernel has to say whether the code is complete (Enter waits this long).
 REQUEST_TIMEOUT = 2.0
@@ -68,20 +60,45 @@ class _KernelGone(Exception):
         self.error = error
 
 
+class _StartFailed(Exception):
+    """Raised out of the prompt when the kernel could not be started or reached."""
+
+
+@contextlib.contextmanager
+def _signal_handlers(
+    loop: asyncio.AbstractEventLoop, handlers: Mapping[signal.Signals, Callable[[], object]]
+) -> Iterator[None]:
+    """Loop signal handlers for the block (as ``_starting.signal_handlers``, which this
+    module does not import: it loads the kernel side, which comes later)."""
+    installed = []
+    try:
+        for signum, handler in handlers.items():
+            loop.add_signal_handler(signum, handler)
+            installed.append(signum)
+        yield None
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
 class KernelConsole:
-    """One console session: connect (or start), read-eval-print, leave."""
+    """One console session: start (or connect to) the kernel, read-eval-print, leave.
+
+    A kernel this console starts is started in the background: the prompt shows at
+    once (with "starting kernel ..." in its bottom bar), and code run before the kernel
+    is ready waits for it. ``--existing`` connects first (no process to wait for)."""
 
     def __init__(self, *, kernel: str, existing: str | None, startup_timeout: float) -> None:
         self.kernel = kernel
         self.existing = existing
         self.startup_timeout = startup_timeout
-        self.err = Console(stderr=True)
         self.colour = colour_wanted()
-        self.output = ConsoleOutput(colour=self.colour)
         self.km: AsyncKernelManager | None = None
         self.running: RunningKernel | None = None
-        self.kc: AsyncKernelClient | None = None
+        self.kc: AsyncKernelClient | None = None  # set once the kernel answers
         self.record: Path | None = None
+        self.failure = ""  # what to say when the kernel could not be started or reached
+        self.ready: asyncio.Future[None] | None = None
         self.count = 1
         self.session: PromptSession[str] | None = None
         self.execution: asyncio.Task[Message] | None = None
@@ -97,14 +114,37 @@ class KernelConsole:
         self._typeahead = ""
         self._inserted = 0  # characters decisions added to the current input
         self._ui_import: asyncio.Future[ModuleType] | None = None
+        self._history_path: asyncio.Future[Path] | None = None
+        self._kernel_items: asyncio.Future[list[str]] | None = None
+        self._output: ConsoleOutput | None = None
+        self._err: Console | None = None
 
     # -- messages ------------------------------------------------------------------------
 
     def say(self, text: str) -> None:
-        self.err.print(f"kernelkit: {text}", highlight=False, markup=False, soft_wrap=True)
+        sys.stderr.write(f"kernelkit: {text}\n")
+        sys.stderr.flush()
+
+    @property
+    def err(self) -> Console:
+        """Standard error for rich messages (the kernel side is loaded by then)."""
+        if self._err is None:
+            from kernelkit.cli._console_kernel import stderr_console  # loaded in a thread
+
+            self._err = stderr_console()
+        return self._err
+
+    @property
+    def output(self) -> ConsoleOutput:
+        """Shows outputs (made when the first code runs: the kernel side is loaded)."""
+        if self._output is None:
+            from kernelkit.cli._console_kernel import ConsoleOutput  # loaded in a thread
+
+            self._output = ConsoleOutput(colour=self.colour)
+        return self._output
 
     def _load_ui(self) -> asyncio.Future[ModuleType]:
-        """Import the prompt_toolkit side in a thread (started while the kernel starts)."""
+        """Import the prompt_toolkit side in a thread."""
         if self._ui_import is None:
             self._ui_import = asyncio.ensure_future(
                 asyncio.to_thread(importlib.import_module, "kernelkit.cli._console_io")
@@ -117,72 +157,94 @@ class KernelConsole:
 
     # -- connecting ----------------------------------------------------------------------
 
-    async def _start(self) -> AsyncKernelClient | None:
-        found = await find_kernel(self.err, self.kernel)
-        if found is None:
-            return None
-        finder, kernel_type = found
-        name = kernel_type.id
-        self.km = km = AsyncKernelManager(
-            kernel_type=kernel_type, finder=finder, autorestart=False, on_died=self._died
+    def _set_manager(self, km: AsyncKernelManager) -> None:
+        self.km = km
+
+    async def _connect(self) -> None:
+        """Load the kernel side (in a thread), then start the kernel or attach to the
+        running one; sets :attr:`kc` when it answers, else :attr:`failure`."""
+        await asyncio.to_thread(importlib.import_module, "kernelkit.cli._console_kernel")
+        from kernelkit.cli._console_kernel import (  # loaded just above
+            attach,
+            quiet_library_logs,
+            start_owned,
         )
-        async with progress(self.err, f"starting kernel {name}", manager_tail(km)):
-            try:
-                await km.start_kernel()
-            except START_ERRORS as exc:
-                failed: object = exc
+
+        quiet_library_logs()
+        try:
+            if self.existing:
+                got = await attach(self.existing)
             else:
-                failed = None
-                self.record = record_started(km, "console")
-                kc = km.client()
-                await kc.start()
-                try:
-                    await kc.wait_for_ready(timeout=self.startup_timeout)
-                except (KernelDied, KernelTimeout) as exc:
-                    await kc.aclose()
-                    failed = exc
-        if failed is not None:
-            report_error(self.err, f"cannot start kernel {name!r}", failed)
-            return None
-        return kc
+                got = await start_owned(
+                    self.kernel,
+                    startup_timeout=self.startup_timeout,
+                    on_died=self._died,
+                    on_manager=self._set_manager,
+                )
+        except KernelError as exc:
+            self.failure = f"kernelkit: kernel {self.existing or self.kernel!r}: {exc}\n"
+            self._leave_prompt(_StartFailed())
+            return
+        self.km, self.running, self.record = got.km, got.running, got.record
+        if got.kc is None:
+            self.failure = got.failure
+            self._leave_prompt(_StartFailed())
+            return
+        self.kc = got.kc
+        if self.shutting_down:
+            return  # left while it started: no banner
+        if self.session is not None or self.existing is None:
+            await self._on_ready(got.kc)
 
-    async def _attach(self, ident: str) -> AsyncKernelClient | None:
-        try:
-            self.running = running = resolve_kernel(ident)
-        except UnknownKernel as exc:
-            report_error(self.err, "no such kernel", exc)
-            return None
-        name = running.kernel_id
-        if running.process_gone:
-            report_error(
-                self.err,
-                f"kernel {name} is dead",
-                "its process has exited (`kernelkit ps --clean` removes its files)",
-            )
-            return None
-        try:
-            info = read_connection_file(running.connection_file)
-        except ConnectionFileError as exc:
-            report_error(self.err, f"cannot use kernel {name}", exc)
-            return None
-        if not await ping(info, 3.0):
-            report_error(
-                self.err,
-                f"kernel {name} is not answering",
-                f"nothing answered at the heartbeat port of {running.connection_file}: the "
-                "kernel is dead or unreachable (`kernelkit ps` shows its state)",
-            )
-            return None
-        kc = AsyncKernelClient.from_connection_info(info)
-        await kc.start()
-        await kc.wait_for_ready(timeout=None)  # a busy kernel answers when done
-        return kc
+    async def _on_ready(self, kc: AsyncKernelClient) -> None:
+        """The kernel answers: its language's history and colours, its banner."""
+        ui = await self._ui()
+        session = self._make_session(ui)
+        info = kc.kernel_info_reply
+        language_info = info.content.get("language_info", {}) if info is not None else {}
+        language = str(language_info.get("name") or "unknown")
+        if self._history_path is not None and not self._history_path.done():
+            self._history_path.set_result(ui.history_path(language))
+        self._spawn(self._feed_history(ui, kc))
+        ui.kernel_ready(session)
+        await ui.run_in_terminal(lambda: self._banner(kc))
+        if self.colour:  # pygments loads in a thread: typing goes on meanwhile
+            session.lexer = await asyncio.to_thread(ui.lexer_for, language_info)
+            if session.app.is_running:
+                session.app.invalidate()
 
-    def _died(self, error: KernelError) -> None:
-        """The owned kernel died: if the person is typing, leave the prompt to say so."""
+    async def _feed_history(self, ui: ModuleType, kc: AsyncKernelClient) -> None:
+        items: list[str] = await ui.kernel_history(kc)
+        if self._kernel_items is not None and not self._kernel_items.done():
+            self._kernel_items.set_result(items)
+
+    def _leave_prompt(self, exception: BaseException) -> None:
         session = self.session
         if session is not None and session.app.is_running:
-            session.app.exit(exception=_KernelGone(error))
+            session.app.exit(exception=exception)
+
+    async def _wait_ready(self) -> AsyncKernelClient | None:
+        """The client once the kernel is ready (code typed early waits here); None when
+        Ctrl-C cancelled the wait or the kernel could not be started."""
+        if self.kc is not None or self.ready is None:
+            return self.kc
+        loop = asyncio.get_running_loop()
+        waiting = asyncio.ensure_future(asyncio.shield(self.ready))
+        self.say("waiting for the kernel to start (Ctrl-C stops waiting)")
+        with _signal_handlers(loop, {signal.SIGINT: waiting.cancel}):
+            try:
+                await waiting
+            except asyncio.CancelledError:
+                if self.terminated:
+                    raise
+                self.say("not waiting: the input was not run")
+        return self.kc
+
+    def _died(self, error: KernelError) -> None:
+        """The owned kernel died: if the person is typing, leave the prompt to say so
+        (while it still starts, the start reports it as a failure to start)."""
+        if self.kc is not None:
+            self._leave_prompt(_KernelGone(error))
 
     # -- the prompt ----------------------------------------------------------------------
 
@@ -217,6 +279,11 @@ class KernelConsole:
     def _accept(self, buf: Any, seen: str, run: str) -> None:
         """Run ``run`` (the text up to Enter, ``seen``, tidied); what was typed after
         ``seen`` starts the next prompt."""
+        app = self.session.app if self.session is not None else None
+        if app is None or not app.is_running or app.is_done:
+            # The prompt ended meanwhile (Ctrl-D, end of input, an input already
+            # accepted): nothing to run.
+            return
         typed = buf.text
         self._typeahead = typed[len(seen) :] if typed.startswith(seen) else ""
         self._accepted = True
@@ -226,13 +293,23 @@ class KernelConsole:
 
     async def _decide(self, buf: Any, text: str) -> None:
         lines = text.split("\n")
-        if not text.strip() or self.kc is None or (len(lines) > 1 and not lines[-1].strip()):
+        if not text.strip() or (len(lines) > 1 and not lines[-1].strip()):
             # Empty, or a block ended with an empty line (as IPython and jupyter console
             # do): run it as it is.
             self._accept(buf, text, text.rstrip())
             return
+        kc = self.kc
+        if kc is None and self.ready is not None:
+            # Typed while the kernel starts: it decides if it is ready soon, else the
+            # code is run as it is (and waits for the kernel).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.ready), REQUEST_TIMEOUT)
+            kc = self.kc
+        if kc is None:
+            self._accept(buf, text, text)
+            return
         try:
-            reply = await self.kc.is_complete(text, timeout=REQUEST_TIMEOUT)
+            reply = await kc.is_complete(text, timeout=REQUEST_TIMEOUT)
             status = reply.content.get("status")
             indent = str(reply.content.get("indent") or "")
         except KernelError:
@@ -257,6 +334,10 @@ class KernelConsole:
             for at in later:  # in order: each waits for the one before (a FIFO lock)
                 self._spawn(self._enter(buf, at, 0))
 
+    def _keys(self) -> str:
+        stops = " and stops it" if self.existing is None else ""
+        return f"Ctrl-D leaves{stops}; Ctrl-C interrupts."
+
     def _banner(self, kc: AsyncKernelClient) -> None:
         info = kc.kernel_info_reply
         content = info.content if info is not None else {}
@@ -265,10 +346,8 @@ class KernelConsole:
             sys.stdout.write(banner + "\n")
         ident = self.km.kernel_id if self.km is not None else self.running.kernel_id  # type: ignore[union-attr]
         owned = "started by this console" if self.km is not None else "already running"
-        sys.stdout.write(
-            f"kernelkit console: kernel {ident} ({owned}). Ctrl-D leaves"
-            f"{' and stops it' if self.km is not None else ''}; Ctrl-C interrupts.\n"
-        )
+        keys = "" if self.existing is None else f" {self._keys()}"  # said while starting
+        sys.stdout.write(f"kernelkit console: kernel {ident} ({owned}).{keys}\n")
         sys.stdout.flush()
 
     # -- input() from the kernel ---------------------------------------------------------
@@ -288,13 +367,9 @@ class KernelConsole:
     # -- executing -----------------------------------------------------------------------
 
     async def _interrupt(self) -> None:
-        try:
-            if self.km is not None:
-                await self.km.interrupt_kernel()
-            elif self.running is not None:
-                await interrupt_running(self.running)
-        except (KernelError, OSError) as exc:
-            report_error(self.err, "could not interrupt the kernel", exc)
+        from kernelkit.cli._console_kernel import interrupt  # loaded in a thread
+
+        await interrupt(self.km, self.running)
 
     def _on_sigint(self) -> None:
         self.interrupts += 1
@@ -315,7 +390,7 @@ class KernelConsole:
             )
         )
         try:
-            with signal_handlers(loop, {signal.SIGINT: self._on_sigint}):
+            with _signal_handlers(loop, {signal.SIGINT: self._on_sigint}):
                 reply = await self.execution
         except asyncio.CancelledError:
             if self.terminated:
@@ -336,6 +411,8 @@ class KernelConsole:
     async def _offer_restart(self, error: KernelError) -> bool:
         """Say why the kernel died; restart it if this console owns it and the person
         agrees. True when there is a kernel again."""
+        from kernelkit.cli._console_kernel import forget_kernel, record_started, report_error
+
         report_error(self.err, "the kernel died", error)
         if self.km is None or self.kc is None:
             self.say("it was not started by this console, so it cannot be restarted here")
@@ -360,13 +437,29 @@ class KernelConsole:
 
     # -- the session ---------------------------------------------------------------------
 
-    async def _repl(self, kc: AsyncKernelClient) -> int:
+    def _make_session(self, ui: ModuleType) -> PromptSession[str]:
+        if self.session is None:
+            loop = asyncio.get_running_loop()
+            self._history_path = loop.create_future()
+            self._kernel_items = loop.create_future()
+            starting = "" if self.kc is not None else f" starting kernel {self.kernel}..."
+            history = (self._history_path, self._kernel_items)
+            self.session = ui.make_session(self, history, starting)
+        return self.session
+
+    def _start_failed(self) -> int:
+        sys.stderr.write(self.failure)
+        sys.stderr.flush()
+        return EXIT_KERNEL_FAILED
+
+    async def _repl(self) -> int:
         ui = await self._ui()
-        info = kc.kernel_info_reply
-        language_info = info.content.get("language_info", {}) if info is not None else {}
-        history = asyncio.ensure_future(ui.kernel_history(kc))  # arrives while typing
-        self.session = session = ui.make_session(self, kc, language_info, history)
-        self._banner(kc)
+        session = self._make_session(ui)
+        if self.kc is not None:  # --existing: connected before the prompt
+            await self._on_ready(self.kc)
+        else:
+            sys.stdout.write(f"kernelkit console: starting kernel {self.kernel}. {self._keys()}\n")
+            sys.stdout.flush()
         while True:
             try:
                 typeahead, self._typeahead = self._typeahead, ""
@@ -374,13 +467,27 @@ class KernelConsole:
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
+                if self.kc is None and self.ready is not None:
+                    # Left while the kernel starts: a failure to start is still said.
+                    self.shutting_down = True
+                    with contextlib.suppress(Exception):  # reported in self.failure
+                        await asyncio.shield(self.ready)
+                    if self.failure:
+                        return self._start_failed()
                 return EXIT_OK
+            except _StartFailed:
+                return self._start_failed()
             except _KernelGone as gone:
                 if not await self._offer_restart(gone.error):
                     return EXIT_KERNEL_DIED
                 continue
             if not text.strip():
                 continue
+            kc = await self._wait_ready()
+            if kc is None:
+                if self.failure:
+                    return self._start_failed()
+                continue  # Ctrl-C: back to the prompt
             try:
                 await self._execute(kc, text)
             except _DEATHS as exc:
@@ -402,17 +509,15 @@ class KernelConsole:
         loop = asyncio.get_running_loop()
         self.main_task = asyncio.current_task()
         handlers = {signal.SIGTERM: self._on_terminate, signal.SIGHUP: self._on_terminate}
-        with signal_handlers(loop, handlers):
-            self._load_ui()  # prompt_toolkit loads while the kernel starts
+        with _signal_handlers(loop, handlers):
+            self.ready = asyncio.ensure_future(self._connect())  # the kernel starts...
+            self._load_ui()  # ... while the prompt's side loads
             try:
-                kc = await (self._attach(self.existing) if self.existing else self._start())
-                if kc is None:
-                    return EXIT_KERNEL_FAILED
-                self.kc = kc
-                try:
-                    status = await self._repl(kc)
-                finally:
-                    await kc.aclose()
+                if self.existing:
+                    await asyncio.shield(self.ready)
+                    if self.kc is None:
+                        return self._start_failed()
+                status = await self._repl()
                 return EXIT_TERMINATED if self.terminated else status
             except asyncio.CancelledError:
                 if not self.terminated:
@@ -422,20 +527,28 @@ class KernelConsole:
                 return EXIT_TERMINATED  # the terminal is gone (a write failed)
             finally:
                 self.shutting_down = True
-                if self.km is not None:
-                    if self.km.has_kernel:
-                        with contextlib.suppress(OSError):  # no terminal to say it on
-                            self.say("shutting the kernel down")
-                    await self.km.shutdown_kernel()
-                forget_kernel(self.record)
+                await self._close()
+
+    async def _close(self) -> None:
+        """Leave: a kernel still starting is let finish (then stopped), so that no
+        process is left behind."""
+        if self.ready is not None:
+            with contextlib.suppress(Exception):  # already reported (self.failure)
+                await asyncio.shield(self.ready)
+        if self.kc is not None:
+            await self.kc.aclose()
+        if self.km is not None:
+            if self.km.has_kernel:
+                with contextlib.suppress(OSError):  # no terminal to say it on
+                    self.say("shutting the kernel down")
+            await self.km.shutdown_kernel()
+        if self.record is not None:
+            from kernelkit.cli._console_kernel import forget_kernel  # loaded in a thread
+
+            forget_kernel(self.record)
 
 
 def console_command(*, kernel: str, existing: str | None, startup_timeout: float) -> int:
     """``kernelkit console``: returns the exit status."""
-    quiet_library_logs()
     console = KernelConsole(kernel=kernel, existing=existing, startup_timeout=startup_timeout)
-    try:
-        return asyncio.run(console.main())
-    except KernelError as exc:
-        report_error(console.err, f"kernel {kernel!r}", exc)
-        return EXIT_KERNEL_FAILED
+    return asyncio.run(console.main())

@@ -1,9 +1,8 @@
-"""How ``kernelkit console`` shows outputs (no prompt_toolkit here: this module is
-imported before the kernel is up; the prompt's modules load while it starts)."""
+"""How ``kernelkit console`` shows outputs (no prompt_toolkit here: this module loads
+with the kernel side, in a thread while the prompt already shows)."""
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -13,7 +12,7 @@ from typing import Any
 from kernelkit.cli._output import OutputSaver, traceback_text
 from kernelkit.protocol import Message
 
-__all__ = ["ConsoleOutput", "colour_wanted"]
+__all__ = ["ConsoleOutput"]
 
 _IMAGE_TYPES = (
     ("image/png", ".png"),
@@ -21,17 +20,6 @@ _IMAGE_TYPES = (
     ("image/gif", ".gif"),
     ("image/svg+xml", ".svg"),
 )
-
-
-def colour_wanted(stream: Any = None) -> bool:
-    """Colours only on a terminal, and never with ``NO_COLOR`` set (no-color.org)."""
-    stream = stream if stream is not None else sys.stdout
-    if os.environ.get("NO_COLOR"):
-        return False
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 class ConsoleOutput:
