@@ -148,6 +148,29 @@ def _ip(d: Mapping[str, Any], key: str = "ip") -> str:
     return value
 
 
+_Z85 = frozenset(
+    b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+)
+_CURVE_KEY_LENGTH = 40  # a 32-byte CurveZMQ key, Z85-encoded
+
+
+def _curve_key(d: Mapping[str, Any], key: str) -> bytes:
+    """An optional CurveZMQ key (40 Z85 characters); b"" when absent. Never echoed."""
+    value = d.get(key)
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        value = value.encode("ascii", "replace")
+    if not isinstance(value, bytes):
+        raise _Problem(f"{key!r} must be a string, got {_describe_type(value)}")
+    if len(value) != _CURVE_KEY_LENGTH or not _Z85.issuperset(value):
+        raise _Problem(
+            f"{key!r} is not a CurveZMQ key (40 Z85 characters, as zmq.curve_keypair() "
+            "makes); write a fresh keypair or remove both curve_* keys"
+        )
+    return value
+
+
 def _hidden(key: bytes) -> str:
     return f"<hidden, {len(key)} bytes>" if key else "<empty: unsigned>"
 
@@ -187,6 +210,11 @@ class ConnectionInfo:
     #: The control address of the kernel's nanny (``kernelkit_nanny`` in the file), if
     #: it has one: who holds this can interrupt, restart and stop the kernel through it.
     nanny: str = ""
+    #: CurveZMQ keys (Z85, 40 ASCII bytes), empty when the kernel is not encrypted: the
+    #: kernel's public key (clients encrypt to it and authenticate the kernel with it) and
+    #: its secret key, which only the kernel needs (a client may carry the public key alone).
+    curve_publickey: bytes = b""
+    curve_secretkey: bytes = b""
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in tracebacks and logs, and the key runs code.
@@ -194,8 +222,13 @@ class ConnectionInfo:
         return (
             f"ConnectionInfo(ip={self.ip!r}, transport={self.transport!r}, {ports}, "
             f"key={_hidden(self.key)}, signature_scheme={self.signature_scheme!r}, "
-            f"kernel_name={self.kernel_name!r})"
+            f"kernel_name={self.kernel_name!r}{', curve=<hidden>' if self.encrypted else ''})"
         )
+
+    @property
+    def encrypted(self) -> bool:
+        """True when messages to the kernel are CurveZMQ-encrypted (a public key is set)."""
+        return bool(self.curve_publickey)
 
     @classmethod
     def from_dict(
@@ -204,11 +237,12 @@ class ConnectionInfo:
         """Validate a connection-file object and build a ConnectionInfo from it.
 
         ``ip``, ``key`` and the five ``<channel>_port`` keys are required; ``transport``
-        (default ``tcp``), ``signature_scheme`` (default ``hmac-sha256``) and ``kernel_name``
-        are optional; other keys (``curve_*`` and the like) are ignored. Ports may be
-        integers or numeric strings. ``key`` may be text (as in a file) or bytes. An empty
-        key (unsigned messages) is refused unless ``allow_unsigned`` (then it is logged as
-        a warning).
+        (default ``tcp``), ``signature_scheme`` (default ``hmac-sha256``), ``kernel_name``
+        and the CurveZMQ keys ``curve_publickey`` and ``curve_secretkey`` (as ipykernel 7.4
+        reads them; a secret key needs its public key) are optional; other keys are
+        ignored. Ports may be integers or numeric strings. ``key`` may be text (as in a
+        file) or bytes. An empty key (unsigned messages) is refused unless
+        ``allow_unsigned`` (then it is logged as a warning).
 
         Raises:
             ConnectionFileError: naming ``source`` and what is wrong.
@@ -217,6 +251,9 @@ class ConnectionInfo:
             d = _check_object(d)
             transport = _transport(d)
             ports = {k: _port(_required(d, k), k, transport=transport) for k in _PORT_KEYS}
+            secret = _curve_key(d, "curve_secretkey")
+            if secret and "curve_publickey" not in d:
+                raise _Problem("'curve_secretkey' is given without 'curve_publickey'")
             return cls(
                 ip=_ip(d),
                 transport=transport,
@@ -224,6 +261,8 @@ class ConnectionInfo:
                 signature_scheme=_signature_scheme(d),
                 kernel_name=_text(d, "kernel_name", ""),
                 nanny=_text(d, NANNY_KEY, ""),
+                curve_publickey=_curve_key(d, "curve_publickey"),
+                curve_secretkey=secret,
                 **ports,
             )
         except _Problem as exc:
@@ -265,6 +304,10 @@ class ConnectionInfo:
         }
         if self.nanny:
             d[NANNY_KEY] = self.nanny
+        if self.curve_publickey:
+            d["curve_publickey"] = self.curve_publickey.decode("ascii")
+        if self.curve_secretkey:
+            d["curve_secretkey"] = self.curve_secretkey.decode("ascii")
         return d
 
 

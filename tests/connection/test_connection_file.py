@@ -126,7 +126,7 @@ def test_ports_as_numeric_strings(tmp_path: Path) -> None:
 def test_optional_keys_default_and_extra_keys_ignored(tmp_path: Path) -> None:
     d = {k: v for k, v in GOOD.items() if k not in ("transport", "signature_scheme")}
     d["kernel_name"] = "x"
-    d["curve_publickey"] = "whatever"
+    d["jupyter_session"] = "whatever"  # curve_* are read now (tests/transport/test_curve.py)
     info = ConnectionInfo.from_dict(d)
     assert (info.transport, info.signature_scheme) == ("tcp", "hmac-sha256")
 

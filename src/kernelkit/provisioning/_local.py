@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+import zmq
+
 from kernelkit._connection import (
     ConnectionInfo,
     allocate_ports,
@@ -25,6 +27,7 @@ from kernelkit.provisioning._capture import (
     DEFAULT_OUTPUT_LINES,
     OutputCapture,
 )
+from kernelkit.provisioning._encryption import wants_curve
 from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch
 from kernelkit.provisioning._localprocess import KILL_WAIT, LEFTOVER_GRACE, LocalProcess
 from kernelkit.provisioning._ports import PortMode, choose_port_mode
@@ -68,7 +71,9 @@ class LocalProvisioner(LocalProcess):
     ``runtime_dir``, ``startup_timeout`` (seconds for the kernel to report its ports),
     ``bind_retries``, ``output_lines``, ``output_bytes``, ``log_file``, ``echo_output``
     (a binary stream), ``shutdown_wait_time``, ``stable_start_time``, ``independent``
-    (no ``JPY_PARENT_PID``: the kernel outlives this process).
+    (no ``JPY_PARENT_PID``: the kernel outlives this process), ``encryption`` ("auto":
+    CurveZMQ when the kernelspec declares ``metadata.supported_encryption: ["curve"]`` and
+    ``ip`` is not a loopback address; "curve": always, the spec must declare it; "none").
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class LocalProvisioner(LocalProcess):
         shutdown_wait_time: float | None = None,
         stable_start_time: float | None = None,
         independent: bool = False,
+        encryption: str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -106,6 +112,7 @@ class LocalProvisioner(LocalProcess):
                 f"kernel {kernel_spec.name!r}: transport must be 'tcp' or 'ipc', not {transport!r}"
             )
         self._port_mode_option = port_mode
+        self._curve = wants_curve(kernel_spec, encryption, ip=ip, transport=transport)
         self._ip = ip
         self._transport: _Transport = "ipc" if transport == "ipc" else "tcp"
         self._runtime_dir = Path(runtime_dir) if runtime_dir is not None else None
@@ -123,6 +130,7 @@ class LocalProvisioner(LocalProcess):
         self.ports_source: str | None = None
 
         self._key: bytes | None = None
+        self._curve_keys = (b"", b"")  # the kernel's CurveZMQ keypair, made with the key
         self._prepared: ConnectionInfo | None = None  # what the kernel was given
         self._fallback_mode: PortMode | None = None  # after a sticky-port restart fails
         self._sticky: ConnectionInfo | None = None  # ports to try again on restart
@@ -194,6 +202,7 @@ class LocalProvisioner(LocalProcess):
         self.port_mode, self.port_mode_reason = mode, reason
         if self._key is None:
             self._key = new_key()
+            self._curve_keys = zmq.curve_keypair() if self._curve else (b"", b"")
         self._connection_file = connection_file_path(self.kernel_id, runtime_dir=self._runtime_dir)
         try:
             kernel_file = self._prepare_files(mode)
@@ -218,6 +227,8 @@ class LocalProvisioner(LocalProcess):
             transport=self._transport,
             key=self._key,
             kernel_name=self.kernel_spec.name,
+            curve_publickey=self._curve_keys[0],
+            curve_secretkey=self._curve_keys[1],
         )
 
     def _prepare_files(self, mode: PortMode) -> Path:

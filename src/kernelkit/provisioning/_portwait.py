@@ -131,7 +131,7 @@ async def await_ports(
             listener.registered.add_done_callback(on_registration)
         watch = spawn()
         if mode == "parent":
-            probe = HeartbeatProbe(prepared.url("hb"))
+            probe = HeartbeatProbe(prepared.url("hb"), curve_serverkey=prepared.curve_publickey)
             probe.answered.add_done_callback(on_heartbeat)
         exited = watch.exited
         waiters: set[asyncio.Future[Any]] = {exited, ports}

@@ -139,12 +139,19 @@ class RegistrationListener(_Watched):
 class HeartbeatProbe(_Watched):
     """Pings a heartbeat port until the kernel echoes (zmq reconnects on its own)."""
 
-    def __init__(self, url: str, *, context: zmq.Context[Any] | None = None) -> None:
+    def __init__(
+        self, url: str, *, context: zmq.Context[Any] | None = None, curve_serverkey: bytes = b""
+    ) -> None:
         loop = asyncio.get_running_loop()
         ctx = context if context is not None else zmq.Context.instance()
         sock: zmq.Socket[Any] = ctx.socket(zmq.REQ)
         try:
             sock.setsockopt(zmq.LINGER, 0)
+            if curve_serverkey:  # a CurveZMQ kernel: a throwaway client keypair
+                public, secret = zmq.curve_keypair()
+                sock.setsockopt(zmq.CURVE_SERVERKEY, curve_serverkey)
+                sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+                sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
             # zmq retries the TCP connect on its own, by default every 100 ms and more (plus
             # jitter): the echo would come that long after the kernel binds. Nothing
             # tells us of the bind (a kernel given its ports rewrites no file), so keep

@@ -50,7 +50,24 @@ log = logging.getLogger("kernelkit.transport")
 # ZMQ_MAXMSGSIZE) is not, and nothing follows: that silence is how a drop is told apart.
 _DISCONNECTED = int(zmq.EVENT_DISCONNECTED)
 _RECONNECTING = frozenset((int(zmq.EVENT_CONNECT_RETRIED), int(zmq.EVENT_CONNECTED)))
-_MONITORED = _DISCONNECTED | int(zmq.EVENT_CONNECT_RETRIED) | int(zmq.EVENT_CONNECTED)
+# A failed ZMTP handshake (CurveZMQ on one side only, or the wrong server key) is
+# permanent: the transport fails with a clear error instead of retrying in silence.
+_HANDSHAKE_OK = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+_HANDSHAKE_FAILED = frozenset(
+    int(e)
+    for e in (
+        zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+        zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+        zmq.EVENT_HANDSHAKE_FAILED_AUTH,
+    )
+)
+_MONITORED = (
+    _DISCONNECTED
+    | int(zmq.EVENT_CONNECT_RETRIED)
+    | int(zmq.EVENT_CONNECTED)
+    | _HANDSHAKE_OK
+    | sum(_HANDSHAKE_FAILED)
+)
 _DROP_CHECK_DELAY = 0.25  # seconds after DISCONNECTED without a retry: dropped
 
 # The heartbeat only ever carries our own short pings back.
@@ -76,6 +93,8 @@ class ZMQTransport:
     __slots__ = (
         "_closed",
         "_context",
+        "_curve",
+        "_handshook",
         "_hb",
         "_hb_counter",
         "_hb_expected",
@@ -135,6 +154,8 @@ class ZMQTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._receiver: Receiver | None = None
         self._sockets: dict[str, ZMQSocket] = {}
+        self._curve = _client_keypair(info)
+        self._handshook = False  # a ZMTP handshake with the kernel succeeded (on iopub)
         self._hb: ZMQSocket | None = None
         self._hb_counter = 0
         self._hb_expected = b""
@@ -208,6 +229,7 @@ class ZMQTransport:
                 # unanswered, and a late echo of the old one is discarded by ZeroMQ itself.
                 hb.setsockopt(zmq.REQ_RELAXED, 1)
                 hb.setsockopt(zmq.REQ_CORRELATE, 1)
+                self._secure(hb)
                 hb.connect(info.url("hb"))
             except zmq.ZMQError:
                 hb.close(linger=0)
@@ -259,6 +281,7 @@ class ZMQTransport:
                 # Unbounded, like the outbox behind it: then the socket stops being
                 # writable only when its connection is gone for good.
                 sock.setsockopt(zmq.SNDHWM, 0)
+            self._secure(sock)
             sock.connect(self._info.url(channel))
         except zmq.ZMQError:
             if monitor is not None:
@@ -277,6 +300,14 @@ class ZMQTransport:
             self._monitors[channel] = ZMQSocket(
                 f"{channel} monitor", monitor, loop, self._make_watcher(channel), self._on_error
             )
+
+    def _secure(self, sock: zmq.Socket[bytes]) -> None:
+        """Make ``sock`` a CurveZMQ client of the kernel, when the kernel is encrypted."""
+        if self._curve is not None:
+            public, secret = self._curve
+            sock.setsockopt(zmq.CURVE_SERVERKEY, self._info.curve_publickey)
+            sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+            sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
 
     def _close_channels(self, linger_ms: int) -> None:
         for timer in self._suspects.values():
@@ -309,14 +340,40 @@ class ZMQTransport:
                 timer = self._suspects.pop(channel, None)
                 if timer is not None:
                     timer.cancel()
+            elif event == _HANDSHAKE_OK:
+                self._handshook = True
+            elif event in _HANDSHAKE_FAILED:
+                self._handshake_failed(channel)
 
         return watch
+
+    def _handshake_failed(self, channel: str) -> None:
+        info = self._info
+        if info.encrypted:
+            why = (
+                "the kernel's CurveZMQ public key in the connection info is wrong, or the "
+                "kernel is not encrypted"
+            )
+        else:
+            why = "the kernel is CurveZMQ-encrypted and the connection info has no curve_publickey"
+        error = KernelError(
+            f"cannot talk to kernel {info.kernel_name or '(unnamed)'} at {info.url(channel)}: "
+            f"the ZeroMQ handshake failed ({why}); use the kernel's own connection file"
+        )
+        log.error("kernelkit: %s", error)
+        receiver = self._receiver
+        self.close()
+        if receiver is not None:
+            receiver.transport_lost(error)
 
     def _lost(self, sock: ZMQSocket) -> None:
         """A DEALER socket is no longer writable: its connection was dropped for good."""
         loop = self._loop
         if loop is not None and self._sockets.get(sock.name) is sock:
-            loop.call_soon(self._dropped, sock.name, sock)
+            # Before any handshake, a drop is more likely a failed one: give the monitor
+            # time to say so (a frame over the limit can only come after a handshake).
+            delay = 0.0 if self._handshook else _DROP_CHECK_DELAY
+            loop.call_later(delay, self._dropped, sock.name, sock)
 
     def _dropped(self, channel: str, which: ZMQSocket | None = None) -> None:
         """libzmq dropped ``channel``'s connection for good (a frame over the limit):
@@ -392,9 +449,13 @@ class ZMQTransport:
                 f"kernel {name} was restarted but its new ports are not known yet; "
                 "make a new client once they are"
             )
-        if all(info.url(c) == old.url(c) for c in (*_MESSAGE_CHANNELS, "hb")):
+        same_keys = info.curve_publickey == old.curve_publickey
+        if same_keys and all(info.url(c) == old.url(c) for c in (*_MESSAGE_CHANNELS, "hb")):
             self._info = info
             return
+        if not same_keys:
+            self._curve = _client_keypair(info)
+        self._handshook = False  # a ZMTP handshake with the kernel succeeded (on iopub)
         self._info = info
         loop, receiver = self._loop, self._receiver
         if loop is None or receiver is None:
@@ -485,6 +546,24 @@ class ZMQTransport:
 
     async def aclose(self) -> None:
         self.close()
+
+
+def _client_keypair(info: ConnectionInfo) -> tuple[bytes, bytes] | None:
+    """This client's own CurveZMQ keypair (fresh, never written anywhere), if encrypted.
+
+    ipykernel accepts any client key (it runs no ZAP handler): what authenticates the
+    client is still the message signature; what Curve adds is that nobody on the path can
+    read or alter a message, and that the client talks only to the holder of the kernel's
+    secret key.
+    """
+    if not info.encrypted:
+        return None
+    if not zmq.has("curve"):
+        raise LocalProtocolError(
+            f"kernel {info.kernel_name or '(unnamed)'} is CurveZMQ-encrypted but this pyzmq's "
+            "libzmq has no CURVE support; install a pyzmq wheel (it bundles libsodium)"
+        )
+    return zmq.curve_keypair()
 
 
 def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
