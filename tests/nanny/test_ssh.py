@@ -151,9 +151,34 @@ async def test_missing_python_is_a_clear_error(host: SecondHost) -> None:
         await start(bad)
 
 
-async def test_plain_text_over_the_network_is_refused(host: SecondHost) -> None:
-    with pytest.raises(ProvisioningError, match="plain text"):
-        SSHProvisioner(kernel_id="x", kernel_spec=nanny_spec(), host=host.host, network="direct")
+async def test_direct_network_is_curve_encrypted(host: SecondHost) -> None:
+    """network="direct": the host's ipykernel (it declares curve) is given a keypair; the
+    client here gets the public key only and talks to the host's address, encrypted."""
+    from kernelkit.client import AsyncKernelClient
+
+    with pytest.raises(ProvisioningError, match="must be 'tunnel' or 'direct'"):
+        SSHProvisioner(kernel_id="x", kernel_spec=nanny_spec(), host=host.host, network="udp")  # type: ignore[arg-type]
+    p = await start(host.host, network="direct")
+    try:
+        info = p.connection_info
+        assert info is not None
+        assert info.ip == host.host.hostname
+        assert info.encrypted
+        assert info.curve_secretkey == b""  # the secret stays on the host
+        async with AsyncKernelClient.from_connection_info(info) as kc:
+            reply = await kc.execute("6 * 7", timeout=30)
+            assert reply.content["status"] == "ok"
+        plain = dataclasses.replace(info, curve_publickey=b"")
+        kc = AsyncKernelClient.from_connection_info(plain)
+        try:
+            with pytest.raises(KernelError, match="handshake failed"):  # noqa: PT012
+                await kc.start()
+                await kc.execute("1", timeout=20)
+        finally:
+            await kc.aclose()
+    finally:
+        await p.stop(grace=1)
+        await p.cleanup()
 
 
 async def test_link_cut_is_a_heartbeat_timeout_and_the_client_recovers(host: SecondHost) -> None:

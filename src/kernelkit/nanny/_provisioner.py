@@ -51,7 +51,7 @@ class NannyProvisioner(KernelProvisionerBase):
 
     Options: ``detached``, ``owner_grace``, ``python`` (the interpreter that runs the
     nanny; it needs kernelkit), and the LocalProvisioner options it passes on
-    (``port_mode``, ``ip``, ``transport``, ``runtime_dir``, ``startup_timeout``,
+    (``port_mode``, ``ip``, ``transport``, ``encryption``, ``runtime_dir``, ``startup_timeout``,
     ``bind_retries``, ``output_lines``, ``output_bytes``, ``log_file``,
     ``shutdown_wait_time``, ``stable_start_time``).
     """
@@ -505,6 +505,7 @@ _LOCAL_OPTIONS = frozenset(
         "port_mode",
         "ip",
         "transport",
+        "encryption",
         "bind_retries",
         "output_lines",
         "output_bytes",

@@ -63,8 +63,15 @@ _STOP_GRACE = 1.0
 
 
 def _public(info: ConnectionInfo) -> dict[str, Any]:
-    d = info.to_dict()
+    d = _without_secret(info)
     d.pop("key", None)
+    return d
+
+
+def _without_secret(info: ConnectionInfo) -> dict[str, Any]:
+    """The connection as clients get it: the kernel's CurveZMQ secret key stays here."""
+    d = info.to_dict()
+    d.pop("curve_secretkey", None)
     return d
 
 
@@ -108,7 +115,7 @@ class Nanny:
         assert self.info is not None
         return {
             "status": "ok",
-            "connection": self.info.to_dict(),
+            "connection": _without_secret(self.info),
             "connection_file": str(self.provisioner.connection_file or ""),
             "control": self.address,
             "pid": self.provisioner.pid,

@@ -7,9 +7,12 @@ kernel after its grace period). The kernel binds 127.0.0.1 on the host and its p
 (and the nanny's) are reached through the same ssh connection (``-O forward`` on its
 control master): messages never cross the network in plain text.
 
-CurveZMQ would let clients reach the ports directly; kernelkit's ZeroMQ transport does
-not speak it yet, so ``network="direct"`` (plain text) is refused unless
-``allow_plaintext=True``.
+``network="direct"``: clients reach the kernel's ports on the host's address, encrypted
+with CurveZMQ (the kernel on the host is launched with ``encryption="curve"``, so a
+kernel whose spec does not declare ``supported_encryption: ["curve"]`` fails to start
+with that said); ``allow_plaintext=True`` lets such a kernel talk in plain text instead.
+The nanny's control socket is reached directly too: its messages are signed, not
+encrypted (they carry no code or output).
 """
 
 from __future__ import annotations
@@ -88,14 +91,11 @@ class SSHProvisioner(NannyProvisioner):
         **options: Any,
     ) -> None:
         self.host = host if isinstance(host, Host) else HostRegistry().get(host)
-        if network != "tunnel" and not allow_plaintext:
-            raise ProvisioningError(
-                f"host {self.host.name!r}: network={network!r} would send the kernel's "
-                "messages in plain text (kernelkit's transport has no CurveZMQ yet); use "
-                "the ssh tunnel (the default) or pass allow_plaintext=True"
-            )
         if network not in ("tunnel", "direct"):
             raise ProvisioningError(f"network must be 'tunnel' or 'direct', not {network!r}")
+        if network == "direct":
+            # On the network: CurveZMQ, or (if allowed) plain text for a kernel without it.
+            options.setdefault("encryption", "auto" if allow_plaintext else "curve")
         options.setdefault("python", self.host.python)
         options.setdefault("ip", "127.0.0.1" if network == "tunnel" else "0.0.0.0")
         super().__init__(
