@@ -172,3 +172,20 @@ async def test_wrong_server_key_and_plaintext_clients_get_nothing(
     async with AsyncKernelClient.from_connection_info(info) as kc:
         reply = await kc.execute("1 + 1", timeout=30)
         assert reply.content["status"] == "ok"
+
+
+async def test_restart_keeps_the_keypair_and_the_client_follows(
+    curve_kernel: LocalProvisioner,
+) -> None:
+    """A restart (same ports, confirmed by an encrypted heartbeat probe) keeps the keys,
+    so a client made before it talks to the new kernel."""
+    first = curve_kernel.connection_info
+    assert first is not None
+    async with AsyncKernelClient.from_connection_info(first) as kc:
+        await curve_kernel.stop(grace=2)
+        await curve_kernel.cleanup(restart=True)
+        await launch_provisioner(curve_kernel)
+        assert curve_kernel.port_mode == "parent"  # the heartbeat probe got its echo
+        assert curve_kernel.connection_info == first
+        reply = await kc.execute("1 + 1", timeout=30)
+        assert reply.content["status"] == "ok"

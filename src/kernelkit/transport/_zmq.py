@@ -53,14 +53,15 @@ _RECONNECTING = frozenset((int(zmq.EVENT_CONNECT_RETRIED), int(zmq.EVENT_CONNECT
 # A failed ZMTP handshake (CurveZMQ on one side only, or the wrong server key) is
 # permanent: the transport fails with a clear error instead of retrying in silence.
 _HANDSHAKE_OK = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-_HANDSHAKE_FAILED = frozenset(
-    int(e)
-    for e in (
-        zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
-        zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
-        zmq.EVENT_HANDSHAKE_FAILED_AUTH,
-    )
+# A mechanism mismatch (PROTOCOL) or a refusal (AUTH) fails at once; a failure without
+# detail (a wrong server key, or a kernel that closed mid-handshake as it stopped) only
+# after this many in a row without a success (libzmq retries every 100 ms or so).
+_HANDSHAKE_FATAL = frozenset(
+    (int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL), int(zmq.EVENT_HANDSHAKE_FAILED_AUTH))
 )
+_HANDSHAKE_NO_DETAIL = int(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+_HANDSHAKE_FAILED = _HANDSHAKE_FATAL | {_HANDSHAKE_NO_DETAIL}
+_HANDSHAKE_RETRIES = 5
 _MONITORED = (
     _DISCONNECTED
     | int(zmq.EVENT_CONNECT_RETRIED)
@@ -94,6 +95,7 @@ class ZMQTransport:
         "_closed",
         "_context",
         "_curve",
+        "_handshake_failures",
         "_handshook",
         "_hb",
         "_hb_counter",
@@ -156,6 +158,7 @@ class ZMQTransport:
         self._sockets: dict[str, ZMQSocket] = {}
         self._curve = _client_keypair(info)
         self._handshook = False  # a ZMTP handshake with the kernel succeeded (on iopub)
+        self._handshake_failures = 0  # in a row, on iopub
         self._hb: ZMQSocket | None = None
         self._hb_counter = 0
         self._hb_expected = b""
@@ -342,8 +345,13 @@ class ZMQTransport:
                     timer.cancel()
             elif event == _HANDSHAKE_OK:
                 self._handshook = True
+                self._handshake_failures = 0
             elif event in _HANDSHAKE_FAILED:
-                self._handshake_failed(channel)
+                self._handshake_failures += 1
+                if event != _HANDSHAKE_NO_DETAIL or (
+                    self._handshake_failures >= _HANDSHAKE_RETRIES
+                ):
+                    self._handshake_failed(channel)
 
         return watch
 
@@ -456,6 +464,7 @@ class ZMQTransport:
         if not same_keys:
             self._curve = _client_keypair(info)
         self._handshook = False  # a ZMTP handshake with the kernel succeeded (on iopub)
+        self._handshake_failures = 0  # in a row, on iopub
         self._info = info
         loop, receiver = self._loop, self._receiver
         if loop is None or receiver is None:
