@@ -12,7 +12,6 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from kernelkit.client import AsyncKernelClient
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.specs import KernelSpec, load_kernel_spec
 from tests.nanny.escapees import DAEMON, SETSID_CHILD
+from tests.nanny.helpers import alive, gone
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -29,27 +29,6 @@ KERNELS = Path(sys.prefix) / "share" / "jupyter" / "kernels"
 
 def _spec() -> KernelSpec:
     return load_kernel_spec(KERNELS / "python3")
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-async def gone(pids: list[int], within: float) -> bool:
-    # Nothing signals another process's exit to us (they are not our children): look
-    # with a bounded back-off.
-    deadline = time.monotonic() + within
-    pause = 0.01
-    while any(alive(p) for p in pids):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.2)
-    return True
 
 
 def kernel_pid(km: AsyncKernelManager) -> int:
