@@ -26,7 +26,7 @@ TYPES = {
     "StdinHook": "BlockingStdinHook",
 }
 #: What only the blocking client has: its loop thread and the async client it drives.
-BLOCKING_ONLY = {"async_client", "loop", "loop_thread", "from_async_client"}
+BLOCKING_ONLY = {"async_client", "direct_io", "loop", "loop_thread", "from_async_client"}
 #: Parameters only the blocking client's constructors take.
 BLOCKING_PARAMS = {"loop_thread"}
 

@@ -10,7 +10,9 @@ asks the tracker whose it is and hands it to that request's waiter directly (no 
 message).
 
 Everything here runs on the core's event loop, except :meth:`notify_dead`,
-:meth:`notify_restarted` and :meth:`build` (safe from any thread).
+:meth:`notify_restarted` and :meth:`build` (safe from any thread), and the blocking
+face's direct requests, which do their own I/O in the calling thread
+(:mod:`kernelkit.client._direct`) and are told through :attr:`ClientCore.direct`.
 
 Failure is prompt: a dead kernel, a kernel silent past ``silence_timeout``, a lost
 transport or ``aclose`` fails every pending request at once, whatever its timeout. A
@@ -30,18 +32,18 @@ from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import (
     ClientClosed,
     KernelError,
-    KernelTimeout,
     MessageTooLarge,
     RemoteProtocolError,
     UnsupportedFeature,
 )
 from kernelkit.client import _requests as rq
 from kernelkit.client._detached import Detached
+from kernelkit.client._direct import DirectSlot
 from kernelkit.client._liveness import DEFAULT_SILENCE_TIMEOUT, Liveness, wait_until_ready
 from kernelkit.client._rejections import Rejections
 from kernelkit.client._requests import Request
 from kernelkit.client._streams import Handler, Subscriptions, check_channels
-from kernelkit.client._waiters import OnDone, Waiter
+from kernelkit.client._waiters import OnDone, Waiter, expired
 from kernelkit.protocol import (
     InputRequested,
     Message,
@@ -97,7 +99,7 @@ class ClientCore:
             timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
             silence_timeout=silence_timeout,
-            heard=self._heard_count,
+            heard=lambda: self.heard,
             fail_all=self.fail_all,
         )
         self._tracker: RequestTracker[Waiter] = RequestTracker()
@@ -116,9 +118,9 @@ class ClientCore:
         self._rejections = Rejections(self._kernel_name, self._session.signature_scheme)
         #: Messages received (verified or not): traffic proves the kernel alive too.
         self.heard = 0
-
-    def _heard_count(self) -> int:
-        return self.heard
+        #: Requests waited for in a blocking caller's thread (_direct.py), by msg_id.
+        self.direct: dict[str, DirectSlot] = {}
+        self.forwarding = False
 
     # -- state -------------------------------------------------------------------------
 
@@ -168,7 +170,7 @@ class ClientCore:
 
     @property
     def pending_requests(self) -> int:
-        return len(self._tracker)
+        return len(self._tracker) + len(self.direct)
 
     @property
     def rejected_messages(self) -> int:
@@ -270,6 +272,8 @@ class ClientCore:
 
     def fail_all(self, error: BaseException) -> None:
         """Fail every pending request with ``error``."""
+        for slot in list(self.direct.values()):
+            slot.fail(error)
         for request in self._tracker.forget_all():
             waiter = request.context
             if waiter.timer is not None:
@@ -334,6 +338,12 @@ class ClientCore:
                         "IOPub handler" if channel == "iopub" else channel,
                         self._kernel_name,
                     )
+        direct = self.direct
+        if direct and not self.forwarding:
+            parent = message.parent_header
+            slot = direct.get(parent.msg_id) if parent is not None else None
+            if slot is not None:
+                slot.put(channel, message)
         event = self._tracker.receive(channel, message)
         if isinstance(event, OutputReceived):
             waiter = event.request.context
@@ -425,6 +435,8 @@ class ClientCore:
         if isinstance(failure, MessageTooLarge):
             for tracked, lost in self._rejections.lost(failure, self._tracker):
                 self.abort(tracked, lost)
+            for slot in list(self.direct.values()):
+                slot.fail(failure)
         elif failure is not None:
             self.fail_all(failure)
 
@@ -485,16 +497,7 @@ class ClientCore:
         return tracked
 
     def _expire(self, tracked: TrackedRequest[Waiter], timeout: float) -> None:
-        what = (
-            f"idle status for {tracked.msg_type} (the reply arrived)"
-            if tracked.reply is not None
-            else f"reply to {tracked.msg_type}"
-        )
-        where = f" on subshell {tracked.subshell_id}" if tracked.subshell_id else ""
-        self.abort(
-            tracked,
-            KernelTimeout(f"kernel {self._kernel_name}: no {what}{where} within {timeout} s"),
-        )
+        self.abort(tracked, expired(self._kernel_name, tracked, timeout))
 
     async def wait(self, tracked: TrackedRequest[Waiter]) -> Message:
         """The reply of a request started with a future, its checks applied."""

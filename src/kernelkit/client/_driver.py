@@ -24,6 +24,7 @@ from kernelkit._errors import ClientClosed, KernelError
 from kernelkit._loopthread import LoopThread
 from kernelkit.client import _requests as rq
 from kernelkit.client._core import ClientCore
+from kernelkit.client._direct import call_direct, lane_of
 from kernelkit.client._hooks import BlockingStdinHook, OutputHook
 from kernelkit.client._waiters import Waiter
 from kernelkit.protocol import Message, TrackedRequest
@@ -43,13 +44,15 @@ class Driver:
     ``started`` and ``closed`` are the blocking face's lifecycle (it sets them).
     """
 
-    __slots__ = ("closed", "core", "started", "tasks", "thread")
+    __slots__ = ("closed", "core", "direct_io", "started", "tasks", "thread")
 
     def __init__(self, core: ClientCore, thread: LoopThread) -> None:
         self.core = core
         self.thread = thread
         self.started = False
         self.closed = False
+        #: Shell requests do their I/O in the calling thread when they can (_direct.py).
+        self.direct_io = True
         #: The coroutines run on the loop for callers (closing cancels what is left).
         self.tasks: set[asyncio.Task[Any]] = set()
 
@@ -143,6 +146,12 @@ class Driver:
             )
         loop = self.loop_or_raise()
         msg = core.build(request, subshell_id)
+        if self.direct_io and request.channel == "shell" and request.replies:
+            lane = lane_of(core)
+            if lane is not None:
+                reply = call_direct(core, lane, request, msg, timeout, outputs=outputs)
+                if reply is not None:
+                    return rq.finish(request, reply, kernel=core.kernel_name)
         outcome = Outcome()
         self.soon(loop, self._start, request, msg, timeout, outputs, outcome)
         try:
@@ -206,6 +215,22 @@ class Driver:
         core = self.core
         loop = self.loop_or_raise()
         msg = core.build(request, subshell_id)
+        if self.direct_io and request.channel == "shell":
+            lane = lane_of(core)
+            if lane is not None:
+
+                def on_input(asked: Message) -> None:
+                    try:
+                        value = answer(asked)
+                    except BaseException:
+                        self.send(rq.input_reply("", asked), None)  # never leave it waiting
+                        raise
+                    if value is not None:
+                        self.send(rq.input_reply(value, asked), None)
+
+                reply = call_direct(core, lane, request, msg, timeout, show=show, answer=on_input)
+                if reply is not None:
+                    return rq.finish(request, reply, kernel=core.kernel_name)
         inbox = Mailbox(loop)
         box: list[TrackedRequest[Waiter]] = []
         self.soon(loop, self._start_interactive, request, msg, timeout, inbox, box)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 from kernelkit._errors import KernelTimeout, LocalProtocolError
 from kernelkit.client._requests import Request
-from kernelkit.protocol import Message
+from kernelkit.protocol import Message, TrackedRequest
 
-__all__ = ["UNCLAIMED_LIMIT", "OnDone", "Unclaimed", "Waiter"]
+__all__ = ["UNCLAIMED_LIMIT", "OnDone", "Unclaimed", "Waiter", "expired"]
 
 #: Replies of requests sent with ``send_request`` kept until ``get_reply`` claims them;
 #: past this many, the oldest are dropped.
@@ -18,6 +19,17 @@ UNCLAIMED_LIMIT = 4096
 
 #: Called when a request is done: (reply, None) or (None, error). On the loop thread.
 OnDone = Callable[["Message | None", "BaseException | None"], None]
+
+
+def expired(kernel: str, tracked: TrackedRequest[Any], timeout: float) -> KernelTimeout:
+    """The error of a request that waited ``timeout`` seconds in vain."""
+    what = (
+        f"idle status for {tracked.msg_type} (the reply arrived)"
+        if tracked.reply is not None
+        else f"reply to {tracked.msg_type}"
+    )
+    where = f" on subshell {tracked.subshell_id}" if tracked.subshell_id else ""
+    return KernelTimeout(f"kernel {kernel}: no {what}{where} within {timeout} s")
 
 
 class Waiter:

@@ -22,9 +22,10 @@ instead, which drains the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import zmq
@@ -38,7 +39,9 @@ from kernelkit._errors import (
     RemoteProtocolError,
 )
 from kernelkit.protocol import Message, Session
+from kernelkit.transport import _zmqsocket as zs
 from kernelkit.transport._base import Receiver
+from kernelkit.transport._zmqlane import DirectLane
 from kernelkit.transport._zmqsocket import NOBLOCK, POLLIN, Again, ZMQSocket, events
 
 __all__ = ["ZMQTransport"]
@@ -103,6 +106,7 @@ class ZMQTransport:
         "_hb_waiter",
         "_identity",
         "_info",
+        "_lane",
         "_linger_ms",
         "_loop",
         "_max_message_size",
@@ -156,7 +160,8 @@ class ZMQTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._receiver: Receiver | None = None
         self._sockets: dict[str, ZMQSocket] = {}
-        self._curve = _client_keypair(info)
+        self._lane: DirectLane | None = None
+        self._curve = zs.client_keypair(info)
         self._handshook = False  # a ZMTP handshake with the kernel succeeded (on iopub)
         self._handshake_failures = 0  # in a row, on iopub
         self._hb: ZMQSocket | None = None
@@ -318,7 +323,9 @@ class ZMQTransport:
         self._suspects.clear()
         for name, monitor in self._monitors.items():
             if name in self._sockets:
-                self._sockets[name].sock.disable_monitor()
+                watched = self._sockets[name]
+                with watched.lock:  # it may be lent to a borrower thread
+                    watched.sock.disable_monitor()
             monitor.close(0)
         self._monitors.clear()
         for sock in self._sockets.values():
@@ -404,7 +411,8 @@ class ZMQTransport:
             sock = self._sockets.pop(name)
             monitor = self._monitors.pop(name, None)
             if monitor is not None:
-                sock.sock.disable_monitor()
+                with sock.lock:  # it may be lent to a borrower thread
+                    sock.sock.disable_monitor()
                 monitor.close(0)
             sock.close(0)
         ctx = self._context if self._context is not None else zmq.Context.instance()
@@ -462,7 +470,7 @@ class ZMQTransport:
             self._info = info
             return
         if not same_keys:
-            self._curve = _client_keypair(info)
+            self._curve = zs.client_keypair(info)
         self._handshook = False  # a ZMTP handshake with the kernel succeeded (on iopub)
         self._handshake_failures = 0  # in a row, on iopub
         self._info = info
@@ -488,6 +496,28 @@ class ZMQTransport:
             received(channel, msg)
 
         return handle
+
+    # -- the direct lane (a blocking caller's own I/O: transport/_zmqlane.py) ----------
+
+    def direct_lane(self) -> DirectLane | None:
+        """The lane for one thread's own I/O on shell and IOPub; None when not connected."""
+        if self._closed or self._loop is None:
+            return None
+        if self._lane is None:
+            self._lane = DirectLane(self, self._loop)
+        return self._lane
+
+    def lendable(self, channels: Sequence[str]) -> list[ZMQSocket] | None:
+        """The sockets of ``channels``, if each can be lent now (any thread)."""
+        found = [self._sockets.get(channel) for channel in channels]
+        ok = not self._closed and all(s is not None and s.lendable for s in found)
+        return [s for s in found if s is not None] if ok else None
+
+    def lost_while_lent(self, sock: ZMQSocket) -> None:
+        """A borrower found ``sock`` unwritable (dropped for good): handle it on the loop."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                self._loop.call_soon_threadsafe(self._lost, sock)
 
     def send(self, channel: str, message: Message) -> None:
         sock = self._sockets.get(channel)
@@ -550,29 +580,13 @@ class ZMQTransport:
             return
         self._closed = True
         self._close_channels(self._linger_ms)
+        if self._lane is not None:
+            self._lane.close()
         if self._hb_waiter is not None:
             _resolve(self._hb_waiter, False)
 
     async def aclose(self) -> None:
         self.close()
-
-
-def _client_keypair(info: ConnectionInfo) -> tuple[bytes, bytes] | None:
-    """This client's own CurveZMQ keypair (fresh, never written anywhere), if encrypted.
-
-    ipykernel accepts any client key (it runs no ZAP handler): what authenticates the
-    client is still the message signature; what Curve adds is that nobody on the path can
-    read or alter a message, and that the client talks only to the holder of the kernel's
-    secret key.
-    """
-    if not info.encrypted:
-        return None
-    if not zmq.has("curve"):
-        raise LocalProtocolError(
-            f"kernel {info.kernel_name or '(unnamed)'} is CurveZMQ-encrypted but this pyzmq's "
-            "libzmq has no CURVE support; install a pyzmq wheel (it bundles libsodium)"
-        )
-    return zmq.curve_keypair()
 
 
 def _resolve(fut: asyncio.Future[bool], value: bool) -> None:

@@ -4,19 +4,31 @@ The socket's file descriptor is watched with the event loop's ``add_reader``; th
 callback drains every message that is ready and hands its frames to a handler, all
 synchronously. Loops without ``add_reader`` (Windows' proactor loop) get one
 ``zmq.asyncio`` reader task per socket instead, which drains the same way.
+
+A socket can be *lent* to one other thread (a blocking caller doing its own I/O, see
+:mod:`kernelkit.transport._zmqlane`): every socket operation, on either thread, happens
+under the socket's lock (a ZeroMQ socket may move between threads behind a full memory
+barrier, never be used by two at once). While lent, the loop's reader steps aside the
+first time it wakes (it removes itself: the borrower reads), and a send by the loop that
+may have swallowed the fd's edge nudges the borrower instead. The loop takes the socket
+back with :meth:`ZMQSocket.take_back`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 
 import zmq
 import zmq.asyncio
 
-__all__ = ["NOBLOCK", "POLLIN", "Again", "ZMQSocket", "events"]
+from kernelkit._connection import ConnectionInfo
+from kernelkit._errors import LocalProtocolError
+
+__all__ = ["NOBLOCK", "POLLIN", "Again", "ZMQSocket", "client_keypair", "events"]
 
 # Plain ints, not pyzmq's enum members: every `&` or `|` on an enum builds a new member,
 # which costs more than the socket call it guards.
@@ -38,6 +50,24 @@ def events(sock: zmq.Socket[bytes]) -> int:
     return flags
 
 
+def client_keypair(info: ConnectionInfo) -> tuple[bytes, bytes] | None:
+    """This client's own CurveZMQ keypair (fresh, never written anywhere), if encrypted.
+
+    ipykernel accepts any client key (it runs no ZAP handler): what authenticates the
+    client is still the message signature; what Curve adds is that nobody on the path can
+    read or alter a message, and that the client talks only to the holder of the kernel's
+    secret key.
+    """
+    if not info.encrypted:
+        return None
+    if not zmq.has("curve"):
+        raise LocalProtocolError(
+            f"kernel {info.kernel_name or '(unnamed)'} is CurveZMQ-encrypted but this pyzmq's "
+            "libzmq has no CURVE support; install a pyzmq wheel (it bundles libsodium)"
+        )
+    return zmq.curve_keypair()
+
+
 class ZMQSocket:
     """One ZeroMQ socket, its reader and its queue of messages waiting to be sent."""
 
@@ -46,11 +76,16 @@ class ZMQSocket:
         "_loop",
         "_on_error",
         "_on_lost",
+        "_parked",
         "_reader_task",
         "_scheduled",
         "closed",
         "fd",
+        "lends",
+        "lent",
+        "lock",
         "name",
+        "nudge",
         "outbox",
         "sock",
     )
@@ -76,6 +111,44 @@ class ZMQSocket:
         self._on_lost = on_lost
         self._scheduled = False
         self._reader_task: asyncio.Task[None] | None = None
+        #: Held around every operation on ``sock``, by the loop and by a borrower.
+        self.lock = threading.Lock()
+        #: Lent to a borrower thread (see the module docstring); ``lends`` counts loans.
+        self.lent = False
+        self.lends = 0
+        #: Wakes the borrower (set while lent).
+        self.nudge: Callable[[], None] | None = None
+        self._parked = False  # the loop's reader stepped aside for the borrower
+
+    @property
+    def lendable(self) -> bool:
+        """The socket is watched with ``add_reader`` (not a zmq.asyncio task) and open."""
+        return self._reader_task is None and not self.closed
+
+    def lend(self, nudge: Callable[[], None]) -> int:
+        """Lend the socket to the calling thread; returns the loan's number (any thread).
+
+        Until :meth:`take_back` with that number runs on the loop, the loop reads nothing
+        from the socket, and calls ``nudge`` when the borrower may have to look again.
+        """
+        with self.lock:
+            self.lent = True
+            self.nudge = nudge
+            self.lends += 1
+            return self.lends
+
+    def take_back(self, loan: int) -> None:
+        """End loan number ``loan`` (on the loop), unless a newer loan began since."""
+        with self.lock:
+            if loan != self.lends or not self.lent:
+                return
+            self.lent = False
+            self.nudge = None
+            parked, self._parked = self._parked, False
+            if parked and not self.closed:
+                self._loop.add_reader(self.fd, self.on_event)
+        if not self.closed:
+            self.schedule()  # what arrived since the borrower last looked
 
     def start(self) -> None:
         try:
@@ -100,20 +173,25 @@ class ZMQSocket:
         handle = self._handle
         getsockopt = sock.getsockopt
         recv = sock.recv
+        lock = self.lock
         try:
             # ZMQ_EVENTS before each read: cheaper than a failing recv (an exception per
             # wake-up), and reading it re-arms the edge-triggered fd once we stop.
             for _ in range(_BATCH):
-                ready: int = getsockopt(_EVENTS)  # type: ignore[assignment]
-                if not ready & _POLLIN:
-                    break
-                # Frame.more reads the flag from the frame itself; getsockopt(RCVMORE)
-                # would cost a pyzmq enum conversion per frame.
-                frame = recv(_NOBLOCK, copy=False)
-                frames = [frame.bytes]
-                while frame.more:
+                with lock:
+                    if self.lent:
+                        self._park()
+                        return
+                    ready: int = getsockopt(_EVENTS)  # type: ignore[assignment]
+                    if not ready & _POLLIN:
+                        break
+                    # Frame.more reads the flag from the frame itself; getsockopt(RCVMORE)
+                    # would cost a pyzmq enum conversion per frame.
                     frame = recv(_NOBLOCK, copy=False)
-                    frames.append(frame.bytes)
+                    frames = [frame.bytes]
+                    while frame.more:
+                        frame = recv(_NOBLOCK, copy=False)
+                        frames.append(frame.bytes)
                 handle(frames)
             else:
                 self.schedule()  # more may be waiting: continue after others had a turn
@@ -125,8 +203,14 @@ class ZMQSocket:
                 if not self.closed:
                     self._on_lost(self)
                 return
-            if self.outbox and events(sock) & _POLLOUT:
-                self.flush()
+            if self.outbox:
+                with lock:
+                    flags = events(sock)
+                    if flags & _POLLOUT:
+                        self.flush()
+                        flags = events(sock)
+                if flags & _POLLIN:  # a read of ZMQ_EVENTS may take the fd's edge
+                    self.schedule()
         except _Again:
             # POLLIN, yet nothing to read: a REQ socket with REQ_CORRELATE drops a late
             # echo of an abandoned ping only inside recv. Nothing is wrong; re-arm.
@@ -135,16 +219,28 @@ class ZMQSocket:
             if not self.closed:
                 self._on_error(self.name, exc)
 
+    def _park(self) -> None:
+        """Stop watching the fd while the socket is lent (under the lock, on the loop)."""
+        if not self._parked and self._reader_task is None:
+            self._parked = True
+            self._loop.remove_reader(self.fd)
+
     def send(self, frames: Sequence[bytes | memoryview]) -> None:
-        if self.outbox or not self._send_now(frames):
-            # High-water mark reached (the kernel is not reading): keep it, in order, and
-            # send it when the socket becomes writable again.
-            self.outbox.append(frames)
-        # A send can consume the fd's edge for messages that arrived meanwhile.
-        if events(self.sock) & _POLLIN:
+        with self.lock:
+            if self.outbox or not self.send_now(frames):
+                # High-water mark reached (the kernel is not reading): keep it, in order,
+                # and send it when the socket becomes writable again.
+                self.outbox.append(frames)
+            # A send can consume the fd's edge for messages that arrived meanwhile.
+            if not events(self.sock) & _POLLIN:
+                return
+            nudge = self.nudge if self.lent else None
+        if nudge is not None:
+            nudge()  # the borrower reads them
+        else:
             self.schedule()
 
-    def _send_now(self, frames: Sequence[bytes | memoryview]) -> bool:
+    def send_now(self, frames: Sequence[bytes | memoryview]) -> bool:
         """Send one multipart message without blocking; False if it must wait (HWM)."""
         send = self.sock.send
         last = len(frames) - 1
@@ -161,7 +257,7 @@ class ZMQSocket:
 
     def flush(self) -> None:
         outbox = self.outbox
-        while outbox and self._send_now(outbox[0]):
+        while outbox and self.send_now(outbox[0]):
             outbox.popleft()
 
     async def _read_with_zmq_asyncio(self) -> None:
@@ -175,13 +271,16 @@ class ZMQSocket:
                 self.on_event()
 
     def close(self, linger_ms: int) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-        else:
-            if not self._loop.is_closed():  # a closed loop watches nothing any more
-                self._loop.remove_reader(self.fd)
-        self.outbox.clear()
-        self.sock.close(linger=linger_ms)
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            if self._reader_task is not None:
+                self._reader_task.cancel()
+            elif not self._parked and not self._loop.is_closed():
+                self._loop.remove_reader(self.fd)  # (a closed loop watches nothing)
+            nudge = self.nudge if self.lent else None
+            self.outbox.clear()
+            self.sock.close(linger=linger_ms)
+        if nudge is not None:
+            nudge()  # the borrower finds it closed

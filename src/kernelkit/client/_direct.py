@@ -1,0 +1,179 @@
+"""A blocking request done in the calling thread, through the transport's direct lane.
+
+The blocking face normally hands a request to its loop thread and sleeps until the loop
+wakes it with the answer: two thread wake-ups per request that a plain pyzmq client
+does not pay. When the transport has a direct lane (ZeroMQ) and no other thread is
+using it, :func:`call_direct` instead borrows the shell socket (and IOPub, when the
+request waits for its outputs and idle status), sends the request, and waits for and
+reads the answer itself. The decisions are the same ones the core makes: the same
+:class:`~kernelkit.protocol.RequestTracker` attributes each message, and every message
+read is handed to the core afterwards, in order, so handlers, streams, liveness and
+state see exactly what they would have seen.
+
+While a direct request is pending the core keeps a :class:`DirectSlot` for it: what the
+loop itself receives for that request (an ``input_request`` on stdin, a status on
+IOPub when that is not lent) goes there, and so does the error that ends every pending
+request (kernel died, client closed, reply lost for size).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from kernelkit._errors import RemoteProtocolError
+from kernelkit.client._requests import Request
+from kernelkit.client._waiters import expired
+from kernelkit.protocol import (
+    InputRequested,
+    Message,
+    OutputReceived,
+    ReplyReceived,
+    RequestTracker,
+    StatusChanged,
+)
+
+if TYPE_CHECKING:
+    from kernelkit.client._core import ClientCore
+    from kernelkit.transport._zmqlane import DirectLane, Received
+
+__all__ = ["DirectSlot", "call_direct", "lane_of", "take_in"]
+
+
+class DirectSlot:
+    """What the loop hands a pending direct request: its messages, or its end."""
+
+    __slots__ = ("error", "inbox", "iopub", "nudge")
+
+    def __init__(self, nudge: Callable[[], None], *, iopub: bool) -> None:
+        self.inbox: deque[tuple[str, Message]] = deque()
+        self.error: BaseException | None = None
+        self.nudge = nudge
+        self.iopub = iopub  # the request waits for IOPub (else its statuses are noise)
+
+    def put(self, channel: str, message: Message) -> None:  # the loop thread
+        if channel != "iopub" or self.iopub:
+            self.inbox.append((channel, message))
+            self.nudge()
+
+    def fail(self, error: BaseException) -> None:  # the loop thread
+        if self.error is None:
+            self.error = error
+            self.nudge()
+
+
+def lane_of(core: ClientCore) -> DirectLane | None:
+    """The core's transport's direct lane, if it has one now."""
+    lane_fn: Callable[[], DirectLane | None] | None = getattr(core.transport, "direct_lane", None)
+    return lane_fn() if lane_fn is not None else None
+
+
+def call_direct(
+    core: ClientCore,
+    lane: DirectLane,
+    request: Request,
+    msg: Message,
+    timeout: float | None,
+    *,
+    outputs: list[Message] | None = None,
+    show: Callable[[Message], None] | None = None,
+    answer: Callable[[Message], None] | None = None,
+) -> Message | None:
+    """Send ``msg`` (built from the shell ``request``) and wait here for its reply (and,
+    with ``wait_idle``, its idle status). ``show`` gets its IOPub messages, ``outputs``
+    collects the non-status ones, ``answer`` gets its ``input_request``.
+
+    Returns None, having sent nothing, when the lane cannot be used now (another thread
+    has it): use the loop instead.
+
+    Raises:
+        ClientClosed, KernelError: as the loop's path would (closed, kernel dead,
+            :class:`~kernelkit.KernelTimeout`, :class:`~kernelkit.MessageTooLarge`).
+    """
+    wait_idle = request.wait_idle
+    lease = lane.open(("shell", "iopub") if wait_idle else ("shell",))
+    if lease is None:
+        return None
+    msg_id = msg.header.msg_id
+    slot = DirectSlot(lane.nudge, iopub=wait_idle or show is not None)
+    direct = core.direct
+    direct[msg_id] = slot
+    forward: list[Received] = []  # everything read here, for the core, in order
+    try:
+        core.check_usable()  # closed, dead, refused key: what the loop's path raises
+        if not lease.send("shell", msg):
+            return None
+        tracker: RequestTracker[None] = RequestTracker()
+        tracked = tracker.track(msg, None, channel="shell")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reply: Message | None = None
+        inbox = slot.inbox
+        while True:
+            items = lease.read()
+            if items:
+                core.heard += len(items)
+                forward.extend(items)
+            if inbox:  # received by the loop (seen by the core already)
+                items = [*_take(inbox), *items]
+            foreign = False
+            for channel, item in items:
+                if isinstance(item, RemoteProtocolError):
+                    foreign = True
+                    continue
+                parent = item.parent_header
+                if parent is None or parent.msg_id != msg_id:
+                    foreign = True
+                    continue
+                event = tracker.receive(channel, item)
+                if isinstance(event, OutputReceived):
+                    if outputs is not None:
+                        outputs.append(item)
+                    if show is not None:
+                        show(item)
+                elif isinstance(event, StatusChanged):
+                    if show is not None:
+                        show(item)
+                    if event.complete and wait_idle:
+                        return tracked.reply
+                elif isinstance(event, ReplyReceived):
+                    reply = item
+                    if event.complete or not wait_idle:
+                        return reply
+                elif isinstance(event, InputRequested) and answer is not None:
+                    answer(item)
+            if slot.error is not None:
+                raise slot.error
+            if foreign and forward:
+                # Others' messages (another thread's reply, a refused one) go on now.
+                lease.hand_over(partial(take_in, core, forward))
+                forward = []
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise expired(core.kernel_name, tracked, timeout or 0.0)
+            lease.wait(left)
+    finally:
+        direct.pop(msg_id, None)
+        lease.end(partial(take_in, core, forward) if forward else None)
+
+
+def take_in(core: ClientCore, received: list[Received]) -> None:
+    """Hand the core what a direct caller read, in order (on the loop thread)."""
+    core.forwarding = True  # its own direct slots have seen them
+    try:
+        for channel, item in received:
+            if isinstance(item, RemoteProtocolError):
+                core.message_rejected(channel, item)
+            else:
+                core.message_received(channel, item)
+    finally:
+        core.forwarding = False
+
+
+def _take(inbox: deque[tuple[str, Message]]) -> list[tuple[str, Any]]:
+    taken = []
+    while inbox:
+        taken.append(inbox.popleft())
+    return taken

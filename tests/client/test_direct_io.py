@@ -1,0 +1,269 @@
+"""The blocking client's direct lane: shell requests done in the calling thread.
+
+Against the fake kernel as a real process over ZeroMQ (the lane exists only there), and
+against a hand-played kernel for the faults (a reply over the size limit, a wrong key).
+Each test checks that the lane was used, so a silent fall-back to the loop thread
+cannot make it pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kernelkit import ClientClosed, KernelDied, KernelTimeout, MessageTooLarge, SignatureMismatch
+from kernelkit.client import KernelClient
+from kernelkit.client import _driver as driver_module
+from kernelkit.manager import KernelManager
+from kernelkit.protocol import DELIMITER, Message, Session
+from kernelkit.testing import fake_kernel_spec
+from kernelkit.transport import ZMQTransport
+from tests.transport.test_zmq_transport import KernelSide
+
+
+@pytest.fixture(autouse=True)
+def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "runtime"
+    d.mkdir(mode=0o700)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(d))
+    return d
+
+
+@pytest.fixture
+def lane_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The msg_type of every request that went through the direct lane (with a "!"
+    when it raised there)."""
+    calls: list[str] = []
+    real = driver_module.call_direct
+
+    def counting(*args: Any, **kw: Any) -> Message | None:
+        try:
+            reply = real(*args, **kw)
+        except BaseException:
+            calls.append(args[3].msg_type + "!")
+            raise
+        if reply is not None:
+            calls.append(args[3].msg_type)
+        return reply
+
+    monkeypatch.setattr(driver_module, "call_direct", counting)
+    return calls
+
+
+@pytest.fixture
+def km() -> Iterator[KernelManager]:
+    with KernelManager(kernel_spec=fake_kernel_spec(), autorestart=False) as manager:
+        yield manager
+
+
+@pytest.fixture
+def kc(km: KernelManager) -> Iterator[KernelClient]:
+    with km.client() as client:
+        client.wait_for_ready(timeout=20)
+        yield client
+
+
+def _types(messages: list[Message]) -> list[str]:
+    return [m.header.msg_type for m in messages]
+
+
+def test_direct_requests_answer_as_the_loop_path_does(
+    kc: KernelClient, lane_calls: list[str]
+) -> None:
+    assert kc.direct_io
+    results = {}
+    for direct in (True, False):
+        kc.direct_io = direct
+        outputs: list[Message] = []
+        reply = kc.execute("print a; result b", outputs=outputs, timeout=20)
+        shown: list[Message] = []
+        kc.execute_interactive("print c", output_hook=shown.append, timeout=20)
+        info = kc.kernel_info(timeout=20)
+        results[direct] = (
+            reply.content["status"],
+            _types(outputs),
+            [m.content.get("text") for m in outputs],
+            _types(shown),
+            info.content["implementation"],
+        )
+    assert results[True] == results[False]
+    assert results[True][3] == ["status", "execute_input", "stream", "status"]
+    assert lane_calls == ["execute_request", "execute_request", "kernel_info_request"]
+
+
+def test_handlers_see_what_a_direct_request_read_in_order(
+    kc: KernelClient, lane_calls: list[str]
+) -> None:
+    seen: list[Message] = []
+    idle = threading.Event()
+
+    def handler(msg: Message) -> None:
+        seen.append(msg)
+        if msg.header.msg_type == "status" and msg.content["execution_state"] == "idle":
+            idle.set()
+
+    kc.add_iopub_handler(handler)
+    reply = kc.execute("print one; print two", timeout=20)
+    assert idle.wait(10)
+    mine = [m for m in seen if m.parent_id == reply.parent_id]
+    assert _types(mine) == ["status", "execute_input", "stream", "stream", "status"]
+    assert [m.content.get("text") for m in mine][2:4] == ["one\n", "two\n"]
+    assert lane_calls == ["execute_request"]
+    assert kc.execution_state == "idle"
+
+
+def test_threads_share_one_client(kc: KernelClient, lane_calls: list[str]) -> None:
+    def work(n: int) -> list[str]:
+        got = []
+        for i in range(20):
+            reply = kc.execute(f"result {n}-{i}", outputs=(out := []), timeout=30)
+            assert reply.content["status"] == "ok"
+            got.append(out[-1].content["data"]["text/plain"])
+            assert kc.kernel_info(timeout=30).msg_type == "kernel_info_reply"
+        return got
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(work, range(4)))
+    assert results == [[f"{n}-{i}" for i in range(20)] for n in range(4)]
+    assert lane_calls  # some went directly, the others through the loop
+    assert kc.pending_requests == 0
+
+
+def test_timeout_then_the_late_reply_is_not_taken_for_the_next(
+    kc: KernelClient, lane_calls: list[str]
+) -> None:
+    with pytest.raises(KernelTimeout, match=r"no reply to execute_request within 0\.2 s"):
+        kc.execute("sleep 0.6", timeout=0.2)
+    outputs: list[Message] = []
+    kc.execute("result after", outputs=outputs, timeout=20)
+    assert outputs[-1].content["data"]["text/plain"] == "after"
+    assert lane_calls == ["execute_request!", "execute_request"]
+
+
+def test_stdin_is_answered_from_a_direct_request(kc: KernelClient, lane_calls: list[str]) -> None:
+    asked: list[str] = []
+
+    def answer(request: Message) -> str:
+        asked.append(request.content["prompt"])
+        return "bob"
+
+    shown: list[Message] = []
+    kc.execute_interactive(
+        "input name", stdin_hook=answer, output_hook=shown.append, allow_stdin=True, timeout=20
+    )
+    assert asked == ["name"]
+    assert [m.content.get("text") for m in shown if m.header.msg_type == "stream"] == ["bob"]
+    assert lane_calls == ["execute_request"]
+
+
+def test_a_failing_output_hook_raises_and_the_client_goes_on(
+    kc: KernelClient, lane_calls: list[str]
+) -> None:
+    def broken(msg: Message) -> None:
+        if msg.header.msg_type == "stream":
+            raise ValueError("hook broke")
+
+    with pytest.raises(ValueError, match="hook broke"):
+        kc.execute_interactive("print x", output_hook=broken, timeout=20)
+    assert kc.kernel_info(timeout=20).msg_type == "kernel_info_reply"
+    assert kc.pending_requests == 0
+    assert lane_calls == ["execute_request!", "kernel_info_request"]
+
+
+def test_kernel_death_ends_a_direct_wait_at_once(
+    km: KernelManager, kc: KernelClient, lane_calls: list[str]
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(KernelDied):
+        kc.execute("sleep 0.3; exit 3", timeout=60)
+    assert time.monotonic() - started < 20  # told by the manager, not the 60 s timeout
+    with pytest.raises(KernelDied):
+        kc.kernel_info(timeout=5)
+    assert lane_calls[0] == "execute_request!"
+
+
+def test_close_from_another_thread_ends_a_direct_wait(
+    kc: KernelClient, lane_calls: list[str]
+) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(kc.execute, "sleep 30", timeout=60)
+        deadline = time.monotonic() + 10
+        while kc.pending_requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert kc.core.direct  # the request waits in the lane
+        kc.close()
+        with pytest.raises(ClientClosed):
+            pending.result(timeout=10)
+    assert lane_calls == ["execute_request!"]
+
+
+# -- faults, with a hand-played kernel --------------------------------------------------
+
+
+def _kernel_info_content() -> dict[str, Any]:
+    return {
+        "status": "ok",
+        "protocol_version": "5.3",
+        "implementation": "t",
+        "implementation_version": "1",
+        "banner": "",
+        "help_links": [],
+        "language_info": {"name": "t", "version": "1", "mimetype": "", "file_extension": ""},
+    }
+
+
+@pytest.fixture
+async def kernel() -> Any:
+    side = KernelSide()
+    yield side
+    side.close()
+
+
+async def test_a_reply_over_the_limit_fails_a_direct_request_naming_it(
+    kernel: KernelSide, lane_calls: list[str]
+) -> None:
+    transport = ZMQTransport(kernel.info, max_message_size=10_000)
+    with KernelClient(transport, kernel_name="fake", heartbeat=False) as kc:
+        task = asyncio.create_task(asyncio.to_thread(kc.kernel_info, timeout=60))
+        ids, request = await kernel.recv("shell")
+        reply = kernel.session.msg("kernel_info_reply", {"status": "ok"}, parent=request)
+        frames = kernel.session.serialize(reply)
+        big = [*frames[: frames.index(DELIMITER) + 6], b'"' + b"x" * 20_000 + b'"']
+        await kernel.sockets["shell"].send_multipart([*ids, *big])
+        with pytest.raises(MessageTooLarge, match="over the limit of 10000 bytes"):
+            await asyncio.wait_for(task, 10)  # not the request's 60 s
+        assert kc.core.direct == {}
+        # The channel was reopened: the next request gets its reply.
+        task = asyncio.create_task(asyncio.to_thread(kc.kernel_info, timeout=20))
+        ids, request = await kernel.recv("shell")
+        ok = kernel.session.msg("kernel_info_reply", _kernel_info_content(), parent=request)
+        await kernel.send("shell", ok, ids)
+        assert (await asyncio.wait_for(task, 10)).content["status"] == "ok"
+    assert lane_calls == ["kernel_info_request!", "kernel_info_request"]
+
+
+async def test_a_kernel_with_another_key_fails_a_direct_request_promptly(
+    kernel: KernelSide, lane_calls: list[str]
+) -> None:
+    info = dataclasses.replace(kernel.info, key=b"not-the-kernels-key")
+    with KernelClient.from_connection_info(info, heartbeat=False) as kc:
+        task = asyncio.create_task(asyncio.to_thread(kc.kernel_info, timeout=None))
+        frames = await asyncio.wait_for(kernel.sockets["shell"].recv_multipart(), 5)
+        ids = frames[: frames.index(DELIMITER)]
+        _, request = Session(b"not-the-kernels-key").deserialize(frames)
+        for _ in range(3):  # signed with the kernel's key: refused
+            reply = kernel.session.msg("kernel_info_reply", {"status": "ok"}, parent=request)
+            await kernel.send("shell", reply, ids)
+        with pytest.raises(SignatureMismatch, match="do not match"):
+            await asyncio.wait_for(task, 10)
+        with pytest.raises(SignatureMismatch):
+            kc.kernel_info(timeout=10)  # new requests fail at once
+    assert lane_calls == ["kernel_info_request!", "kernel_info_request!"]
