@@ -267,3 +267,23 @@ async def test_a_kernel_with_another_key_fails_a_direct_request_promptly(
         with pytest.raises(SignatureMismatch):
             kc.kernel_info(timeout=10)  # new requests fail at once
     assert lane_calls == ["kernel_info_request!", "kernel_info_request!"]
+
+
+def test_what_a_direct_request_read_reaches_the_core_without_waking_it_each_time(
+    kc: KernelClient, lane_calls: list[str]
+) -> None:
+    from kernelkit.transport._zmqlane import BACKLOG
+
+    lane = kc.transport.direct_lane()  # type: ignore[attr-defined]
+    assert lane is not None
+    heard = kc.core.heard
+    for _ in range(300):
+        kc.kernel_info(timeout=20)
+        assert len(lane.pending) <= BACKLOG  # handed over in batches, never unbounded
+    assert len(lane_calls) == 300
+    assert kc.execution_state == "idle"  # reading state catches up first
+    assert not lane.pending
+    assert kc.core.heard >= heard + 300
+    # The loop takes the sockets back when it needs them: a request through it works.
+    kc.direct_io = False
+    assert kc.kernel_info(timeout=20).msg_type == "kernel_info_reply"

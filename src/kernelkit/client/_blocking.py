@@ -238,11 +238,13 @@ class KernelClient(BlockingRequests):
     @property
     def kernel_info_reply(self) -> Message | None:
         """The last ``kernel_info_reply`` received (None before the first)."""
+        self._driver.caught_up()
         return self._core.kernel_info_reply
 
     @property
     def execution_state(self) -> str | None:
         """The kernel's last reported ``execution_state``."""
+        self._driver.caught_up()
         return self._core.execution_state
 
     @property

@@ -3,12 +3,13 @@
 The blocking face normally hands a request to its loop thread and sleeps until the loop
 wakes it with the answer: two thread wake-ups per request that a plain pyzmq client
 does not pay. When the transport has a direct lane (ZeroMQ) and no other thread is
-using it, :func:`call_direct` instead borrows the shell socket (and IOPub, when the
-request waits for its outputs and idle status), sends the request, and waits for and
-reads the answer itself. The decisions are the same ones the core makes: the same
-:class:`~kernelkit.protocol.RequestTracker` attributes each message, and every message
-read is handed to the core afterwards, in order, so handlers, streams, liveness and
-state see exactly what they would have seen.
+using it, :func:`call_direct` instead borrows the shell and IOPub sockets, sends the
+request, and waits for and reads the answer itself. The decisions are the core's: the
+same :class:`~kernelkit.protocol.RequestTracker` attributes each message, and every
+message read is handed to the core afterwards, in order (see
+:class:`~kernelkit.transport._zmqlane.DirectLane` for when), so handlers, streams and
+state see exactly what they would have seen; while a handler or stream is subscribed,
+at once.
 
 While a direct request is pending the core keeps a :class:`DirectSlot` for it: what the
 loop itself receives for that request (an ``input_request`` on stdin, a status on
@@ -35,6 +36,7 @@ from kernelkit.protocol import (
     RequestTracker,
     StatusChanged,
 )
+from kernelkit.transport._zmqlane import BACKLOG
 
 if TYPE_CHECKING:
     from kernelkit.client._core import ClientCore
@@ -94,7 +96,9 @@ def call_direct(
             :class:`~kernelkit.KernelTimeout`, :class:`~kernelkit.MessageTooLarge`).
     """
     wait_idle = request.wait_idle
-    lease = lane.open(("shell", "iopub") if wait_idle else ("shell",))
+    # IOPub too, even when only the reply counts: else the loop would wake for the
+    # request's statuses, and take the CPU this thread is about to need.
+    lease = lane.open(("shell", "iopub"))
     if lease is None:
         return None
     msg_id = msg.header.msg_id
@@ -111,8 +115,13 @@ def call_direct(
         deadline = None if timeout is None else time.monotonic() + timeout
         reply: Message | None = None
         inbox = slot.inbox
+        live = core.handler_count() > 0  # handlers and streams want messages as they come
+        # IOPub is looked at here only when this request or someone else waits for it;
+        # otherwise its frames go to the loop unread (it verifies them, later).
+        iopub = wait_idle or show is not None or outputs is not None or live
+        iopub = iopub or core.pending_requests > len(direct)
         while True:
-            items = lease.read()
+            items = lease.read(iopub)
             if items:
                 core.heard += len(items)
                 forward.extend(items)
@@ -120,6 +129,8 @@ def call_direct(
                 items = [*_take(inbox), *items]
             foreign = False
             for channel, item in items:
+                if isinstance(item, list):
+                    continue  # IOPub frames nobody waits for
                 if isinstance(item, RemoteProtocolError):
                     foreign = True
                     continue
@@ -146,8 +157,9 @@ def call_direct(
                     answer(item)
             if slot.error is not None:
                 raise slot.error
-            if foreign and forward:
-                # Others' messages (another thread's reply, a refused one) go on now.
+            if forward and (foreign or live or len(forward) > BACKLOG):
+                # Others' messages (another thread's reply, a refused one) go on now, and
+                # everything does while someone subscribes.
                 lease.hand_over(partial(take_in, core, forward))
                 forward = []
             left = None if deadline is None else deadline - time.monotonic()
@@ -156,14 +168,20 @@ def call_direct(
             lease.wait(left)
     finally:
         direct.pop(msg_id, None)
-        lease.end(partial(take_in, core, forward) if forward else None)
+        lease.end(partial(take_in, core, forward) if forward else None, len(forward))
 
 
 def take_in(core: ClientCore, received: list[Received]) -> None:
     """Hand the core what a direct caller read, in order (on the loop thread)."""
     core.forwarding = True  # its own direct slots have seen them
     try:
+        deserialize = core.session.deserialize
         for channel, item in received:
+            if isinstance(item, list):  # frames read but not looked at
+                try:
+                    item = deserialize(item)[1]
+                except RemoteProtocolError as exc:
+                    item = exc
             if isinstance(item, RemoteProtocolError):
                 core.message_rejected(channel, item)
             else:

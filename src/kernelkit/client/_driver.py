@@ -78,12 +78,28 @@ class Driver:
             )
         return loop
 
+    def catch_up(self) -> None:
+        """Have the loop take in, first, what direct requests read (in order)."""
+        lane = lane_of(self.core)
+        if lane is not None and lane.pending:
+            lane.wake_loop()
+
+    def caught_up(self) -> None:
+        """Wait until the loop has taken in what direct requests read (for reads of the
+        core's state from this thread); nothing when there is nothing, or no loop."""
+        lane = lane_of(self.core)
+        if lane is not None and lane.pending and self.started and not self.closed:
+            with contextlib.suppress(ClientClosed, RuntimeError):
+                self.thread.call(lane.flush)
+
     def soon(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
-        """Schedule ``fn(*args)`` on the loop (one wake-up).
+        """Schedule ``fn(*args)`` on the loop (one wake-up), after what direct requests
+        read.
 
         Raises:
             ClientClosed: the loop closed under us (close() in another thread).
         """
+        self.catch_up()
         try:
             loop.call_soon_threadsafe(fn, *args)
         except RuntimeError:
@@ -99,6 +115,7 @@ class Driver:
         except BaseException:
             coro.close()
             raise
+        self.catch_up()
         try:
             return self.thread.run(self._tracked(coro))
         except CancelledError:
@@ -120,6 +137,7 @@ class Driver:
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a plain function on the loop thread and return its result."""
         self.loop_or_raise()
+        self.catch_up()
         return self.thread.call(fn, *args)
 
     def call_quietly(self, fn: Callable[[], None]) -> None:

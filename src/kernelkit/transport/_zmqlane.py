@@ -22,6 +22,8 @@ import contextlib
 import os
 import select
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -36,8 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DirectLane", "Lease", "Received"]
 
-#: What a lease reads: the channel, and the verified message or why it was refused.
-Received = tuple[str, Message | RemoteProtocolError]
+#: What a lease reads: the channel, and the verified message, or why it was refused, or
+#: (IOPub not looked at now) the frames as they came, verified later by whoever takes them.
+Received = tuple[str, Message | RemoteProtocolError | list[bytes]]
 
 _POLLOUT = int(zmq.POLLOUT)
 _EVENTS = int(zmq.EVENTS)
@@ -45,15 +48,47 @@ _BATCH = 512  # messages read per socket per look, as the loop's reader does
 _WAKE = select.POLLIN
 
 
-class DirectLane:
-    """Lets one thread at a time do its own I/O on ``transport``'s sockets."""
+#: Seconds the lane must stay unused before the loop takes its sockets back.
+IDLE = 0.02
+#: Messages read by borrowers and not yet handed to the loop, past which they go at once.
+BACKLOG = 256
 
-    __slots__ = ("_busy", "_loop", "_rfd", "_wfd", "transport")
+
+class DirectLane:
+    """Lets one thread at a time do its own I/O on ``transport``'s sockets.
+
+    What a borrower read is handed to the loop later, in order (:meth:`flush`): when the
+    loop next reads or sends on a socket it lent, when the blocking face hands the loop
+    other work, or once the lane has been idle for :data:`IDLE` seconds (a timer on the
+    loop, running only while the lane is in use). A borrower that comes back within that
+    time wakes nobody: its requests cost the loop thread nothing.
+    """
+
+    __slots__ = (
+        "_backlog",
+        "_busy",
+        "_last_end",
+        "_lent",
+        "_loop",
+        "_rfd",
+        "_state",
+        "_ticking",
+        "_wfd",
+        "pending",
+        "transport",
+    )
 
     def __init__(self, transport: ZMQTransport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self._loop = loop
-        self._busy = threading.Lock()
+        self._busy = threading.Lock()  # held by the borrowing thread
+        self._state = threading.Lock()  # guards _ticking against a racing borrower
+        self._ticking = False
+        self._last_end = 0.0
+        self._backlog = 0
+        self._lent: dict[str, ZMQSocket] = {}  # lent since the loop last took them back
+        #: What borrowers read and the loop has yet to take in (callables, in order).
+        self.pending: deque[Callable[[], None]] = deque()
         if hasattr(os, "eventfd"):
             self._rfd = self._wfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         else:  # pragma: no cover - platforms without eventfd
@@ -81,20 +116,55 @@ class DirectLane:
                 self._busy.release()
                 return None
             self._drain_wakes()
-            loans = [(sock, sock.lend(self.nudge)) for sock in sockets]
+            for sock in sockets:
+                sock.catch_up = self.flush
+                sock.lend(self.nudge)
+            with self._state:
+                for sock in sockets:
+                    self._lent[sock.name] = sock
+                start, self._ticking = not self._ticking, True
+            if start:
+                self._loop.call_soon_threadsafe(self._tick)
         except BaseException:
             self._busy.release()
             raise
-        return Lease(self, self.transport.session, loans)
+        return Lease(self, self.transport.session, sockets)
 
-    def _end(self, lease: Lease, then: Callable[[], None] | None) -> None:
-        """Give the sockets back: ``then()`` and the take-backs run on the loop, in order."""
-        try:
-            self._loop.call_soon_threadsafe(_give_back, lease.loans, then)
-        except RuntimeError:
-            pass  # the loop is closed: nothing reads the sockets any more
-        finally:
-            self._busy.release()
+    def _end(self, lease: Lease, then: Callable[[], None] | None, count: int) -> None:
+        if then is not None:
+            self.pending.append(then)
+            self._backlog += count
+            if self._backlog > BACKLOG:  # a tight loop of requests: hand over now
+                self._backlog = 0
+                self.wake_loop()
+        for sock in lease.sockets:
+            sock.give_back()
+        self._last_end = time.monotonic()
+        self._busy.release()
+
+    def flush(self) -> None:
+        """Take in what borrowers read, in order (on the loop)."""
+        pending = self.pending
+        while pending:
+            pending.popleft()()
+
+    def wake_loop(self) -> None:
+        """Have the loop take in what borrowers read, soon (any thread)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            self._loop.call_soon_threadsafe(self.flush)
+
+    def _tick(self) -> None:
+        """While in use: once idle for IDLE seconds, take everything back (on the loop)."""
+        with self._state:
+            if self._busy.locked() or time.monotonic() - self._last_end < IDLE:
+                self._loop.call_later(IDLE, self._tick)
+                return
+            self._ticking = False
+            lent = list(self._lent.values())
+            self._lent.clear()
+        self.flush()
+        for sock in lent:
+            sock.unpark()  # (not if lent again since: the next tick sees to it)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -104,30 +174,23 @@ class DirectLane:
                 os.close(self._wfd)
 
 
-def _give_back(loans: list[tuple[ZMQSocket, int]], then: Callable[[], None] | None) -> None:
-    try:
-        if then is not None:
-            then()
-    finally:
-        for sock, loan in loans:
-            sock.take_back(loan)
-
-
 class Lease:
     """The sockets one thread borrowed: send, wait, read; :meth:`end` gives them back."""
 
-    __slots__ = ("_lane", "_lost", "_poller", "_session", "loans")
+    __slots__ = ("_due", "_lane", "_lost", "_poller", "_session", "sockets")
 
-    def __init__(
-        self, lane: DirectLane, session: Session, loans: list[tuple[ZMQSocket, int]]
-    ) -> None:
+    def __init__(self, lane: DirectLane, session: Session, sockets: list[ZMQSocket]) -> None:
         self._lane = lane
         self._session = session
-        self.loans = loans
+        self.sockets = sockets
         self._lost = False
+        # The sockets to look at on the next read: all at first (the loop left messages),
+        # then those whose fd fired (the others' state cannot have changed), or all after
+        # a nudge (the loop used one).
+        self._due = sockets
         poller = select.poll()
         poller.register(lane._rfd, _WAKE)
-        for sock, _ in loans:
+        for sock in sockets:
             poller.register(sock.fd, select.POLLIN)
         self._poller = poller
 
@@ -135,7 +198,7 @@ class Lease:
         """Send ``message`` on ``channel`` (a lent socket) now; False if it cannot go at
         once (closed, or messages queued before it): then nothing was sent."""
         frames = self._session.serialize(message)
-        for sock, _ in self.loans:
+        for sock in self.sockets:
             if sock.name == channel:
                 with sock.lock:
                     if sock.closed or sock.outbox:
@@ -143,15 +206,19 @@ class Lease:
                     return sock.send_now(frames)  # under its lock
         return False
 
-    def read(self) -> list[Received]:
+    def read(self, iopub: bool = True) -> list[Received]:
         """Everything waiting on the lent sockets now, verified, in arrival order per
-        socket (without waiting)."""
+        socket (without waiting); IOPub's left as frames unless ``iopub``."""
         got: list[tuple[str, list[bytes]]] = []
-        for sock, _ in self.loans:
+        for sock in self._due:
             self._read_one(sock, got)
+        self._due = []
         deserialize = self._session.deserialize
         out: list[Received] = []
         for channel, frames in got:
+            if channel == "iopub" and not iopub:
+                out.append((channel, frames))
+                continue
             try:
                 out.append((channel, deserialize(frames)[1]))
             except RemoteProtocolError as exc:
@@ -192,16 +259,23 @@ class Lease:
         """Sleep until a lent socket may have something, the lane is nudged, or
         ``timeout`` seconds pass (None: no limit)."""
         ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
-        for fd, _ in self._poller.poll(ms):
-            if fd == self._lane._rfd:
-                self._lane._drain_wakes()
+        fired = self._poller.poll(ms)
+        lane = self._lane
+        if any(fd == lane._rfd for fd, _ in fired):
+            lane._drain_wakes()
+            self._due = self.sockets
+        else:
+            ready = {fd for fd, _ in fired}
+            self._due = [sock for sock in self.sockets if sock.fd in ready]
 
     def hand_over(self, then: Callable[[], None]) -> None:
-        """Run ``then`` on the loop soon (to hand over what was read so far, in order)."""
-        with contextlib.suppress(RuntimeError):  # the loop is closed
-            self._lane._loop.call_soon_threadsafe(then)
+        """Have the loop run ``then`` soon, after what was handed over before (others'
+        messages that someone may be waiting for)."""
+        self._lane.pending.append(then)
+        self._lane.wake_loop()
 
-    def end(self, then: Callable[[], None] | None = None) -> None:
-        """Give the sockets back to the loop, after running ``then`` there (to hand
-        over what was read, in order). The lane is free for another thread at once."""
-        self._lane._end(self, then)
+    def end(self, then: Callable[[], None] | None = None, count: int = 0) -> None:
+        """Give the sockets back; the loop runs ``then`` (which hands over ``count``
+        messages) later, in order (see :class:`DirectLane`). The lane is free for another
+        thread at once."""
+        self._lane._end(self, then, count)

@@ -11,7 +11,7 @@ under the socket's lock (a ZeroMQ socket may move between threads behind a full 
 barrier, never be used by two at once). While lent, the loop's reader steps aside the
 first time it wakes (it removes itself: the borrower reads), and a send by the loop that
 may have swallowed the fd's edge nudges the borrower instead. The loop takes the socket
-back with :meth:`ZMQSocket.take_back`.
+back when the lane has been idle a moment, or at once when it needs the socket.
 """
 
 from __future__ import annotations
@@ -79,9 +79,9 @@ class ZMQSocket:
         "_parked",
         "_reader_task",
         "_scheduled",
+        "catch_up",
         "closed",
         "fd",
-        "lends",
         "lent",
         "lock",
         "name",
@@ -113,42 +113,48 @@ class ZMQSocket:
         self._reader_task: asyncio.Task[None] | None = None
         #: Held around every operation on ``sock``, by the loop and by a borrower.
         self.lock = threading.Lock()
-        #: Lent to a borrower thread (see the module docstring); ``lends`` counts loans.
+        #: Lent to a borrower thread now (see the module docstring).
         self.lent = False
-        self.lends = 0
         #: Wakes the borrower (set while lent).
         self.nudge: Callable[[], None] | None = None
-        self._parked = False  # the loop's reader stepped aside for the borrower
+        #: Run on the loop before it reads or sends again after a loan: hands over, in
+        #: order, what the borrower read (set by the lane).
+        self.catch_up: Callable[[], None] | None = None
+        self._parked = False  # the loop's reader stepped aside for a borrower
 
     @property
     def lendable(self) -> bool:
         """The socket is watched with ``add_reader`` (not a zmq.asyncio task) and open."""
         return self._reader_task is None and not self.closed
 
-    def lend(self, nudge: Callable[[], None]) -> int:
-        """Lend the socket to the calling thread; returns the loan's number (any thread).
+    @property
+    def parked(self) -> bool:
+        return self._parked
 
-        Until :meth:`take_back` with that number runs on the loop, the loop reads nothing
-        from the socket, and calls ``nudge`` when the borrower may have to look again.
-        """
+    def lend(self, nudge: Callable[[], None]) -> None:
+        """Lend the socket to the calling thread (any thread) until :meth:`give_back`:
+        meanwhile the loop reads nothing from it, and calls ``nudge`` when the borrower
+        may have to look again."""
         with self.lock:
             self.lent = True
             self.nudge = nudge
-            self.lends += 1
-            return self.lends
 
-    def take_back(self, loan: int) -> None:
-        """End loan number ``loan`` (on the loop), unless a newer loan began since."""
+    def give_back(self) -> None:
+        """End the loan (the borrower's thread). The loop's reader stays parked until
+        :meth:`unpark` (or the loop's next use of the socket), so a borrower that comes
+        back soon wakes nobody."""
         with self.lock:
-            if loan != self.lends or not self.lent:
-                return
             self.lent = False
             self.nudge = None
-            parked, self._parked = self._parked, False
-            if parked and not self.closed:
-                self._loop.add_reader(self.fd, self.on_event)
-        if not self.closed:
-            self.schedule()  # what arrived since the borrower last looked
+
+    def unpark(self) -> None:
+        """Watch the fd again, unless lent (on the loop)."""
+        with self.lock:
+            if self.lent or not self._parked or self.closed:
+                return
+            self._parked = False
+            self._loop.add_reader(self.fd, self.on_event)
+        self.schedule()  # what arrived while parked
 
     def start(self) -> None:
         try:
@@ -174,6 +180,11 @@ class ZMQSocket:
         getsockopt = sock.getsockopt
         recv = sock.recv
         lock = self.lock
+        if self._parked and not self.lent:  # back from a loan: the borrower's first
+            if self.catch_up is not None:
+                self.catch_up()
+            self.unpark()
+            return
         try:
             # ZMQ_EVENTS before each read: cheaper than a failing recv (an exception per
             # wake-up), and reading it re-arms the edge-triggered fd once we stop.
@@ -205,12 +216,8 @@ class ZMQSocket:
                 return
             if self.outbox:
                 with lock:
-                    flags = events(sock)
-                    if flags & _POLLOUT:
+                    if events(sock) & _POLLOUT:
                         self.flush()
-                        flags = events(sock)
-                if flags & _POLLIN:  # a read of ZMQ_EVENTS may take the fd's edge
-                    self.schedule()
         except _Again:
             # POLLIN, yet nothing to read: a REQ socket with REQ_CORRELATE drops a late
             # echo of an abandoned ping only inside recv. Nothing is wrong; re-arm.
@@ -226,6 +233,10 @@ class ZMQSocket:
             self._loop.remove_reader(self.fd)
 
     def send(self, frames: Sequence[bytes | memoryview]) -> None:
+        if self._parked and not self.lent:  # back from a loan: read the reply
+            if self.catch_up is not None:
+                self.catch_up()
+            self.unpark()
         with self.lock:
             if self.outbox or not self.send_now(frames):
                 # High-water mark reached (the kernel is not reading): keep it, in order,
