@@ -17,7 +17,7 @@ from kernelkit import KernelDied, KernelError, KernelStartError, ProvisioningErr
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.nanny import Host, SSHProvisioner
 from kernelkit.specs import KernelSpec
-from tests.nanny.helpers import gone, nanny_spec
+from tests.nanny.helpers import Relay, alive, gone, nanny_spec
 from tests.nanny.sshhost import SecondHost, keygen, second_host, unavailable
 
 pytestmark = [
@@ -367,3 +367,50 @@ async def test_a_multi_kernel_manager_runs_one_here_and_one_on_the_host(
                 assert reply.content["status"] == "ok"
     finally:
         await mkm.shutdown_all(now=True)
+
+
+async def test_direct_network_control_socket_is_curve_encrypted(host: SecondHost) -> None:
+    """network="direct": the nanny's control socket is on the network too, so it is a
+    CurveZMQ server with a keypair made on the host; the wire carries no plain text."""
+    from kernelkit.nanny import AsyncAttachedKernel
+    from kernelkit.transport import NannyControl
+
+    p = await start(host.host, network="direct")
+    relay = Relay(host.address, 0)
+    try:
+        info = p.connection_info
+        assert info is not None
+        assert info.nanny.startswith(f"tcp://{host.host.hostname}:")
+        assert info.nanny_publickey  # its secret key never left the host
+        relay.target = int(info.nanny.rsplit(":", 1)[1])
+        port = await relay.start()
+        relayed = dataclasses.replace(info, nanny=f"tcp://127.0.0.1:{port}")
+        async with AsyncAttachedKernel(relayed) as k:
+            assert await k.is_alive()
+            await k.output_tail(20)
+        assert b"CURVE" in relay.wire[:64]
+        for plain in (b"nanny_reply", b"nanny_request", b"output", b"running"):
+            assert plain not in relay.wire
+        async with NannyControl(info.nanny, key=info.key) as plain_control:
+            with pytest.raises(ProvisioningError, match="handshake failed"):
+                await plain_control.request("status", timeout=30)
+    finally:
+        relay.close()
+        await p.stop(grace=1)
+        await p.cleanup()
+
+
+@pytest.mark.parametrize("network", ["direct", "tunnel"])
+async def test_stop_alone_leaves_no_ssh_process(host: SecondHost, network: str) -> None:
+    """stop() without cleanup(): the nanny and the ssh connection carrying it exit too."""
+    p = await start(host.host, network=network)
+    assert p._proc is not None
+    ssh_pid = p._proc.pid
+    kernel, nanny = p.pid or 0, p.nanny_pid or 0
+    try:
+        await p.stop(grace=1)
+        assert not alive(ssh_pid)  # exited and reaped by stop() itself
+        assert await gone([kernel, nanny], within=15)
+        assert p._proc is None
+    finally:
+        await p.cleanup()

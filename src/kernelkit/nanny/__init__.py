@@ -25,7 +25,7 @@ _WHERE = {
     "SSHProvider": "kernelkit.nanny._ssh_provider",
     "SSHProvisioner": "kernelkit.nanny._ssh",
     "NannyConfig": "kernelkit.nanny._wire",
-    "NannyControl": "kernelkit.nanny._control",
+    "NannyControl": "kernelkit.transport._nanny",
     "NannyProvisioner": "kernelkit.nanny._provisioner",
 }
 
@@ -45,7 +45,6 @@ __all__ = [
 if TYPE_CHECKING:
     from kernelkit.nanny._attached import AsyncAttachedKernel as AsyncAttachedKernel
     from kernelkit.nanny._attached_blocking import AttachedKernel as AttachedKernel
-    from kernelkit.nanny._control import NannyControl as NannyControl
     from kernelkit.nanny._hosts import Host as Host
     from kernelkit.nanny._hosts import HostRegistry as HostRegistry
     from kernelkit.nanny._provisioner import NannyProvisioner as NannyProvisioner
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
     from kernelkit.nanny._ssh_provider import SSHProvider as SSHProvider
     from kernelkit.nanny._wire import ACTIONS as ACTIONS
     from kernelkit.nanny._wire import NannyConfig as NannyConfig
+    from kernelkit.transport._nanny import NannyControl as NannyControl
 
 
 def __getattr__(name: str) -> Any:

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from kernelkit._connection import ConnectionInfo, read_connection_file
-from kernelkit._errors import KernelDied, ProvisioningError
+from kernelkit._errors import ProvisioningError
 from kernelkit.client import AsyncKernelClient
-from kernelkit.nanny._control import NannyControl
-from kernelkit.nanny._wire import EVENT_DIED, EVENT_RESTARTED
+from kernelkit.nanny._wire import EVENT_RESTARTED
+from kernelkit.protocol import died_error, exit_status_of, is_final_death
+from kernelkit.transport import NannyControl
 
 __all__ = ["AsyncAttachedKernel"]
 
@@ -44,6 +45,7 @@ class AsyncAttachedKernel:
             info.nanny,
             key=info.key,
             signature_scheme=info.signature_scheme,
+            server_key=info.nanny_publickey,
             on_event=self._on_event,
         )
         self._clients: weakref.WeakSet[AsyncKernelClient] = weakref.WeakSet()
@@ -107,23 +109,15 @@ class AsyncAttachedKernel:
         self.pid = pid if isinstance(pid, int) else None
         self.state = str(status.get("state", "unknown"))
         if self.state == "dead" and self._died is not None and not self._died.done():
-            exit_status = status.get("exit_status")
-            self._died.set_result(exit_status if isinstance(exit_status, int) else None)
+            self._died.set_result(exit_status_of(status))
 
     def _on_event(self, kind: str, content: Mapping[str, Any]) -> None:
-        if kind == EVENT_DIED and not content.get("restarting"):
-            status = content.get("exit_status")
-            code = status if isinstance(status, int) else None
-            self.output_at_death = [str(x) for x in content.get("output_tail") or ()]
+        if is_final_death(kind, content):
+            error = died_error(content, kernel_name=self.connection_info.kernel_name)
+            self.output_at_death = list(error.output_tail)
             self.state = "dead"
             if self._died is not None and not self._died.done():
-                self._died.set_result(code)
-            error = KernelDied(
-                "the kernel process exited (told by its nanny)",
-                kernel_name=self.connection_info.kernel_name or None,
-                exit_code=code,
-                output_tail=self.output_at_death,
-            )
+                self._died.set_result(error.exit_code)
             for kc in list(self._clients):
                 kc.notify_dead(error)
         elif kind == EVENT_RESTARTED:
@@ -133,7 +127,11 @@ class AsyncAttachedKernel:
             if isinstance(conn, Mapping):
                 key = self.connection_info.key.decode("utf-8", "surrogateescape")
                 info = ConnectionInfo.from_dict({**conn, "key": key}, source="the nanny")
-                self.connection_info = dataclasses.replace(info, nanny=self._control.address)
+                self.connection_info = dataclasses.replace(
+                    info,
+                    nanny=self._control.address,
+                    nanny_publickey=self.connection_info.nanny_publickey,
+                )
             for kc in list(self._clients):
                 kc.notify_restarted(self.connection_info)
 

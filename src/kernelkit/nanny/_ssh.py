@@ -11,8 +11,9 @@ control master): messages never cross the network in plain text.
 with CurveZMQ (the kernel on the host is launched with ``encryption="curve"``, so a
 kernel whose spec does not declare ``supported_encryption: ["curve"]`` fails to start
 with that said); ``allow_plaintext=True`` lets such a kernel talk in plain text instead.
-The nanny's control socket is reached directly too: its messages are signed, not
-encrypted (they carry no code or output).
+The nanny's control socket is reached directly too, CurveZMQ-encrypted as well (its
+``kernel_died`` and output messages carry the kernel's output): the nanny makes its own
+keypair on the host, and only the public key comes back.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ class SSHProvisioner(NannyProvisioner):
             detached=config.detached,
             owner_grace=config.owner_grace,
             control_ip=str(options.get("ip", "127.0.0.1")),
+            control_encryption=config.control_encryption,
         )
 
     def _describe_failure(self, message: str) -> str:
