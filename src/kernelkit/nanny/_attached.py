@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import weakref
 from collections.abc import Mapping
@@ -14,7 +13,7 @@ from kernelkit._errors import ProvisioningError
 from kernelkit.client import AsyncKernelClient
 from kernelkit.nanny._wire import EVENT_RESTARTED
 from kernelkit.protocol import died_error, exit_status_of, is_final_death
-from kernelkit.transport import NannyControl
+from kernelkit.transport import NannyControl, follow_restart
 
 __all__ = ["AsyncAttachedKernel"]
 
@@ -123,15 +122,7 @@ class AsyncAttachedKernel:
         elif kind == EVENT_RESTARTED:
             self.state = "running"
             self._died = asyncio.get_running_loop().create_future()
-            conn = content.get("connection")
-            if isinstance(conn, Mapping):
-                key = self.connection_info.key.decode("utf-8", "surrogateescape")
-                info = ConnectionInfo.from_dict({**conn, "key": key}, source="the nanny")
-                self.connection_info = dataclasses.replace(
-                    info,
-                    nanny=self._control.address,
-                    nanny_publickey=self.connection_info.nanny_publickey,
-                )
+            self.connection_info = follow_restart(self.connection_info, content)
             for kc in list(self._clients):
                 kc.notify_restarted(self.connection_info)
 

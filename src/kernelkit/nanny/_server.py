@@ -38,7 +38,7 @@ import orjson
 import zmq
 import zmq.asyncio
 
-from kernelkit._connection import ConnectionInfo, write_connection_file
+from kernelkit._connection import CHANNELS, ConnectionInfo, write_connection_file
 from kernelkit._errors import (
     KernelError,
     KernelStartError,
@@ -345,6 +345,7 @@ class Nanny:
         return self._status()
 
     async def _restart(self, grace: float) -> None:
+        before = self.info
         async with self._busy:
             self.state = "restarting"
             await self._stop_kernel(grace)
@@ -355,7 +356,8 @@ class Nanny:
                 self.state = "dead"
                 raise
         assert self.info is not None
-        self._broadcast(EVENT_RESTARTED, {"connection": _public(self.info)})
+        moved = before is None or any(before.port(c) != self.info.port(c) for c in CHANNELS)
+        self._broadcast(EVENT_RESTARTED, {"connection": _public(self.info), "ports_changed": moved})
 
     def _status(self) -> dict[str, Any]:
         return {

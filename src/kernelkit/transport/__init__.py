@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernelkit.transport._base import Receiver, Transport
 from kernelkit.transport._memory import MemoryTransport
-from kernelkit.transport._nanny import NannyControl, NannyEventCallback
+from kernelkit.transport._nanny import NannyControl, NannyEventCallback, follow_restart
 from kernelkit.transport._zmq import ZMQTransport
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ __all__ = [
     "Transport",
     "WebSocketTransport",
     "ZMQTransport",
+    "follow_restart",
 ]
 
 

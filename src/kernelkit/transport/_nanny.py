@@ -24,6 +24,7 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
+from kernelkit._connection import CHANNELS, ConnectionInfo
 from kernelkit._errors import (
     KernelError,
     KernelTimeout,
@@ -33,7 +34,7 @@ from kernelkit._errors import (
 )
 from kernelkit.protocol import NANNY_ACTIONS, NANNY_REPLY, NANNY_REQUEST, Message, Session
 
-__all__ = ["NannyControl", "NannyEventCallback"]
+__all__ = ["NannyControl", "NannyEventCallback", "follow_restart"]
 
 log = logging.getLogger("kernelkit.nanny")
 
@@ -223,3 +224,21 @@ class NannyControl:
         self._monitor.close(linger=0)
         self._sock.close(linger=0)
         self._ctx.term()
+
+
+def follow_restart(info: ConnectionInfo, content: Mapping[str, Any]) -> ConnectionInfo:
+    """Where a restarted kernel listens, from a ``kernel_restarted`` event's content.
+
+    The key, the curve keys and the address stay this side's own (the nanny reports the
+    addresses on its machine, which a client elsewhere may reach otherwise). Only ports
+    that the nanny says changed (``ports_changed``: the old ones were taken) are followed.
+    """
+    conn = content.get("connection")
+    if not isinstance(conn, Mapping) or content.get("ports_changed") is False:
+        return info
+    ports: dict[str, int] = {}
+    for channel in CHANNELS:
+        port = conn.get(f"{channel}_port")
+        if isinstance(port, int) and not isinstance(port, bool) and port > 0:
+            ports[f"{channel}_port"] = port
+    return info.with_ports(**ports) if ports else info
