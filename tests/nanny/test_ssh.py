@@ -7,6 +7,7 @@ import dataclasses
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -412,5 +413,48 @@ async def test_stop_alone_leaves_no_ssh_process(host: SecondHost, network: str) 
         assert not alive(ssh_pid)  # exited and reaped by stop() itself
         assert await gone([kernel, nanny], within=15)
         assert p._proc is None
+    finally:
+        await p.cleanup()
+
+
+async def test_a_new_process_reattaches_to_a_detached_kernel_through_its_own_tunnel(
+    host: SecondHost, tmp_path: Path
+) -> None:
+    """The first owner's ssh connection (and its forwards) is gone; the connection file
+    says where the kernel is, and a new process opens its own tunnel to control it."""
+    import orjson
+
+    from kernelkit.nanny import AsyncAttachedKernel
+
+    p = await start(host.host, detached=True, owner_grace=0.3)
+    kernel, nanny = p.pid or 0, p.nanny_pid or 0
+    try:
+        assert p.connection_file is not None
+        saved = orjson.loads(p.connection_file.read_bytes())
+        assert saved["kernelkit_ssh"]["host"]["name"] == "second"
+        assert saved["kernelkit_ssh"]["nanny_port"] not in (saved["shell_port"], 0)
+        copy = tmp_path / "kernel.json"
+        copy.write_bytes(p.connection_file.read_bytes())
+        copy.chmod(0o600)
+        # The first owner's connection dies; the detached kernel outlives it.
+        assert p._proc is not None
+        p._proc.kill()
+        await asyncio.wait_for(asyncio.to_thread(p._proc.wait), 15)
+        await asyncio.sleep(1.0)  # past the grace: a kernel not detached would be stopping
+        assert alive(kernel)
+        with pytest.raises(ProvisioningError, match="cannot own it from here"):
+            AsyncAttachedKernel.from_connection_file(copy, owner=True)
+        out = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.nanny.reattach_script", str(copy),
+            stdout=asyncio.subprocess.PIPE, cwd=str(Path(__file__).parents[2]),
+        )  # fmt: skip
+        stdout, _ = await asyncio.wait_for(out.communicate(), 120)
+        assert out.returncode == 0
+        seen = orjson.loads(stdout.splitlines()[-1])
+        assert seen["alive"] is True
+        assert seen["status"] == "ok"
+        assert seen["ip"] == "127.0.0.1"
+        assert not alive(seen["tunnel_pid"])  # its own tunnel ended with it
+        assert await gone([kernel, nanny], within=15)  # stopped from the new process
     finally:
         await p.cleanup()

@@ -11,6 +11,7 @@ from typing import Any
 from kernelkit._connection import ConnectionInfo, read_connection_file
 from kernelkit._errors import ProvisioningError
 from kernelkit.client import AsyncKernelClient
+from kernelkit.nanny._ssh_tunnel import SSHRoute, SSHTunnel, ssh_route_of
 from kernelkit.nanny._wire import EVENT_RESTARTED
 from kernelkit.protocol import died_error, exit_status_of, is_final_death
 from kernelkit.transport import NannyControl, follow_restart
@@ -34,25 +35,51 @@ class AsyncAttachedKernel:
     """
 
     def __init__(
-        self, info: ConnectionInfo, *, owner: bool = False, detached: bool = False
+        self,
+        info: ConnectionInfo,
+        *,
+        owner: bool = False,
+        detached: bool = False,
+        route: SSHRoute | None = None,
     ) -> None:
         self.check_has_nanny(info)
+        if route is not None and owner and not detached:
+            raise ProvisioningError(
+                f"kernel {info.kernel_name or '(unnamed)'} runs on host {route.host.name!r}: "
+                "this process cannot own it from here (its death could not be watched "
+                "there); attach with owner=False to control it, or detached=True"
+            )
         self.connection_info = info
         self._owner = owner
         self._detached = detached
-        self._control = NannyControl(
-            info.nanny,
-            key=info.key,
-            signature_scheme=info.signature_scheme,
-            server_key=info.nanny_publickey,
-            on_event=self._on_event,
-        )
+        #: This process's own ssh tunnel to the kernel's host (a ``route`` given).
+        self.tunnel = SSHTunnel(route) if route is not None else None
+        self._control_or_none = None if route is not None else self._connect(info)
         self._clients: weakref.WeakSet[AsyncKernelClient] = weakref.WeakSet()
         self._died: asyncio.Future[int | None] | None = None
         self.output_at_death: list[str] = []
         #: The kernel's pid on its machine and state, as of the last status.
         self.pid: int | None = None
         self.state = "unknown"
+
+    def _connect(self, info: ConnectionInfo) -> NannyControl:
+        return NannyControl(
+            info.nanny,
+            key=info.key,
+            signature_scheme=info.signature_scheme,
+            server_key=info.nanny_publickey,
+            on_event=self._on_event,
+        )
+
+    @property
+    def _control(self) -> NannyControl:
+        control = self._control_or_none
+        if control is None:
+            raise ProvisioningError(
+                f"kernel {self.connection_info.kernel_name or '(unnamed)'} is on another "
+                "host: call start() (or use `async with`) first, to reach it"
+            )
+        return control
 
     @staticmethod
     def check_has_nanny(info: ConnectionInfo) -> None:
@@ -73,15 +100,17 @@ class AsyncAttachedKernel:
         detached: bool = False,
         check_mode: bool = True,
     ) -> AsyncAttachedKernel:
-        """From a kernel's connection file (which names its nanny).
+        """From a kernel's connection file (which names its nanny). For a kernel that
+        :class:`~kernelkit.nanny.SSHProvisioner` runs on another host through a tunnel,
+        :meth:`start` opens this process's own tunnel to it (the file says where it is).
 
         Raises:
             ConnectionFileError: the file is missing or wrong.
             ProvisioningError: the file names no nanny.
         """
-        return cls(
-            read_connection_file(path, check_mode=check_mode), owner=owner, detached=detached
-        )
+        info = read_connection_file(path, check_mode=check_mode)
+        cls.check_has_nanny(info)
+        return cls(info, owner=owner, detached=detached, route=ssh_route_of(path))
 
     async def __aenter__(self) -> AsyncAttachedKernel:
         await self.start()
@@ -97,9 +126,14 @@ class AsyncAttachedKernel:
             KernelTimeout: the nanny did not answer (gone, or out of reach).
         """
         self._died = asyncio.get_running_loop().create_future()
+        if self.tunnel is not None and self._control_or_none is None:
+            self.connection_info = await self.tunnel.open(self.connection_info)
+            self._control_or_none = self._connect(self.connection_info)
         if self._owner:
+            # Our pid means nothing on another host: there, owning means keeping detached.
+            owner_pid = os.getpid() if self.tunnel is None else None
             await self._control.request(
-                "attach", timeout=timeout, owner_pid=os.getpid(), detached=self._detached
+                "attach", timeout=timeout, owner_pid=owner_pid, detached=self._detached
             )
         self._status(await self._control.subscribe(timeout=timeout))
 
@@ -178,4 +212,8 @@ class AsyncAttachedKernel:
 
     async def aclose(self) -> None:
         """Close the connection to the nanny (the kernel is left as it is)."""
-        await self._control.aclose()
+        control, self._control_or_none = self._control_or_none, None
+        if control is not None:
+            await control.aclose()
+        if self.tunnel is not None:
+            await self.tunnel.aclose()

@@ -28,15 +28,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from kernelkit._connection import (
-    NANNY_KEY,
-    ConnectionInfo,
-    allocate_ports,
-    write_connection_file,
-)
+import orjson
+
+from kernelkit._connection import NANNY_KEY, ConnectionInfo, allocate_ports
 from kernelkit._errors import KernelStartError, ProvisioningError
+from kernelkit._files import atomic_write
 from kernelkit.nanny._hosts import Host, HostRegistry
 from kernelkit.nanny._provisioner import NannyProvisioner
+from kernelkit.nanny._ssh_tunnel import SSH_KEY, SSHRoute
 from kernelkit.nanny._wire import NannyConfig
 from kernelkit.specs import KernelSpec
 
@@ -106,6 +105,7 @@ class SSHProvisioner(NannyProvisioner):
         self.network = network
         self._ctl_dir: str | None = None
         self._forwards: dict[int, int] = {}  # remote port -> local port
+        self._route: SSHRoute | None = None  # where the kernel is on the host (tunnel)
 
     # ------------------------------------------------------------------ hooks
 
@@ -178,6 +178,12 @@ class SSHProvisioner(NannyProvisioner):
             remote_ports = [int(conn[k]) for k in _PORTS]
             if control is not None:
                 remote_ports.append(int(control.rsplit(":", 1)[1]))
+            nanny_port = remote_ports[-1] if control is not None else None
+            if nanny_port is None and self._route is not None:
+                nanny_port = self._route.nanny_port  # a restart: the same nanny
+            if nanny_port is not None:
+                ports = {k: int(conn[k]) for k in _PORTS}
+                self._route = SSHRoute(host=self.host, ports=ports, nanny_port=nanny_port)
             await self._forward(remote_ports)
             for k in _PORTS:
                 conn[k] = self._forwards[int(conn[k])]
@@ -192,7 +198,11 @@ class SSHProvisioner(NannyProvisioner):
             # A local connection file for local clients (`--existing`, AsyncAttachedKernel).
             key = self._key.decode("utf-8", "surrogateescape")
             info = ConnectionInfo.from_dict({**conn, "key": key}, source=f"host {self.host.name}")
-            write_connection_file(info, self._connection_file)
+            data = info.to_dict()
+            if self._route is not None:
+                # Where the kernel is, for a process with no share in our tunnel.
+                data[SSH_KEY] = self._route.to_dict()
+            atomic_write(self._connection_file, orjson.dumps(data))
         return conn, control
 
     async def _forward(self, remote_ports: list[int]) -> None:
