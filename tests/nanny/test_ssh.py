@@ -373,6 +373,7 @@ async def test_a_multi_kernel_manager_runs_one_here_and_one_on_the_host(
 async def test_direct_network_control_socket_is_curve_encrypted(host: SecondHost) -> None:
     """network="direct": the nanny's control socket is on the network too, so it is a
     CurveZMQ server with a keypair made on the host; the wire carries no plain text."""
+    from kernelkit.client import AsyncKernelClient
     from kernelkit.nanny import AsyncAttachedKernel
     from kernelkit.transport import NannyControl
 
@@ -395,6 +396,24 @@ async def test_direct_network_control_socket_is_curve_encrypted(host: SecondHost
         async with NannyControl(info.nanny, key=info.key) as plain_control:
             with pytest.raises(ProvisioningError, match="handshake failed"):
                 await plain_control.request("status", timeout=30)
+        # From the connection file alone: no tunnel, the host's addresses, encrypted.
+        assert p.connection_file is not None
+        async with AsyncAttachedKernel.from_connection_file(p.connection_file) as k:
+            assert k.tunnel is None
+            assert await k.is_alive()
+        kc = AsyncKernelClient.from_connection_file(p.connection_file, silence_timeout=30.0)
+        async with kc:
+            await kc.wait_for_ready(timeout=60)
+            pending = asyncio.ensure_future(kc.execute("import time; time.sleep(60)", timeout=60))
+            await asyncio.sleep(0.3)
+            t0 = time.monotonic()
+            os.kill(p.pid or 0, signal.SIGKILL)  # on the host (the namespace shares our pids)
+            with pytest.raises(KernelDied) as err:
+                await asyncio.wait_for(pending, 10)
+            elapsed = time.monotonic() - t0
+            print(f"second host, direct: SIGKILL -> KernelDied in {elapsed * 1000:.1f} ms")
+            assert elapsed < 5
+            assert err.value.exit_code == -signal.SIGKILL
     finally:
         relay.close()
         await p.stop(grace=1)
