@@ -463,6 +463,17 @@ async def test_a_new_process_reattaches_to_a_detached_kernel_through_its_own_tun
         assert alive(kernel)
         with pytest.raises(ProvisioningError, match="cannot own it from here"):
             AsyncAttachedKernel.from_connection_file(copy, owner=True)
+        # A login the host refuses is a clear error naming the host, not a hang.
+        keygen(tmp_path / "stranger")
+        cfg = host.ssh_config(identity=tmp_path / "stranger", known_hosts=host.dir / "known_hosts")
+        refused = tmp_path / "refused.json"
+        saved["kernelkit_ssh"]["host"]["ssh_config"] = str(cfg)
+        refused.write_bytes(orjson.dumps(saved))
+        refused.chmod(0o600)
+        k = AsyncAttachedKernel.from_connection_file(refused)
+        with pytest.raises(ProvisioningError, match=r"host 'second'.*Permission denied"):
+            await k.start()
+        await k.aclose()
         out = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.nanny.reattach_script", str(copy),
             stdout=asyncio.subprocess.PIPE, cwd=str(Path(__file__).parents[2]),

@@ -4,8 +4,9 @@
 subreaper), keeps its output, answers signed control requests and announces its death;
 :class:`NannyProvisioner` (entry point ``nanny-provisioner``) runs kernels under one, and
 :class:`AttachedKernel` / :class:`AsyncAttachedKernel` (and the lower-level
-:class:`NannyControl`) control a kernel
-from any process that has its connection file.
+:class:`NannyControl`, which lives in :mod:`kernelkit.transport` because a client made from
+a connection file subscribes to the nanny too) control a kernel from any process that has
+its connection file, on this host or another.
 
 Names load on first use: the nanny process itself (``python -m kernelkit.nanny``) runs
 this file too, and must not pay for the client to start its kernel sooner.

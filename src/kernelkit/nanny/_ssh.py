@@ -7,6 +7,12 @@ kernel after its grace period). The kernel binds 127.0.0.1 on the host and its p
 (and the nanny's) are reached through the same ssh connection (``-O forward`` on its
 control master): messages never cross the network in plain text.
 
+The local connection file also says where the kernel is on the host (``kernelkit_ssh``):
+another process of the user re-attaches to it from that file alone
+(:class:`~kernelkit.nanny.AsyncAttachedKernel` opens a tunnel of its own), after this
+process's connection is gone, for a kernel started ``detached``. ``stop()`` ends the
+nanny and the ssh connection with the kernel (unless a restart follows).
+
 ``network="direct"``: clients reach the kernel's ports on the host's address, encrypted
 with CurveZMQ (the kernel on the host is launched with ``encryption="curve"``, so a
 kernel whose spec does not declare ``supported_encryption: ["curve"]`` fails to start

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -105,6 +106,9 @@ class SSHTunnel:
     def __init__(self, route: SSHRoute) -> None:
         self.route = route
         self._proc: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+        #: The last lines ssh wrote on its stderr (refused forwarded connections, say).
+        self.stderr_tail: deque[str] = deque(maxlen=20)
 
     @property
     def pid(self) -> int | None:
@@ -152,6 +156,9 @@ class SSHTunnel:
         except ProvisioningError:
             await self.aclose()
             raise
+        # ssh keeps writing (a refused forwarded connection is a line): read it all, so a
+        # full pipe never stalls the tunnel.
+        self._drain = asyncio.get_running_loop().create_task(self._read_stderr(proc))
         ports = dict(zip(_PORT_KEYS, local[:-1], strict=True))
         here = replace(info, ip="127.0.0.1", nanny=f"tcp://127.0.0.1:{local[-1]}")
         return here.with_ports(**ports)
@@ -172,9 +179,18 @@ class SSHTunnel:
                 return
         raise ProvisioningError(f"host {self.route.host.name!r}: ssh said too much before ready")
 
+    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        while line := await proc.stderr.readline():
+            self.stderr_tail.append(line.decode(errors="replace").rstrip())
+
     async def aclose(self) -> None:
         """End the connection (its remote side ends with our pipe) and wait for ssh."""
         proc, self._proc = self._proc, None
+        drain, self._drain = self._drain, None
+        if drain is not None:
+            drain.cancel()
+            await asyncio.gather(drain, return_exceptions=True)
         if proc is None:
             return
         if proc.stdin is not None:
