@@ -84,8 +84,8 @@ class NannyControl:
         self.address = address
         self.encrypted = bool(server_key)
         self._session = Session(key, signature_scheme=signature_scheme)
-        self._ctx = zmq.asyncio.Context()
-        self._sock = self._ctx.socket(zmq.DEALER)
+        # The process-wide asyncio context (one I/O thread for every nanny connection).
+        self._sock = zmq.asyncio.Context.instance().socket(zmq.DEALER)
         self._sock.linger = 0
         if server_key:
             public, secret = zmq.curve_keypair()
@@ -223,7 +223,6 @@ class NannyControl:
         self._sock.disable_monitor()
         self._monitor.close(linger=0)
         self._sock.close(linger=0)
-        self._ctx.term()
 
 
 def follow_restart(info: ConnectionInfo, content: Mapping[str, Any]) -> ConnectionInfo:
