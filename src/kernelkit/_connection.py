@@ -33,6 +33,7 @@ from kernelkit.protocol import signature_scheme_problem
 __all__ = [
     "CHANNELS",
     "NANNY_KEY",
+    "NANNY_PUBLICKEY_KEY",
     "ConnectionInfo",
     "RegistrationInfo",
     "allocate_ports",
@@ -50,6 +51,9 @@ CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 
 #: The connection-file key naming the kernel's nanny (its control address).
 NANNY_KEY = "kernelkit_nanny"
+#: The connection-file key of the nanny's CurveZMQ public key (its control socket is
+#: encrypted when it is on the network).
+NANNY_PUBLICKEY_KEY = "kernelkit_nanny_publickey"
 
 Transport = Literal["tcp", "ipc"]
 
@@ -215,6 +219,9 @@ class ConnectionInfo:
     #: its secret key, which only the kernel needs (a client may carry the public key alone).
     curve_publickey: bytes = b""
     curve_secretkey: bytes = b""
+    #: The nanny's CurveZMQ public key (``kernelkit_nanny_publickey``), empty when its
+    #: control socket is plain text (on loopback). Its secret key never leaves its host.
+    nanny_publickey: bytes = b""
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in tracebacks and logs, and the key runs code.
@@ -263,6 +270,7 @@ class ConnectionInfo:
                 nanny=_text(d, NANNY_KEY, ""),
                 curve_publickey=_curve_key(d, "curve_publickey"),
                 curve_secretkey=secret,
+                nanny_publickey=_curve_key(d, NANNY_PUBLICKEY_KEY),
                 **ports,
             )
         except _Problem as exc:
@@ -304,6 +312,8 @@ class ConnectionInfo:
         }
         if self.nanny:
             d[NANNY_KEY] = self.nanny
+        if self.nanny_publickey:
+            d[NANNY_PUBLICKEY_KEY] = self.nanny_publickey.decode("ascii")
         if self.curve_publickey:
             d["curve_publickey"] = self.curve_publickey.decode("ascii")
         if self.curve_secretkey:

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from kernelkit import KernelDied, KernelError, KernelStartError, ProvisioningErr
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.nanny import Host, SSHProvisioner
 from kernelkit.specs import KernelSpec
-from tests.nanny.helpers import gone, nanny_spec
+from tests.nanny.helpers import Relay, alive, gone, nanny_spec
 from tests.nanny.sshhost import SecondHost, keygen, second_host, unavailable
 
 pytestmark = [
@@ -367,3 +368,123 @@ async def test_a_multi_kernel_manager_runs_one_here_and_one_on_the_host(
                 assert reply.content["status"] == "ok"
     finally:
         await mkm.shutdown_all(now=True)
+
+
+async def test_direct_network_control_socket_is_curve_encrypted(host: SecondHost) -> None:
+    """network="direct": the nanny's control socket is on the network too, so it is a
+    CurveZMQ server with a keypair made on the host; the wire carries no plain text."""
+    from kernelkit.client import AsyncKernelClient
+    from kernelkit.nanny import AsyncAttachedKernel
+    from kernelkit.transport import NannyControl
+
+    p = await start(host.host, network="direct")
+    relay = Relay(host.address, 0)
+    try:
+        info = p.connection_info
+        assert info is not None
+        assert info.nanny.startswith(f"tcp://{host.host.hostname}:")
+        assert info.nanny_publickey  # its secret key never left the host
+        relay.target = int(info.nanny.rsplit(":", 1)[1])
+        port = await relay.start()
+        relayed = dataclasses.replace(info, nanny=f"tcp://127.0.0.1:{port}")
+        async with AsyncAttachedKernel(relayed) as k:
+            assert await k.is_alive()
+            await k.output_tail(20)
+        assert b"CURVE" in relay.wire[:64]
+        for plain in (b"nanny_reply", b"nanny_request", b"output", b"running"):
+            assert plain not in relay.wire
+        async with NannyControl(info.nanny, key=info.key) as plain_control:
+            with pytest.raises(ProvisioningError, match="handshake failed"):
+                await plain_control.request("status", timeout=30)
+        # From the connection file alone: no tunnel, the host's addresses, encrypted.
+        assert p.connection_file is not None
+        async with AsyncAttachedKernel.from_connection_file(p.connection_file) as k:
+            assert k.tunnel is None
+            assert await k.is_alive()
+        kc = AsyncKernelClient.from_connection_file(p.connection_file, silence_timeout=30.0)
+        async with kc:
+            await kc.wait_for_ready(timeout=60)
+            pending = asyncio.ensure_future(kc.execute("import time; time.sleep(60)", timeout=60))
+            await asyncio.sleep(0.3)
+            t0 = time.monotonic()
+            os.kill(p.pid or 0, signal.SIGKILL)  # on the host (the namespace shares our pids)
+            with pytest.raises(KernelDied) as err:
+                await asyncio.wait_for(pending, 10)
+            elapsed = time.monotonic() - t0
+            print(f"second host, direct: SIGKILL -> KernelDied in {elapsed * 1000:.1f} ms")
+            assert elapsed < 5
+            assert err.value.exit_code == -signal.SIGKILL
+    finally:
+        relay.close()
+        await p.stop(grace=1)
+        await p.cleanup()
+
+
+@pytest.mark.parametrize("network", ["direct", "tunnel"])
+async def test_stop_alone_leaves_no_ssh_process(host: SecondHost, network: str) -> None:
+    """stop() without cleanup(): the nanny and the ssh connection carrying it exit too."""
+    p = await start(host.host, network=network)
+    assert p._proc is not None
+    ssh_pid = p._proc.pid
+    kernel, nanny = p.pid or 0, p.nanny_pid or 0
+    try:
+        await p.stop(grace=1)
+        assert not alive(ssh_pid)  # exited and reaped by stop() itself
+        assert await gone([kernel, nanny], within=15)
+        assert p._proc is None
+    finally:
+        await p.cleanup()
+
+
+async def test_a_new_process_reattaches_to_a_detached_kernel_through_its_own_tunnel(
+    host: SecondHost, tmp_path: Path
+) -> None:
+    """The first owner's ssh connection (and its forwards) is gone; the connection file
+    says where the kernel is, and a new process opens its own tunnel to control it."""
+    import orjson
+
+    from kernelkit.nanny import AsyncAttachedKernel
+
+    p = await start(host.host, detached=True, owner_grace=0.3)
+    kernel, nanny = p.pid or 0, p.nanny_pid or 0
+    try:
+        assert p.connection_file is not None
+        saved = orjson.loads(p.connection_file.read_bytes())
+        assert saved["kernelkit_ssh"]["host"]["name"] == "second"
+        assert saved["kernelkit_ssh"]["nanny_port"] not in (saved["shell_port"], 0)
+        copy = tmp_path / "kernel.json"
+        copy.write_bytes(p.connection_file.read_bytes())
+        copy.chmod(0o600)
+        # The first owner's connection dies; the detached kernel outlives it.
+        assert p._proc is not None
+        p._proc.kill()
+        await asyncio.wait_for(asyncio.to_thread(p._proc.wait), 15)
+        await asyncio.sleep(1.0)  # past the grace: a kernel not detached would be stopping
+        assert alive(kernel)
+        with pytest.raises(ProvisioningError, match="cannot own it from here"):
+            AsyncAttachedKernel.from_connection_file(copy, owner=True)
+        # A login the host refuses is a clear error naming the host, not a hang.
+        keygen(tmp_path / "stranger")
+        cfg = host.ssh_config(identity=tmp_path / "stranger", known_hosts=host.dir / "known_hosts")
+        refused = tmp_path / "refused.json"
+        saved["kernelkit_ssh"]["host"]["ssh_config"] = str(cfg)
+        refused.write_bytes(orjson.dumps(saved))
+        refused.chmod(0o600)
+        k = AsyncAttachedKernel.from_connection_file(refused)
+        with pytest.raises(ProvisioningError, match=r"host 'second'.*Permission denied"):
+            await k.start()
+        await k.aclose()
+        out = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.nanny.reattach_script", str(copy),
+            stdout=asyncio.subprocess.PIPE, cwd=str(Path(__file__).parents[2]),
+        )  # fmt: skip
+        stdout, _ = await asyncio.wait_for(out.communicate(), 120)
+        assert out.returncode == 0
+        seen = orjson.loads(stdout.splitlines()[-1])
+        assert seen["alive"] is True
+        assert seen["status"] == "ok"
+        assert seen["ip"] == "127.0.0.1"
+        assert not alive(seen["tunnel_pid"])  # its own tunnel ended with it
+        assert await gone([kernel, nanny], within=15)  # stopped from the new process
+    finally:
+        await p.cleanup()

@@ -22,6 +22,7 @@ from kernelkit.client._core import (
     ClientCore,
     check_channels,
 )
+from kernelkit.client._nanny import NannyWatch
 from kernelkit.client._streams import AsyncMessageStream
 from kernelkit.protocol import Message, Session
 from kernelkit.transport import Transport, ZMQTransport
@@ -54,6 +55,10 @@ class AsyncKernelClient(AsyncRequests):
     ones fail at once until it answers again. ``silence_timeout=None`` never declares
     death by silence: a manager's clients use it, the manager reports the process's exit.
 
+    ``nanny``: the connection info of a kernel under a nanny (``info.nanny`` set); the
+    client subscribes to it when it starts, and its requests fail with
+    :class:`~kernelkit.KernelDied` (exit status, last output) the moment the kernel dies.
+
     A kernel that has never answered (a heartbeat or any message) may still be starting,
     or may not be there at all (a stale connection file). ``first_contact_timeout``
     (seconds, default 10; None: no limit) bounds that: past it, pending and new requests
@@ -75,6 +80,7 @@ class AsyncKernelClient(AsyncRequests):
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
         silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
+        nanny: ConnectionInfo | None = None,
     ) -> None:
         self._core = ClientCore(
             transport,
@@ -85,6 +91,7 @@ class AsyncKernelClient(AsyncRequests):
             first_contact_timeout=first_contact_timeout,
             silence_timeout=silence_timeout,
         )
+        self._nanny = NannyWatch(nanny, self._core) if nanny is not None and nanny.nanny else None
 
     def _target(self, subshell_id: str | None) -> str | None:
         return subshell_id
@@ -102,8 +109,13 @@ class AsyncKernelClient(AsyncRequests):
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
         silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
+        watch_nanny: bool = False,
     ) -> AsyncKernelClient:
-        """A client for the kernel ``info`` describes, over ZeroMQ (not yet started)."""
+        """A client for the kernel ``info`` describes, over ZeroMQ (not yet started).
+
+        ``watch_nanny``: subscribe to the kernel's nanny, when ``info`` names one (a
+        manager's clients need not: the manager tells them).
+        """
         return cls(
             default_transport(info, session),
             kernel_name=info.kernel_name,
@@ -112,6 +124,7 @@ class AsyncKernelClient(AsyncRequests):
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
             silence_timeout=silence_timeout,
+            nanny=info if watch_nanny else None,
         )
 
     @classmethod
@@ -125,10 +138,13 @@ class AsyncKernelClient(AsyncRequests):
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
         silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
+        watch_nanny: bool = True,
     ) -> AsyncKernelClient:
         """A client for a running kernel, from its connection file (not yet started).
 
-        ``check_mode`` refuses a file that others may read (it holds the key).
+        ``check_mode`` refuses a file that others may read (it holds the key). When the
+        file names the kernel's nanny (``kernelkit_nanny``) the client subscribes to it
+        (``watch_nanny``): it learns of the kernel's death the moment it happens.
 
         Raises:
             ConnectionFileError: the file is missing, unreadable, incomplete or (with
@@ -141,6 +157,7 @@ class AsyncKernelClient(AsyncRequests):
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
             silence_timeout=silence_timeout,
+            watch_nanny=watch_nanny,
         )
 
     # -- state -------------------------------------------------------------------------
@@ -213,9 +230,13 @@ class AsyncKernelClient(AsyncRequests):
             ClientClosed: the client was closed.
         """
         await self._core.start()
+        if self._nanny is not None:
+            self._nanny.start()
 
     async def aclose(self) -> None:
         """Close the transport; pending requests fail with :class:`ClientClosed`."""
+        if self._nanny is not None:
+            await self._nanny.aclose()
         await self._core.aclose()
 
     async def __aenter__(self) -> AsyncKernelClient:

@@ -61,6 +61,7 @@ class KernelClient(BlockingRequests):
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
         silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
+        nanny: ConnectionInfo | None = None,
         loop_thread: LoopThread | None = None,
     ) -> None:
         client = AsyncKernelClient(
@@ -71,6 +72,7 @@ class KernelClient(BlockingRequests):
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
             silence_timeout=silence_timeout,
+            nanny=nanny,
         )
         self._setup(client, loop_thread)
 
@@ -138,9 +140,11 @@ class KernelClient(BlockingRequests):
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
         silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
+        watch_nanny: bool = False,
         loop_thread: LoopThread | None = None,
     ) -> KernelClient:
-        """A client for the kernel ``info`` describes, over ZeroMQ (not yet started)."""
+        """A client for the kernel ``info`` describes, over ZeroMQ (not yet started).
+        ``watch_nanny``: as :meth:`AsyncKernelClient.from_connection_info`'s."""
         return cls(
             _default_transport(info, session),
             kernel_name=info.kernel_name,
@@ -149,6 +153,7 @@ class KernelClient(BlockingRequests):
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
             silence_timeout=silence_timeout,
+            nanny=info if watch_nanny else None,
             loop_thread=loop_thread,
         )
 
@@ -163,11 +168,14 @@ class KernelClient(BlockingRequests):
         heartbeat_timeout: float = 1.0,
         first_contact_timeout: float | None = DEFAULT_FIRST_CONTACT_TIMEOUT,
         silence_timeout: float | None = DEFAULT_SILENCE_TIMEOUT,
+        watch_nanny: bool = True,
         loop_thread: LoopThread | None = None,
     ) -> KernelClient:
         """A client for a running kernel, from its connection file (not yet started).
 
-        ``check_mode`` refuses a file that others may read (it holds the key).
+        ``check_mode`` refuses a file that others may read (it holds the key);
+        ``watch_nanny``: as :meth:`AsyncKernelClient.from_connection_file`'s (the
+        kernel's death is told the moment it happens, when the file names its nanny).
 
         Raises:
             ConnectionFileError: the file is missing, unreadable, incomplete or (with
@@ -180,6 +188,7 @@ class KernelClient(BlockingRequests):
             heartbeat_timeout=heartbeat_timeout,
             first_contact_timeout=first_contact_timeout,
             silence_timeout=silence_timeout,
+            watch_nanny=watch_nanny,
             loop_thread=loop_thread,
         )
 

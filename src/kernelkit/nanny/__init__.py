@@ -4,8 +4,9 @@
 subreaper), keeps its output, answers signed control requests and announces its death;
 :class:`NannyProvisioner` (entry point ``nanny-provisioner``) runs kernels under one, and
 :class:`AttachedKernel` / :class:`AsyncAttachedKernel` (and the lower-level
-:class:`NannyControl`) control a kernel
-from any process that has its connection file.
+:class:`NannyControl`, which lives in :mod:`kernelkit.transport` because a client made from
+a connection file subscribes to the nanny too) control a kernel from any process that has
+its connection file, on this host or another.
 
 Names load on first use: the nanny process itself (``python -m kernelkit.nanny``) runs
 this file too, and must not pay for the client to start its kernel sooner.
@@ -25,7 +26,7 @@ _WHERE = {
     "SSHProvider": "kernelkit.nanny._ssh_provider",
     "SSHProvisioner": "kernelkit.nanny._ssh",
     "NannyConfig": "kernelkit.nanny._wire",
-    "NannyControl": "kernelkit.nanny._control",
+    "NannyControl": "kernelkit.transport._nanny",
     "NannyProvisioner": "kernelkit.nanny._provisioner",
 }
 
@@ -45,7 +46,6 @@ __all__ = [
 if TYPE_CHECKING:
     from kernelkit.nanny._attached import AsyncAttachedKernel as AsyncAttachedKernel
     from kernelkit.nanny._attached_blocking import AttachedKernel as AttachedKernel
-    from kernelkit.nanny._control import NannyControl as NannyControl
     from kernelkit.nanny._hosts import Host as Host
     from kernelkit.nanny._hosts import HostRegistry as HostRegistry
     from kernelkit.nanny._provisioner import NannyProvisioner as NannyProvisioner
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from kernelkit.nanny._ssh_provider import SSHProvider as SSHProvider
     from kernelkit.nanny._wire import ACTIONS as ACTIONS
     from kernelkit.nanny._wire import NannyConfig as NannyConfig
+    from kernelkit.transport._nanny import NannyControl as NannyControl
 
 
 def __getattr__(name: str) -> Any:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from kernelkit._connection import ConnectionInfo, read_connection_file
-from kernelkit._errors import KernelDied, ProvisioningError
+from kernelkit._errors import ProvisioningError
 from kernelkit.client import AsyncKernelClient
-from kernelkit.nanny._control import NannyControl
-from kernelkit.nanny._wire import EVENT_DIED, EVENT_RESTARTED
+from kernelkit.nanny._ssh_tunnel import SSHRoute, SSHTunnel, ssh_route_of
+from kernelkit.nanny._wire import EVENT_RESTARTED
+from kernelkit.protocol import died_error, exit_status_of, is_final_death
+from kernelkit.transport import NannyControl, follow_restart
 
 __all__ = ["AsyncAttachedKernel"]
 
@@ -34,24 +35,51 @@ class AsyncAttachedKernel:
     """
 
     def __init__(
-        self, info: ConnectionInfo, *, owner: bool = False, detached: bool = False
+        self,
+        info: ConnectionInfo,
+        *,
+        owner: bool = False,
+        detached: bool = False,
+        route: SSHRoute | None = None,
     ) -> None:
         self.check_has_nanny(info)
+        if route is not None and owner and not detached:
+            raise ProvisioningError(
+                f"kernel {info.kernel_name or '(unnamed)'} runs on host {route.host.name!r}: "
+                "this process cannot own it from here (its death could not be watched "
+                "there); attach with owner=False to control it, or detached=True"
+            )
         self.connection_info = info
         self._owner = owner
         self._detached = detached
-        self._control = NannyControl(
-            info.nanny,
-            key=info.key,
-            signature_scheme=info.signature_scheme,
-            on_event=self._on_event,
-        )
+        #: This process's own ssh tunnel to the kernel's host (a ``route`` given).
+        self.tunnel = SSHTunnel(route) if route is not None else None
+        self._control_or_none = None if route is not None else self._connect(info)
         self._clients: weakref.WeakSet[AsyncKernelClient] = weakref.WeakSet()
         self._died: asyncio.Future[int | None] | None = None
         self.output_at_death: list[str] = []
         #: The kernel's pid on its machine and state, as of the last status.
         self.pid: int | None = None
         self.state = "unknown"
+
+    def _connect(self, info: ConnectionInfo) -> NannyControl:
+        return NannyControl(
+            info.nanny,
+            key=info.key,
+            signature_scheme=info.signature_scheme,
+            server_key=info.nanny_publickey,
+            on_event=self._on_event,
+        )
+
+    @property
+    def _control(self) -> NannyControl:
+        control = self._control_or_none
+        if control is None:
+            raise ProvisioningError(
+                f"kernel {self.connection_info.kernel_name or '(unnamed)'} is on another "
+                "host: call start() (or use `async with`) first, to reach it"
+            )
+        return control
 
     @staticmethod
     def check_has_nanny(info: ConnectionInfo) -> None:
@@ -72,15 +100,17 @@ class AsyncAttachedKernel:
         detached: bool = False,
         check_mode: bool = True,
     ) -> AsyncAttachedKernel:
-        """From a kernel's connection file (which names its nanny).
+        """From a kernel's connection file (which names its nanny). For a kernel that
+        :class:`~kernelkit.nanny.SSHProvisioner` runs on another host through a tunnel,
+        :meth:`start` opens this process's own tunnel to it (the file says where it is).
 
         Raises:
             ConnectionFileError: the file is missing or wrong.
             ProvisioningError: the file names no nanny.
         """
-        return cls(
-            read_connection_file(path, check_mode=check_mode), owner=owner, detached=detached
-        )
+        info = read_connection_file(path, check_mode=check_mode)
+        cls.check_has_nanny(info)
+        return cls(info, owner=owner, detached=detached, route=ssh_route_of(path))
 
     async def __aenter__(self) -> AsyncAttachedKernel:
         await self.start()
@@ -96,9 +126,14 @@ class AsyncAttachedKernel:
             KernelTimeout: the nanny did not answer (gone, or out of reach).
         """
         self._died = asyncio.get_running_loop().create_future()
+        if self.tunnel is not None and self._control_or_none is None:
+            self.connection_info = await self.tunnel.open(self.connection_info)
+            self._control_or_none = self._connect(self.connection_info)
         if self._owner:
+            # Our pid means nothing on another host: there, owning means keeping detached.
+            owner_pid = os.getpid() if self.tunnel is None else None
             await self._control.request(
-                "attach", timeout=timeout, owner_pid=os.getpid(), detached=self._detached
+                "attach", timeout=timeout, owner_pid=owner_pid, detached=self._detached
             )
         self._status(await self._control.subscribe(timeout=timeout))
 
@@ -107,33 +142,21 @@ class AsyncAttachedKernel:
         self.pid = pid if isinstance(pid, int) else None
         self.state = str(status.get("state", "unknown"))
         if self.state == "dead" and self._died is not None and not self._died.done():
-            exit_status = status.get("exit_status")
-            self._died.set_result(exit_status if isinstance(exit_status, int) else None)
+            self._died.set_result(exit_status_of(status))
 
     def _on_event(self, kind: str, content: Mapping[str, Any]) -> None:
-        if kind == EVENT_DIED and not content.get("restarting"):
-            status = content.get("exit_status")
-            code = status if isinstance(status, int) else None
-            self.output_at_death = [str(x) for x in content.get("output_tail") or ()]
+        if is_final_death(kind, content):
+            error = died_error(content, kernel_name=self.connection_info.kernel_name)
+            self.output_at_death = list(error.output_tail)
             self.state = "dead"
             if self._died is not None and not self._died.done():
-                self._died.set_result(code)
-            error = KernelDied(
-                "the kernel process exited (told by its nanny)",
-                kernel_name=self.connection_info.kernel_name or None,
-                exit_code=code,
-                output_tail=self.output_at_death,
-            )
+                self._died.set_result(error.exit_code)
             for kc in list(self._clients):
                 kc.notify_dead(error)
         elif kind == EVENT_RESTARTED:
             self.state = "running"
             self._died = asyncio.get_running_loop().create_future()
-            conn = content.get("connection")
-            if isinstance(conn, Mapping):
-                key = self.connection_info.key.decode("utf-8", "surrogateescape")
-                info = ConnectionInfo.from_dict({**conn, "key": key}, source="the nanny")
-                self.connection_info = dataclasses.replace(info, nanny=self._control.address)
+            self.connection_info = follow_restart(self.connection_info, content)
             for kc in list(self._clients):
                 kc.notify_restarted(self.connection_info)
 
@@ -189,4 +212,8 @@ class AsyncAttachedKernel:
 
     async def aclose(self) -> None:
         """Close the connection to the nanny (the kernel is left as it is)."""
-        await self._control.aclose()
+        control, self._control_or_none = self._control_or_none, None
+        if control is not None:
+            await control.aclose()
+        if self.tunnel is not None:
+            await self.tunnel.aclose()

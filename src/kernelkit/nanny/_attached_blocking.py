@@ -16,6 +16,7 @@ from kernelkit._errors import ProvisioningError
 from kernelkit._loopthread import LoopThread
 from kernelkit.client import KernelClient
 from kernelkit.nanny._attached import AsyncAttachedKernel
+from kernelkit.nanny._ssh_tunnel import SSHRoute, ssh_route_of
 
 __all__ = ["AttachedKernel"]
 
@@ -29,7 +30,12 @@ class AttachedKernel:
     """
 
     def __init__(
-        self, info: ConnectionInfo, *, owner: bool = False, detached: bool = False
+        self,
+        info: ConnectionInfo,
+        *,
+        owner: bool = False,
+        detached: bool = False,
+        route: SSHRoute | None = None,
     ) -> None:
         self._thread = LoopThread(
             "kernelkit-attached",
@@ -38,9 +44,13 @@ class AttachedKernel:
         )
         self._thread.start()
         # Made on the loop thread: its sockets belong to that loop.
-        self._kernel: AsyncAttachedKernel = self._thread.call(
-            lambda: AsyncAttachedKernel(info, owner=owner, detached=detached)
-        )
+        try:
+            self._kernel: AsyncAttachedKernel = self._thread.call(
+                lambda: AsyncAttachedKernel(info, owner=owner, detached=detached, route=route)
+            )
+        except BaseException:
+            self._thread.close()
+            raise
 
     @classmethod
     def from_connection_file(
@@ -56,7 +66,7 @@ class AttachedKernel:
         if not info.nanny:
             # Checked before a thread is started for nothing.
             AsyncAttachedKernel.check_has_nanny(info)
-        return cls(info, owner=owner, detached=detached)
+        return cls(info, owner=owner, detached=detached, route=ssh_route_of(path))
 
     def __enter__(self) -> AttachedKernel:
         try:

@@ -17,8 +17,7 @@ import orjson
 
 from kernelkit._connection import ConnectionInfo, connection_file_path
 from kernelkit._errors import KernelError, KernelStartError, ProvisioningError
-from kernelkit.nanny._control import NannyControl
-from kernelkit.nanny._wire import EVENT_DIED, EVENT_RESTARTED, NannyConfig
+from kernelkit.nanny._wire import EVENT_DIED, EVENT_RESTARTED, NannyConfig, control_wants_curve
 from kernelkit.provisioning import (
     EXIT_STATUS_UNKNOWN,
     KernelProvisionerBase,
@@ -29,6 +28,7 @@ from kernelkit.provisioning import (
 from kernelkit.provisioning._exitwatch import ExitWatch
 from kernelkit.provisioning._procfs import PidHandle, open_pid
 from kernelkit.specs import KernelSpec
+from kernelkit.transport import NannyControl
 
 __all__ = ["NannyProvisioner"]
 
@@ -49,8 +49,13 @@ class NannyProvisioner(KernelProvisionerBase):
     death (:func:`kernelkit.nanny.attach`). If this process dies, the nanny stops the
     kernel and everything it started within ``owner_grace`` seconds, unless ``detached``.
 
-    Options: ``detached``, ``owner_grace``, ``python`` (the interpreter that runs the
-    nanny; it needs kernelkit), and the LocalProvisioner options it passes on
+    The nanny's control socket is CurveZMQ-encrypted whenever it listens on the network
+    (``control_encryption="auto"``; ``"curve"``: always; ``"none"``: plain text, only
+    when asked for): the connection file carries its public key only.
+
+    Options: ``detached``, ``owner_grace``, ``control_encryption``, ``python`` (the
+    interpreter that runs the nanny; it needs kernelkit), and the LocalProvisioner options
+    it passes on
     (``port_mode``, ``ip``, ``transport``, ``encryption``, ``runtime_dir``, ``startup_timeout``,
     ``bind_retries``, ``output_lines``, ``output_bytes``, ``log_file``,
     ``shutdown_wait_time``, ``stable_start_time``).
@@ -63,6 +68,7 @@ class NannyProvisioner(KernelProvisionerBase):
         kernel_spec: KernelSpec,
         detached: bool = False,
         owner_grace: float = 1.0,
+        control_encryption: str = "auto",
         python: str | None = None,
         runtime_dir: str | os.PathLike[str] | None = None,
         startup_timeout: float = 60.0,
@@ -78,6 +84,8 @@ class NannyProvisioner(KernelProvisionerBase):
         )
         self._detached = detached
         self._owner_grace = float(owner_grace)
+        control_wants_curve(control_encryption, "127.0.0.1")  # a wrong choice fails here
+        self._control_encryption = control_encryption
         self._python = python or sys.executable
         self._runtime_dir = Path(runtime_dir) if runtime_dir is not None else None
         self._startup_timeout = float(startup_timeout)
@@ -89,6 +97,7 @@ class NannyProvisioner(KernelProvisionerBase):
             "runtime_dir": str(self._runtime_dir) if self._runtime_dir else None,
         }
         self._key: bytes | None = None
+        self._nanny_key = b""  # the nanny's CurveZMQ public key, when it is encrypted
         self._params: tuple[dict[str, str], str | None, tuple[str, ...]] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._nanny_watch: ExitWatch | None = None
@@ -159,6 +168,7 @@ class NannyProvisioner(KernelProvisionerBase):
             owner_pid=os.getpid(),
             detached=self._detached,
             owner_grace=self._owner_grace,
+            control_encryption=self._control_encryption,
         )
 
     async def _reach(
@@ -211,7 +221,10 @@ class NannyProvisioner(KernelProvisionerBase):
         assert control is not None
         self.nanny_address = control
         self.nanny_pid = int(ready["nanny_pid"])
-        self.control = NannyControl(self.nanny_address, key=self._key, on_event=self._on_event)
+        self._nanny_key = str(ready.get("control_publickey") or "").encode("ascii")
+        self.control = NannyControl(
+            self.nanny_address, key=self._key, server_key=self._nanny_key, on_event=self._on_event
+        )
         await self.control.subscribe()
         return self._connected(connection, ready.get("pid"))
 
@@ -344,6 +357,15 @@ class NannyProvisioner(KernelProvisionerBase):
     async def kill(self, restart: bool = False) -> None:
         await self._ask("kill")
 
+    async def stop(self, *, grace: float | None = None, restart: bool = False) -> int | None:
+        """Stop the kernel (terminate, ``grace`` seconds, kill). Unless a restart follows,
+        the nanny goes with it (and, on another host, the ssh connection that carries it):
+        nothing of ours runs once this returns, whether or not :meth:`cleanup` follows."""
+        status = await super().stop(grace=grace, restart=restart)
+        if not restart:
+            await self._end_nanny()
+        return status
+
     async def cleanup(self, restart: bool = False) -> None:
         """Stop the nanny (it stops whatever is left of the kernel and removes its files);
         with ``restart=True`` it stays, and the next launch restarts the kernel in place
@@ -352,6 +374,14 @@ class NannyProvisioner(KernelProvisionerBase):
             self._keep_nanny = True
             return
         self._keep_nanny = False
+        await self._end_nanny()
+        if not restart:
+            self._key = None
+        self._connection_file = None
+
+    async def _end_nanny(self) -> None:
+        """Ask the nanny to stop (the kernel, its descendants, its files) and wait for its
+        process (ssh's, for another host) to exit; kill it past the limit."""
         control, self.control = self.control, None
         if control is not None:
             with contextlib.suppress(KernelError):
@@ -359,9 +389,6 @@ class NannyProvisioner(KernelProvisionerBase):
                     await control.request("stop", grace=0, timeout=_NANNY_EXIT)
             await control.aclose()
         await self._release_nanny()
-        if not restart:
-            self._key = None
-        self._connection_file = None
 
     async def disconnect(self) -> None:
         """Let go of the nanny without stopping anything: close the control connection
@@ -444,6 +471,7 @@ class NannyProvisioner(KernelProvisionerBase):
                 "are needed to re-attach"
             )
         self._key = self.connection_info.key
+        self._nanny_key = self.connection_info.nanny_publickey
         cf = provisioner_info.get("connection_file")
         self._connection_file = Path(cf) if isinstance(cf, str) else None
         nanny_pid = provisioner_info.get("nanny_pid")
@@ -454,7 +482,9 @@ class NannyProvisioner(KernelProvisionerBase):
         assert self._key is not None
         loop = asyncio.get_running_loop()
         self._died = loop.create_future()
-        control = NannyControl(address, key=self._key, on_event=self._on_event)
+        control = NannyControl(
+            address, key=self._key, server_key=self._nanny_key, on_event=self._on_event
+        )
         try:
             await control.request("attach", owner_pid=os.getpid(), detached=self._detached)
             status = await control.subscribe()

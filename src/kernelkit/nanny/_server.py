@@ -38,8 +38,13 @@ import orjson
 import zmq
 import zmq.asyncio
 
-from kernelkit._connection import ConnectionInfo, write_connection_file
-from kernelkit._errors import KernelError, KernelStartError, RemoteProtocolError
+from kernelkit._connection import CHANNELS, ConnectionInfo, write_connection_file
+from kernelkit._errors import (
+    KernelError,
+    KernelStartError,
+    ProvisioningError,
+    RemoteProtocolError,
+)
 from kernelkit.nanny._wire import (
     ACTIONS,
     EVENT_DIED,
@@ -47,6 +52,7 @@ from kernelkit.nanny._wire import (
     REPLY,
     REQUEST,
     NannyConfig,
+    control_wants_curve,
 )
 from kernelkit.protocol import Message, Session
 from kernelkit.provisioning import LocalProvisioner, launch_provisioner
@@ -97,6 +103,8 @@ class Nanny:
         self._ctx = zmq.asyncio.Context()
         self._router = self._ctx.socket(zmq.ROUTER)
         self._router.linger = 1000
+        #: The control socket's CurveZMQ public key (b"": plain text, on loopback).
+        self.public_key = _make_curve_server(self._router, config)
         self._watcher: asyncio.Task[None] | None = None
         self._orphaned: asyncio.TimerHandle | None = None
         self._owner_fd: int | None = None
@@ -118,6 +126,7 @@ class Nanny:
             "connection": _without_secret(self.info),
             "connection_file": str(self.provisioner.connection_file or ""),
             "control": self.address,
+            "control_publickey": self.public_key.decode("ascii"),
             "pid": self.provisioner.pid,
             "nanny_pid": os.getpid(),
         }
@@ -132,7 +141,7 @@ class Nanny:
             extra_arguments=c.extra_arguments,
             restart=restart,
         )
-        self.info = dataclasses.replace(info, nanny=self.address)
+        self.info = dataclasses.replace(info, nanny=self.address, nanny_publickey=self.public_key)
         if self.session.key != info.key:
             # Control messages are signed with the kernel's key (kept across restarts).
             self.session = Session(info.key, signature_scheme=info.signature_scheme)
@@ -336,6 +345,7 @@ class Nanny:
         return self._status()
 
     async def _restart(self, grace: float) -> None:
+        before = self.info
         async with self._busy:
             self.state = "restarting"
             await self._stop_kernel(grace)
@@ -346,7 +356,8 @@ class Nanny:
                 self.state = "dead"
                 raise
         assert self.info is not None
-        self._broadcast(EVENT_RESTARTED, {"connection": _public(self.info)})
+        moved = before is None or any(before.port(c) != self.info.port(c) for c in CHANNELS)
+        self._broadcast(EVENT_RESTARTED, {"connection": _public(self.info), "ports_changed": moved})
 
     def _status(self) -> dict[str, Any]:
         return {
@@ -360,6 +371,29 @@ class Nanny:
     async def aclose(self) -> None:
         self._router.close(linger=1000)
         self._ctx.term()
+
+
+def _make_curve_server(router: zmq.Socket[Any], config: NannyConfig) -> bytes:
+    """Make ``router`` a CurveZMQ server when the control socket is on the network (or
+    asked to be): its keypair is made here and its secret key never leaves this process.
+    Clients are authenticated by the signature, as the kernel's are (no ZAP handler).
+
+    Raises:
+        ProvisioningError: an unknown ``control_encryption``, or a libzmq without CURVE
+            where encryption is needed.
+    """
+    if not control_wants_curve(config.control_encryption, config.control_ip):
+        return b""
+    if not zmq.has("curve"):
+        raise ProvisioningError(
+            f"the nanny's control socket on {config.control_ip} must be CurveZMQ-encrypted "
+            "but this pyzmq's libzmq has no CURVE support: install a pyzmq wheel, or "
+            "allow plain text explicitly (control_encryption='none')"
+        )
+    public, secret = zmq.curve_keypair()
+    router.curve_server = True
+    router.curve_secretkey = secret
+    return public
 
 
 class _DiesWithTheNanny(LocalProvisioner):

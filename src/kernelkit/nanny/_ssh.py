@@ -7,12 +7,19 @@ kernel after its grace period). The kernel binds 127.0.0.1 on the host and its p
 (and the nanny's) are reached through the same ssh connection (``-O forward`` on its
 control master): messages never cross the network in plain text.
 
+The local connection file also says where the kernel is on the host (``kernelkit_ssh``):
+another process of the user re-attaches to it from that file alone
+(:class:`~kernelkit.nanny.AsyncAttachedKernel` opens a tunnel of its own), after this
+process's connection is gone, for a kernel started ``detached``. ``stop()`` ends the
+nanny and the ssh connection with the kernel (unless a restart follows).
+
 ``network="direct"``: clients reach the kernel's ports on the host's address, encrypted
 with CurveZMQ (the kernel on the host is launched with ``encryption="curve"``, so a
 kernel whose spec does not declare ``supported_encryption: ["curve"]`` fails to start
 with that said); ``allow_plaintext=True`` lets such a kernel talk in plain text instead.
-The nanny's control socket is reached directly too: its messages are signed, not
-encrypted (they carry no code or output).
+The nanny's control socket is reached directly too, CurveZMQ-encrypted as well (its
+``kernel_died`` and output messages carry the kernel's output): the nanny makes its own
+keypair on the host, and only the public key comes back.
 """
 
 from __future__ import annotations
@@ -27,15 +34,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from kernelkit._connection import (
-    NANNY_KEY,
-    ConnectionInfo,
-    allocate_ports,
-    write_connection_file,
-)
+import orjson
+
+from kernelkit._connection import NANNY_KEY, ConnectionInfo, allocate_ports
 from kernelkit._errors import KernelStartError, ProvisioningError
+from kernelkit._files import atomic_write
 from kernelkit.nanny._hosts import Host, HostRegistry
 from kernelkit.nanny._provisioner import NannyProvisioner
+from kernelkit.nanny._ssh_tunnel import SSH_KEY, SSHRoute
 from kernelkit.nanny._wire import NannyConfig
 from kernelkit.specs import KernelSpec
 
@@ -105,6 +111,7 @@ class SSHProvisioner(NannyProvisioner):
         self.network = network
         self._ctl_dir: str | None = None
         self._forwards: dict[int, int] = {}  # remote port -> local port
+        self._route: SSHRoute | None = None  # where the kernel is on the host (tunnel)
 
     # ------------------------------------------------------------------ hooks
 
@@ -150,6 +157,7 @@ class SSHProvisioner(NannyProvisioner):
             detached=config.detached,
             owner_grace=config.owner_grace,
             control_ip=str(options.get("ip", "127.0.0.1")),
+            control_encryption=config.control_encryption,
         )
 
     def _describe_failure(self, message: str) -> str:
@@ -176,6 +184,12 @@ class SSHProvisioner(NannyProvisioner):
             remote_ports = [int(conn[k]) for k in _PORTS]
             if control is not None:
                 remote_ports.append(int(control.rsplit(":", 1)[1]))
+            nanny_port = remote_ports[-1] if control is not None else None
+            if nanny_port is None and self._route is not None:
+                nanny_port = self._route.nanny_port  # a restart: the same nanny
+            if nanny_port is not None:
+                ports = {k: int(conn[k]) for k in _PORTS}
+                self._route = SSHRoute(host=self.host, ports=ports, nanny_port=nanny_port)
             await self._forward(remote_ports)
             for k in _PORTS:
                 conn[k] = self._forwards[int(conn[k])]
@@ -190,7 +204,11 @@ class SSHProvisioner(NannyProvisioner):
             # A local connection file for local clients (`--existing`, AsyncAttachedKernel).
             key = self._key.decode("utf-8", "surrogateescape")
             info = ConnectionInfo.from_dict({**conn, "key": key}, source=f"host {self.host.name}")
-            write_connection_file(info, self._connection_file)
+            data = info.to_dict()
+            if self._route is not None:
+                # Where the kernel is, for a process with no share in our tunnel.
+                data[SSH_KEY] = self._route.to_dict()
+            atomic_write(self._connection_file, orjson.dumps(data))
         return conn, control
 
     async def _forward(self, remote_ports: list[int]) -> None:

@@ -1,58 +1,72 @@
 """What the nanny and its peers say to each other: the launch configuration it reads from
-its stdin, the line it answers on its stdout, and the control messages (Jupyter messages
-signed with the kernel's key, over a ZeroMQ ROUTER socket).
+its stdin, the line it answers on its stdout, and how its control socket is protected.
 
-Control requests are ``nanny_request`` messages whose content names an ``action``
-(:data:`ACTIONS`); each is answered by one ``nanny_reply`` with ``status`` "ok" or
-"error" (with ``message``). Subscribers (``subscribe``) also get events, unasked:
-``kernel_died`` (``exit_status``, ``output_tail``, ``expected``, ``restarting``: a
-restart follows) the moment the kernel exits, and ``kernel_restarted`` (``connection``,
-without the key) after a restart.
+The control messages themselves (Jupyter messages signed with the kernel's key, over a
+ZeroMQ ROUTER socket) are :mod:`kernelkit.protocol._nanny`'s, re-exported here under the
+nanny's own short names: a client below the nanny's layer speaks them too.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kernelkit._errors import ProvisioningError
+from kernelkit.protocol import (
+    NANNY_ACTIONS,
+    NANNY_DIED,
+    NANNY_REPLY,
+    NANNY_REQUEST,
+    NANNY_RESTARTED,
+)
 from kernelkit.specs import KernelSpec
 
 __all__ = [
     "ACTIONS",
+    "CONTROL_ENCRYPTION",
     "EVENT_DIED",
     "EVENT_RESTARTED",
     "REPLY",
     "REQUEST",
     "NannyConfig",
+    "control_wants_curve",
     "spec_from_dict",
     "spec_to_dict",
 ]
 
-REQUEST = "nanny_request"
-REPLY = "nanny_reply"
-EVENT_DIED = "kernel_died"
-EVENT_RESTARTED = "kernel_restarted"
-
+REQUEST = NANNY_REQUEST
+REPLY = NANNY_REPLY
+EVENT_DIED = NANNY_DIED
+EVENT_RESTARTED = NANNY_RESTARTED
 #: What a control request may ask.
-ACTIONS = frozenset(
-    {
-        "status",  # state, pid, exit status, detached, owner
-        "interrupt",  # SIGINT to the kernel's process group
-        "signal",  # {signum}
-        "terminate",
-        "kill",
-        "shutdown_requested",  # pin the kernel's descendants before it exits by itself
-        "restart",  # {grace}: stop and start again on the same ports where free
-        "stop",  # {grace}: stop the kernel and everything it started; the nanny exits
-        "output",  # {lines}: the last lines the kernel wrote
-        "subscribe",  # events from now on
-        "detach",  # the kernel outlives its owner
-        "attach",  # {owner_pid?, detached?}: a new owner (re-attach)
-    }
-)
+ACTIONS = NANNY_ACTIONS
+
+#: How the nanny's control socket is protected: ``auto`` encrypts (CurveZMQ) whenever
+#: its address is not loopback; ``curve`` always; ``none`` never (plain text, signed).
+CONTROL_ENCRYPTION = ("auto", "curve", "none")
+
+
+def control_wants_curve(encryption: str, ip: str) -> bool:
+    """Whether the nanny's control socket on ``ip`` is a CurveZMQ server.
+
+    Raises:
+        ProvisioningError: an unknown choice.
+    """
+    if encryption not in CONTROL_ENCRYPTION:
+        raise ProvisioningError(
+            f"control_encryption must be one of {', '.join(CONTROL_ENCRYPTION)}, not {encryption!r}"
+        )
+    if encryption != "auto":
+        return encryption == "curve"
+    if ip == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return True  # a name: assume the network
 
 
 def spec_to_dict(spec: KernelSpec) -> dict[str, Any]:
@@ -107,6 +121,8 @@ class NannyConfig:
     (port mode, ip, runtime directory, timeouts, log file). ``owner_pid``: the process
     whose death stops the kernel (with the end of the nanny's stdin), after
     ``owner_grace`` seconds, unless ``detached`` or re-attached meanwhile.
+    ``control_ip`` is where the control socket listens; ``control_encryption`` (see
+    :data:`CONTROL_ENCRYPTION`) whether it is CurveZMQ-encrypted.
     """
 
     kernel_id: str
@@ -121,6 +137,7 @@ class NannyConfig:
     detached: bool = False
     owner_grace: float = 1.0
     control_ip: str = "127.0.0.1"
+    control_encryption: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +153,7 @@ class NannyConfig:
             "detached": self.detached,
             "owner_grace": self.owner_grace,
             "control_ip": self.control_ip,
+            "control_encryption": self.control_encryption,
         }
 
     @classmethod
@@ -181,4 +199,5 @@ class NannyConfig:
             detached=bool(d.get("detached", False)),
             owner_grace=float(grace),
             control_ip=str(d.get("control_ip", "127.0.0.1")),
+            control_encryption=str(d.get("control_encryption", "auto")),
         )

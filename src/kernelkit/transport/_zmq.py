@@ -73,6 +73,9 @@ _MONITORED = (
     | sum(_HANDSHAKE_FAILED)
 )
 _DROP_CHECK_DELAY = 0.25  # seconds after DISCONNECTED without a retry: dropped
+# Before any handshake succeeded, a DEALER that stops being writable is most likely a
+# failed handshake, which the IOPub monitor names; on a busy machine it may take a while.
+_UNSHAKEN_DROP_DELAY = 2.0
 
 # The heartbeat only ever carries our own short pings back.
 _HB_MAX_MESSAGE_SIZE = 64 * 1024
@@ -387,7 +390,7 @@ class ZMQTransport:
         if loop is not None and self._sockets.get(sock.name) is sock:
             # Before any handshake, a drop is more likely a failed one: give the monitor
             # time to say so (a frame over the limit can only come after a handshake).
-            delay = 0.0 if self._handshook else _DROP_CHECK_DELAY
+            delay = 0.0 if self._handshook else _UNSHAKEN_DROP_DELAY
             loop.call_later(delay, self._dropped, sock.name, sock)
 
     def _dropped(self, channel: str, which: ZMQSocket | None = None) -> None:
