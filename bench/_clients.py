@@ -200,6 +200,8 @@ class KernelkitBlocking(BlockingDriver):
     def open(self, kernel: FakeKernel) -> None:
         self.stack = ExitStack()
         self.kc = _kk.open_blocking_client(kernel.connection_file, self.stack)
+        if getattr(self.kc, "direct_io", False):
+            self.note = "shell requests do their I/O in the calling thread (direct_io)"
 
     def execute(self, code: str) -> None:
         _kk.execute_blocking(self.kc, code)

@@ -287,3 +287,22 @@ def test_what_a_direct_request_read_reaches_the_core_without_waking_it_each_time
     # The loop takes the sockets back when it needs them: a request through it works.
     kc.direct_io = False
     assert kc.kernel_info(timeout=20).msg_type == "kernel_info_reply"
+
+
+def test_another_thread_is_not_held_up_by_a_long_direct_request(
+    kc: KernelClient, lane_calls: list[str]
+) -> None:
+    sub = kc.create_subshell(timeout=20)
+    with ThreadPoolExecutor(1) as pool:
+        long = pool.submit(sub.execute, "sleep 3", timeout=30)
+        deadline = time.monotonic() + 10
+        while not kc.core.direct and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert kc.core.direct  # the subshell's request holds the lane
+        kc.kernel_info(timeout=20)  # through the loop; its reply is read by the lane
+        outputs: list[Message] = []
+        kc.execute("result main", outputs=outputs, timeout=20)  # and its idle status
+        assert not long.done()  # handed over as they came, not when the long one ended
+        assert outputs[-1].content["data"]["text/plain"] == "main"
+        assert long.result(timeout=30).content["status"] == "ok"
+    assert lane_calls[-1] == "execute_request"

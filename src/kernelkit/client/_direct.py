@@ -106,6 +106,7 @@ def call_direct(
     direct = core.direct
     direct[msg_id] = slot
     forward: list[Received] = []  # everything read here, for the core, in order
+    urgent = False  # someone else waits for something in ``forward``
     try:
         core.check_usable()  # closed, dead, refused key: what the loop's path raises
         if not lease.send("shell", msg):
@@ -118,25 +119,25 @@ def call_direct(
         live = core.handler_count() > 0  # handlers and streams want messages as they come
         # IOPub is looked at here only when this request or someone else waits for it;
         # otherwise its frames go to the loop unread (it verifies them, later).
-        iopub = wait_idle or show is not None or outputs is not None or live
-        iopub = iopub or core.pending_requests > len(direct)
+        mine = wait_idle or show is not None or outputs is not None or live
         while True:
-            items = lease.read(iopub)
+            others = core.pending_requests > len(direct)  # requests through the loop
+            urgent = urgent or others or live
+            items = lease.read(mine or others)
             if items:
                 core.heard += len(items)
                 forward.extend(items)
             if inbox:  # received by the loop (seen by the core already)
                 items = [*_take(inbox), *items]
-            foreign = False
             for channel, item in items:
                 if isinstance(item, list):
                     continue  # IOPub frames nobody waits for
                 if isinstance(item, RemoteProtocolError):
-                    foreign = True
+                    urgent = True  # the core counts refusals (a wrong key fails us too)
                     continue
                 parent = item.parent_header
                 if parent is None or parent.msg_id != msg_id:
-                    foreign = True
+                    urgent = urgent or channel != "iopub"  # another thread's reply
                     continue
                 event = tracker.receive(channel, item)
                 if isinstance(event, OutputReceived):
@@ -157,18 +158,19 @@ def call_direct(
                     answer(item)
             if slot.error is not None:
                 raise slot.error
-            if forward and (foreign or live or len(forward) > BACKLOG):
-                # Others' messages (another thread's reply, a refused one) go on now, and
-                # everything does while someone subscribes.
+            if forward and (urgent or len(forward) > BACKLOG):
                 lease.hand_over(partial(take_in, core, forward))
                 forward = []
+                urgent = False
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise expired(core.kernel_name, tracked, timeout or 0.0)
             lease.wait(left)
     finally:
         direct.pop(msg_id, None)
-        lease.end(partial(take_in, core, forward) if forward else None, len(forward))
+        urgent = urgent or core.pending_requests > 0
+        then = partial(take_in, core, forward) if forward else None
+        lease.end(then, len(forward), urgent=urgent)
 
 
 def take_in(core: ClientCore, received: list[Received]) -> None:

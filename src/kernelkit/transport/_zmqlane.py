@@ -130,11 +130,11 @@ class DirectLane:
             raise
         return Lease(self, self.transport.session, sockets)
 
-    def _end(self, lease: Lease, then: Callable[[], None] | None, count: int) -> None:
+    def _end(self, lease: Lease, then: Callable[[], None] | None, count: int, urgent: bool) -> None:
         if then is not None:
             self.pending.append(then)
             self._backlog += count
-            if self._backlog > BACKLOG:  # a tight loop of requests: hand over now
+            if urgent or self._backlog > BACKLOG:  # awaited, or a tight loop: now
                 self._backlog = 0
                 self.wake_loop()
         for sock in lease.sockets:
@@ -274,8 +274,10 @@ class Lease:
         self._lane.pending.append(then)
         self._lane.wake_loop()
 
-    def end(self, then: Callable[[], None] | None = None, count: int = 0) -> None:
+    def end(
+        self, then: Callable[[], None] | None = None, count: int = 0, *, urgent: bool = False
+    ) -> None:
         """Give the sockets back; the loop runs ``then`` (which hands over ``count``
-        messages) later, in order (see :class:`DirectLane`). The lane is free for another
-        thread at once."""
-        self._lane._end(self, then, count)
+        messages) later, in order (see :class:`DirectLane`), or soon if ``urgent``. The
+        lane is free for another thread at once."""
+        self._lane._end(self, then, count, urgent)
