@@ -85,12 +85,12 @@ class Driver:
             lane.wake_loop()
 
     def caught_up(self) -> None:
-        """Wait until the loop has taken in what direct requests read (for reads of the
-        core's state from this thread); nothing when there is nothing, or no loop."""
+        """Wait until the loop has taken in what direct requests read and reads the
+        sockets again (for reads of the core's state from this thread)."""
         lane = lane_of(self.core)
-        if lane is not None and lane.pending and self.started and not self.closed:
+        if lane is not None and lane.lent_out and self.started and not self.closed:
             with contextlib.suppress(ClientClosed, RuntimeError):
-                self.thread.call(lane.flush)
+                self.thread.call(lane.take_back)
 
     def soon(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
         """Schedule ``fn(*args)`` on the loop (one wake-up), after what direct requests

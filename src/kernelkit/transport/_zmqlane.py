@@ -142,6 +142,11 @@ class DirectLane:
         self._last_end = time.monotonic()
         self._busy.release()
 
+    @property
+    def lent_out(self) -> bool:
+        """Something is lent, parked or waiting to be handed over (any thread)."""
+        return bool(self._lent or self.pending)
+
     def flush(self) -> None:
         """Take in what borrowers read, in order (on the loop)."""
         pending = self.pending
@@ -160,11 +165,21 @@ class DirectLane:
                 self._loop.call_later(IDLE, self._tick)
                 return
             self._ticking = False
+        self.take_back()
+
+    def take_back(self) -> None:
+        """Take in what borrowers read, and watch the sockets again unless one is lent
+        now (on the loop)."""
+        with self._state:
             lent = list(self._lent.values())
             self._lent.clear()
         self.flush()
         for sock in lent:
-            sock.unpark()  # (not if lent again since: the next tick sees to it)
+            if sock.lent:  # lent again since: its lease's tick sees to it
+                with self._state:
+                    self._lent[sock.name] = sock
+            else:
+                sock.unpark()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
