@@ -1,7 +1,15 @@
-"""``python -m kernelkit.nanny``: the supervisor beside one kernel (see ``_server``)."""
+"""``python -m kernelkit.nanny``: the supervisor beside one kernel (see ``_server``).
+
+The kernel starts first (``_early``: a few imports); the rest of the nanny is imported
+while it boots.
+"""
 
 import sys
 
-from kernelkit.nanny._server import main
+from kernelkit.nanny._early import begin
 
-sys.exit(main())
+beginning = begin()
+
+from kernelkit.nanny._server import main  # noqa: E402  (after the kernel's start, on purpose)
+
+sys.exit(main(beginning))

@@ -28,10 +28,8 @@ import contextlib
 import dataclasses
 import logging
 import os
-import shutil
 import signal
 import sys
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -40,6 +38,8 @@ import zmq.asyncio
 
 from kernelkit._connection import ConnectionInfo, write_connection_file
 from kernelkit._errors import KernelError, KernelStartError, RemoteProtocolError
+from kernelkit.nanny._early import Beginning, EarlyKernel, begin
+from kernelkit.nanny._kernel import KernelUnderNanny
 from kernelkit.nanny._wire import (
     ACTIONS,
     EVENT_DIED,
@@ -49,9 +49,9 @@ from kernelkit.nanny._wire import (
     NannyConfig,
 )
 from kernelkit.protocol import Message, Session
-from kernelkit.provisioning import LocalProvisioner, launch_provisioner
+from kernelkit.provisioning import launch_provisioner
 from kernelkit.provisioning._procfs import descendants
-from kernelkit.provisioning._reaper import reap_orphans, set_child_subreaper
+from kernelkit.provisioning._reaper import reap_orphans
 from kernelkit.specs import get_kernel_spec
 
 __all__ = ["Nanny", "main"]
@@ -78,12 +78,12 @@ def _without_secret(info: ConnectionInfo) -> dict[str, Any]:
 class Nanny:
     """One kernel's supervisor (runs in the nanny process's event loop)."""
 
-    def __init__(self, config: NannyConfig) -> None:
+    def __init__(self, config: NannyConfig, *, early: EarlyKernel | None = None) -> None:
         self.config = config
         self.session = Session()  # replaced once the kernel's key exists
         spec = config.spec if config.spec is not None else get_kernel_spec(config.spec_name or "")
-        self.provisioner = _DiesWithTheNanny(
-            kernel_id=config.kernel_id, kernel_spec=spec, **config.options
+        self.provisioner = KernelUnderNanny(
+            kernel_id=config.kernel_id, kernel_spec=spec, early=early, **config.options
         )
         self.detached = config.detached
         self.info: ConnectionInfo | None = None
@@ -177,7 +177,8 @@ class Nanny:
 
     def on_child_exit(self) -> None:
         """SIGCHLD: reap adopted orphans (the kernel's own status stays for its watcher)."""
-        reap_orphans(keep=self.provisioner.pid)
+        p = self.provisioner
+        reap_orphans(keep=p.pid if p.pid is not None else p.early_pid)
 
     # ------------------------------------------------------------------ the owner
 
@@ -362,32 +363,6 @@ class Nanny:
         self._ctx.term()
 
 
-class _DiesWithTheNanny(LocalProvisioner):
-    """A LocalProvisioner whose kernel gets SIGKILL when the nanny dies (Linux's
-    parent-death signal, set by ``setpriv --pdeathsig`` just before the kernel's exec):
-    a SIGKILLed nanny cannot stop its kernel, and not every kernel watches
-    ``JPY_PARENT_PID`` (xeus-python does not). Without setpriv the kernel is launched
-    as is, and only a kernel that watches its parent stops."""
-
-    async def launch_kernel(
-        self,
-        cmd: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-    ) -> ConnectionInfo:
-        return await super().launch_kernel(_with_pdeathsig(cmd, env), env=env, cwd=cwd)
-
-
-def _with_pdeathsig(cmd: Sequence[str], env: Mapping[str, str] | None) -> Sequence[str]:
-    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-    path = (env if env is not None else os.environ).get("PATH", os.defpath)
-    if not cmd or setpriv is None or shutil.which(cmd[0], path=path) is None:
-        # (A program that cannot be found gets the launcher's own clear error.)
-        return cmd
-    return (setpriv, "--pdeathsig", "KILL", "--", *cmd)
-
-
 def kill_descendants() -> None:
     """SIGKILL every process below this one and reap them (the subreaper's last word)."""
     for st in descendants(os.getpid()):
@@ -456,19 +431,26 @@ async def _run(nanny: Nanny) -> int:
     return 0
 
 
-def main() -> int:
-    """Entry point of ``python -m kernelkit.nanny``."""
+def main(beginning: Beginning | None = None) -> int:
+    """Entry point of ``python -m kernelkit.nanny``, after :func:`~._early.begin` (the
+    configuration read, the subreaper set, maybe the kernel started already)."""
     logging.basicConfig(level=logging.WARNING, format="kernelkit.nanny: %(message)s")
-    line = sys.stdin.buffer.readline()
+    if beginning is None:
+        beginning = begin()
+    config = beginning.config
+    if config is None:
+        _answer(beginning.error or {"status": "error", "message": "no configuration"})
+        return 2
     try:
-        config = NannyConfig.from_dict(orjson.loads(line))
         nanny_loop = asyncio.new_event_loop()
         # The spec is resolved here, so a wrong name is a clear answer, not a crash.
-        nanny = Nanny(config)
-    except (orjson.JSONDecodeError, KernelError) as exc:
+        nanny = Nanny(config, early=beginning.early)
+    except KernelError as exc:
+        if beginning.early is not None:
+            beginning.early.discard()
         _answer({"status": "error", "error": type(exc).__name__, "message": str(exc)})
         return 2
-    if not set_child_subreaper():
+    if not beginning.subreaper:
         log.warning("not a child subreaper here: orphans of the kernel go to init")
     asyncio.set_event_loop(nanny_loop)
     try:
