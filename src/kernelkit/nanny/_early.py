@@ -14,12 +14,14 @@ before the kernel exists, the kernel dies with the nanny (``setpriv --pdeathsig`
 its stdout and stderr are pipes from its first byte (read once the event loop runs; the
 pipes hold what it writes meanwhile).
 
-This module imports only what that needs (no asyncio, no zmq, no entry points).
+This module imports only what that needs (no asyncio, no zmq, no entry points, and the
+standard json: orjson loads uuid, datetime and platform).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -28,8 +30,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from kernelkit._errors import KernelError
 from kernelkit._files import atomic_write
@@ -82,8 +82,8 @@ def begin() -> Beginning:
     can start this early."""
     line = sys.stdin.buffer.readline()
     try:
-        config = NannyConfig.from_dict(orjson.loads(line))
-    except (orjson.JSONDecodeError, KernelError) as exc:
+        config = NannyConfig.from_dict(json.loads(line))
+    except (ValueError, KernelError) as exc:  # (json.JSONDecodeError is a ValueError)
         return Beginning(
             None, {"status": "error", "error": type(exc).__name__, "message": str(exc)}
         )
@@ -150,7 +150,7 @@ def start_early(config: NannyConfig) -> EarlyKernel | None:
         "kernel_name": spec.name,
     }
     try:
-        atomic_write(path, orjson.dumps(info, option=orjson.OPT_INDENT_2))
+        atomic_write(path, json.dumps(info, indent=2).encode())
     except OSError:
         return None
     out_r, out_w = os.pipe2(os.O_CLOEXEC)

@@ -14,7 +14,10 @@ factory's entry points (``importlib.metadata``).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+# Not `from typing import ...`: typing alone costs more than this module (the nanny
+# imports it before it starts its kernel).
+TYPE_CHECKING = False
 
 _WHERE = {
     "DEFAULT_PROVISIONER": "kernelkit.provisioning._factory",
@@ -89,7 +92,7 @@ if TYPE_CHECKING:
     from kernelkit.provisioning._sequence import launch_provisioner as launch_provisioner
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'kernelkit.provisioning' has no attribute {name!r}")

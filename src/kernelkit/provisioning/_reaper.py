@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import secrets
 import sys
 from collections.abc import Mapping
 
@@ -53,7 +52,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 def new_tree_tag(kernel_id: str) -> str:
     """A tag for one launch of kernel ``kernel_id`` (unique even across restarts)."""
-    return f"{kernel_id}.{secrets.token_hex(6)}"
+    return f"{kernel_id}.{os.urandom(6).hex()}"
 
 
 def tag_environ(env: Mapping[str, str], tag: str) -> dict[str, str]:
