@@ -4,8 +4,9 @@ imported. Those imports then run while the kernel boots, instead of before it: t
 costs a kernel's start little more than the Python start-up it needs to exist.
 
 Only the common case starts this early: a kernel that writes its own ports back into its
-connection file (ipykernel and its kin) over tcp, unencrypted, from a kernelspec given
-whole. The file it reads and its process are then the ones the nanny's
+connection file (ipykernel and its kin) over tcp, unencrypted; its kernelspec given whole,
+or by name (a host's own, found here: that loads the spec scanner). The file it reads and
+its process are then the ones the nanny's
 :class:`~kernelkit.provisioning.LocalProvisioner` would have made (same key, same path,
 same tag, same parent-death signal); the provisioner adopts them
 (:class:`~kernelkit.nanny._kernel.KernelUnderNanny`). Any other kernel is started by the
@@ -31,12 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kernelkit import specs
 from kernelkit._errors import KernelError
 from kernelkit._files import atomic_write
 from kernelkit._jupyterpaths import jupyter_runtime_dir
 from kernelkit.nanny._wire import NannyConfig
 from kernelkit.provisioning._ports import choose_port_mode
 from kernelkit.provisioning._reaper import new_tree_tag, set_child_subreaper, tag_environ
+from kernelkit.specs._spec import KernelSpec
 
 __all__ = ["Beginning", "EarlyKernel", "begin", "pdeathsig_command", "start_early"]
 
@@ -53,6 +56,7 @@ class EarlyKernel:
     key: bytes
     connection_file: Path  # with ports 0: the kernel writes its ports back into it
     tag: str  # its tree tag (KERNELKIT_TREE)
+    spec: KernelSpec  # the one it was started from (a host's own, by name)
 
     def discard(self) -> None:
         """Kill and reap it, close its pipes, remove its file (it was not adopted)."""
@@ -91,9 +95,20 @@ def begin() -> Beginning:
     return Beginning(config, subreaper=subreaper, early=start_early(config) if subreaper else None)
 
 
-def _eligible(config: NannyConfig) -> bool:
-    spec, opts = config.spec, config.options
-    if spec is None or not spec.argv or opts.get("independent"):
+def _spec(config: NannyConfig) -> KernelSpec | None:
+    """The kernelspec given, or the one of that name here (None if there is none: the
+    provisioner's error says why)."""
+    if config.spec is not None:
+        return config.spec
+    try:
+        return specs.get_kernel_spec(config.spec_name or "")
+    except KernelError:
+        return None
+
+
+def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
+    opts = config.options
+    if not spec.argv or opts.get("independent"):
         return False
     if opts.get("transport", "tcp") != "tcp":
         return False
@@ -118,10 +133,11 @@ def _eligible(config: NannyConfig) -> bool:
 def start_early(config: NannyConfig) -> EarlyKernel | None:
     """Start the kernel now if it is the common case (module docstring); None otherwise,
     or when anything goes wrong (the provisioner then starts it, and reports the error)."""
-    if not _eligible(config) or "/" in config.kernel_id or config.kernel_id in (".", ".."):
+    if "/" in config.kernel_id or config.kernel_id in (".", ".."):
         return None
-    spec = config.spec
-    assert spec is not None
+    spec = _spec(config)
+    if spec is None or not _eligible(config, spec):
+        return None
     opts = config.options
     runtime = opts.get("runtime_dir")
     path = Path(runtime) if runtime else Path(jupyter_runtime_dir())
@@ -173,7 +189,7 @@ def start_early(config: NannyConfig) -> EarlyKernel | None:
     finally:
         os.close(out_w)
         os.close(err_w)
-    return EarlyKernel(proc, out_r, err_r, key, path, tag)
+    return EarlyKernel(proc, out_r, err_r, key, path, tag, spec)
 
 
 def pdeathsig_command(cmd: list[str] | tuple[str, ...], env: dict[str, str] | None) -> list[str]:

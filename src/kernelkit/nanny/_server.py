@@ -81,7 +81,11 @@ class Nanny:
     def __init__(self, config: NannyConfig, *, early: EarlyKernel | None = None) -> None:
         self.config = config
         self.session = Session()  # replaced once the kernel's key exists
-        spec = config.spec if config.spec is not None else get_kernel_spec(config.spec_name or "")
+        spec = config.spec
+        if early is not None:
+            spec = early.spec
+        elif spec is None:
+            spec = get_kernel_spec(config.spec_name or "")
         self.provisioner = KernelUnderNanny(
             kernel_id=config.kernel_id, kernel_spec=spec, early=early, **config.options
         )
