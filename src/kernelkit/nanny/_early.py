@@ -22,6 +22,7 @@ standard json: orjson loads uuid, datetime and platform).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import shutil
@@ -41,7 +42,15 @@ from kernelkit.provisioning._ports import choose_port_mode
 from kernelkit.provisioning._reaper import new_tree_tag, set_child_subreaper, tag_environ
 from kernelkit.specs._spec import KernelSpec
 
-__all__ = ["Beginning", "EarlyKernel", "begin", "pdeathsig_command", "start_early"]
+__all__ = [
+    "Beginning",
+    "EarlyKernel",
+    "Resolved",
+    "begin",
+    "pdeathsig_command",
+    "resolve",
+    "start_early",
+]
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -56,7 +65,6 @@ class EarlyKernel:
     key: bytes
     connection_file: Path  # with ports 0: the kernel writes its ports back into it
     tag: str  # its tree tag (KERNELKIT_TREE)
-    spec: KernelSpec  # the one it was started from (a host's own, by name)
 
     def discard(self) -> None:
         """Kill and reap it, close its pipes, remove its file (it was not adopted)."""
@@ -72,12 +80,14 @@ class EarlyKernel:
 
 @dataclass(frozen=True, slots=True)
 class Beginning:
-    """What the nanny's first moments produced: its configuration (or the error that
-    answers a bad one), whether it is a subreaper, and the kernel if it started early."""
+    """What the nanny's first moments produced: its configuration and the kernel it names
+    (or the error that answers a bad one), whether it is a subreaper, and the kernel's
+    process if it started early."""
 
     config: NannyConfig | None
     error: dict[str, Any] | None = None
     subreaper: bool = False
+    launch: Resolved | None = None
     early: EarlyKernel | None = None
 
 
@@ -88,22 +98,47 @@ def begin() -> Beginning:
     try:
         config = NannyConfig.from_dict(json.loads(line))
     except (ValueError, KernelError) as exc:  # (json.JSONDecodeError is a ValueError)
-        return Beginning(
-            None, {"status": "error", "error": type(exc).__name__, "message": str(exc)}
-        )
-    subreaper = set_child_subreaper()
-    return Beginning(config, subreaper=subreaper, early=start_early(config) if subreaper else None)
-
-
-def _spec(config: NannyConfig) -> KernelSpec | None:
-    """The kernelspec given, or the one of that name here (None if there is none: the
-    provisioner's error says why)."""
-    if config.spec is not None:
-        return config.spec
+        return Beginning(None, _error(exc))
     try:
-        return specs.get_kernel_spec(config.spec_name or "")
-    except KernelError:
-        return None
+        launch = resolve(config)
+    except KernelError as exc:
+        return Beginning(None, _error(exc))
+    subreaper = set_child_subreaper()
+    early = start_early(config, launch) if subreaper else None
+    return Beginning(config, subreaper=subreaper, launch=launch, early=early)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What the nanny launches: the kernelspec and the environment to apply it to
+    (``inherit_env``: on top of the nanny's own)."""
+
+    spec: KernelSpec
+    env: dict[str, str]
+    inherit_env: bool
+
+
+def resolve(config: NannyConfig) -> Resolved:
+    """The configuration's kernel: its spec as given, a kernelspec of this machine by
+    name, or a kernel type of this machine by id (``env/<env-id>/python3``: prepared by
+    discovery, its environment activated; only then is discovery loaded).
+
+    Raises:
+        KernelError: no such kernel here, or it cannot be launched (the message says why).
+    """
+    if config.spec is not None:
+        return Resolved(config.spec, dict(config.env), config.inherit_env)
+    name = config.spec_name or ""
+    if "/" not in name:
+        return Resolved(specs.get_kernel_spec(name), dict(config.env), config.inherit_env)
+    base = {**os.environ, **config.env} if config.inherit_env else dict(config.env)
+    host_plan = importlib.import_module("kernelkit.nanny._host_plan")
+    spec, env = host_plan.prepare_here(name, base)
+    return Resolved(spec, env, False)
+
+
+def _error(exc: Exception) -> dict[str, Any]:
+    return {"status": "error", "error": type(exc).__name__, "message": str(exc)}
 
 
 def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
@@ -130,20 +165,20 @@ def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
     return mode == "write-back"
 
 
-def start_early(config: NannyConfig) -> EarlyKernel | None:
+def start_early(config: NannyConfig, launch: Resolved) -> EarlyKernel | None:
     """Start the kernel now if it is the common case (module docstring); None otherwise,
     or when anything goes wrong (the provisioner then starts it, and reports the error)."""
     if "/" in config.kernel_id or config.kernel_id in (".", ".."):
         return None
-    spec = _spec(config)
-    if spec is None or not _eligible(config, spec):
+    spec = launch.spec
+    if not _eligible(config, spec):
         return None
     opts = config.options
     runtime = opts.get("runtime_dir")
     path = Path(runtime) if runtime else Path(jupyter_runtime_dir())
     path = path / f"kernel-{config.kernel_id}.json"
     key = os.urandom(32).hex().encode("ascii")
-    base = dict(config.env) if not config.inherit_env else {**os.environ, **config.env}
+    base = {**os.environ, **launch.env} if launch.inherit_env else dict(launch.env)
     env = spec.format_env(base)
     cmd = [os.path.expanduser(a) for a in spec.format_argv(connection_file=path)]
     cmd.extend(config.extra_arguments)
@@ -189,7 +224,7 @@ def start_early(config: NannyConfig) -> EarlyKernel | None:
     finally:
         os.close(out_w)
         os.close(err_w)
-    return EarlyKernel(proc, out_r, err_r, key, path, tag, spec)
+    return EarlyKernel(proc, out_r, err_r, key, path, tag)
 
 
 def pdeathsig_command(cmd: list[str] | tuple[str, ...], env: dict[str, str] | None) -> list[str]:

@@ -38,7 +38,7 @@ import zmq.asyncio
 
 from kernelkit._connection import ConnectionInfo, write_connection_file
 from kernelkit._errors import KernelError, KernelStartError, RemoteProtocolError
-from kernelkit.nanny._early import Beginning, EarlyKernel, begin
+from kernelkit.nanny._early import Beginning, EarlyKernel, Resolved, begin, resolve
 from kernelkit.nanny._kernel import KernelUnderNanny
 from kernelkit.nanny._wire import (
     ACTIONS,
@@ -52,7 +52,6 @@ from kernelkit.protocol import Message, Session
 from kernelkit.provisioning import launch_provisioner
 from kernelkit.provisioning._procfs import descendants
 from kernelkit.provisioning._reaper import reap_orphans
-from kernelkit.specs import get_kernel_spec
 
 __all__ = ["Nanny", "main"]
 
@@ -78,16 +77,18 @@ def _without_secret(info: ConnectionInfo) -> dict[str, Any]:
 class Nanny:
     """One kernel's supervisor (runs in the nanny process's event loop)."""
 
-    def __init__(self, config: NannyConfig, *, early: EarlyKernel | None = None) -> None:
+    def __init__(
+        self,
+        config: NannyConfig,
+        *,
+        launch: Resolved | None = None,
+        early: EarlyKernel | None = None,
+    ) -> None:
         self.config = config
         self.session = Session()  # replaced once the kernel's key exists
-        spec = config.spec
-        if early is not None:
-            spec = early.spec
-        elif spec is None:
-            spec = get_kernel_spec(config.spec_name or "")
+        self.launch = launch if launch is not None else resolve(config)
         self.provisioner = KernelUnderNanny(
-            kernel_id=config.kernel_id, kernel_spec=spec, early=early, **config.options
+            kernel_id=config.kernel_id, kernel_spec=self.launch.spec, early=early, **config.options
         )
         self.detached = config.detached
         self.info: ConnectionInfo | None = None
@@ -130,8 +131,8 @@ class Nanny:
         c = self.config
         info = await launch_provisioner(
             self.provisioner,
-            env=c.env,
-            inherit_env=c.inherit_env,
+            env=self.launch.env,
+            inherit_env=self.launch.inherit_env,
             cwd=c.cwd,
             extra_arguments=c.extra_arguments,
             restart=restart,
@@ -448,7 +449,7 @@ def main(beginning: Beginning | None = None) -> int:
     try:
         nanny_loop = asyncio.new_event_loop()
         # The spec is resolved here, so a wrong name is a clear answer, not a crash.
-        nanny = Nanny(config, early=beginning.early)
+        nanny = Nanny(config, launch=beginning.launch, early=beginning.early)
     except KernelError as exc:
         if beginning.early is not None:
             beginning.early.discard()
