@@ -16,6 +16,7 @@ import pytest
 from kernelkit import KernelStartError, read_connection_file
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.nanny._early import resolve, start_early
+from kernelkit.nanny._prepare import prepare_early
 from kernelkit.nanny._wire import NannyConfig
 from kernelkit.provisioning._reaper import TREE_ENV
 from kernelkit.specs import KernelSpec
@@ -56,7 +57,7 @@ def test_an_early_kernel_gets_what_its_provisioner_would_give(tmp_path: Path) ->
     early = start_early(config, resolve(config))
     assert early is not None
     try:
-        assert early.connection_file == tmp_path / f"kernel-{config.kernel_id}.json"
+        assert Path(early.connection_file) == tmp_path / f"kernel-{config.kernel_id}.json"
         info = read_connection_file(early.connection_file)  # mode 0600, or it fails
         assert info.key == early.key
         assert not info.ports_chosen  # ports 0: the kernel writes its own back
@@ -71,7 +72,7 @@ def test_an_early_kernel_gets_what_its_provisioner_would_give(tmp_path: Path) ->
     finally:
         early.discard()
     assert early.popen.returncode is not None
-    assert not early.connection_file.exists()
+    assert not os.path.exists(early.connection_file)
 
 
 @pytest.mark.parametrize(
@@ -102,6 +103,21 @@ sys.stdout.flush()
 print("last words on stderr", file=sys.stderr)
 sys.exit(3)
 """
+
+
+def test_the_owner_prepares_the_launch_for_a_nanny_here(tmp_path: Path) -> None:
+    config = _config(_spec("pass"), tmp_path)
+    block = prepare_early(config)
+    assert block is not None
+    assert block["kernel_id"] == config.kernel_id
+    assert block["cmd"][1:3] == ["-c", "pass"]
+    assert block["env"]["KK_EARLY"] == "1"
+    info = read_connection_file(block["connection_file"])
+    assert info.key.decode() == block["key"]
+    assert not info.ports_chosen
+    # A named kernelspec (a host's own) is found, and prepared, by the nanny there.
+    named = NannyConfig(kernel_id="k", spec=None, spec_name="python3", env={})
+    assert prepare_early(named) is None
 
 
 async def test_an_early_kernels_output_is_kept_from_its_first_byte(

@@ -422,10 +422,11 @@ async def test_a_multi_kernel_manager_runs_one_here_and_one_on_the_host(
     host: SecondHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kernelkit.manager import AsyncMultiKernelManager
-    from kernelkit.nanny import HostRegistry
+    from kernelkit.nanny import HostRegistry, SSHProvider
 
     monkeypatch.setenv("KERNELKIT_HOSTS_DIR", str(tmp_path / "hosts"))
     HostRegistry().add(host.host)
+    await asyncio.to_thread(SSHProvider().refresh)  # (what `kernelkit hosts add` does)
     mkm = AsyncMultiKernelManager()
     try:
         here, there = await asyncio.gather(

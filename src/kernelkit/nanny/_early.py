@@ -1,34 +1,28 @@
-"""The nanny's first moments: read the launch configuration, become a child subreaper and
-start the kernel, before the rest of the nanny (asyncio, ZeroMQ, the provisioner) is
-imported. Those imports then run while the kernel boots, instead of before it: the nanny
-costs a kernel's start little more than the Python start-up it needs to exist.
+"""The nanny's start, before its heavy imports: the configuration read and its kernel
+found, and the kernel started if its owner did not start it already
+(:mod:`kernelkit.nanny._first`). The rest of the nanny (asyncio, ZeroMQ, the provisioner)
+is imported while the kernel boots, instead of before it.
 
 Only the common case starts this early: a kernel that writes its own ports back into its
-connection file (ipykernel and its kin) over tcp, unencrypted; its kernelspec given whole,
-or by name (a host's own, found here: that loads the spec scanner). The file it reads and
-its process are then the ones the nanny's
-:class:`~kernelkit.provisioning.LocalProvisioner` would have made (same key, same path,
-same tag, same parent-death signal); the provisioner adopts them
-(:class:`~kernelkit.nanny._kernel.KernelUnderNanny`). Any other kernel is started by the
-provisioner itself, as before. The guarantees do not move: the nanny is a subreaper
-before the kernel exists, the kernel dies with the nanny (``setpriv --pdeathsig``), and
-its stdout and stderr are pipes from its first byte (read once the event loop runs; the
-pipes hold what it writes meanwhile).
+connection file (ipykernel and its kin) over tcp, unencrypted. Its file and process are
+the ones the nanny's :class:`~kernelkit.provisioning.LocalProvisioner` would have made
+(same key, same path, same tag, same parent-death signal), and the provisioner adopts
+them (:class:`~kernelkit.nanny._kernel.KernelUnderNanny`). Any other kernel is started by
+the provisioner, as before. The owner on this machine prepares the launch itself
+(:func:`early_launch`, from :mod:`kernelkit.nanny._prepare`), so the nanny starts the
+kernel before even this module is imported; a nanny on another host (its kernelspec
+named, found there) prepares it here.
 
-This module imports only what that needs (no asyncio, no zmq, no entry points, and the
-standard json: orjson loads uuid, datetime and platform).
+This module imports what that needs (no asyncio, no zmq, no entry points, and the
+standard json: orjson loads uuid, datetime and platform); discovery only for a host's
+environment (``env/<env-id>/<name>``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
-import shutil
-import signal
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,45 +31,22 @@ from kernelkit import specs
 from kernelkit._errors import KernelError
 from kernelkit._files import atomic_write
 from kernelkit._jupyterpaths import jupyter_runtime_dir
+from kernelkit.nanny._first import EarlyKernel, First, spawn_early
 from kernelkit.nanny._wire import NannyConfig
 from kernelkit.provisioning._ports import choose_port_mode
-from kernelkit.provisioning._reaper import new_tree_tag, set_child_subreaper, tag_environ
 from kernelkit.specs._spec import KernelSpec
 
 __all__ = [
     "Beginning",
-    "EarlyKernel",
+    "EarlyLaunch",
     "Resolved",
     "begin",
-    "pdeathsig_command",
+    "early_launch",
     "resolve",
     "start_early",
 ]
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-@dataclass(frozen=True, slots=True)
-class EarlyKernel:
-    """A kernel started before the nanny's provisioner existed, for it to adopt."""
-
-    popen: subprocess.Popen[bytes]
-    stdout: int  # read ends of its output pipes (the capture takes them over)
-    stderr: int
-    key: bytes
-    connection_file: Path  # with ports 0: the kernel writes its ports back into it
-    tag: str  # its tree tag (KERNELKIT_TREE)
-
-    def discard(self) -> None:
-        """Kill and reap it, close its pipes, remove its file (it was not adopted)."""
-        proc = self.popen
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):  # (gone between poll and kill)
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        for fd in (self.stdout, self.stderr):
-            os.close(fd)
-        self.connection_file.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,21 +62,24 @@ class Beginning:
     early: EarlyKernel | None = None
 
 
-def begin() -> Beginning:
-    """Read the configuration line from stdin, become a subreaper, start the kernel if it
-    can start this early."""
-    line = sys.stdin.buffer.readline()
+def begin(first: First) -> Beginning:
+    """Read the configuration, find its kernel, start it now if nobody did yet."""
+    early = first.early
+    if first.request is None:
+        return Beginning(None, {"status": "error", "error": "ProvisioningError",
+                                "message": first.error})  # fmt: skip
     try:
-        config = NannyConfig.from_dict(json.loads(line))
-    except (ValueError, KernelError) as exc:  # (json.JSONDecodeError is a ValueError)
-        return Beginning(None, _error(exc))
-    try:
+        config = NannyConfig.from_dict(first.request)
         launch = resolve(config)
     except KernelError as exc:
-        return Beginning(None, _error(exc))
-    subreaper = set_child_subreaper()
-    early = start_early(config, launch) if subreaper else None
-    return Beginning(config, subreaper=subreaper, launch=launch, early=early)
+        if early is not None:
+            early.discard()
+        return Beginning(
+            None, {"status": "error", "error": type(exc).__name__, "message": str(exc)}
+        )
+    if early is None and first.subreaper:
+        early = start_early(config, launch)
+    return Beginning(config, subreaper=first.subreaper, launch=launch, early=early)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +111,27 @@ def resolve(config: NannyConfig) -> Resolved:
     return Resolved(spec, env, False)
 
 
-def _error(exc: Exception) -> dict[str, Any]:
-    return {"status": "error", "error": type(exc).__name__, "message": str(exc)}
+@dataclass(frozen=True, slots=True)
+class EarlyLaunch:
+    """An early start, prepared: the command, environment and directory of the kernel,
+    its key and its connection file (written, ports 0)."""
+
+    cmd: list[str]
+    env: dict[str, str]
+    cwd: str | None
+    key: bytes
+    connection_file: Path
+
+    def to_dict(self, kernel_id: str) -> dict[str, Any]:
+        """The ``"early"`` block of the nanny's request (:mod:`kernelkit.nanny._first`)."""
+        return {
+            "cmd": self.cmd,
+            "env": self.env,
+            "cwd": self.cwd,
+            "key": self.key.decode("ascii"),
+            "connection_file": str(self.connection_file),
+            "kernel_id": kernel_id,
+        }
 
 
 def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
@@ -165,10 +158,12 @@ def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
     return mode == "write-back"
 
 
-def start_early(config: NannyConfig, launch: Resolved) -> EarlyKernel | None:
-    """Start the kernel now if it is the common case (module docstring); None otherwise,
-    or when anything goes wrong (the provisioner then starts it, and reports the error)."""
-    if "/" in config.kernel_id or config.kernel_id in (".", ".."):
+def early_launch(config: NannyConfig, launch: Resolved) -> EarlyLaunch | None:
+    """Prepare the early start of the configuration's kernel (module docstring): write
+    its connection file and say how to start it; None if it is not the common case, or
+    the file cannot be written (the provisioner then does it all, and says what fails)."""
+    kernel_id = config.kernel_id
+    if "/" in kernel_id or kernel_id in ("", ".", ".."):
         return None
     spec = launch.spec
     if not _eligible(config, spec):
@@ -176,17 +171,12 @@ def start_early(config: NannyConfig, launch: Resolved) -> EarlyKernel | None:
     opts = config.options
     runtime = opts.get("runtime_dir")
     path = Path(runtime) if runtime else Path(jupyter_runtime_dir())
-    path = path / f"kernel-{config.kernel_id}.json"
+    path = path / f"kernel-{kernel_id}.json"
     key = os.urandom(32).hex().encode("ascii")
     base = {**os.environ, **launch.env} if launch.inherit_env else dict(launch.env)
     env = spec.format_env(base)
     cmd = [os.path.expanduser(a) for a in spec.format_argv(connection_file=path)]
     cmd.extend(config.extra_arguments)
-    if shutil.which(cmd[0], path=env.get("PATH", os.defpath)) is None:
-        return None
-    tag = new_tree_tag(config.kernel_id)
-    env = tag_environ(env, tag)
-    env["JPY_PARENT_PID"] = str(os.getpid())
     # The connection file as LocalProvisioner writes it in write-back mode: ports 0.
     info = {
         "shell_port": 0,
@@ -204,37 +194,24 @@ def start_early(config: NannyConfig, launch: Resolved) -> EarlyKernel | None:
         atomic_write(path, json.dumps(info, indent=2).encode())
     except OSError:
         return None
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    try:
-        proc = subprocess.Popen(
-            pdeathsig_command(cmd, env),
-            stdin=subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=err_w,
-            env=env,
-            cwd=config.cwd,
-            start_new_session=True,
-        )
-    except OSError:
-        for fd in (out_r, err_r):
-            os.close(fd)
-        path.unlink(missing_ok=True)
+    return EarlyLaunch(cmd, env, config.cwd, key, path)
+
+
+def start_early(config: NannyConfig, launch: Resolved) -> EarlyKernel | None:
+    """Prepare and start the kernel now, if it is the common case (module docstring);
+    None otherwise, or when anything goes wrong (the provisioner then starts it, and
+    reports the error)."""
+    prepared = early_launch(config, launch)
+    if prepared is None:
         return None
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-    return EarlyKernel(proc, out_r, err_r, key, path, tag)
-
-
-def pdeathsig_command(cmd: list[str] | tuple[str, ...], env: dict[str, str] | None) -> list[str]:
-    """``cmd`` run by ``setpriv --pdeathsig KILL``: the kernel gets SIGKILL when the nanny
-    dies (Linux's parent-death signal, set just before the kernel's exec), since a
-    SIGKILLed nanny cannot stop it and not every kernel watches ``JPY_PARENT_PID``
-    (xeus-python does not). Without setpriv, or for a program that cannot be found (the
-    launcher's own error says so), ``cmd`` as is."""
-    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-    path = (env if env is not None else os.environ).get("PATH", os.defpath)
-    if not cmd or setpriv is None or shutil.which(cmd[0], path=path) is None:
-        return list(cmd)
-    return [setpriv, "--pdeathsig", "KILL", "--", *cmd]
+    early = spawn_early(
+        prepared.cmd,
+        prepared.env,
+        cwd=prepared.cwd,
+        key=prepared.key,
+        connection_file=str(prepared.connection_file),
+        kernel_id=config.kernel_id,
+    )
+    if early is None:
+        prepared.connection_file.unlink(missing_ok=True)
+    return early

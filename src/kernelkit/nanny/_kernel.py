@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelkit._connection import ConnectionInfo
-from kernelkit.nanny._early import EarlyKernel, pdeathsig_command
+from kernelkit.nanny._first import EarlyKernel, pdeathsig_command
 from kernelkit.provisioning import LocalProvisioner
 from kernelkit.provisioning._ports import PortMode
 
@@ -41,11 +41,15 @@ class KernelUnderNanny(LocalProvisioner):
 
     def _prepare_files(self, mode: PortMode) -> Path:
         early = self._early
-        if early is None or mode != "write-back" or self._connection_file != early.connection_file:
+        if (
+            early is None
+            or mode != "write-back"
+            or self._connection_file != Path(early.connection_file)
+        ):
             self.discard_early()
             return super()._prepare_files(mode)
         self._prepared = self._base_info()  # what the early kernel was given: ports 0
-        return early.connection_file
+        return Path(early.connection_file)
 
     def _spawn(self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> None:
         early, self._early = self._early, None

@@ -38,7 +38,8 @@ import zmq.asyncio
 
 from kernelkit._connection import ConnectionInfo, write_connection_file
 from kernelkit._errors import KernelError, KernelStartError, RemoteProtocolError
-from kernelkit.nanny._early import Beginning, EarlyKernel, Resolved, begin, resolve
+from kernelkit.nanny._early import Beginning, Resolved, begin, resolve
+from kernelkit.nanny._first import EarlyKernel, first_moment
 from kernelkit.nanny._kernel import KernelUnderNanny
 from kernelkit.nanny._wire import (
     ACTIONS,
@@ -441,7 +442,7 @@ def main(beginning: Beginning | None = None) -> int:
     configuration read, the subreaper set, maybe the kernel started already)."""
     logging.basicConfig(level=logging.WARNING, format="kernelkit.nanny: %(message)s")
     if beginning is None:
-        beginning = begin()
+        beginning = begin(first_moment())
     config = beginning.config
     if config is None:
         _answer(beginning.error or {"status": "error", "message": "no configuration"})

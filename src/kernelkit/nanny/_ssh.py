@@ -154,9 +154,14 @@ class SSHProvisioner(NannyProvisioner):
         )
 
     async def _spawn_nanny(
-        self, cmd: Sequence[str], env: Mapping[str, str] | None, config: NannyConfig
+        self,
+        cmd: Sequence[str],
+        env: Mapping[str, str] | None,
+        config: NannyConfig,
+        *,
+        early: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        ready = await super()._spawn_nanny(cmd, env, config)
+        ready = await super()._spawn_nanny(cmd, env, config, early=early)
         if ready.get("error") == "NoSuchKernel" and await asyncio.to_thread(self._relist):
             # The kernel was listed from a stale listing: it is refreshed now.
             ready["message"] = (
