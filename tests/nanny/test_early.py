@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,18 @@ def _environ(pid: int) -> dict[str, str]:
 
 
 def test_an_early_kernel_gets_what_its_provisioner_would_give(tmp_path: Path) -> None:
-    config = _config(_spec("import time; time.sleep(60)"), tmp_path)
+    code = "import sys, time; open(sys.argv[1] + '.up', 'w').close(); time.sleep(60)"
+    config = _config(_spec(code), tmp_path)
     early = start_early(config, resolve(config))
     assert early is not None
     try:
+        # Its environment is its own once it runs (before the exec it is ours).
+        up = Path(early.connection_file + ".up")
+        for _ in range(600):
+            if up.exists() or early.popen.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert up.exists(), "the kernel did not start"
         assert Path(early.connection_file) == tmp_path / f"kernel-{config.kernel_id}.json"
         info = read_connection_file(early.connection_file)  # mode 0600, or it fails
         assert info.key == early.key

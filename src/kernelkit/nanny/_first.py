@@ -20,25 +20,41 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
-from kernelkit.provisioning._reaper import new_tree_tag, set_child_subreaper, tag_environ
+from kernelkit.provisioning._treetag import new_tree_tag, set_child_subreaper, tag_environ
+
+# Not typing, not dataclasses (with inspect and ast, they cost more than the rest here).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 __all__ = ["EarlyKernel", "First", "first_moment", "pdeathsig_command", "spawn_early"]
 
 
-@dataclass(frozen=True, slots=True)
 class EarlyKernel:
-    """A kernel started before the nanny's provisioner existed, for it to adopt."""
+    """A kernel started before the nanny's provisioner existed, for it to adopt: its
+    process, the read ends of its output pipes (the capture takes them over), its key,
+    its connection file (ports 0: the kernel writes its ports back into it) and its tree
+    tag (``KERNELKIT_TREE``)."""
 
-    popen: subprocess.Popen[bytes]
-    stdout: int  # read ends of its output pipes (the capture takes them over)
-    stderr: int
-    key: bytes
-    connection_file: str  # with ports 0: the kernel writes its ports back into it
-    tag: str  # its tree tag (KERNELKIT_TREE)
+    __slots__ = ("connection_file", "key", "popen", "stderr", "stdout", "tag")
+
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        stdout: int,
+        stderr: int,
+        key: bytes,
+        connection_file: str,
+        tag: str,
+    ) -> None:
+        self.popen = popen
+        self.stdout = stdout
+        self.stderr = stderr
+        self.key = key
+        self.connection_file = connection_file
+        self.tag = tag
 
     def discard(self) -> None:
         """Kill and reap it, close its pipes, remove its file (it was not adopted)."""
@@ -53,15 +69,24 @@ class EarlyKernel:
             os.unlink(self.connection_file)
 
 
-@dataclass(frozen=True, slots=True)
 class First:
     """The request (None if it is not a JSON object: ``error`` says why), whether the
     nanny is a subreaper, and the kernel if its owner prepared the launch."""
 
-    request: dict[str, Any] | None
-    error: str = ""
-    subreaper: bool = False
-    early: EarlyKernel | None = None
+    __slots__ = ("early", "error", "request", "subreaper")
+
+    def __init__(
+        self,
+        request: dict[str, Any] | None,
+        error: str = "",
+        *,
+        subreaper: bool = False,
+        early: EarlyKernel | None = None,
+    ) -> None:
+        self.request = request
+        self.error = error
+        self.subreaper = subreaper
+        self.early = early
 
 
 def first_moment() -> First:
