@@ -442,3 +442,43 @@ async def test_a_multi_kernel_manager_runs_one_here_and_one_on_the_host(
                 assert reply.content["status"] == "ok"
     finally:
         await mkm.shutdown_all(now=True)
+
+
+def test_hosts_add_lists_the_host_and_kernelkit_list_shows_it_without_ssh(
+    host: SecondHost, tmp_path: Path
+) -> None:
+    """`kernelkit hosts add` asks the host for its kernels and keeps them; `kernelkit
+    list` then shows them even with the host unreachable (it never runs ssh)."""
+    import json
+    import sys
+
+    h = host.host
+    env = {**os.environ, "KERNELKIT_HOSTS_DIR": str(tmp_path / "hosts")}
+
+    def kk(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kernelkit", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    added = kk("hosts", "add", "second", h.url, "--python", h.python,
+               "--ssh-config", str(h.ssh_config))  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "second: " in added.stdout, added.stdout
+    assert "listed" in added.stdout, added.stdout
+    host.link(False)
+    try:
+        listed = kk("list", "--json")
+    finally:
+        host.link(True)
+    assert listed.returncode == 0, listed.stderr
+    ids = json.loads(listed.stdout)["kernelspecs"]
+    assert "ssh/second/python3" in ids, sorted(ids)
+    assert ids["ssh/second/python3"]["healthy"]
+    refreshed = kk("hosts", "refresh")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert kk("hosts", "remove", "second").returncode == 0
+    assert not (tmp_path / "hosts" / "listings" / "second.json").exists()
