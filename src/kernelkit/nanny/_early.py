@@ -29,7 +29,6 @@ from typing import Any
 
 from kernelkit import specs
 from kernelkit._errors import KernelError
-from kernelkit._files import atomic_write
 from kernelkit._jupyterpaths import jupyter_runtime_dir
 from kernelkit.nanny._first import EarlyKernel, First, spawn_early
 from kernelkit.nanny._wire import NannyConfig
@@ -114,13 +113,15 @@ def resolve(config: NannyConfig) -> Resolved:
 @dataclass(frozen=True, slots=True)
 class EarlyLaunch:
     """An early start, prepared: the command, environment and directory of the kernel,
-    its key and its connection file (written, ports 0)."""
+    its key, and its connection file (ports 0) with the text to write there (the nanny
+    writes it, just before it starts the kernel)."""
 
     cmd: list[str]
     env: dict[str, str]
     cwd: str | None
     key: bytes
     connection_file: Path
+    content: str
 
     def to_dict(self, kernel_id: str) -> dict[str, Any]:
         """The ``"early"`` block of the nanny's request (:mod:`kernelkit.nanny._first`)."""
@@ -130,6 +131,7 @@ class EarlyLaunch:
             "cwd": self.cwd,
             "key": self.key.decode("ascii"),
             "connection_file": str(self.connection_file),
+            "content": self.content,
             "kernel_id": kernel_id,
         }
 
@@ -159,9 +161,8 @@ def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
 
 
 def early_launch(config: NannyConfig, launch: Resolved) -> EarlyLaunch | None:
-    """Prepare the early start of the configuration's kernel (module docstring): write
-    its connection file and say how to start it; None if it is not the common case, or
-    the file cannot be written (the provisioner then does it all, and says what fails)."""
+    """Prepare the early start of the configuration's kernel (module docstring); None if
+    it is not the common case (the provisioner then does it all)."""
     kernel_id = config.kernel_id
     if "/" in kernel_id or kernel_id in ("", ".", ".."):
         return None
@@ -190,11 +191,7 @@ def early_launch(config: NannyConfig, launch: Resolved) -> EarlyLaunch | None:
         "signature_scheme": "hmac-sha256",
         "kernel_name": spec.name,
     }
-    try:
-        atomic_write(path, json.dumps(info, indent=2).encode())
-    except OSError:
-        return None
-    return EarlyLaunch(cmd, env, config.cwd, key, path)
+    return EarlyLaunch(cmd, env, config.cwd, key, path, json.dumps(info, indent=2))
 
 
 def start_early(config: NannyConfig, launch: Resolved) -> EarlyKernel | None:
@@ -204,14 +201,12 @@ def start_early(config: NannyConfig, launch: Resolved) -> EarlyKernel | None:
     prepared = early_launch(config, launch)
     if prepared is None:
         return None
-    early = spawn_early(
+    return spawn_early(
         prepared.cmd,
         prepared.env,
         cwd=prepared.cwd,
         key=prepared.key,
         connection_file=str(prepared.connection_file),
+        content=prepared.content,
         kernel_id=config.kernel_id,
     )
-    if early is None:
-        prepared.connection_file.unlink(missing_ok=True)
-    return early

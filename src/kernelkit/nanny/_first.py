@@ -108,6 +108,7 @@ def _start_prepared(block: object) -> EarlyKernel | None:
         return None
     cmd, env, cwd = block.get("cmd"), block.get("env"), block.get("cwd")
     key, path, kernel_id = block.get("key"), block.get("connection_file"), block.get("kernel_id")
+    content = block.get("content")
     if not (
         isinstance(cmd, list)
         and cmd
@@ -118,10 +119,17 @@ def _start_prepared(block: object) -> EarlyKernel | None:
         and isinstance(key, str)
         and isinstance(path, str)
         and isinstance(kernel_id, str)
+        and isinstance(content, str)
     ):
         return None  # (the owner's bug; the provisioner starts the kernel instead)
     return spawn_early(
-        cmd, env, cwd=cwd, key=key.encode("ascii"), connection_file=path, kernel_id=kernel_id
+        cmd,
+        env,
+        cwd=cwd,
+        key=key.encode("ascii"),
+        connection_file=path,
+        content=content,
+        kernel_id=kernel_id,
     )
 
 
@@ -132,11 +140,14 @@ def spawn_early(
     cwd: str | None,
     key: bytes,
     connection_file: str,
+    content: str,
     kernel_id: str,
 ) -> EarlyKernel | None:
-    """Start the kernel (its connection file written already); None if it cannot be
-    started here (the provisioner then tries, and says why)."""
+    """Write the kernel's connection file (``content``) and start the kernel; None if it
+    cannot be done here (the provisioner then tries, and says why)."""
     if shutil.which(cmd[0], path=env.get("PATH", os.defpath)) is None:
+        return None
+    if not _write_private(connection_file, content):
         return None
     tag = new_tree_tag(kernel_id)
     environ = tag_environ(env, tag)
@@ -156,11 +167,32 @@ def spawn_early(
     except OSError:
         for fd in (out_r, err_r):
             os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(connection_file)
         return None
     finally:
         os.close(out_w)
         os.close(err_w)
     return EarlyKernel(proc, out_r, err_r, key, connection_file, tag)
+
+
+def _write_private(path: str, content: str) -> bool:
+    """Write ``path`` atomically with mode 0600 (its directory made 0700 if missing), as
+    connection files are written; False if it cannot be."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, content.encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        return False
+    return True
 
 
 def pdeathsig_command(cmd: Sequence[str], env: Mapping[str, str] | None) -> list[str]:
