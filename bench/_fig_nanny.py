@@ -11,6 +11,10 @@ adds to kernelkit's own launch). One sample:
   manager's pidfd without one). The client's heartbeat limit is set long (30 s), so
   what is timed is the notice, not the heartbeat.
 
+The nanny starts an ipykernel-like kernel before its own imports (its owner prepares
+the launch: ``kernelkit.nanny._prepare``, ``_first``), so what it adds is about one
+Python start-up and the CPU its imports take while the kernel boots.
+
 There is no jupyter_client side: it has no nanny.
 """
 

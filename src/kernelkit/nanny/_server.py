@@ -3,7 +3,9 @@
 It reads a :class:`~kernelkit.nanny._wire.NannyConfig` (one JSON line) from its stdin,
 makes itself a child subreaper, launches the kernel with a
 :class:`~kernelkit.provisioning.LocalProvisioner` (kernel-chosen ports, captured output,
-whole-tree stop), binds its control socket, records that address in the kernel's
+whole-tree stop; an ipykernel-like kernel is started before this module is even
+imported, by ``_first``/``_early``, and adopted by that provisioner), binds its control
+socket, records that address in the kernel's
 connection file (``kernelkit_nanny``) and answers one JSON line on its stdout: the
 connection information and the control address, or the start error.
 
