@@ -41,6 +41,7 @@ FIGURES: dict[str, tuple[int, str, str]] = {
     "nanny": (10, "bench._fig_nanny", "start-to-ready and death notice through the nanny"),
     "notebook": (11, "bench._fig_notebook", "a 50-cell notebook: kernelkit run, nbclient on both"),
     "sandbox": (12, "bench._fig_sandbox", "sandboxed start, ipc vs tcp execute, sandboxed pool"),
+    "ssh": (13, "bench._fig_ssh", "start-to-ready on a second host over ssh vs by hand"),
 }
 
 

@@ -57,6 +57,8 @@ class SecondHost:
             "  GlobalKnownHostsFile /dev/null\n"
             "  StrictHostKeyChecking yes\n"
             "  PasswordAuthentication no\n"
+            # The tests' own environment locations reach the host's kernelkit.
+            "  SendEnv KERNELKIT_ENV_PREFIXES\n"
         )
         return path
 
@@ -130,7 +132,7 @@ def second_host(tmp: Path) -> Iterator[SecondHost]:
             "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
             f"PidFile {d / 'sshd.pid'}\nLogLevel ERROR\n"
             # The test machine's environment for the remote side (its Jupyter paths).
-            "PermitUserEnvironment no\nAcceptEnv KERNELKIT_TEST_SESSION\n"
+            "PermitUserEnvironment no\nAcceptEnv KERNELKIT_TEST_SESSION KERNELKIT_ENV_PREFIXES\n"
         )
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         sshd = subprocess.Popen(

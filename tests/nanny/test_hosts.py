@@ -13,6 +13,7 @@ import pytest
 from kernelkit import ProvisioningError
 from kernelkit.nanny import HostRegistry
 from kernelkit.nanny._hosts import parse_ssh_url
+from kernelkit.nanny._ssh_listing import ListingCache, cached_kernels
 
 
 def kk(d: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -27,7 +28,15 @@ def kk(d: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_add_list_remove(tmp_path: Path) -> None:
-    r = kk(tmp_path, "add", "gpu", "ssh://me@gpu.example:2222", "--python", "/opt/py/bin/python")
+    r = kk(
+        tmp_path,
+        "add",
+        "gpu",
+        "ssh://me@gpu.example:2222",
+        "--python",
+        "/opt/py/bin/python",
+        "--no-refresh",
+    )
     assert r.returncode == 0, r.stderr
     listed = json.loads(kk(tmp_path, "list", "--json").stdout)
     assert listed == {
@@ -40,7 +49,7 @@ def test_add_list_remove(tmp_path: Path) -> None:
         }
     }
     assert (tmp_path / "hosts.json").stat().st_mode & 0o777 == 0o600
-    assert kk(tmp_path, "add", "gpu", "ssh://other").returncode == 2  # taken
+    assert kk(tmp_path, "add", "gpu", "ssh://other", "--no-refresh").returncode == 2  # taken
     assert kk(tmp_path, "remove", "gpu").returncode == 0
     assert "No hosts registered" in kk(tmp_path, "list").stdout
 
@@ -74,3 +83,58 @@ def test_a_broken_hosts_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "hosts.json").write_text("{not json")
     with pytest.raises(ProvisioningError, match=r"hosts\.json: not a kernelkit hosts file"):
         HostRegistry(tmp_path).load()
+
+
+def test_listing_reads_the_cache_and_never_runs_ssh(tmp_path: Path) -> None:
+    registry = HostRegistry(tmp_path)
+    gpu = parse_ssh_url("gpu", "ssh://me@gpu.example")
+    registry.add(gpu)
+    cache = ListingCache(tmp_path / "listings")
+    (kt,) = cached_kernels([gpu], cache)
+    assert kt.name == "gpu"
+    assert "not listed yet: run `kernelkit hosts refresh gpu`" in kt.problems[0]
+
+    spec = {
+        "name": "python3",
+        "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3",
+        "language": "python",
+        "metadata": {},
+    }
+    env_id = "env/work-1a2b3c4d/python3"
+    cache.write(
+        gpu,
+        {
+            "kernels": [
+                {"id": "spec/python3", "display_name": "Python 3", "spec": spec, "problems": []},
+                {"id": env_id, "display_name": "Python (work)", "spec": spec, "problems": []},
+                {"id": "env/broken-00/none", "spec": None, "problems": ["no python"]},
+            ],
+            "problems": [],
+        },
+    )
+    assert (cache.directory / "gpu.json").stat().st_mode & 0o777 == 0o600
+    types = {t.name: t for t in cached_kernels([gpu], cache)}
+    assert sorted(types) == ["gpu/env/work-1a2b3c4d/python3", "gpu/python3"]
+    config = types["gpu/env/work-1a2b3c4d/python3"].metadata["kernel_provisioner"]["config"]
+    assert config == {"host": "gpu", "remote_kernel": env_id}
+    assert (
+        types["gpu/python3"].metadata["kernel_provisioner"]["config"]["remote_kernel"] == "python3"
+    )
+
+    # Registered differently since (another address): the old listing is not used.
+    moved = parse_ssh_url("gpu", "ssh://me@gpu2.example")
+    (kt,) = cached_kernels([moved], cache)
+    assert "not listed yet" in kt.problems[0]
+
+    cache.write(gpu, {"error": "Permission denied (publickey)."})
+    (kt,) = cached_kernels([gpu], cache)
+    assert "Permission denied" in kt.problems[0]
+    assert "kernelkit hosts refresh gpu" in kt.problems[0]
+
+
+def test_refresh_of_an_unknown_host_names_the_known_ones(tmp_path: Path) -> None:
+    HostRegistry(tmp_path).add(parse_ssh_url("one", "ssh://one"))
+    r = kk(tmp_path, "refresh", "two")
+    assert r.returncode == 3
+    assert "no host named 'two' (registered: one)" in r.stderr

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,7 +235,14 @@ async def test_the_hosts_kernelspecs_are_listed_and_launch_there(
 
     monkeypatch.setenv("KERNELKIT_HOSTS_DIR", str(tmp_path / "hosts"))
     HostRegistry().add(host.host)
-    types = {t.name: t for t in await asyncio.to_thread(SSHProvider().find_kernels)}
+    listed = {t.name for t in await asyncio.to_thread(SSHProvider().refresh)}
+    # Listing reads what the refresh kept: it runs no ssh (the link is cut meanwhile).
+    host.link(False)
+    try:
+        types = {t.name: t for t in await asyncio.to_thread(SSHProvider().find_kernels)}
+    finally:
+        host.link(True)
+    assert set(types) == listed
     assert "second/python3" in types, sorted(types)
     kt = types["second/python3"]
     assert kt.healthy, kt.problems
@@ -252,14 +260,80 @@ async def test_the_hosts_kernelspecs_are_listed_and_launch_there(
         await km.shutdown_kernel(now=True)
 
 
-async def test_an_unreachable_host_is_listed_with_its_reason(host: SecondHost) -> None:
+async def test_an_unreachable_host_is_listed_with_its_reason(
+    host: SecondHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kernelkit.nanny import SSHProvider
 
+    monkeypatch.setenv("KERNELKIT_HOSTS_DIR", str(tmp_path / "hosts"))
     gone_host = dataclasses.replace(host.host, name="nowhere", hostname="10.213.255.254")
-    (kt,) = await asyncio.to_thread(SSHProvider(hosts=[gone_host], timeout=2.0).find_kernels)
+    provider = SSHProvider(hosts=[gone_host], timeout=2.0)
+    (kt,) = await asyncio.to_thread(provider.refresh)
     assert kt.name == "nowhere"
     assert not kt.healthy
     assert "host 'nowhere'" in kt.problems[0]
+    (kept,) = await asyncio.to_thread(provider.find_kernels)
+    assert kept.name == "nowhere"
+    assert "when last asked" in kept.problems[0]
+
+
+async def test_a_hosts_environments_are_listed_and_launch_there_activated(
+    host: SecondHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An environment on the host (found there through KERNELKIT_ENV_PREFIXES, which ssh
+    passes on) is listed as ssh/second/env/<env-id>/python3 and its kernel runs there
+    in it, activated."""
+    from kernelkit.nanny import HostRegistry, SSHProvider
+
+    prefix = _venv_with_ipykernel(tmp_path / "hostenv")
+    monkeypatch.setenv("KERNELKIT_ENV_PREFIXES", str(prefix))
+    monkeypatch.setenv("KERNELKIT_HOSTS_DIR", str(tmp_path / "hosts"))
+    HostRegistry().add(host.host)
+    types = await asyncio.to_thread(SSHProvider().refresh)
+    found = [
+        t for t in types if t.name.startswith("second/env/") and t.spec is not None
+        and t.spec.argv[0].startswith(str(prefix))
+    ]  # fmt: skip
+    assert len(found) == 1, [(t.name, t.spec and t.spec.argv) for t in types]
+    (kt,) = found
+    assert kt.healthy, kt.problems
+    assert kt.spec is not None
+    km = AsyncKernelManager(kernel_spec=kt.spec)
+    await km.start_kernel()
+    try:
+        async with km.client() as kc:
+            await kc.wait_for_ready(timeout=60)
+            outputs: list[Any] = []
+            reply = await kc.execute(
+                "import os, sys; print(sys.prefix, os.environ.get('VIRTUAL_ENV'))",
+                outputs=outputs,
+                timeout=30,
+            )
+            assert reply.content["status"] == "ok"
+        text = "".join(str(m.content.get("text", "")) for m in outputs)
+        assert text.split() == [str(prefix), str(prefix)]
+    finally:
+        await km.shutdown_kernel(now=True)
+
+
+def _venv_with_ipykernel(prefix: Path) -> Path:
+    """A venv without pip that sees this one's packages (a .pth file) and says it has
+    ipykernel (its dist-info, linked): an environment with a kernel, made in a second."""
+    import site
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(prefix)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    ours = Path(site.getsitepackages()[0])
+    (theirs,) = prefix.glob("lib/python3*/site-packages")
+    (theirs / "_kk_parent.pth").write_text(f"{ours}\n")
+    (info,) = ours.glob("ipykernel-*.dist-info")
+    (theirs / info.name).symlink_to(info)
+    return prefix
 
 
 async def test_measure_start_to_ready_against_a_kernel_started_by_hand_over_ssh(
@@ -349,10 +423,11 @@ async def test_a_multi_kernel_manager_runs_one_here_and_one_on_the_host(
     host: SecondHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kernelkit.manager import AsyncMultiKernelManager
-    from kernelkit.nanny import HostRegistry
+    from kernelkit.nanny import HostRegistry, SSHProvider
 
     monkeypatch.setenv("KERNELKIT_HOSTS_DIR", str(tmp_path / "hosts"))
     HostRegistry().add(host.host)
+    await asyncio.to_thread(SSHProvider().refresh)  # (what `kernelkit hosts add` does)
     mkm = AsyncMultiKernelManager()
     try:
         here, there = await asyncio.gather(
@@ -488,3 +563,43 @@ async def test_a_new_process_reattaches_to_a_detached_kernel_through_its_own_tun
         assert await gone([kernel, nanny], within=15)  # stopped from the new process
     finally:
         await p.cleanup()
+
+
+def test_hosts_add_lists_the_host_and_kernelkit_list_shows_it_without_ssh(
+    host: SecondHost, tmp_path: Path
+) -> None:
+    """`kernelkit hosts add` asks the host for its kernels and keeps them; `kernelkit
+    list` then shows them even with the host unreachable (it never runs ssh)."""
+    import json
+    import sys
+
+    h = host.host
+    env = {**os.environ, "KERNELKIT_HOSTS_DIR": str(tmp_path / "hosts")}
+
+    def kk(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kernelkit", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    added = kk("hosts", "add", "second", h.url, "--python", h.python,
+               "--ssh-config", str(h.ssh_config))  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "second: " in added.stdout, added.stdout
+    assert "listed" in added.stdout, added.stdout
+    host.link(False)
+    try:
+        listed = kk("list", "--json")
+    finally:
+        host.link(True)
+    assert listed.returncode == 0, listed.stderr
+    ids = json.loads(listed.stdout)["kernelspecs"]
+    assert "ssh/second/python3" in ids, sorted(ids)
+    assert ids["ssh/second/python3"]["healthy"]
+    refreshed = kk("hosts", "refresh")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert kk("hosts", "remove", "second").returncode == 0
+    assert not (tmp_path / "hosts" / "listings" / "second.json").exists()

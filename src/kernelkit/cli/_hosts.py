@@ -1,5 +1,5 @@
-"""``kernelkit hosts add|list|remove``: the machines kernelkit runs kernels on over SSH
-(``ssh/<host>/<kernel>``, through a nanny there).
+"""``kernelkit hosts add|list|refresh|remove``: the machines kernelkit runs kernels on over
+SSH (``ssh/<host>/<kernel>``, through a nanny there).
 
 Declared and implemented here (one module, registered in ``_app`` with ``add_typer``);
 the registry is imported only when a command runs. Nothing secret is stored: ssh uses
@@ -21,17 +21,20 @@ __all__ = ["hosts_app"]
 hosts_app = typer.Typer(
     name="hosts",
     help=(
-        "Machines kernelkit starts kernels on over SSH (ids ssh/<host>/<kernelspec>), each "
-        "under a nanny on that machine; kernelkit must be installed there.\n\n"
+        "Machines kernelkit starts kernels on over SSH (ids ssh/<host>/<kernelspec> and "
+        "ssh/<host>/env/<env-id>/<name>), each under a nanny on that machine; kernelkit "
+        "must be installed there. Their kernels are listed when a host is added and by "
+        "`kernelkit hosts refresh`, and kept: `kernelkit list` never waits on ssh.\n\n"
         "Stored in the Jupyter config directory (kernelkit/hosts.json; $KERNELKIT_HOSTS_DIR "
         "overrides it). Only the address, the Python to run and an optional ssh_config "
         "file are stored: ssh logs in with your keys or agent (BatchMode), never a "
         "password.\n\n"
         f"Exit status: 0 on success, {EXIT_FAILED} when the hosts file cannot be read or "
-        f"written, {EXIT_NOT_FOUND} when `remove` is given an unknown name, {EXIT_USAGE} on "
-        "bad input."
+        "written or `refresh` could not list a host (`add` registers it anyway), "
+        f"{EXIT_NOT_FOUND} when `remove` or `refresh` is given an unknown name, {EXIT_USAGE} "
+        "on bad input."
     ),
-    short_help="SSH hosts to run kernels on: add, list, remove.",
+    short_help="SSH hosts to run kernels on: add, list, refresh, remove.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -60,8 +63,15 @@ def add(
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace a host of the same name.")
     ] = False,
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh/--no-refresh",
+            help="List the host's kernels now, over ssh (else: `kernelkit hosts refresh`).",
+        ),
+    ] = True,
 ) -> None:
-    """Register a host (nothing is contacted yet)."""
+    """Register a host, and list its kernels (kept for `kernelkit list`)."""
     from kernelkit.nanny._hosts import HostConfigError, HostRegistry, parse_ssh_url
 
     try:
@@ -71,6 +81,44 @@ def add(
     except HostConfigError as exc:
         _error(str(exc), EXIT_USAGE)
     typer.echo(f"added host {host.name} at {host.url} (python: {host.python})")
+    if refresh:
+        _refresh([host.name])
+
+
+def _refresh(names: list[str] | None) -> bool:
+    """List the hosts' kernels over ssh and say what each offers; False if one failed."""
+    from kernelkit.nanny._hosts import HostConfigError
+    from kernelkit.nanny._ssh_listing import ORIGIN_HOST
+    from kernelkit.nanny._ssh_provider import SSHProvider
+
+    try:
+        types = SSHProvider().refresh(names)
+    except HostConfigError as exc:
+        _error(str(exc), EXIT_NOT_FOUND if "no host named" in str(exc) else EXIT_FAILED)
+    ok = True
+    counts: dict[str, int] = {}
+    for t in types:
+        if t.origin == ORIGIN_HOST:
+            ok = False
+            typer.echo(f"{t.name}: could not list its kernels: {t.problems[0]}", err=True)
+        else:
+            host = t.name.split("/", 1)[0]
+            counts[host] = counts.get(host, 0) + 1
+    for host, n in sorted(counts.items()):
+        typer.echo(f"{host}: {n} kernel{'s' if n != 1 else ''} listed")
+    return ok
+
+
+@hosts_app.command("refresh")
+def refresh_hosts(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Hosts to ask (default: every one).")
+    ] = None,
+) -> None:
+    """Ask the hosts for their kernels (kernelspecs and environments) over ssh, and keep
+    the answers: `kernelkit list` shows them without contacting any host."""
+    if not _refresh(names or None):
+        raise typer.Exit(EXIT_FAILED)
 
 
 @hosts_app.command("list")
@@ -107,9 +155,11 @@ def list_hosts(
 def remove(name: Annotated[str, typer.Argument(help="The host's name.")]) -> None:
     """Forget a host."""
     from kernelkit.nanny._hosts import HostConfigError, HostRegistry
+    from kernelkit.nanny._ssh_listing import ListingCache
 
     try:
         HostRegistry().remove(name)
+        ListingCache().remove(name)
     except HostConfigError as exc:
         unknown = "no host named" in str(exc)
         _error(str(exc), EXIT_NOT_FOUND if unknown else EXIT_FAILED)

@@ -15,7 +15,10 @@ this file too, and must not pay for the client to start its kernel sooner.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+# Not `from typing import ...`: typing alone costs more than this module (the nanny
+# imports it before it starts its kernel).
+TYPE_CHECKING = False
 
 _WHERE = {
     "ACTIONS": "kernelkit.nanny._wire",
@@ -56,7 +59,7 @@ if TYPE_CHECKING:
     from kernelkit.transport._nanny import NannyControl as NannyControl
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'kernelkit.nanny' has no attribute {name!r}")

@@ -17,6 +17,7 @@ import orjson
 
 from kernelkit._connection import ConnectionInfo, connection_file_path
 from kernelkit._errors import KernelError, KernelStartError, ProvisioningError
+from kernelkit.nanny._prepare import prepare_early
 from kernelkit.nanny._wire import EVENT_DIED, EVENT_RESTARTED, NannyConfig, control_wants_curve
 from kernelkit.provisioning import (
     EXIT_STATUS_UNKNOWN,
@@ -209,8 +210,15 @@ class NannyProvisioner(KernelProvisionerBase):
         self._keep_nanny = False
         env_k, cwd_k, extra = self._params
         config = self._nanny_config(env_k, cwd_k, extra)
-        ready = await self._spawn_nanny(cmd, env, config)
+        # The kernel's launch prepared here, so the nanny starts it before its imports.
+        early = prepare_early(config)
+        try:
+            ready = await self._spawn_nanny(cmd, env, config, early=early)
+        except BaseException:
+            _forget_early(early)
+            raise
         if ready.get("status") != "ok":
+            _forget_early(early)  # (a nanny that failed may not have got to it)
             message = str(ready.get("message", "the nanny failed"))
             err = KernelStartError(self._describe_failure(message))
             err.exit_code = ready.get("exit_code")
@@ -237,7 +245,12 @@ class NannyProvisioner(KernelProvisionerBase):
         return info
 
     async def _spawn_nanny(
-        self, cmd: Sequence[str], env: Mapping[str, str] | None, config: NannyConfig
+        self,
+        cmd: Sequence[str],
+        env: Mapping[str, str] | None,
+        config: NannyConfig,
+        *,
+        early: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         err_r, err_w = OutputCapture.new_pipe()
@@ -258,7 +271,10 @@ class NannyProvisioner(KernelProvisionerBase):
         self._nanny_watch = ExitWatch(handle, popen=proc, loop=loop)
         assert proc.stdin is not None
         assert proc.stdout is not None
-        proc.stdin.write(orjson.dumps(config.to_dict()) + b"\n")
+        request = config.to_dict()
+        if early is not None:
+            request["early"] = early
+        proc.stdin.write(orjson.dumps(request) + b"\n")
         proc.stdin.flush()  # stdin stays open: its end tells the nanny we are gone
         line = await self._read_line(proc.stdout.fileno(), self._startup_timeout + _NANNY_START)
         if not line:
@@ -502,6 +518,13 @@ class NannyProvisioner(KernelProvisionerBase):
             handle = open_pid(self.nanny_pid)
             if handle is not None:
                 self._nanny_watch = ExitWatch(handle, popen=None, loop=loop)
+
+
+def _forget_early(early: dict[str, Any] | None) -> None:
+    """Remove the connection file prepared for a nanny that did not start its kernel."""
+    if early is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(early["connection_file"])
 
 
 # Nannies let go of by disconnect(), until they exit and are reaped.

@@ -3,7 +3,9 @@
 It reads a :class:`~kernelkit.nanny._wire.NannyConfig` (one JSON line) from its stdin,
 makes itself a child subreaper, launches the kernel with a
 :class:`~kernelkit.provisioning.LocalProvisioner` (kernel-chosen ports, captured output,
-whole-tree stop), binds its control socket, records that address in the kernel's
+whole-tree stop; an ipykernel-like kernel is started before this module is even
+imported, by ``_first``/``_early``, and adopted by that provisioner), binds its control
+socket, records that address in the kernel's
 connection file (``kernelkit_nanny``) and answers one JSON line on its stdout: the
 connection information and the control address, or the start error.
 
@@ -28,10 +30,8 @@ import contextlib
 import dataclasses
 import logging
 import os
-import shutil
 import signal
 import sys
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -45,6 +45,9 @@ from kernelkit._errors import (
     ProvisioningError,
     RemoteProtocolError,
 )
+from kernelkit.nanny._early import Beginning, Resolved, begin, resolve
+from kernelkit.nanny._first import EarlyKernel, first_moment
+from kernelkit.nanny._kernel import KernelUnderNanny
 from kernelkit.nanny._wire import (
     ACTIONS,
     EVENT_DIED,
@@ -55,10 +58,9 @@ from kernelkit.nanny._wire import (
     control_wants_curve,
 )
 from kernelkit.protocol import Message, Session
-from kernelkit.provisioning import LocalProvisioner, launch_provisioner
+from kernelkit.provisioning import launch_provisioner
 from kernelkit.provisioning._procfs import descendants
-from kernelkit.provisioning._reaper import reap_orphans, set_child_subreaper
-from kernelkit.specs import get_kernel_spec
+from kernelkit.provisioning._reaper import reap_orphans
 
 __all__ = ["Nanny", "main"]
 
@@ -84,12 +86,18 @@ def _without_secret(info: ConnectionInfo) -> dict[str, Any]:
 class Nanny:
     """One kernel's supervisor (runs in the nanny process's event loop)."""
 
-    def __init__(self, config: NannyConfig) -> None:
+    def __init__(
+        self,
+        config: NannyConfig,
+        *,
+        launch: Resolved | None = None,
+        early: EarlyKernel | None = None,
+    ) -> None:
         self.config = config
         self.session = Session()  # replaced once the kernel's key exists
-        spec = config.spec if config.spec is not None else get_kernel_spec(config.spec_name or "")
-        self.provisioner = _DiesWithTheNanny(
-            kernel_id=config.kernel_id, kernel_spec=spec, **config.options
+        self.launch = launch if launch is not None else resolve(config)
+        self.provisioner = KernelUnderNanny(
+            kernel_id=config.kernel_id, kernel_spec=self.launch.spec, early=early, **config.options
         )
         self.detached = config.detached
         self.info: ConnectionInfo | None = None
@@ -135,8 +143,8 @@ class Nanny:
         c = self.config
         info = await launch_provisioner(
             self.provisioner,
-            env=c.env,
-            inherit_env=c.inherit_env,
+            env=self.launch.env,
+            inherit_env=self.launch.inherit_env,
             cwd=c.cwd,
             extra_arguments=c.extra_arguments,
             restart=restart,
@@ -186,7 +194,8 @@ class Nanny:
 
     def on_child_exit(self) -> None:
         """SIGCHLD: reap adopted orphans (the kernel's own status stays for its watcher)."""
-        reap_orphans(keep=self.provisioner.pid)
+        p = self.provisioner
+        reap_orphans(keep=p.pid if p.pid is not None else p.early_pid)
 
     # ------------------------------------------------------------------ the owner
 
@@ -396,32 +405,6 @@ def _make_curve_server(router: zmq.Socket[Any], config: NannyConfig) -> bytes:
     return public
 
 
-class _DiesWithTheNanny(LocalProvisioner):
-    """A LocalProvisioner whose kernel gets SIGKILL when the nanny dies (Linux's
-    parent-death signal, set by ``setpriv --pdeathsig`` just before the kernel's exec):
-    a SIGKILLed nanny cannot stop its kernel, and not every kernel watches
-    ``JPY_PARENT_PID`` (xeus-python does not). Without setpriv the kernel is launched
-    as is, and only a kernel that watches its parent stops."""
-
-    async def launch_kernel(
-        self,
-        cmd: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-    ) -> ConnectionInfo:
-        return await super().launch_kernel(_with_pdeathsig(cmd, env), env=env, cwd=cwd)
-
-
-def _with_pdeathsig(cmd: Sequence[str], env: Mapping[str, str] | None) -> Sequence[str]:
-    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-    path = (env if env is not None else os.environ).get("PATH", os.defpath)
-    if not cmd or setpriv is None or shutil.which(cmd[0], path=path) is None:
-        # (A program that cannot be found gets the launcher's own clear error.)
-        return cmd
-    return (setpriv, "--pdeathsig", "KILL", "--", *cmd)
-
-
 def kill_descendants() -> None:
     """SIGKILL every process below this one and reap them (the subreaper's last word)."""
     for st in descendants(os.getpid()):
@@ -490,19 +473,26 @@ async def _run(nanny: Nanny) -> int:
     return 0
 
 
-def main() -> int:
-    """Entry point of ``python -m kernelkit.nanny``."""
+def main(beginning: Beginning | None = None) -> int:
+    """Entry point of ``python -m kernelkit.nanny``, after :func:`~._early.begin` (the
+    configuration read, the subreaper set, maybe the kernel started already)."""
     logging.basicConfig(level=logging.WARNING, format="kernelkit.nanny: %(message)s")
-    line = sys.stdin.buffer.readline()
+    if beginning is None:
+        beginning = begin(first_moment())
+    config = beginning.config
+    if config is None:
+        _answer(beginning.error or {"status": "error", "message": "no configuration"})
+        return 2
     try:
-        config = NannyConfig.from_dict(orjson.loads(line))
         nanny_loop = asyncio.new_event_loop()
         # The spec is resolved here, so a wrong name is a clear answer, not a crash.
-        nanny = Nanny(config)
-    except (orjson.JSONDecodeError, KernelError) as exc:
+        nanny = Nanny(config, launch=beginning.launch, early=beginning.early)
+    except KernelError as exc:
+        if beginning.early is not None:
+            beginning.early.discard()
         _answer({"status": "error", "error": type(exc).__name__, "message": str(exc)})
         return 2
-    if not set_child_subreaper():
+    if not beginning.subreaper:
         log.warning("not a child subreaper here: orphans of the kernel go to init")
     asyncio.set_event_loop(nanny_loop)
     try:

@@ -30,7 +30,7 @@ import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +41,7 @@ from kernelkit._errors import KernelStartError, ProvisioningError
 from kernelkit._files import atomic_write
 from kernelkit.nanny._hosts import Host, HostRegistry
 from kernelkit.nanny._provisioner import NannyProvisioner
+from kernelkit.nanny._ssh_listing import refresh_hosts
 from kernelkit.nanny._ssh_tunnel import SSH_KEY, SSHRoute
 from kernelkit.nanny._wire import NannyConfig
 from kernelkit.specs import KernelSpec
@@ -159,6 +160,34 @@ class SSHProvisioner(NannyProvisioner):
             control_ip=str(options.get("ip", "127.0.0.1")),
             control_encryption=config.control_encryption,
         )
+
+    async def _spawn_nanny(
+        self,
+        cmd: Sequence[str],
+        env: Mapping[str, str] | None,
+        config: NannyConfig,
+        *,
+        early: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        ready = await super()._spawn_nanny(cmd, env, config, early=early)
+        if ready.get("error") == "NoSuchKernel" and await asyncio.to_thread(self._relist):
+            # The kernel was listed from a stale listing: it is refreshed now.
+            ready["message"] = (
+                f"{ready.get('message')}; the host's kernel listing was out of date and is "
+                "refreshed (`kernelkit list` shows what the host has now)"
+            )
+        return ready
+
+    def _relist(self) -> bool:
+        """Refresh this host's cached kernel listing, if it is a registered host."""
+        try:
+            registered = HostRegistry().load().get(self.host.name)
+        except ProvisioningError:
+            return False
+        if registered != self.host:
+            return False
+        refresh_hosts([self.host], timeout=_FORWARD_TIMEOUT)
+        return True
 
     def _describe_failure(self, message: str) -> str:
         said = " ".join(self._stderr.tail(20)) if self._stderr is not None else ""

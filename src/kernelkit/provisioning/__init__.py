@@ -5,28 +5,42 @@ The provisioner API as jupyter_client documents it (:class:`KernelProvisionerBas
 kernel-chosen ports, event-driven exit, captured output and whole-group shutdown; the
 one launch sequence every manager runs (:func:`launch_provisioner`) and the one factory
 of this process (:func:`default_factory`).
+
+Names load on first use: importing one small module of this package (the nanny starts
+its kernel with a few of them before it loads the rest) must not load them all, nor the
+factory's entry points (``importlib.metadata``).
 """
 
-from kernelkit.provisioning._base import KernelProvisionerBase, LaunchParams, base_environ
-from kernelkit.provisioning._capture import OutputCapture
-from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN
-from kernelkit.provisioning._factory import (
-    DEFAULT_PROVISIONER,
-    ENTRY_POINT_GROUP,
-    KernelProvisionerFactory,
-    default_factory,
-)
-from kernelkit.provisioning._launcher import launch_kernel
-from kernelkit.provisioning._local import LocalProvisioner
-from kernelkit.provisioning._ports import PORT_MODES, PortMode, choose_port_mode
-from kernelkit.provisioning._sandbox import SandboxProvisioner
-from kernelkit.provisioning._sandbox_options import (
-    SandboxChoice,
-    SandboxOptions,
-    check_sandbox_choice,
-    sandboxed_launch,
-)
-from kernelkit.provisioning._sequence import launch_provisioner
+from __future__ import annotations
+
+import importlib
+
+# Not `from typing import ...`: typing alone costs more than this module (the nanny
+# imports it before it starts its kernel).
+TYPE_CHECKING = False
+
+_WHERE = {
+    "DEFAULT_PROVISIONER": "kernelkit.provisioning._factory",
+    "ENTRY_POINT_GROUP": "kernelkit.provisioning._factory",
+    "EXIT_STATUS_UNKNOWN": "kernelkit.provisioning._exitwatch",
+    "KernelProvisionerBase": "kernelkit.provisioning._base",
+    "KernelProvisionerFactory": "kernelkit.provisioning._factory",
+    "LaunchParams": "kernelkit.provisioning._base",
+    "LocalProvisioner": "kernelkit.provisioning._local",
+    "OutputCapture": "kernelkit.provisioning._capture",
+    "PORT_MODES": "kernelkit.provisioning._ports",
+    "PortMode": "kernelkit.provisioning._ports",
+    "SandboxChoice": "kernelkit.provisioning._sandbox_options",
+    "SandboxOptions": "kernelkit.provisioning._sandbox_options",
+    "SandboxProvisioner": "kernelkit.provisioning._sandbox",
+    "base_environ": "kernelkit.provisioning._base",
+    "check_sandbox_choice": "kernelkit.provisioning._sandbox_options",
+    "choose_port_mode": "kernelkit.provisioning._ports",
+    "default_factory": "kernelkit.provisioning._factory",
+    "launch_kernel": "kernelkit.provisioning._launcher",
+    "launch_provisioner": "kernelkit.provisioning._sequence",
+    "sandboxed_launch": "kernelkit.provisioning._sandbox_options",
+}
 
 __all__ = [
     "DEFAULT_PROVISIONER",
@@ -50,3 +64,42 @@ __all__ = [
     "launch_provisioner",
     "sandboxed_launch",
 ]
+
+if TYPE_CHECKING:
+    from kernelkit.provisioning._base import KernelProvisionerBase as KernelProvisionerBase
+    from kernelkit.provisioning._base import LaunchParams as LaunchParams
+    from kernelkit.provisioning._base import base_environ as base_environ
+    from kernelkit.provisioning._capture import OutputCapture as OutputCapture
+    from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN as EXIT_STATUS_UNKNOWN
+    from kernelkit.provisioning._factory import DEFAULT_PROVISIONER as DEFAULT_PROVISIONER
+    from kernelkit.provisioning._factory import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
+    from kernelkit.provisioning._factory import (
+        KernelProvisionerFactory as KernelProvisionerFactory,
+    )
+    from kernelkit.provisioning._factory import default_factory as default_factory
+    from kernelkit.provisioning._launcher import launch_kernel as launch_kernel
+    from kernelkit.provisioning._local import LocalProvisioner as LocalProvisioner
+    from kernelkit.provisioning._ports import PORT_MODES as PORT_MODES
+    from kernelkit.provisioning._ports import PortMode as PortMode
+    from kernelkit.provisioning._ports import choose_port_mode as choose_port_mode
+    from kernelkit.provisioning._sandbox import SandboxProvisioner as SandboxProvisioner
+    from kernelkit.provisioning._sandbox_options import SandboxChoice as SandboxChoice
+    from kernelkit.provisioning._sandbox_options import SandboxOptions as SandboxOptions
+    from kernelkit.provisioning._sandbox_options import (
+        check_sandbox_choice as check_sandbox_choice,
+    )
+    from kernelkit.provisioning._sandbox_options import sandboxed_launch as sandboxed_launch
+    from kernelkit.provisioning._sequence import launch_provisioner as launch_provisioner
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kernelkit.provisioning' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

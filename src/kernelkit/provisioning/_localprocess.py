@@ -135,6 +135,12 @@ class LocalProcess(KernelProvisionerBase):
             independent=self._independent,
             kernel_name=self.kernel_spec.name,
         )
+        self._adopt(proc, tag)
+
+    def _adopt(self, proc: subprocess.Popen[bytes], tag: str) -> None:
+        """Watch a kernel process just started (our child, leading its own session, its
+        environment tagged with ``tag``, its output read by the capture)."""
+        loop = asyncio.get_running_loop()
         handle = open_pid(proc.pid) or PidHandle(proc.pid, None, None)
         self.process = proc
         self.pid = proc.pid

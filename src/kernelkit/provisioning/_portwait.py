@@ -130,6 +130,10 @@ async def await_ports(
         if listener is not None:
             listener.registered.add_done_callback(on_registration)
         watch = spawn()
+        if file_watch is not None:
+            # A process that ran before the watch (one adopted by the nanny's provisioner)
+            # may have written its ports already.
+            on_file_change()
         if mode == "parent":
             probe = HeartbeatProbe(prepared.url("hb"), curve_serverkey=prepared.curve_publickey)
             probe.answered.add_done_callback(on_heartbeat)

@@ -28,14 +28,17 @@ enter it before exec; the tag works for any user and covers the escapes seen in 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
-import secrets
-import sys
-from collections.abc import Mapping
 
 from kernelkit.provisioning._procfs import ProcStat, proc_stat
+
+# Re-exported: the tag and the subreaper, light enough for the nanny's first moment.
+from kernelkit.provisioning._treetag import (
+    TREE_ENV,
+    new_tree_tag,
+    set_child_subreaper,
+    tag_environ,
+)
 
 __all__ = [
     "TREE_ENV",
@@ -46,22 +49,7 @@ __all__ = [
     "tagged_processes",
 ]
 
-#: The environment variable that marks every process of one kernel launch.
-TREE_ENV = "KERNELKIT_TREE"
 _PROC = "/proc"
-_PR_SET_CHILD_SUBREAPER = 36
-
-
-def new_tree_tag(kernel_id: str) -> str:
-    """A tag for one launch of kernel ``kernel_id`` (unique even across restarts)."""
-    return f"{kernel_id}.{secrets.token_hex(6)}"
-
-
-def tag_environ(env: Mapping[str, str], tag: str) -> dict[str, str]:
-    """``env`` with the launch's tag added (what the kernel process is started with)."""
-    tagged = dict(env)
-    tagged[TREE_ENV] = tag
-    return tagged
 
 
 def _has_tag(pid: int, needle: bytes) -> bool:
@@ -103,21 +91,6 @@ def tagged_processes(tag: str, *, since: int | None = None) -> list[ProcStat]:
         if _has_tag(pid, needle):
             found.append(st)
     return found
-
-
-def set_child_subreaper() -> bool:
-    """Make this process adopt the orphans below it (Linux ``PR_SET_CHILD_SUBREAPER``).
-
-    Returns False where the system has no such thing. Only for a process whose every
-    child is its own business (the nanny): it must then reap them, see :func:`reap_orphans`.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
 
 
 def reap_orphans(keep: int | None = None) -> list[tuple[int, int]]:

@@ -13,48 +13,71 @@ Differences from jupyter_client's KernelSpecManager, on purpose:
   (jupyter_client: whichever ``os.listdir`` returns last).
 """
 
-from kernelkit.specs._check import connection_file_problem
-from kernelkit.specs._paths import (
-    kernel_spec_dirs,
-    prefix_kernels_dir,
-    system_kernels_dir,
-    user_kernels_dir,
-)
-from kernelkit.specs._provisioner import (
-    DEFAULT_PROVISIONER,
-    JUPYTER_BRIDGE,
-    JUPYTER_PROVISIONERS,
-    installed_provisioners,
-    provisioner_choice,
-    provisioner_problem,
-)
-from kernelkit.specs._scan import (
-    check_kernel_json,
-    find_kernel_specs,
-    get_kernel_spec,
-    is_valid_kernel_name,
-    load_kernel_spec,
-    scan_kernel_specs,
-)
-from kernelkit.specs._spec import KernelSpec, is_bare_python
+import importlib
 
-# Installing loads on first use (shutil and its compression modules cost more than a
-# listing); the TYPE_CHECKING import is its mirror for type checkers.
+# Names load on first use: the nanny reads a KernelSpec (``_spec``) before it starts its
+# kernel, without the scanning, paths and installing modules. The TYPE_CHECKING block is
+# the table's mirror for type checkers.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from kernelkit.specs._check import connection_file_problem
     from kernelkit.specs._install import install_kernel_spec, remove_kernel_spec
+    from kernelkit.specs._paths import (
+        kernel_spec_dirs,
+        prefix_kernels_dir,
+        system_kernels_dir,
+        user_kernels_dir,
+    )
+    from kernelkit.specs._provisioner import (
+        DEFAULT_PROVISIONER,
+        JUPYTER_BRIDGE,
+        JUPYTER_PROVISIONERS,
+        installed_provisioners,
+        provisioner_choice,
+        provisioner_problem,
+    )
+    from kernelkit.specs._scan import (
+        check_kernel_json,
+        find_kernel_specs,
+        get_kernel_spec,
+        is_valid_kernel_name,
+        load_kernel_spec,
+        scan_kernel_specs,
+    )
+    from kernelkit.specs._spec import KernelSpec, is_bare_python
 
-_LAZY = {"install_kernel_spec", "remove_kernel_spec"}
+_WHERE = {
+    "connection_file_problem": "_check",
+    "install_kernel_spec": "_install",
+    "remove_kernel_spec": "_install",
+    "kernel_spec_dirs": "_paths",
+    "prefix_kernels_dir": "_paths",
+    "system_kernels_dir": "_paths",
+    "user_kernels_dir": "_paths",
+    "DEFAULT_PROVISIONER": "_provisioner",
+    "JUPYTER_BRIDGE": "_provisioner",
+    "JUPYTER_PROVISIONERS": "_provisioner",
+    "installed_provisioners": "_provisioner",
+    "provisioner_choice": "_provisioner",
+    "provisioner_problem": "_provisioner",
+    "check_kernel_json": "_scan",
+    "find_kernel_specs": "_scan",
+    "get_kernel_spec": "_scan",
+    "is_valid_kernel_name": "_scan",
+    "load_kernel_spec": "_scan",
+    "scan_kernel_specs": "_scan",
+    "KernelSpec": "_spec",
+    "is_bare_python": "_spec",
+}
 
 
 def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        from kernelkit.specs import _install
-
-        value = getattr(_install, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"kernelkit.specs.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

@@ -1,0 +1,212 @@
+"""The nanny's start, before its heavy imports: the configuration read and its kernel
+found, and the kernel started if its owner did not start it already
+(:mod:`kernelkit.nanny._first`). The rest of the nanny (asyncio, ZeroMQ, the provisioner)
+is imported while the kernel boots, instead of before it.
+
+Only the common case starts this early: a kernel that writes its own ports back into its
+connection file (ipykernel and its kin) over tcp, unencrypted. Its file and process are
+the ones the nanny's :class:`~kernelkit.provisioning.LocalProvisioner` would have made
+(same key, same path, same tag, same parent-death signal), and the provisioner adopts
+them (:class:`~kernelkit.nanny._kernel.KernelUnderNanny`). Any other kernel is started by
+the provisioner, as before. The owner on this machine prepares the launch itself
+(:func:`early_launch`, from :mod:`kernelkit.nanny._prepare`), so the nanny starts the
+kernel before even this module is imported; a nanny on another host (its kernelspec
+named, found there) prepares it here.
+
+This module imports what that needs (no asyncio, no zmq, no entry points, and the
+standard json: orjson loads uuid, datetime and platform); discovery only for a host's
+environment (``env/<env-id>/<name>``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kernelkit import specs
+from kernelkit._errors import KernelError
+from kernelkit._jupyterpaths import jupyter_runtime_dir
+from kernelkit.nanny._first import EarlyKernel, First, spawn_early
+from kernelkit.nanny._wire import NannyConfig
+from kernelkit.provisioning._ports import choose_port_mode
+from kernelkit.specs._spec import KernelSpec
+
+__all__ = [
+    "Beginning",
+    "EarlyLaunch",
+    "Resolved",
+    "begin",
+    "early_launch",
+    "resolve",
+    "start_early",
+]
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True, slots=True)
+class Beginning:
+    """What the nanny's first moments produced: its configuration and the kernel it names
+    (or the error that answers a bad one), whether it is a subreaper, and the kernel's
+    process if it started early."""
+
+    config: NannyConfig | None
+    error: dict[str, Any] | None = None
+    subreaper: bool = False
+    launch: Resolved | None = None
+    early: EarlyKernel | None = None
+
+
+def begin(first: First) -> Beginning:
+    """Read the configuration, find its kernel, start it now if nobody did yet."""
+    early = first.early
+    if first.request is None:
+        return Beginning(None, {"status": "error", "error": "ProvisioningError",
+                                "message": first.error})  # fmt: skip
+    try:
+        config = NannyConfig.from_dict(first.request)
+        launch = resolve(config)
+    except KernelError as exc:
+        if early is not None:
+            early.discard()
+        return Beginning(
+            None, {"status": "error", "error": type(exc).__name__, "message": str(exc)}
+        )
+    if early is None and first.subreaper:
+        early = start_early(config, launch)
+    return Beginning(config, subreaper=first.subreaper, launch=launch, early=early)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What the nanny launches: the kernelspec and the environment to apply it to
+    (``inherit_env``: on top of the nanny's own)."""
+
+    spec: KernelSpec
+    env: dict[str, str]
+    inherit_env: bool
+
+
+def resolve(config: NannyConfig) -> Resolved:
+    """The configuration's kernel: its spec as given, a kernelspec of this machine by
+    name, or a kernel type of this machine by id (``env/<env-id>/python3``: prepared by
+    discovery, its environment activated; only then is discovery loaded).
+
+    Raises:
+        KernelError: no such kernel here, or it cannot be launched (the message says why).
+    """
+    if config.spec is not None:
+        return Resolved(config.spec, dict(config.env), config.inherit_env)
+    name = config.spec_name or ""
+    if "/" not in name:
+        return Resolved(specs.get_kernel_spec(name), dict(config.env), config.inherit_env)
+    base = {**os.environ, **config.env} if config.inherit_env else dict(config.env)
+    host_plan = importlib.import_module("kernelkit.nanny._host_plan")
+    spec, env = host_plan.prepare_here(name, base)
+    return Resolved(spec, env, False)
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyLaunch:
+    """An early start, prepared: the command, environment and directory of the kernel,
+    its key, and its connection file (ports 0) with the text to write there (the nanny
+    writes it, just before it starts the kernel)."""
+
+    cmd: list[str]
+    env: dict[str, str]
+    cwd: str | None
+    key: bytes
+    connection_file: Path
+    content: str
+
+    def to_dict(self, kernel_id: str) -> dict[str, Any]:
+        """The ``"early"`` block of the nanny's request (:mod:`kernelkit.nanny._first`)."""
+        return {
+            "cmd": self.cmd,
+            "env": self.env,
+            "cwd": self.cwd,
+            "key": self.key.decode("ascii"),
+            "connection_file": str(self.connection_file),
+            "content": self.content,
+            "kernel_id": kernel_id,
+        }
+
+
+def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
+    opts = config.options
+    if not spec.argv or opts.get("independent"):
+        return False
+    if opts.get("transport", "tcp") != "tcp":
+        return False
+    if opts.get("encryption", "auto") != "none" and opts.get("ip", "127.0.0.1") not in _LOOPBACK:
+        return False  # CurveZMQ may be wanted: keys need zmq, left to the provisioner
+    if not any("{connection_file}" in arg for arg in spec.argv):
+        return False  # the provisioner says what is wrong with such a spec
+    try:
+        mode, _ = choose_port_mode(
+            kernel_name=spec.name,
+            argv=spec.argv,
+            metadata=spec.metadata,
+            kernel_protocol_version=spec.kernel_protocol_version,
+            transport="tcp",
+            override=opts.get("port_mode"),
+        )
+    except KernelError:
+        return False  # (the same error comes from the provisioner, in its answer)
+    return mode == "write-back"
+
+
+def early_launch(config: NannyConfig, launch: Resolved) -> EarlyLaunch | None:
+    """Prepare the early start of the configuration's kernel (module docstring); None if
+    it is not the common case (the provisioner then does it all)."""
+    kernel_id = config.kernel_id
+    if "/" in kernel_id or kernel_id in ("", ".", ".."):
+        return None
+    spec = launch.spec
+    if not _eligible(config, spec):
+        return None
+    opts = config.options
+    runtime = opts.get("runtime_dir")
+    path = Path(runtime) if runtime else Path(jupyter_runtime_dir())
+    path = path / f"kernel-{kernel_id}.json"
+    key = os.urandom(32).hex().encode("ascii")
+    base = {**os.environ, **launch.env} if launch.inherit_env else dict(launch.env)
+    env = spec.format_env(base)
+    cmd = [os.path.expanduser(a) for a in spec.format_argv(connection_file=path)]
+    cmd.extend(config.extra_arguments)
+    # The connection file as LocalProvisioner writes it in write-back mode: ports 0.
+    info = {
+        "shell_port": 0,
+        "iopub_port": 0,
+        "stdin_port": 0,
+        "control_port": 0,
+        "hb_port": 0,
+        "ip": opts.get("ip", "127.0.0.1"),
+        "key": key.decode("ascii"),
+        "transport": "tcp",
+        "signature_scheme": "hmac-sha256",
+        "kernel_name": spec.name,
+    }
+    return EarlyLaunch(cmd, env, config.cwd, key, path, json.dumps(info, indent=2))
+
+
+def start_early(config: NannyConfig, launch: Resolved) -> EarlyKernel | None:
+    """Prepare and start the kernel now, if it is the common case (module docstring);
+    None otherwise, or when anything goes wrong (the provisioner then starts it, and
+    reports the error)."""
+    prepared = early_launch(config, launch)
+    if prepared is None:
+        return None
+    return spawn_early(
+        prepared.cmd,
+        prepared.env,
+        cwd=prepared.cwd,
+        key=prepared.key,
+        connection_file=str(prepared.connection_file),
+        content=prepared.content,
+        kernel_id=config.kernel_id,
+    )

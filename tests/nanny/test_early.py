@@ -1,0 +1,166 @@
+"""The nanny starts an ipykernel-like kernel before its own heavy imports (``_early``):
+what it writes and starts is what its provisioner would have, kernels of other kinds are
+left to the provisioner, and the early kernel's output is kept from its first byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kernelkit import KernelStartError, read_connection_file
+from kernelkit.manager import AsyncKernelManager
+from kernelkit.nanny._early import resolve, start_early
+from kernelkit.nanny._prepare import prepare_early
+from kernelkit.nanny._wire import NannyConfig
+from kernelkit.provisioning._reaper import TREE_ENV
+from kernelkit.specs import KernelSpec
+from tests.nanny.helpers import alive, gone
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _spec(code: str, **metadata: Any) -> KernelSpec:
+    """A kernel that runs ``code`` (its connection file is sys.argv[1])."""
+    return KernelSpec(
+        name="early-test",
+        resource_dir=Path("/nonexistent"),
+        argv=(sys.executable, "-c", code, "{connection_file}"),
+        display_name="early",
+        language="python",
+        metadata={"kernelkit": {"ports": "write-back"}, **metadata},
+    )
+
+
+def _config(spec: KernelSpec, tmp_path: Path, **options: Any) -> NannyConfig:
+    return NannyConfig(
+        kernel_id="early-" + os.urandom(4).hex(),
+        spec=spec,
+        env={"KK_EARLY": "1"},
+        inherit_env=True,
+        options={"runtime_dir": str(tmp_path), **options},
+    )
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(e.decode().split("=", 1) for e in raw if b"=" in e)
+
+
+def test_an_early_kernel_gets_what_its_provisioner_would_give(tmp_path: Path) -> None:
+    code = "import sys, time; open(sys.argv[1] + '.up', 'w').close(); time.sleep(60)"
+    config = _config(_spec(code), tmp_path)
+    early = start_early(config, resolve(config))
+    assert early is not None
+    try:
+        # Its environment is its own once it runs (before the exec it is ours).
+        up = Path(early.connection_file + ".up")
+        for _ in range(600):
+            if up.exists() or early.popen.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert up.exists(), "the kernel did not start"
+        assert Path(early.connection_file) == tmp_path / f"kernel-{config.kernel_id}.json"
+        info = read_connection_file(early.connection_file)  # mode 0600, or it fails
+        assert info.key == early.key
+        assert not info.ports_chosen  # ports 0: the kernel writes its own back
+        assert (info.ip, info.transport, info.kernel_name) == ("127.0.0.1", "tcp", "early-test")
+        env = _environ(early.popen.pid)
+        assert env["KK_EARLY"] == "1"
+        assert env[TREE_ENV] == early.tag
+        assert env["JPY_PARENT_PID"] == str(os.getpid())
+        assert os.getpgid(early.popen.pid) == early.popen.pid  # its own session and group
+        if shutil.which("setpriv"):
+            assert early.popen.args[:3] == [shutil.which("setpriv"), "--pdeathsig", "KILL"]
+    finally:
+        early.discard()
+    assert early.popen.returncode is not None
+    assert not os.path.exists(early.connection_file)
+
+
+@pytest.mark.parametrize(
+    ("spec_metadata", "options"),
+    [
+        ({"kernelkit": {"ports": "handshake"}}, {}),
+        ({}, {"transport": "ipc"}),
+        ({"supported_encryption": ["curve"]}, {"ip": "0.0.0.0"}),
+        ({}, {"independent": True}),
+    ],
+    ids=["handshake", "ipc", "maybe-curve", "independent"],
+)
+def test_other_kernels_are_left_to_the_provisioner(
+    tmp_path: Path, spec_metadata: dict[str, Any], options: dict[str, Any]
+) -> None:
+    config = _config(_spec("pass", **spec_metadata), tmp_path, **options)
+    assert start_early(config, resolve(config)) is None
+    assert os.listdir(tmp_path) == []
+
+
+# More than a pipe holds (64 KiB) before the nanny reads: the kernel blocks until the
+# nanny's event loop runs, and nothing is lost.
+_CHATTY = """
+import sys
+for i in range(3000):
+    print(f"early line {i:04d} " + "x" * 40)
+sys.stdout.flush()
+print("last words on stderr", file=sys.stderr)
+sys.exit(3)
+"""
+
+
+def test_the_owner_prepares_the_launch_for_a_nanny_here(tmp_path: Path) -> None:
+    config = _config(_spec("pass"), tmp_path)
+    block = prepare_early(config)
+    assert block is not None
+    assert block["kernel_id"] == config.kernel_id
+    assert block["cmd"][1:3] == ["-c", "pass"]
+    assert block["env"]["KK_EARLY"] == "1"
+    # Written by the nanny, not here: an owner killed before the nanny read its request
+    # leaves no file.
+    assert not os.path.exists(block["connection_file"])
+    info = json.loads(block["content"])
+    assert info["key"] == block["key"]
+    assert info["shell_port"] == info["hb_port"] == 0
+    # A named kernelspec (a host's own) is found, and prepared, by the nanny there.
+    named = NannyConfig(kernel_id="k", spec=None, spec_name="python3", env={})
+    assert prepare_early(named) is None
+
+
+async def test_an_early_kernels_output_is_kept_from_its_first_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    spec = _spec(_CHATTY, kernel_provisioner={"provisioner_name": "nanny-provisioner"})
+    km = AsyncKernelManager(kernel_spec=spec)
+    with pytest.raises(KernelStartError) as err:
+        await km.start_kernel()
+    assert err.value.exit_code == 3
+    tail = list(err.value.output_tail or ())
+    assert "last words on stderr" in tail
+    assert any("early line 2999" in line for line in tail), tail
+    assert os.listdir(tmp_path) == []
+
+
+async def test_an_early_kernel_dies_with_a_killed_nanny(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    from tests.nanny.helpers import nanny_spec
+
+    km = AsyncKernelManager(kernel_spec=nanny_spec())
+    await km.start_kernel()
+    p: Any = km.provisioner
+    pids = [p.nanny_pid, p.pid]
+    try:
+        assert all(alive(x) for x in pids)
+        os.kill(p.nanny_pid, signal.SIGKILL)
+        assert await gone(pids, within=10)
+    finally:
+        await km.shutdown_kernel(now=True)
