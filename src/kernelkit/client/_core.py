@@ -415,14 +415,17 @@ class ClientCore:
     def _forget_subshell(self, subshell_id: str) -> None:
         # A kernel drops the replies of requests still running in a deleted subshell
         # (ipykernel 7.4 does): fail them now rather than let them wait forever.
-        for request in self._tracker.forget_subshell(subshell_id):
-            self.abort(
-                request,
-                KernelError(
-                    f"kernel {self._kernel_name}: subshell {subshell_id} was deleted while "
-                    f"its {request.msg_type} was pending; no reply will come"
-                ),
+        def gone(msg_type: str) -> KernelError:
+            return KernelError(
+                f"kernel {self._kernel_name}: subshell {subshell_id} was deleted while "
+                f"its {msg_type} was pending; no reply will come"
             )
+
+        for slot in list(self.direct.values()):
+            if slot.subshell_id == subshell_id:
+                slot.fail(gone(slot.msg_type))
+        for request in self._tracker.forget_subshell(subshell_id):
+            self.abort(request, gone(request.msg_type))
 
     def message_rejected(self, channel: str, error: RemoteProtocolError) -> None:
         self.heard += 1
