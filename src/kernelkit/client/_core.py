@@ -413,8 +413,7 @@ class ClientCore:
         self._tracker.forget(request.msg_id)
 
     def _forget_subshell(self, subshell_id: str) -> None:
-        # A kernel drops the replies of requests still running in a deleted subshell
-        # (ipykernel 7.4 does): fail them now rather than let them wait forever.
+        # The kernel drops their replies (ipykernel 7.4 does): fail them now.
         def gone(msg_type: str) -> KernelError:
             return KernelError(
                 f"kernel {self._kernel_name}: subshell {subshell_id} was deleted while "
