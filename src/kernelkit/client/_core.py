@@ -6,8 +6,7 @@ A :class:`ClientCore` talks to one kernel through one :class:`Transport`. Both f
 requests through it as :class:`~kernelkit.client._requests.Request` descriptions. Every
 request is registered with a :class:`~kernelkit.protocol.RequestTracker` before it is
 sent; the transport pushes each received message into :meth:`message_received`, which
-asks the tracker whose it is and hands it to that request's waiter directly (no task per
-message).
+asks the tracker whose it is and hands it to that request's waiter (no task per message).
 
 Everything here runs on the core's event loop, except :meth:`notify_dead`,
 :meth:`notify_restarted` and :meth:`build` (safe from any thread), and the blocking
@@ -182,7 +181,7 @@ class ClientCore:
         return self._rejections.oversized
 
     def handler_count(self) -> int:
-        """How many message handlers and stream ends are registered (for tests)."""
+        """How many message handlers and stream ends are registered."""
         return self._subscriptions.count()
 
     def in_loop_thread(self) -> bool:
