@@ -6,8 +6,7 @@ A :class:`ClientCore` talks to one kernel through one :class:`Transport`. Both f
 requests through it as :class:`~kernelkit.client._requests.Request` descriptions. Every
 request is registered with a :class:`~kernelkit.protocol.RequestTracker` before it is
 sent; the transport pushes each received message into :meth:`message_received`, which
-asks the tracker whose it is and hands it to that request's waiter directly (no task per
-message).
+asks the tracker whose it is and hands it to that request's waiter (no task per message).
 
 Everything here runs on the core's event loop, except :meth:`notify_dead`,
 :meth:`notify_restarted` and :meth:`build` (safe from any thread), and the blocking
@@ -182,7 +181,7 @@ class ClientCore:
         return self._rejections.oversized
 
     def handler_count(self) -> int:
-        """How many message handlers and stream ends are registered (for tests)."""
+        """How many message handlers and stream ends are registered."""
         return self._subscriptions.count()
 
     def in_loop_thread(self) -> bool:
@@ -413,16 +412,18 @@ class ClientCore:
         self._tracker.forget(request.msg_id)
 
     def _forget_subshell(self, subshell_id: str) -> None:
-        # A kernel drops the replies of requests still running in a deleted subshell
-        # (ipykernel 7.4 does): fail them now rather than let them wait forever.
-        for request in self._tracker.forget_subshell(subshell_id):
-            self.abort(
-                request,
-                KernelError(
-                    f"kernel {self._kernel_name}: subshell {subshell_id} was deleted while "
-                    f"its {request.msg_type} was pending; no reply will come"
-                ),
+        # The kernel drops their replies (ipykernel 7.4 does): fail them now.
+        def gone(msg_type: str) -> KernelError:
+            return KernelError(
+                f"kernel {self._kernel_name}: subshell {subshell_id} was deleted while "
+                f"its {msg_type} was pending; no reply will come"
             )
+
+        for slot in list(self.direct.values()):
+            if slot.subshell_id == subshell_id:
+                slot.fail(gone(slot.msg_type))
+        for request in self._tracker.forget_subshell(subshell_id):
+            self.abort(request, gone(request.msg_type))
 
     def message_rejected(self, channel: str, error: RemoteProtocolError) -> None:
         self.heard += 1

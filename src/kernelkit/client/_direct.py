@@ -19,6 +19,7 @@ request (kernel died, client closed, reply lost for size).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -44,17 +45,21 @@ if TYPE_CHECKING:
 
 __all__ = ["DirectSlot", "call_direct", "lane_of", "take_in"]
 
+log = logging.getLogger("kernelkit.client")
+
 
 class DirectSlot:
     """What the loop hands a pending direct request: its messages, or its end."""
 
-    __slots__ = ("error", "inbox", "iopub", "nudge")
+    __slots__ = ("error", "inbox", "iopub", "msg_type", "nudge", "subshell_id")
 
-    def __init__(self, nudge: Callable[[], None], *, iopub: bool) -> None:
+    def __init__(self, msg: Message, nudge: Callable[[], None], *, iopub: bool) -> None:
         self.inbox: deque[tuple[str, Message]] = deque()
         self.error: BaseException | None = None
         self.nudge = nudge
         self.iopub = iopub  # the request waits for IOPub (else its statuses are noise)
+        self.msg_type = msg.header.msg_type
+        self.subshell_id = msg.header.subshell_id
 
     def put(self, channel: str, message: Message) -> None:  # the loop thread
         if channel != "iopub" or self.iopub:
@@ -96,37 +101,36 @@ def call_direct(
             :class:`~kernelkit.KernelTimeout`, :class:`~kernelkit.MessageTooLarge`).
     """
     wait_idle = request.wait_idle
-    # IOPub too, even when only the reply counts: else the loop would wake for the
-    # request's statuses, and take the CPU this thread is about to need.
-    lease = lane.open(("shell", "iopub"))
-    if lease is None:
-        return None
     msg_id = msg.header.msg_id
-    slot = DirectSlot(lane.nudge, iopub=wait_idle or show is not None)
+    mine = wait_idle or show is not None or outputs is not None
+    slot = DirectSlot(msg, lane.nudge, iopub=mine)
     direct = core.direct
-    direct[msg_id] = slot
-    forward: list[Received] = []  # everything read here, for the core, in order
-    urgent = False  # someone else waits for something in ``forward``
+    lease = None
+    urgent = False  # someone else waits for something read here
     try:
+        # IOPub too, even when only the reply counts: else the loop would wake for the
+        # request's statuses, and take the CPU this thread is about to need.
+        lease = lane.open(("shell", "iopub"), partial(take_in, core))
+        if lease is None:
+            return None
+        direct[msg_id] = slot
         core.check_usable()  # closed, dead, refused key: what the loop's path raises
         if not lease.send("shell", msg):
             return None
         tracker: RequestTracker[None] = RequestTracker()
         tracked = tracker.track(msg, None, channel="shell")
         deadline = None if timeout is None else time.monotonic() + timeout
-        reply: Message | None = None
         inbox = slot.inbox
-        live = core.handler_count() > 0  # handlers and streams want messages as they come
-        # IOPub is looked at here only when this request or someone else waits for it;
-        # otherwise its frames go to the loop unread (it verifies them, later).
-        mine = wait_idle or show is not None or outputs is not None or live
+        unread = 0  # messages read here and not yet handed over
         while True:
-            others = core.pending_requests > len(direct)  # requests through the loop
-            urgent = urgent or others or live
+            # Handlers and streams want messages as they come; requests through the loop
+            # (another thread's) want theirs. IOPub is looked at here only when someone
+            # waits for it; otherwise its frames go to the loop unread (verified later).
+            others = core.handler_count() > 0 or core.pending_requests > len(direct)
+            urgent = urgent or others
             items = lease.read(mine or others)
-            if items:
-                core.heard += len(items)
-                forward.extend(items)
+            unread += len(items)
+            core.heard += len(items)
             if inbox:  # received by the loop (seen by the core already)
                 items = [*_take(inbox), *items]
             for channel, item in items:
@@ -151,16 +155,23 @@ def call_direct(
                     if event.complete and wait_idle:
                         return tracked.reply
                 elif isinstance(event, ReplyReceived):
-                    reply = item
                     if event.complete or not wait_idle:
-                        return reply
-                elif isinstance(event, InputRequested) and answer is not None:
-                    answer(item)
+                        return item
+                elif isinstance(event, InputRequested):
+                    if answer is not None:
+                        answer(item)
+                    else:
+                        log.warning(
+                            "kernel %s asks for input (%r) but the request has no stdin "
+                            "hook; answer with client.input()",
+                            core.kernel_name,
+                            item.content.get("prompt", ""),
+                        )
             if slot.error is not None:
                 raise slot.error
-            if forward and (urgent or len(forward) > BACKLOG):
-                lease.hand_over(partial(take_in, core, forward))
-                forward = []
+            if unread and (urgent or unread > BACKLOG):
+                lease.hand_over()
+                unread = 0
                 urgent = False
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -168,17 +179,19 @@ def call_direct(
             lease.wait(left)
     finally:
         direct.pop(msg_id, None)
-        urgent = urgent or core.pending_requests > 0
-        then = partial(take_in, core, forward) if forward else None
-        lease.end(then, len(forward), urgent=urgent)
+        if lease is not None:
+            lease.end(urgent=urgent or core.pending_requests > 0)
 
 
-def take_in(core: ClientCore, received: list[Received]) -> None:
-    """Hand the core what a direct caller read, in order (on the loop thread)."""
-    core.forwarding = True  # its own direct slots have seen them
+def take_in(core: ClientCore, received: list[Received], unseen: int = 0) -> None:
+    """Hand the core what a direct caller read, in order (on the loop thread). The
+    last ``unseen`` the caller has not looked at: those go to its slot too."""
+    was = core.forwarding
+    seen_up_to = len(received) - unseen
     try:
         deserialize = core.session.deserialize
-        for channel, item in received:
+        for i, (channel, item) in enumerate(received):
+            core.forwarding = i < seen_up_to  # the caller's slot has seen these
             if isinstance(item, list):  # frames read but not looked at
                 try:
                     item = deserialize(item)[1]
@@ -189,7 +202,7 @@ def take_in(core: ClientCore, received: list[Received]) -> None:
             else:
                 core.message_received(channel, item)
     finally:
-        core.forwarding = False
+        core.forwarding = was
 
 
 def _take(inbox: deque[tuple[str, Message]]) -> list[tuple[str, Any]]:

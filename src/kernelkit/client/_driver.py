@@ -88,9 +88,12 @@ class Driver:
         """Wait until the loop has taken in what direct requests read and reads the
         sockets again (for reads of the core's state from this thread)."""
         lane = lane_of(self.core)
-        if lane is not None and lane.lent_out and self.started and not self.closed:
-            with contextlib.suppress(ClientClosed, RuntimeError):
-                self.thread.call(lane.take_back)
+        if lane is None or not lane.lent_out or not self.started or self.closed:
+            return
+        if self.thread.in_thread():
+            return  # a handler on the loop: the loop is taking them in already
+        with contextlib.suppress(ClientClosed, RuntimeError):
+            self.thread.call(lane.take_back)
 
     def soon(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
         """Schedule ``fn(*args)`` on the loop (one wake-up), after what direct requests

@@ -13,6 +13,12 @@ Nothing is lost while a socket is lent: the loop reads none of it; a send by the
 that may have swallowed the fd's edge wakes the borrower (an eventfd); closing the
 socket (the channel is reopened, the transport closed) wakes it too. Only one thread
 borrows at a time; another one uses the loop as before.
+
+A borrower that stops looking at its sockets (it runs a caller's hook, or sends a
+request of its own from one) has its loan *revoked* after :data:`IDLE` seconds: the loop
+takes in what it read, reads the sockets again itself, and hands the borrower what is
+its own through its slot (see :mod:`kernelkit.client._direct`). What a lease has read is
+kept on the lease, so neither a revocation nor an exception in the borrower loses it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 import zmq
@@ -48,10 +55,16 @@ _BATCH = 512  # messages read per socket per look, as the loop's reader does
 _WAKE = select.POLLIN
 
 
-#: Seconds the lane must stay unused before the loop takes its sockets back.
+#: Seconds the lane must stay unused (or a borrower not looking) before the loop takes
+#: its sockets back.
 IDLE = 0.02
 #: Messages read by borrowers and not yet handed to the loop, past which they go at once.
 BACKLOG = 256
+
+#: Takes in what a lease read (on the loop thread), given by the lease's opener: the
+#: messages, and how many at the end of them the borrower has not looked at yet (they
+#: may be its own, and go through its slot).
+Deliver = Callable[[list[Received], int], None]
 
 
 class DirectLane:
@@ -59,15 +72,18 @@ class DirectLane:
 
     What a borrower read is handed to the loop later, in order (:meth:`flush`): when the
     loop next reads or sends on a socket it lent, when the blocking face hands the loop
-    other work, or once the lane has been idle for :data:`IDLE` seconds (a timer on the
-    loop, running only while the lane is in use). A borrower that comes back within that
-    time wakes nobody: its requests cost the loop thread nothing.
+    other work or reads state, or once the lane has been idle for :data:`IDLE` seconds (a
+    timer on the loop, running only while the lane is in use). A borrower that comes
+    back within that time wakes nobody: its requests cost the loop thread nothing.
     """
 
     __slots__ = (
         "_backlog",
         "_busy",
+        "_closed",
+        "_flushing",
         "_last_end",
+        "_lease",
         "_lent",
         "_loop",
         "_rfd",
@@ -82,10 +98,13 @@ class DirectLane:
         self.transport = transport
         self._loop = loop
         self._busy = threading.Lock()  # held by the borrowing thread
-        self._state = threading.Lock()  # guards _ticking against a racing borrower
+        self._state = threading.Lock()  # guards _ticking, _lent and _lease
         self._ticking = False
+        self._closed = False
+        self._flushing = False
         self._last_end = 0.0
         self._backlog = 0
+        self._lease: Lease | None = None  # the one open now
         self._lent: dict[str, ZMQSocket] = {}  # lent since the loop last took them back
         #: What borrowers read and the loop has yet to take in (callables, in order).
         self.pending: deque[Callable[[], None]] = deque()
@@ -105,11 +124,13 @@ class DirectLane:
         with contextlib.suppress(OSError):
             os.read(self._rfd, 8 if self._rfd == self._wfd else 4096)
 
-    def open(self, channels: Sequence[str]) -> Lease | None:
+    def open(self, channels: Sequence[str], deliver: Deliver) -> Lease | None:
         """Borrow ``channels``' sockets; None when another thread has them, or a socket
-        cannot be lent (closed, or watched by a zmq.asyncio task)."""
-        if not self._busy.acquire(blocking=False):
+        cannot be lent (closed, or watched by a zmq.asyncio task). ``deliver`` takes in
+        what the lease read, on the loop."""
+        if self._closed or not self._busy.acquire(blocking=False):
             return None
+        lent: list[ZMQSocket] = []
         try:
             sockets = self.transport.lendable(channels)
             if sockets is None:
@@ -119,28 +140,42 @@ class DirectLane:
             for sock in sockets:
                 sock.catch_up = self.flush
                 sock.lend(self.nudge)
+                lent.append(sock)
+            lease = Lease(self, self.transport.session, sockets, deliver)
             with self._state:
                 for sock in sockets:
                     self._lent[sock.name] = sock
+                self._lease = lease
                 start, self._ticking = not self._ticking, True
             if start:
                 self._loop.call_soon_threadsafe(self._tick)
         except BaseException:
+            for sock in lent:
+                sock.give_back()
+            with self._state:
+                self._lease = None
             self._busy.release()
             raise
-        return Lease(self, self.transport.session, sockets)
+        return lease
 
-    def _end(self, lease: Lease, then: Callable[[], None] | None, count: int, urgent: bool) -> None:
-        if then is not None:
-            self.pending.append(then)
-            self._backlog += count
-            if urgent or self._backlog > BACKLOG:  # awaited, or a tight loop: now
-                self._backlog = 0
-                self.wake_loop()
-        for sock in lease.sockets:
-            sock.give_back()
-        self._last_end = time.monotonic()
-        self._busy.release()
+    def _end(self, lease: Lease, urgent: bool) -> None:
+        try:
+            taken, unseen = lease.take()
+            if taken:
+                self.pending.append(partial(lease.deliver, taken, unseen))
+                self._backlog += len(taken)
+                if urgent or self._backlog > BACKLOG:  # awaited, or a tight loop: now
+                    self._backlog = 0
+                    self.wake_loop()
+        finally:
+            for sock in lease.sockets:
+                sock.give_back()
+            with self._state:
+                self._lease = None
+            self._last_end = time.monotonic()
+            self._busy.release()
+            if self._closed:
+                self._close_fds()
 
     @property
     def lent_out(self) -> bool:
@@ -148,10 +183,16 @@ class DirectLane:
         return bool(self._lent or self.pending)
 
     def flush(self) -> None:
-        """Take in what borrowers read, in order (on the loop)."""
-        pending = self.pending
-        while pending:
-            pending.popleft()()
+        """Take in what borrowers read, in order (on the loop; not again from inside)."""
+        if self._flushing:
+            return  # a handler reading state or sending: the outer flush goes on in order
+        self._flushing = True
+        try:
+            pending = self.pending
+            while pending:
+                pending.popleft()()
+        finally:
+            self._flushing = False
 
     def wake_loop(self) -> None:
         """Have the loop take in what borrowers read, soon (any thread)."""
@@ -159,21 +200,47 @@ class DirectLane:
             self._loop.call_soon_threadsafe(self.flush)
 
     def _tick(self) -> None:
-        """While in use: once idle for IDLE seconds, take everything back (on the loop)."""
+        """While in use (on the loop): revoke a loan its borrower stopped looking at;
+        once idle for IDLE seconds, take everything back."""
+        now = time.monotonic()
         with self._state:
-            if self._busy.locked() or time.monotonic() - self._last_end < IDLE:
+            lease = self._lease
+            stalled = lease is not None and lease.stalled(now)
+            if self._busy.locked() or now - self._last_end < IDLE:
                 self._loop.call_later(IDLE, self._tick)
-                return
-            self._ticking = False
-        self.take_back()
+                if not stalled:
+                    return
+            else:
+                self._ticking = False
+        if stalled and lease is not None:
+            self._revoke(lease)
+        else:
+            self.take_back()
+
+    def _revoke(self, lease: Lease) -> None:
+        """Take the sockets back from a borrower that is not looking at them (on the
+        loop): what it read first, then the loop reads on; its own messages reach it
+        through its slot."""
+        self.flush()
+        taken, unseen = lease.revoke()
+        if taken:
+            lease.deliver(taken, unseen)
+        for sock in lease.sockets:
+            sock.revoke()
+        self.nudge()
 
     def take_back(self) -> None:
-        """Take in what borrowers read, and watch the sockets again unless one is lent
-        now (on the loop)."""
+        """Take in everything borrowers read (also what the open lease has read so far),
+        and watch the sockets again unless one is lent now (on the loop)."""
+        self.flush()
         with self._state:
+            lease = self._lease
             lent = list(self._lent.values())
             self._lent.clear()
-        self.flush()
+        if lease is not None:
+            taken, unseen = lease.take()
+            if taken:
+                lease.deliver(taken, unseen)
         for sock in lent:
             if sock.lent:  # lent again since: its lease's tick sees to it
                 with self._state:
@@ -182,68 +249,147 @@ class DirectLane:
                 sock.unpark()
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._rfd)
-        if self._wfd != self._rfd:
+        """Close the lane's wake-up fd, once no borrower can use it any more."""
+        self._closed = True
+        if self._busy.acquire(blocking=False):
+            try:
+                self._close_fds()
+            finally:
+                self._busy.release()
+        else:
+            self.nudge()  # the borrower ends its lease, which closes them
+
+    def _close_fds(self) -> None:
+        rfd, wfd = self._rfd, self._wfd
+        self._rfd = self._wfd = -1
+        for fd in {rfd, wfd} - {-1}:
             with contextlib.suppress(OSError):
-                os.close(self._wfd)
+                os.close(fd)
 
 
 class Lease:
-    """The sockets one thread borrowed: send, wait, read; :meth:`end` gives them back."""
+    """The sockets one thread borrowed: send, wait, read; :meth:`end` gives them back.
 
-    __slots__ = ("_due", "_lane", "_lost", "_poller", "_session", "sockets")
+    What it read is kept here (``_raw``: frames not yet looked at; ``_read``: looked at)
+    until it is handed over, under ``_lock``, which the loop takes too when it takes
+    them (a revocation, or a state read).
+    """
 
-    def __init__(self, lane: DirectLane, session: Session, sockets: list[ZMQSocket]) -> None:
+    __slots__ = (
+        "_due",
+        "_lane",
+        "_lock",
+        "_lost",
+        "_poller",
+        "_raw",
+        "_read",
+        "_session",
+        "active",
+        "deliver",
+        "revoked",
+        "sockets",
+        "waiting",
+    )
+
+    def __init__(
+        self, lane: DirectLane, session: Session, sockets: list[ZMQSocket], deliver: Deliver
+    ) -> None:
         self._lane = lane
         self._session = session
         self.sockets = sockets
+        self.deliver = deliver
+        self._lock = threading.Lock()
+        self._raw: list[tuple[str, list[bytes]]] = []
+        self._read: list[Received] = []
         self._lost = False
+        self.revoked = False
+        self.waiting = False  # in poll: looking at the sockets
+        self.active = time.monotonic()  # when the borrower last looked
         # The sockets to look at on the next read: all at first (the loop left messages),
         # then those whose fd fired (the others' state cannot have changed), or all after
         # a nudge (the loop used one).
         self._due = sockets
+        self._poller = self._make_poller()
+
+    def _make_poller(self) -> select.poll:
         poller = select.poll()
-        poller.register(lane._rfd, _WAKE)
-        for sock in sockets:
-            poller.register(sock.fd, select.POLLIN)
-        self._poller = poller
+        poller.register(self._lane._rfd, _WAKE)
+        if not self.revoked:
+            for sock in self.sockets:
+                poller.register(sock.fd, select.POLLIN)
+        return poller
+
+    def stalled(self, now: float) -> bool:
+        """The borrower has not looked at its sockets for IDLE seconds (a hook runs)."""
+        return not self.revoked and not self.waiting and now - self.active >= IDLE
+
+    def revoke(self) -> tuple[list[Received], int]:
+        """Mark the loan revoked and take what was read (on the loop)."""
+        with self._lock:
+            self.revoked = True
+        return self.take()
+
+    def take(self) -> tuple[list[Received], int]:
+        """What was read and not yet handed over, in order, and how many at its end the
+        borrower has not looked at (either thread)."""
+        with self._lock:
+            taken: list[Received] = [*self._read, *self._raw]
+            unseen = len(self._raw)
+            self._read = []
+            self._raw = []
+        return taken, unseen
 
     def send(self, channel: str, message: Message) -> bool:
         """Send ``message`` on ``channel`` (a lent socket) now; False if it cannot go at
-        once (closed, or messages queued before it): then nothing was sent."""
+        once (closed, revoked, or messages queued before it): then nothing was sent."""
         frames = self._session.serialize(message)
         for sock in self.sockets:
             if sock.name == channel:
                 with sock.lock:
-                    if sock.closed or sock.outbox:
+                    if sock.closed or sock.outbox or not sock.lent:
                         return False
                     return sock.send_now(frames)  # under its lock
         return False
 
     def read(self, iopub: bool = True) -> list[Received]:
-        """Everything waiting on the lent sockets now, verified, in arrival order per
-        socket (without waiting); IOPub's left as frames unless ``iopub``."""
-        got: list[tuple[str, list[bytes]]] = []
-        for sock in self._due:
-            self._read_one(sock, got)
-        self._due = []
+        """What arrived on the lent sockets since the last read, verified, in arrival
+        order per socket (without waiting); IOPub's left as frames unless ``iopub``.
+        Everything read is also kept for :meth:`take`."""
+        self.active = time.monotonic()
+        with self._lock:
+            if self.revoked:
+                return []
+            raw = self._raw
+            for sock in self._due:
+                self._read_one(sock, raw)
+            self._due = []
         deserialize = self._session.deserialize
         out: list[Received] = []
-        for channel, frames in got:
+        while True:
+            with self._lock:
+                if not self._raw:
+                    return out
+                entry = self._raw[0]
+            channel, frames = entry
+            item: Message | RemoteProtocolError | list[bytes]
             if channel == "iopub" and not iopub:
-                out.append((channel, frames))
-                continue
-            try:
-                out.append((channel, deserialize(frames)[1]))
-            except RemoteProtocolError as exc:
-                out.append((channel, exc))
-        return out
+                item = frames
+            else:
+                try:
+                    item = deserialize(frames)[1]
+                except RemoteProtocolError as exc:
+                    item = exc
+            with self._lock:
+                if not self._raw or self._raw[0] is not entry:
+                    return out  # taken by the loop meanwhile: it goes through the slot
+                del self._raw[0]
+                self._read.append((channel, item))
+            out.append((channel, item))
 
     def _read_one(self, sock: ZMQSocket, got: list[tuple[str, list[bytes]]]) -> None:
         name = sock.name
         with sock.lock:
-            if sock.closed:
+            if sock.closed or not sock.lent:
                 return
             zsock = sock.sock
             getsockopt, recv = zsock.getsockopt, zsock.recv
@@ -274,25 +420,31 @@ class Lease:
         """Sleep until a lent socket may have something, the lane is nudged, or
         ``timeout`` seconds pass (None: no limit)."""
         ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
-        fired = self._poller.poll(ms)
+        self.waiting = True
+        try:
+            fired = self._poller.poll(ms)
+        finally:
+            self.waiting = False
+            self.active = time.monotonic()
         lane = self._lane
-        if any(fd == lane._rfd for fd, _ in fired):
+        if any(fd == lane._rfd or event & select.POLLNVAL for fd, event in fired):
             lane._drain_wakes()
             self._due = self.sockets
+            if self.revoked or any(sock.closed for sock in self.sockets):
+                self._poller = self._make_poller()  # only the wake-up fd is of use now
         else:
             ready = {fd for fd, _ in fired}
             self._due = [sock for sock in self.sockets if sock.fd in ready]
 
-    def hand_over(self, then: Callable[[], None]) -> None:
-        """Have the loop run ``then`` soon, after what was handed over before (others'
-        messages that someone may be waiting for)."""
-        self._lane.pending.append(then)
-        self._lane.wake_loop()
+    def hand_over(self) -> None:
+        """Have the loop take in what was read so far, soon (someone waits for it)."""
+        taken, unseen = self.take()
+        if taken:
+            self._lane.pending.append(partial(self.deliver, taken, unseen))
+            self._lane.wake_loop()
 
-    def end(
-        self, then: Callable[[], None] | None = None, count: int = 0, *, urgent: bool = False
-    ) -> None:
-        """Give the sockets back; the loop runs ``then`` (which hands over ``count``
-        messages) later, in order (see :class:`DirectLane`), or soon if ``urgent``. The
-        lane is free for another thread at once."""
-        self._lane._end(self, then, count, urgent)
+    def end(self, *, urgent: bool = False) -> None:
+        """Give the sockets back; the loop takes in what was read later, in order (see
+        :class:`DirectLane`), or soon if ``urgent``. The lane is free for another thread
+        at once."""
+        self._lane._end(self, urgent)

@@ -147,6 +147,14 @@ class ZMQSocket:
             self.lent = False
             self.nudge = None
 
+    def revoke(self) -> None:
+        """End the loan from the loop's side (its borrower stopped looking) and watch
+        the fd again (on the loop)."""
+        with self.lock:
+            self.lent = False
+            self.nudge = None
+        self.unpark()
+
     def unpark(self) -> None:
         """Watch the fd again, unless lent (on the loop)."""
         with self.lock:
@@ -180,9 +188,9 @@ class ZMQSocket:
         getsockopt = sock.getsockopt
         recv = sock.recv
         lock = self.lock
-        if self._parked and not self.lent:  # back from a loan: the borrower's first
-            if self.catch_up is not None:
-                self.catch_up()
+        if self.catch_up is not None:
+            self.catch_up()  # what a borrower read comes first
+        if self._parked and not self.lent:  # back from a loan
             self.unpark()
             return
         try:
@@ -233,9 +241,9 @@ class ZMQSocket:
             self._loop.remove_reader(self.fd)
 
     def send(self, frames: Sequence[bytes | memoryview]) -> None:
+        if self.catch_up is not None:
+            self.catch_up()  # what a borrower read comes first
         if self._parked and not self.lent:  # back from a loan: read the reply
-            if self.catch_up is not None:
-                self.catch_up()
             self.unpark()
         with self.lock:
             if self.outbox or not self.send_now(frames):
