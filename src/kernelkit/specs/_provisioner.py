@@ -7,7 +7,6 @@ provisioner without importing provisioning (which listing never needs).
 from __future__ import annotations
 
 import functools
-import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,6 +82,8 @@ def provisioner_problem(kernel_spec: KernelSpec) -> str | None:
     if name in installed_provisioners(_KERNELKIT_PROVISIONERS):
         return None
     if name in installed_provisioners(JUPYTER_PROVISIONERS):
+        import importlib.util  # start-up time: only a spec naming a provisioner asks
+
         if importlib.util.find_spec("jupyter_client") is not None:
             return None
         return (

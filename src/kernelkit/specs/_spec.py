@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import string
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -167,6 +166,8 @@ class KernelSpec:
         As in jupyter_client: a variable missing from ``base`` is left as written
         (``${NOPE}`` stays ``${NOPE}``), and ``$$`` is a literal ``$``.
         """
+        import string  # start-up time: listing never formats an environment
+
         env = dict(base)
         for key, value in self.env.items():
             env[key] = string.Template(value).safe_substitute(base)
