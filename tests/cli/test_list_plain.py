@@ -126,3 +126,31 @@ def test_the_listing_command_does_not_import_rich_when_piped(tmp_path: Path) -> 
     )
     assert proc.stderr.strip().splitlines()[-1] == "False"
     assert "kernels" in proc.stdout or "No kernels found." in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Python 3 (ipykernel)",
+        "x" * 30,
+        "a b",
+        " leading",
+        "trailing ",
+        "ends in an ideographic space\u3000",
+        "\u3000starts with one",
+        "inner\u00a0no-break space",
+        "a\tb",
+        "line\nbreak",
+        "",
+        "   ",
+        "a" * 31,
+        "a few words that do not fit in the width",
+    ],
+)
+def test_lines_that_fit_are_not_wrapped_by_textwrap(text: str) -> None:
+    import textwrap
+
+    from kernelkit.cli._list_table import _wrap
+
+    expected = textwrap.wrap(text, 30, break_long_words=False, break_on_hyphens=False) or [""]
+    assert _wrap(text, 30) == expected

@@ -6,8 +6,10 @@ loaded that it must not need; the reason for each is in the table.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +48,35 @@ def _loaded(code: str, modules: tuple[str, ...]) -> list[str]:
 @pytest.mark.parametrize("code", list(BUDGETS))
 def test_import_stays_within_its_budget(code: str) -> None:
     assert _loaded(code, BUDGETS[code]) == [], f"{code!r} imports what it must not need"
+
+
+# `kernelkit list` piped (no terminal): the plain listing. Its entry points come from the
+# cache, written by a first run.
+_LIST = (
+    "import sys\n"
+    "sys.argv = ['kernelkit', 'list']\n"
+    "from kernelkit.cli import main\n"
+    "try:\n    main()\nexcept SystemExit:\n    pass\n"
+)
+_LIST_BUDGET = (
+    *_JUPYTER_CORE, *_FILES, *_METADATA, *_ACTIVATION, *_ASYNC, *_CLI,
+    "hashlib", "_hashlib", "textwrap", "string", "logging",
+)  # fmt: skip
+
+
+def test_plain_kernelkit_list_stays_within_its_budget(tmp_path: Path) -> None:
+    env = {**os.environ, "KERNELKIT_CACHE_DIR": str(tmp_path / "cache")}
+    probe = f"{_LIST}print(' '.join(m for m in {_LIST_BUDGET!r} if m in sys.modules))"
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    loaded = runs[1].stdout.splitlines()[-1].split()
+    assert loaded == [], "`kernelkit list` imports what it must not need"

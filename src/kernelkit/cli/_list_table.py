@@ -16,7 +16,6 @@ Anything the plain writer does not reproduce (tabs, Windows, Jupyter) goes throu
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Iterable
 
 from kernelkit.cli._list_plain import STRIPPED, plain_stdout_width, write_plain
@@ -118,12 +117,25 @@ def _reasons(kernel: KernelType, home: str) -> list[str]:
     return out
 
 
+#: What textwrap treats as whitespace besides the space (it turns each into a space).
+_WRAP_BLANKS = frozenset("\t\n\x0b\x0c\r")
+
+
 def _wrap(text: str, width: int) -> list[str]:
+    width = max(width, _MIN_TEXT)
+    if (
+        0 < len(text) <= width
+        and not text[0].isspace()
+        and not text[-1].isspace()
+        and _WRAP_BLANKS.isdisjoint(text)
+    ):
+        # What textwrap returns for text that fits, without importing it (most lines).
+        return [text]
+    import textwrap  # start-up time: only a line that does not fit needs it
+
     # A word longer than the line (a path, mostly) stays whole on a line of its own: the
     # terminal folds it, and it can still be copied.
-    return textwrap.wrap(
-        text, max(width, _MIN_TEXT), break_long_words=False, break_on_hyphens=False
-    ) or [""]
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
 class _Layout:
