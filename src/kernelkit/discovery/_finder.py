@@ -86,6 +86,8 @@ class _Job:
         self.fingerprint: tuple[tuple[str, ...], int] | None = None
         self.started = time.monotonic()
         self.started_ns = time.time_ns()
+        #: a find() gave up waiting for it (over the time limit): hung until it answers
+        self.given_up = False
 
 
 class _Slot:
@@ -277,8 +279,10 @@ class KernelFinder:
             for slot in slots:
                 if slot.running is not None:
                     running = slot.running
-                    if not running.done.is_set() and (
-                        time.monotonic() - running.started < self.time_limit
+                    if (
+                        not running.done.is_set()
+                        and not running.given_up
+                        and time.monotonic() - running.started < self.time_limit
                     ):
                         # Another call (another thread) started this listing moments ago:
                         # wait for the same one, within its own time limit.
@@ -334,6 +338,9 @@ class KernelFinder:
                 min(deadline, job.started + self.time_limit) if job.started < t_start else deadline
             )
             if not job.done.wait(max(0.0, until - time.monotonic())):
+                # Its thread started a moment after t_start: without this, a call right
+                # after would see it as "started less than time_limit ago" and wait again.
+                job.given_up = True
                 waited = time.monotonic() - job.started
                 problems.append(
                     DiscoveryProblem(

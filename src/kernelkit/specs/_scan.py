@@ -17,6 +17,7 @@ from pathlib import Path
 
 from kernelkit._errors import KernelSpecError, NoSuchKernel
 from kernelkit.specs._check import Fields, Resolver, argv0_health, launch_problem, parse
+from kernelkit.specs._listcache import MIN_SPECS, CachedSpecs, Signature, write_cached_specs
 from kernelkit.specs._paths import kernel_spec_dirs
 from kernelkit.specs._spec import (
     KernelSpec,
@@ -47,7 +48,7 @@ def is_valid_kernel_name(name: str) -> bool:
     return _NAME.fullmatch(name.lower()) is not None
 
 
-def _read_bytes(path: str) -> tuple[bytes, tuple[int, ...] | None]:
+def _read_bytes(path: str) -> tuple[bytes, Signature | None]:
     """The bytes of a kernel.json and its stat signature (None when too fresh to cache)."""
     # os.open/os.read, not open(): no file object, and no buffer sized for the worst case.
     fd = os.open(path, _OPEN_FLAGS)
@@ -144,10 +145,12 @@ def _load(
 # (stat signature, spec, structural problems, health problem).
 _RACY_NS = 2_000_000_000
 _CACHE_LIMIT = 50_000
-_cache: dict[str, tuple[tuple[int, ...], KernelSpec, tuple[str, ...], str | None]] = {}
+_cache: dict[str, tuple[Signature, KernelSpec, tuple[str, ...], str | None]] = {}
+_STAT_DIR_FD = os.stat in os.supports_dir_fd
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def _signature(st: os.stat_result) -> tuple[int, ...] | None:
+def _signature(st: os.stat_result) -> Signature | None:
     """The stat signature of a kernel.json, or None when it changed too recently to trust."""
     horizon = time.time_ns() - _RACY_NS
     if st.st_mtime_ns >= horizon or st.st_ctime_ns >= horizon:
@@ -157,7 +160,7 @@ def _signature(st: os.stat_result) -> tuple[int, ...] | None:
 
 def _remember(
     kernel_json: str,
-    signature: tuple[int, ...],
+    signature: Signature,
     spec: KernelSpec,
     structural: tuple[str, ...],
     health: str | None,
@@ -191,6 +194,88 @@ def _cached(
     spec = replace(spec, problems=structural if health is None else (*structural, health))
     _cache[kernel_json] = (old_signature, spec, structural, health)
     return spec
+
+
+class _DirCache:
+    """The disk cache of one large kernels directory during a scan
+    (kernelkit.specs._listcache): read on the first spec not remembered in this
+    process, rewritten when what it should hold has changed."""
+
+    def __init__(self, kernels_dir: str) -> None:
+        self.kernels_dir = kernels_dir
+        self.cached: CachedSpecs | None = None
+        self.read_files = False  # some kernel.json was read (its entry may be new)
+        self.kernel_jsons: dict[str, str] = {}  # entry name -> kernel.json path
+        self._fd: int | None = None
+        self._horizon = time.time_ns() - _RACY_NS
+
+    def _stat(self, entry_name: str, kernel_json: str) -> os.stat_result:
+        if self._fd is None and _STAT_DIR_FD:
+            self._fd = os.open(self.kernels_dir, _DIR_FLAGS)
+        if self._fd is None:
+            return os.stat(kernel_json)
+        # relative to the open directory: the kernel doesn't walk its path a thousand times
+        return os.stat(entry_name + os.sep + _KERNEL_JSON, dir_fd=self._fd)
+
+    def spec(
+        self,
+        directory: Path,
+        entry_name: str,
+        kernel_json: str,
+        dir_text: str,
+        name: str,
+        resolver: Resolver,
+    ) -> KernelSpec | None:
+        """The spec of an unchanged kernel.json from the cache (health checked now, and
+        remembered for this process), or None."""
+        if self.cached is None:
+            self.cached = CachedSpecs(self.kernels_dir)
+        if entry_name not in self.cached.entries:
+            return None
+        try:
+            st = self._stat(entry_name, kernel_json)
+        except OSError:
+            return None  # gone or unreadable now: the full load reports it
+        signature = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if signature[3] >= self._horizon or signature[4] >= self._horizon:
+            return None  # too fresh to trust
+        resource_dir = directory / entry_name
+        got = self.cached.spec(entry_name, signature, name=name, resource_dir=resource_dir)
+        if got is None:
+            return None
+        spec, structural = got
+        health = (
+            argv0_health(kernel_json, dir_text, self.kernels_dir, spec.argv[0], resolver)
+            if spec.argv
+            else None
+        )
+        if health is not None:
+            spec = replace(spec, problems=(*structural, health))
+        _remember(kernel_json, signature, spec, structural, health)
+        return spec
+
+    def close(self) -> None:
+        """Close the directory and rewrite the cache if it should hold something else."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if not self.read_files:
+            return  # everything came from this cache or this process's memory
+        keep: dict[str, tuple[Signature, KernelSpec, tuple[str, ...]]] = {}
+        for entry_name, kernel_json in self.kernel_jsons.items():
+            remembered = _cache.get(kernel_json)
+            if remembered is not None:  # read and trusted (not too fresh)
+                signature, spec, structural, _ = remembered
+                keep[entry_name] = (signature, spec, structural)
+        if self.cached is None:
+            self.cached = CachedSpecs(self.kernels_dir)
+        same = set(keep) == set(self.cached.entries) and all(
+            self.cached.spec(n, sig, name=spec.name, resource_dir=spec.resource_dir)
+            == (replace(spec, problems=structural), structural)
+            for n, (sig, spec, structural) in keep.items()
+        )
+        if not same:
+            write_cached_specs(self.kernels_dir, keep)
 
 
 def load_kernel_spec(
@@ -271,6 +356,35 @@ def _candidates(directory: Path, seen: Mapping[str, object]) -> Iterator[tuple[s
         yield name, entry.name
 
 
+def _scan_dir(
+    directory: Path,
+    kernels_dir: str,
+    candidates: list[tuple[str, str]],
+    seen: dict[str, KernelSpec],
+    found: list[KernelSpec],
+    resolver: Resolver,
+    disk: _DirCache | None,
+) -> None:
+    for name, entry_name in candidates:
+        if name in seen:
+            continue  # a case variant of a name met earlier in this directory
+        dir_text = kernels_dir + os.sep + entry_name
+        kernel_json = dir_text + os.sep + _KERNEL_JSON
+        spec = _cached(kernel_json, dir_text, kernels_dir, resolver)
+        if disk is not None:
+            disk.kernel_jsons[entry_name] = kernel_json
+            if spec is None:
+                spec = disk.spec(directory, entry_name, kernel_json, dir_text, name, resolver)
+        if spec is None:
+            path = directory / entry_name
+            spec = _load(path, name, resolver, in_scan=True, kernels_dir=kernels_dir)
+            if disk is not None and spec is not None:
+                disk.read_files = True
+        if spec is not None:
+            seen[name] = spec
+            found.append(spec)
+
+
 def scan_kernel_specs(dirs: Sequence[str | os.PathLike[str]] | None = None) -> list[KernelSpec]:
     """Every kernelspec in ``dirs`` (default :func:`kernel_spec_dirs`), broken ones included.
 
@@ -296,17 +410,12 @@ def scan_kernel_specs(dirs: Sequence[str | os.PathLike[str]] | None = None) -> l
             found.append(_unreadable_dir(directory, exc))
             continue
         kernels_dir = str(directory)
-        for name, entry_name in candidates:
-            if name in seen:
-                continue  # a case variant of a name met earlier in this directory
-            dir_text = kernels_dir + os.sep + entry_name
-            spec = _cached(dir_text + os.sep + _KERNEL_JSON, dir_text, kernels_dir, resolver)
-            if spec is None:
-                path = directory / entry_name
-                spec = _load(path, name, resolver, in_scan=True, kernels_dir=kernels_dir)
-            if spec is not None:
-                seen[name] = spec
-                found.append(spec)
+        disk = _DirCache(kernels_dir) if len(candidates) >= MIN_SPECS else None
+        try:
+            _scan_dir(directory, kernels_dir, candidates, seen, found, resolver, disk)
+        finally:
+            if disk is not None:
+                disk.close()
     return found
 
 

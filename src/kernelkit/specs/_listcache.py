@@ -1,0 +1,224 @@
+"""The kernelspecs of a large kernels directory, remembered on disk between processes.
+
+A fresh process listing a directory of many kernelspecs would open and parse every
+kernel.json again. What each one held is kept instead in
+``<cache dir>/kernelspecs/<hash of the directory>.json``, one file per kernels directory
+with at least :data:`MIN_SPECS` specs (below that, reading the cache costs as much as
+reading the specs). An entry is used only while ``stat`` of its kernel.json gives the
+same signature: inode, device, size, mtime and ctime, both times older than the racy
+window (git's rule for its index; see ``_scan._signature``). ctime cannot be set back,
+so an edit in place that keeps the size and restores the mtime still shows. The kernels
+directory itself is listed every time, so specs added or removed are always seen.
+
+What is kept is what the file says (its fields and its structural problems); the health
+of argv[0] depends on the machine, not the file, and is checked again on every listing.
+Specs of one directory mostly say the same things (one interpreter, empty ``env``), so
+each distinct value is stored once and shared by the specs that hold it, as the
+in-process cache already shares whole specs: specs are read-only.
+
+A missing, garbled or foreign cache file only means reading the kernel.json files
+(logged at debug level); one that cannot be written, the same next time. Files are
+written whole (kernelkit._files.atomic_write), mode 0600 in a 0700 directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+
+from kernelkit._files import atomic_write, kernelkit_log
+from kernelkit.specs._spec import KernelSpec
+
+__all__ = [
+    "MIN_SPECS",
+    "CachedSpecs",
+    "Signature",
+    "cache_file",
+    "write_cached_specs",
+]
+
+_FORMAT = 2
+#: Kernels directories with fewer candidate specs are not cached.
+MIN_SPECS = 16
+
+#: (inode, device, size, mtime_ns, ctime_ns) of a kernel.json.
+Signature = tuple[int, int, int, int, int]
+
+# One entry: [signature, argv, display_name, language, interrupt_mode, env, metadata,
+# kernel_protocol_version, structural problems]; argv, env, metadata and problems are
+# indexes into the document's "values".
+_ARGV, _DISPLAY, _LANGUAGE, _MODE, _ENV, _METADATA, _VERSION, _PROBLEMS = range(1, 9)
+_ENTRY_LENGTH = 9
+
+
+def _cache_root() -> Path:
+    """``$KERNELKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/kernelkit`` (``~/.cache/kernelkit``)."""
+    root = os.environ.get("KERNELKIT_CACHE_DIR")
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "kernelkit"
+
+
+def cache_file(kernels_dir: str) -> Path:
+    """Where the specs of ``kernels_dir`` are kept."""
+    # FNV-1a (64 bits) of the path, for a file name: a cache key, not a secret, and no
+    # hashing module to import on the listing path.
+    digest = 0xCBF29CE484222325
+    for byte in kernels_dir.encode("utf-8", "surrogateescape"):
+        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return _cache_root() / "kernelspecs" / f"{digest:016x}.json"
+
+
+class CachedSpecs:
+    """The cached specs of one kernels directory, as read from its cache file."""
+
+    def __init__(self, kernels_dir: str) -> None:
+        self.kernels_dir = kernels_dir
+        self.entries: dict[str, list[object]] = {}
+        self._values: list[object] = []
+        self._argvs: dict[int, tuple[str, ...] | None] = {}
+        self._problems: dict[int, tuple[str, ...] | None] = {}
+        self._envs: dict[int, dict[str, str] | None] = {}
+        path = cache_file(kernels_dir)
+        try:
+            with open(path, "rb") as f:
+                doc = orjson.loads(f.read())
+        except FileNotFoundError:
+            return
+        except (OSError, orjson.JSONDecodeError) as exc:
+            kernelkit_log().debug("ignoring the kernelspec cache %s: %s", path, exc)
+            return
+        if not (
+            type(doc) is dict
+            and doc.get("format") == _FORMAT
+            and doc.get("dir") == kernels_dir
+            and type(doc.get("entries")) is dict
+            and type(doc.get("values")) is list
+        ):
+            kernelkit_log().debug("ignoring the kernelspec cache %s: not one of ours", path)
+            return
+        self.entries = doc["entries"]
+        self._values = doc["values"]
+
+    def _strings(self, cache: dict[int, tuple[str, ...] | None], index: object) -> object:
+        """The value at ``index`` as a tuple of strings (made once per value), or None."""
+        if type(index) is not int:
+            return None
+        try:
+            return cache[index]
+        except KeyError:
+            pass
+        value = self._values[index] if 0 <= index < len(self._values) else None
+        strings = tuple(value) if type(value) is list else None
+        if strings is not None and not all(type(s) is str for s in strings):
+            strings = None
+        cache[index] = strings
+        return strings
+
+    def _mapping(self, index: object) -> dict[str, object] | None:
+        if type(index) is not int or not 0 <= index < len(self._values):
+            return None
+        value = self._values[index]
+        return value if type(value) is dict else None
+
+    def _env(self, index: object) -> dict[str, str] | None:
+        """The value at ``index`` when it is an object of strings (checked once)."""
+        if type(index) is not int:
+            return None
+        try:
+            return self._envs[index]
+        except KeyError:
+            pass
+        value = self._mapping(index)
+        env = value if value is not None and all(type(v) is str for v in value.values()) else None
+        self._envs[index] = env  # type: ignore[assignment]  # checked: str values
+        return env  # type: ignore[return-value]
+
+    def spec(
+        self, entry_name: str, signature: Signature, *, name: str, resource_dir: Path
+    ) -> tuple[KernelSpec, tuple[str, ...]] | None:
+        """(the spec, its structural problems) of ``entry_name`` when its kernel.json
+        still has this ``signature``; None when it has not, or the entry is malformed."""
+        entry = self.entries.get(entry_name)
+        if type(entry) is not list or len(entry) != _ENTRY_LENGTH:
+            return None
+        sig = entry[0]
+        if type(sig) is not list or tuple(sig) != signature:
+            return None
+        argv = self._strings(self._argvs, entry[_ARGV])
+        problems = self._strings(self._problems, entry[_PROBLEMS])
+        env = self._env(entry[_ENV])
+        metadata = self._mapping(entry[_METADATA])
+        display_name, language, mode, version = (
+            entry[_DISPLAY],
+            entry[_LANGUAGE],
+            entry[_MODE],
+            entry[_VERSION],
+        )
+        if not (
+            type(argv) is tuple
+            and type(problems) is tuple
+            and env is not None
+            and metadata is not None
+            and type(display_name) is str
+            and type(language) is str
+            and (mode == "signal" or mode == "message")
+            and (version is None or type(version) is str)
+        ):
+            return None
+        spec = KernelSpec(
+            name=name,
+            resource_dir=resource_dir,
+            argv=argv,
+            display_name=display_name,
+            language=language,
+            interrupt_mode="signal" if mode == "signal" else "message",
+            env=env,
+            metadata=metadata,
+            kernel_protocol_version=version,
+            problems=problems,
+        )
+        return spec, problems
+
+
+def write_cached_specs(
+    kernels_dir: str, specs: dict[str, tuple[Signature, KernelSpec, tuple[str, ...]]]
+) -> None:
+    """Replace the cache of ``kernels_dir`` with ``specs`` (entry name -> signature, spec
+    read from it, its structural problems); failing only costs a re-read next time."""
+    values: list[object] = []
+    index: dict[bytes, int] = {}
+
+    def ref(value: object) -> int:
+        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        found = index.get(key)
+        if found is None:
+            found = index[key] = len(values)
+            values.append(value)
+        return found
+
+    path = cache_file(kernels_dir)
+    try:
+        entries = {
+            entry_name: [
+                list(signature),
+                ref(list(spec.argv)),
+                spec.display_name,
+                spec.language,
+                spec.interrupt_mode,
+                ref(dict(spec.env)),
+                ref(dict(spec.metadata)),
+                spec.kernel_protocol_version,
+                ref(list(structural)),
+            ]
+            for entry_name, (signature, spec, structural) in specs.items()
+        }
+        data = orjson.dumps(
+            {"format": _FORMAT, "dir": kernels_dir, "values": values, "entries": entries}
+        )
+        atomic_write(path, data, private=True)
+    except (OSError, TypeError) as exc:
+        kernelkit_log().debug("cannot write the kernelspec cache %s: %s", path, exc)
