@@ -30,7 +30,7 @@ __all__ = [
     "parse",
 ]
 
-_TEMPLATE = re.compile(r"\{(resource_dir|prefix)\}")
+_TEMPLATE = r"\{(resource_dir|prefix)\}"  # compiled by re on first use (rare)
 _NO_ENV: dict[str, str] = {}
 _NO_METADATA: dict[str, Any] = {}
 _PATH_SEPS = tuple(s for s in (os.sep, os.altsep) if s)
@@ -329,6 +329,6 @@ def argv0_health(
     if "{" in first:
         prefix = resolver.environment(kernels_dir)[0]
         values = {"resource_dir": dir_text, "prefix": str(prefix or sys.prefix)}
-        first = _TEMPLATE.sub(lambda m: values[m.group(1)], first)
+        first = re.sub(_TEMPLATE, lambda m: values[m.group(1)], first)
     problem = resolver.argv0_problem(first, kernels_dir)
     return None if problem is None else f"{kernel_json}: {problem}"

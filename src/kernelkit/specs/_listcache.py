@@ -49,8 +49,7 @@ Signature = tuple[int, int, int, int, int]
 # One entry: [signature, argv, display_name, language, interrupt_mode, env, metadata,
 # kernel_protocol_version, structural problems]; argv, env, metadata and problems are
 # indexes into the document's "values".
-_ARGV, _DISPLAY, _LANGUAGE, _MODE, _ENV, _METADATA, _VERSION, _PROBLEMS = range(1, 9)
-_ENTRY_LENGTH = 9
+_MODES = ("signal", "message")
 
 
 def _cache_root() -> Path:
@@ -77,11 +76,11 @@ class CachedSpecs:
 
     def __init__(self, kernels_dir: str) -> None:
         self.kernels_dir = kernels_dir
-        self.entries: dict[str, list[object]] = {}
-        self._values: list[object] = []
-        self._argvs: dict[int, tuple[str, ...] | None] = {}
-        self._problems: dict[int, tuple[str, ...] | None] = {}
-        self._envs: dict[int, dict[str, str] | None] = {}
+        self.entries: dict[str, object] = {}
+        # each shared value, checked once, as each field needs it (None: not usable)
+        self._strings: list[tuple[str, ...] | None] = []
+        self._envs: list[dict[str, str] | None] = []
+        self._objects: list[dict[str, object] | None] = []
         path = cache_file(kernels_dir)
         try:
             with open(path, "rb") as f:
@@ -101,41 +100,17 @@ class CachedSpecs:
             kernelkit_log().debug("ignoring the kernelspec cache %s: not one of ours", path)
             return
         self.entries = doc["entries"]
-        self._values = doc["values"]
-
-    def _strings(self, cache: dict[int, tuple[str, ...] | None], index: object) -> object:
-        """The value at ``index`` as a tuple of strings (made once per value), or None."""
-        if type(index) is not int:
-            return None
-        try:
-            return cache[index]
-        except KeyError:
-            pass
-        value = self._values[index] if 0 <= index < len(self._values) else None
-        strings = tuple(value) if type(value) is list else None
-        if strings is not None and not all(type(s) is str for s in strings):
-            strings = None
-        cache[index] = strings
-        return strings
-
-    def _mapping(self, index: object) -> dict[str, object] | None:
-        if type(index) is not int or not 0 <= index < len(self._values):
-            return None
-        value = self._values[index]
-        return value if type(value) is dict else None
-
-    def _env(self, index: object) -> dict[str, str] | None:
-        """The value at ``index`` when it is an object of strings (checked once)."""
-        if type(index) is not int:
-            return None
-        try:
-            return self._envs[index]
-        except KeyError:
-            pass
-        value = self._mapping(index)
-        env = value if value is not None and all(type(v) is str for v in value.values()) else None
-        self._envs[index] = env  # type: ignore[assignment]  # checked: str values
-        return env  # type: ignore[return-value]
+        for value in doc["values"]:
+            strings = tuple(value) if type(value) is list else None
+            if strings is not None and not all(type(s) is str for s in strings):
+                strings = None
+            self._strings.append(strings)
+            mapping = value if type(value) is dict else None
+            self._objects.append(mapping)
+            if mapping is not None and all(type(v) is str for v in mapping.values()):
+                self._envs.append(mapping)
+            else:
+                self._envs.append(None)
 
     def spec(
         self, entry_name: str, signature: Signature, *, name: str, resource_dir: Path
@@ -143,43 +118,40 @@ class CachedSpecs:
         """(the spec, its structural problems) of ``entry_name`` when its kernel.json
         still has this ``signature``; None when it has not, or the entry is malformed."""
         entry = self.entries.get(entry_name)
-        if type(entry) is not list or len(entry) != _ENTRY_LENGTH:
+        if type(entry) is not list:
             return None
-        sig = entry[0]
-        if type(sig) is not list or tuple(sig) != signature:
+        try:
+            sig, argv_at, display_name, language, mode, env_at, metadata_at, version, at = entry
+            if tuple(sig) != signature:
+                return None
+            argv = self._strings[argv_at]
+            problems = self._strings[at]
+            env = self._envs[env_at]
+            metadata = self._objects[metadata_at]
+        except (TypeError, ValueError, IndexError):  # not what this version writes
             return None
-        argv = self._strings(self._argvs, entry[_ARGV])
-        problems = self._strings(self._problems, entry[_PROBLEMS])
-        env = self._env(entry[_ENV])
-        metadata = self._mapping(entry[_METADATA])
-        display_name, language, mode, version = (
-            entry[_DISPLAY],
-            entry[_LANGUAGE],
-            entry[_MODE],
-            entry[_VERSION],
-        )
-        if not (
-            type(argv) is tuple
-            and type(problems) is tuple
-            and env is not None
-            and metadata is not None
-            and type(display_name) is str
-            and type(language) is str
-            and (mode == "signal" or mode == "message")
-            and (version is None or type(version) is str)
+        if (
+            argv is None
+            or problems is None
+            or env is None
+            or metadata is None
+            or type(display_name) is not str
+            or type(language) is not str
+            or mode not in _MODES
+            or not (version is None or type(version) is str)
         ):
             return None
         spec = KernelSpec(
-            name=name,
-            resource_dir=resource_dir,
-            argv=argv,
-            display_name=display_name,
-            language=language,
-            interrupt_mode="signal" if mode == "signal" else "message",
-            env=env,
-            metadata=metadata,
-            kernel_protocol_version=version,
-            problems=problems,
+            name,
+            resource_dir,
+            argv,
+            display_name,
+            language,
+            "signal" if mode == "signal" else "message",
+            env,
+            metadata,
+            version,
+            problems,
         )
         return spec, problems
 

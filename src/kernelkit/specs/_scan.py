@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -40,12 +41,12 @@ _MAX_KERNEL_JSON = 4 << 20  # a kernel.json is a few hundred bytes; refuse absur
 _CHUNK = 64 << 10
 # O_NONBLOCK: a FIFO named kernel.json must not hang a scan.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-_NAME = re.compile(r"[a-z0-9._\-]+")
+_NAME = r"[a-z0-9._\-]+"  # compiled by re on first use (installing)
 
 
 def is_valid_kernel_name(name: str) -> bool:
     """Jupyter's rule for kernel names: ASCII letters, digits, ``-``, ``.`` and ``_``."""
-    return _NAME.fullmatch(name.lower()) is not None
+    return re.fullmatch(_NAME, name.lower()) is not None
 
 
 def _read_bytes(path: str) -> tuple[bytes, Signature | None]:
@@ -219,7 +220,7 @@ class _DirCache:
 
     def spec(
         self,
-        directory: Path,
+        resource_dir: Path,
         entry_name: str,
         kernel_json: str,
         dir_text: str,
@@ -239,7 +240,6 @@ class _DirCache:
         signature = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if signature[3] >= self._horizon or signature[4] >= self._horizon:
             return None  # too fresh to trust
-        resource_dir = directory / entry_name
         got = self.cached.spec(entry_name, signature, name=name, resource_dir=resource_dir)
         if got is None:
             return None
@@ -356,33 +356,68 @@ def _candidates(directory: Path, seen: Mapping[str, object]) -> Iterator[tuple[s
         yield name, entry.name
 
 
+def _listing(directory: Path, seen: Mapping[str, object]) -> list[tuple[str, str, Path]] | None:
+    """(lower-cased name, entry name, path) of each entry of a kernels directory not
+    already seen, sorted by entry name; None if the directory does not exist.
+
+    Whether an entry is a directory is left to :func:`_is_candidate`, asked only for an
+    entry that is not remembered: a kernel.json whose stat matches needs no other check.
+    ``Path.iterdir`` makes the paths without parsing each again (a third of the cost).
+
+    Raises OSError when it exists but cannot be listed.
+    """
+    try:
+        named = sorted((path.name, path) for path in directory.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    out = []
+    for entry_name, path in named:
+        name = entry_name.lower()
+        if name not in seen and not name.startswith(TEMP_PREFIX):
+            out.append((name, entry_name, path))
+    return out
+
+
+def _is_candidate(path: Path) -> bool:
+    """Whether a kernels directory entry may be a spec directory, as ``DirEntry.is_dir``
+    says it (symbolic links followed); a symbolic link loop is one, so that loading it
+    reports the loop rather than skipping it silently."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False  # vanished meanwhile, or a dangling link
+    except OSError as exc:
+        return exc.errno == errno.ELOOP  # otherwise unstat-able: not a spec directory
+
+
 def _scan_dir(
     directory: Path,
     kernels_dir: str,
-    candidates: list[tuple[str, str]],
+    candidates: list[tuple[str, str, Path]],
     seen: dict[str, KernelSpec],
     found: list[KernelSpec],
     resolver: Resolver,
     disk: _DirCache | None,
 ) -> None:
-    for name, entry_name in candidates:
+    for name, entry_name, path in candidates:
         if name in seen:
             continue  # a case variant of a name met earlier in this directory
         dir_text = kernels_dir + os.sep + entry_name
         kernel_json = dir_text + os.sep + _KERNEL_JSON
         spec = _cached(kernel_json, dir_text, kernels_dir, resolver)
-        if disk is not None:
-            disk.kernel_jsons[entry_name] = kernel_json
-            if spec is None:
-                spec = disk.spec(directory, entry_name, kernel_json, dir_text, name, resolver)
+        if disk is not None and spec is None:
+            spec = disk.spec(path, entry_name, kernel_json, dir_text, name, resolver)
         if spec is None:
-            path = directory / entry_name
+            if not _is_candidate(path):
+                continue
             spec = _load(path, name, resolver, in_scan=True, kernels_dir=kernels_dir)
             if disk is not None and spec is not None:
                 disk.read_files = True
         if spec is not None:
             seen[name] = spec
             found.append(spec)
+            if disk is not None:
+                disk.kernel_jsons[entry_name] = kernel_json
 
 
 def scan_kernel_specs(dirs: Sequence[str | os.PathLike[str]] | None = None) -> list[KernelSpec]:
@@ -405,9 +440,11 @@ def scan_kernel_specs(dirs: Sequence[str | os.PathLike[str]] | None = None) -> l
     found: list[KernelSpec] = []
     for directory in _spec_dirs(dirs):
         try:
-            candidates = list(_candidates(directory, seen))
+            candidates = _listing(directory, seen)
         except OSError as exc:
             found.append(_unreadable_dir(directory, exc))
+            continue
+        if candidates is None:
             continue
         kernels_dir = str(directory)
         disk = _DirCache(kernels_dir) if len(candidates) >= MIN_SPECS else None

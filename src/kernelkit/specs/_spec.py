@@ -19,18 +19,28 @@ __all__ = [
 
 InterruptMode = Literal["signal", "message"]
 
-# python, python3, python3.11, ... (also pythonw / .exe on Windows).
-_BARE_PYTHON = re.compile(r"python(?:[23](?:\.\d+)?)?(?:w)?(?:\.exe)?", re.IGNORECASE)
-# Jupyter's argv templates: {name}; unknown names are left as they are.
-_TEMPLATE = re.compile(r"\{([A-Za-z0-9_]+)\}")
+# Jupyter's argv templates: {name}; unknown names are left as they are. A pattern, not
+# compiled here: re compiles it on first use (launching), never while listing.
+_TEMPLATE = r"\{([A-Za-z0-9_]+)\}"
 _KERNELS_TAIL = ("share", "jupyter", "kernels")
 _BIN = "Scripts" if os.name == "nt" else "bin"
 _EXE = ".exe" if os.name == "nt" else ""
 
 
 def is_bare_python(arg: str) -> bool:
-    """True for a bare ``python``, ``python3`` or ``python3.X`` (no directory part)."""
-    return _BARE_PYTHON.fullmatch(arg) is not None
+    """True for a bare ``python``, ``python3`` or ``python3.X`` (no directory part).
+
+    Any case; ``python2`` too; then an optional ``w`` and ``.exe`` (Windows). Written
+    out rather than as a regular expression: compiling one costs more than a listing's
+    calls to this.
+    """
+    name = arg.lower().removesuffix(".exe").removesuffix("w")
+    if not name.startswith("python"):
+        return False
+    version = name[6:]
+    if version in ("", "2", "3"):
+        return True
+    return version[:1] in ("2", "3") and version[1:2] == "." and version[2:].isdecimal()
 
 
 def _is_executable_file(path: Path | str) -> bool:
@@ -144,7 +154,7 @@ class KernelSpec:
         def fill(match: re.Match[str]) -> str:
             return values.get(match.group(1), match.group(0))
 
-        argv = [_TEMPLATE.sub(fill, arg) for arg in self.argv]
+        argv = [re.sub(_TEMPLATE, fill, arg) for arg in self.argv]
         if argv and is_bare_python(argv[0]):
             argv[0] = self._python_for(argv[0], python=python, prefix=prefix)
         return argv
