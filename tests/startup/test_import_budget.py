@@ -20,6 +20,14 @@ _METADATA = ("importlib.metadata", "email")  # entry points: read only when aske
 _ACTIVATION = ("subprocess", "kernelkit.envs._activation")  # launching only
 _ASYNC = ("asyncio", "ssl", "concurrent.futures", "zmq")  # clients and managers only
 _CLI = ("typer", "click", "rich")
+# What starting one kernel without a sandbox never uses: the blocking faces, the
+# multi-kernel manager, the pool, the sandbox provisioner.
+_MANAGER_EXTRAS = (
+    "kernelkit.manager._blocking", "kernelkit.manager._multi",
+    "kernelkit.manager._multi_blocking", "kernelkit.manager._pool",
+    "kernelkit.manager._pool_blocking", "kernelkit.manager._pooled",
+    "kernelkit.provisioning._sandbox", "kernelkit.provisioning._sandbox_cgroup",
+)  # fmt: skip
 
 BUDGETS: dict[str, tuple[str, ...]] = {
     "from kernelkit.specs import scan_kernel_specs; scan_kernel_specs()": (
@@ -32,7 +40,7 @@ BUDGETS: dict[str, tuple[str, ...]] = {
         *_JUPYTER_CORE, *_FILES, *_METADATA, *_ACTIVATION, *_ASYNC, *_CLI, "logging",
     ),
     "from kernelkit.manager import AsyncKernelManager": (
-        *_JUPYTER_CORE, *_METADATA, *_CLI, "kernelkit.envs._activation",
+        *_JUPYTER_CORE, *_METADATA, *_CLI, "kernelkit.envs._activation", *_MANAGER_EXTRAS,
     ),
 }  # fmt: skip
 
