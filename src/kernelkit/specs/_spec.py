@@ -8,7 +8,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+
+# typing in annotations only, imported when they are inspected (kernelkit.specs._typing)
+TYPE_CHECKING = False
+if not TYPE_CHECKING:
+    from kernelkit.specs._typing import typing
+else:
+    import typing
 
 __all__ = [
     "KernelSpec",
@@ -17,7 +23,8 @@ __all__ = [
     "prefix_interpreter",
 ]
 
-InterruptMode = Literal["signal", "message"]
+if TYPE_CHECKING:
+    InterruptMode = typing.Literal["signal", "message"]
 
 # Jupyter's argv templates: {name}; unknown names are left as they are. A pattern, not
 # compiled here: re compiles it on first use (launching), never while listing.
@@ -92,9 +99,9 @@ class KernelSpec:
     argv: tuple[str, ...]
     display_name: str
     language: str
-    interrupt_mode: InterruptMode = "signal"
+    interrupt_mode: typing.Literal["signal", "message"] = "signal"
     env: Mapping[str, str] = field(default_factory=dict, hash=False)
-    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    metadata: Mapping[str, typing.Any] = field(default_factory=dict, hash=False)
     kernel_protocol_version: str | None = None
     problems: tuple[str, ...] = ()
 
@@ -183,9 +190,9 @@ class KernelSpec:
             env[key] = string.Template(value).safe_substitute(base)
         return env
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, typing.Any]:
         """The kernel.json object for this spec."""
-        d: dict[str, Any] = {
+        d: dict[str, typing.Any] = {
             "argv": list(self.argv),
             "env": dict(self.env),
             "display_name": self.display_name,
