@@ -113,11 +113,11 @@ class CachedSpecs:
                 self._envs.append(None)
 
     def spec(
-        self, entry_name: str, signature: Signature, *, name: str, resource_dir: Path
+        self, entry: object, signature: Signature, name: str, resource_dir: Path
     ) -> tuple[KernelSpec, tuple[str, ...]] | None:
-        """(the spec, its structural problems) of ``entry_name`` when its kernel.json
-        still has this ``signature``; None when it has not, or the entry is malformed."""
-        entry = self.entries.get(entry_name)
+        """(the spec, its structural problems) from ``entry`` (of :attr:`entries`) when
+        its kernel.json still has this ``signature``; None when it has not, or the entry
+        is malformed."""
         if type(entry) is not list:
             return None
         try:

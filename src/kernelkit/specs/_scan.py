@@ -7,6 +7,7 @@ behind a per-scan cache (a thousand specs usually share a handful of interpreter
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -148,6 +149,7 @@ _RACY_NS = 2_000_000_000
 _CACHE_LIMIT = 50_000
 _cache: dict[str, tuple[Signature, KernelSpec, tuple[str, ...], str | None]] = {}
 _STAT_DIR_FD = os.stat in os.supports_dir_fd
+_IN_SPEC_DIR = os.sep + _KERNEL_JSON
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -210,14 +212,6 @@ class _DirCache:
         self._fd: int | None = None
         self._horizon = time.time_ns() - _RACY_NS
 
-    def _stat(self, entry_name: str, kernel_json: str) -> os.stat_result:
-        if self._fd is None and _STAT_DIR_FD:
-            self._fd = os.open(self.kernels_dir, _DIR_FLAGS)
-        if self._fd is None:
-            return os.stat(kernel_json)
-        # relative to the open directory: the kernel doesn't walk its path a thousand times
-        return os.stat(entry_name + os.sep + _KERNEL_JSON, dir_fd=self._fd)
-
     def spec(
         self,
         resource_dir: Path,
@@ -229,18 +223,28 @@ class _DirCache:
     ) -> KernelSpec | None:
         """The spec of an unchanged kernel.json from the cache (health checked now, and
         remembered for this process), or None."""
-        if self.cached is None:
-            self.cached = CachedSpecs(self.kernels_dir)
-        if entry_name not in self.cached.entries:
+        cached = self.cached
+        if cached is None:
+            cached = self.cached = CachedSpecs(self.kernels_dir)
+            if cached.entries and _STAT_DIR_FD:
+                # stat relative to the open directory: the kernel does not walk the
+                # directory's path again for each of a thousand files
+                with contextlib.suppress(OSError):  # then by path
+                    self._fd = os.open(self.kernels_dir, _DIR_FLAGS)
+        entry = cached.entries.get(entry_name)
+        if entry is None:
             return None
         try:
-            st = self._stat(entry_name, kernel_json)
+            if self._fd is None:
+                st = os.stat(kernel_json)
+            else:
+                st = os.stat(entry_name + _IN_SPEC_DIR, dir_fd=self._fd)
         except OSError:
             return None  # gone or unreadable now: the full load reports it
         signature = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if signature[3] >= self._horizon or signature[4] >= self._horizon:
             return None  # too fresh to trust
-        got = self.cached.spec(entry_name, signature, name=name, resource_dir=resource_dir)
+        got = cached.spec(entry, signature, name, resource_dir)
         if got is None:
             return None
         spec, structural = got
@@ -269,8 +273,9 @@ class _DirCache:
                 keep[entry_name] = (signature, spec, structural)
         if self.cached is None:
             self.cached = CachedSpecs(self.kernels_dir)
-        same = set(keep) == set(self.cached.entries) and all(
-            self.cached.spec(n, sig, name=spec.name, resource_dir=spec.resource_dir)
+        entries = self.cached.entries
+        same = set(keep) == set(entries) and all(
+            self.cached.spec(entries[n], sig, spec.name, spec.resource_dir)
             == (replace(spec, problems=structural), structural)
             for n, (sig, spec, structural) in keep.items()
         )
@@ -404,7 +409,9 @@ def _scan_dir(
             continue  # a case variant of a name met earlier in this directory
         dir_text = kernels_dir + os.sep + entry_name
         kernel_json = dir_text + os.sep + _KERNEL_JSON
-        spec = _cached(kernel_json, dir_text, kernels_dir, resolver)
+        spec = None
+        if kernel_json in _cache:  # remembered in this process
+            spec = _cached(kernel_json, dir_text, kernels_dir, resolver)
         if disk is not None and spec is None:
             spec = disk.spec(path, entry_name, kernel_json, dir_text, name, resolver)
         if spec is None:
