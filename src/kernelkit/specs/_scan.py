@@ -1,8 +1,11 @@
 """Reading kernelspecs from disk: one directory, or every directory Jupyter searches.
 
 Listing is on the hot path of every command line and editor start, so it reads each
-kernel.json exactly once, parses it with orjson, and checks argv[0] with a few stat calls
-behind a per-scan cache (a thousand specs usually share a handful of interpreters).
+kernel.json at most once, parses it with orjson, and checks argv[0] with a few stat
+calls behind a per-scan cache (a thousand specs usually share a handful of interpreters).
+An unchanged kernel.json is not read again: in one process its KernelSpec is remembered;
+across processes, for a directory of many specs, what it says is kept on disk
+(kernelkit.specs._listcache). Both trust a file only while its stat is unchanged.
 """
 
 from __future__ import annotations
@@ -439,8 +442,11 @@ def scan_kernel_specs(dirs: Sequence[str | os.PathLike[str]] | None = None) -> l
 
     In a long-lived process, the KernelSpec of a kernel.json unchanged since the last scan
     (same inode, size and times, older than two seconds) is reused rather than re-read;
-    argv[0]'s health is checked again on every scan. Specs are frozen: do not mutate their
-    ``env`` or ``metadata``.
+    a fresh process gets what an unchanged kernel.json says from a cache file when its
+    directory holds 16 or more specs (``$KERNELKIT_CACHE_DIR``, else
+    ``~/.cache/kernelkit``; see kernelkit.specs._listcache). argv[0]'s health is checked
+    again on every scan. Specs are frozen: do not mutate their ``env`` or ``metadata``
+    (specs from one directory's cache share equal values).
     """
     resolver = Resolver()
     seen: dict[str, KernelSpec] = {}
