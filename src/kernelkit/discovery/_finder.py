@@ -123,6 +123,48 @@ class _Slot:
         return _fingerprint(paths)[0] == digest
 
 
+class _Chain:
+    """Provider listings run one after another in worker threads.
+
+    A worker whose listing is done runs the next one not yet started, in the same
+    thread: handing each one over through the calling thread cost two scheduler
+    wake-ups per provider (a few milliseconds of a command-line listing on a busy
+    machine). The calling thread starts a listing in a thread of its own only when the
+    one before it is slow (:meth:`start`); each listing starts once.
+    """
+
+    def __init__(self, jobs: list[tuple[_Slot, _Job]]) -> None:
+        self._jobs = jobs
+        self._claimed = [False] * len(jobs)
+        self._lock = threading.Lock()
+
+    def _claim(self, index: int) -> bool:
+        # under self._lock
+        if self._claimed[index]:
+            return False
+        self._claimed[index] = True
+        self._jobs[index][1].started = time.monotonic()
+        return True
+
+    def start(self, index: int) -> None:
+        """Start listing ``index`` in a new thread, unless a worker already has."""
+        with self._lock:
+            if not self._claim(index):
+                return
+        threading.Thread(
+            target=self._run,
+            args=(index,),
+            name=f"kernelkit-provider-{self._jobs[index][0].name}",
+            daemon=True,  # a hung provider must not keep the process alive
+        ).start()
+
+    def _run(self, index: int | None) -> None:
+        while index is not None:
+            _run_provider(*self._jobs[index])
+            with self._lock:
+                index = next((i for i in range(index + 1, len(self._jobs)) if self._claim(i)), None)
+
+
 _KERNEL_TYPE_FIELDS = tuple(f.name for f in fields(KernelType) if f.init)
 
 
@@ -314,19 +356,15 @@ class KernelFinder:
         t_start = time.monotonic()
         deadline = t_start + self.time_limit
         stagger = min(_STAGGER, self.time_limit / 4)  # a slow one costs the others little
-        for index, (slot, new_job) in enumerate(starting):
+        # One at a time while they are quick: two listing threads at once pass the GIL
+        # back and forth at every system call (a thousand kernelspecs took a third
+        # longer). A worker that is done runs the next listing itself (_Chain); one that
+        # is slow gets company after `stagger`, in a thread of its own.
+        chain = _Chain(starting)
+        for index in range(len(starting)):
             if index:
-                # One at a time while they are quick: two listing threads at once pass
-                # the GIL back and forth at every system call (a thousand kernelspecs
-                # took a third longer). One that is slow gets company after `stagger`.
                 starting[index - 1][1].done.wait(stagger)
-            new_job.started = time.monotonic()
-            threading.Thread(
-                target=_run_provider,
-                args=(slot, new_job),
-                name=f"kernelkit-provider-{slot.name}",
-                daemon=True,  # a hung provider must not keep the process alive
-            ).start()
+            chain.start(index)
         kernels: list[KernelType] = []
         for slot, job in plan:
             if job is None:
