@@ -243,3 +243,21 @@ def test_fresh_processes_share_the_cache(tmp_path: Path, private_cache_dir: Path
     assert runs[0][0] == N  # the first reads every kernel.json
     assert runs[1][0] == 0  # the second none
     assert runs[1][1] == runs[0][1] == [f"Kernel {i:02d}" for i in range(N)]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+def test_a_cache_file_others_can_write_is_not_trusted(
+    kernels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fresh_scan(kernels)
+    path = cache_file(str(kernels))
+    doc = json.loads(path.read_bytes())
+    for i, value in enumerate(doc["values"]):
+        if isinstance(value, list) and value and value[0] == sys.executable:
+            doc["values"][i] = ["/forged/kernel", "{connection_file}"]
+    path.write_text(json.dumps(doc))
+    path.chmod(0o666)
+    reads = _Reads(monkeypatch)
+    specs = _fresh_scan(kernels)
+    assert len(reads.paths) == N  # read from the kernel.json files instead
+    assert all(s.argv[0] == sys.executable for s in specs)

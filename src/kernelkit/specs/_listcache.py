@@ -18,7 +18,9 @@ in-process cache already shares whole specs: specs are read-only.
 
 A missing, garbled or foreign cache file only means reading the kernel.json files
 (logged at debug level); one that cannot be written, the same next time. Files are
-written whole (kernelkit._files.atomic_write), mode 0600 in a 0700 directory.
+written whole (kernelkit._files.atomic_write), mode 0600 in a 0700 directory, and read
+only when this user owns them and nobody else can write them: what a cached spec says
+is what gets launched.
 """
 
 from __future__ import annotations
@@ -61,6 +63,16 @@ def _cache_root() -> Path:
     return Path(xdg) / "kernelkit"
 
 
+def _foreign(st: os.stat_result) -> str | None:
+    """Why a cache file may not be trusted (another user's, or writable by others)."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None and st.st_uid != getuid():
+        return f"owned by user {st.st_uid}, not by this one"
+    if os.name != "nt" and st.st_mode & 0o022:
+        return f"writable by group or others (mode {st.st_mode & 0o777:04o})"
+    return None
+
+
 def cache_file(kernels_dir: str) -> Path:
     """Where the specs of ``kernels_dir`` are kept."""
     # FNV-1a (64 bits) of the path, for a file name: a cache key, not a secret, and no
@@ -84,7 +96,13 @@ class CachedSpecs:
         path = cache_file(kernels_dir)
         try:
             with open(path, "rb") as f:
-                doc = orjson.loads(f.read())
+                foreign = _foreign(os.fstat(f.fileno()))
+                data = b"" if foreign else f.read()
+            if foreign:
+                # what it says would be launched: only a file no one else can write
+                kernelkit_log().debug("ignoring the kernelspec cache %s: %s", path, foreign)
+                return
+            doc = orjson.loads(data)
         except FileNotFoundError:
             return
         except (OSError, orjson.JSONDecodeError) as exc:
