@@ -32,6 +32,9 @@ _MANAGER_EXTRAS = (
 BUDGETS: dict[str, tuple[str, ...]] = {
     "from kernelkit.specs import scan_kernel_specs; scan_kernel_specs()": (
         *_JUPYTER_CORE, *_FILES, *_METADATA, *_ACTIVATION, *_ASYNC, *_CLI, "logging",
+        # annotations only (kernelkit.specs._typing); no regular expression to compile
+        # nor hashing module for the listing cache's file name
+        "typing", "string", "hashlib", "zlib",
     ),
     "from kernelkit.discovery import KernelFinder": (
         *_JUPYTER_CORE, *_FILES, *_METADATA, *_ACTIVATION, *_ASYNC, *_CLI,
