@@ -26,6 +26,7 @@ is what gets launched.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import orjson
@@ -180,14 +181,21 @@ def write_cached_specs(
     """Replace the cache of ``kernels_dir`` with ``specs`` (entry name -> signature, spec
     read from it, its structural problems); failing only costs a re-read next time."""
     values: list[object] = []
-    index: dict[bytes, int] = {}
+    index: dict[object, int] = {}
 
-    def ref(value: object) -> int:
-        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    def ref(value: tuple[str, ...] | Mapping[str, object]) -> int:
+        """The index of ``value`` in ``values`` (added once): a tuple is its own key, an
+        object its JSON text (an empty one, the commonest, without serializing)."""
+        if isinstance(value, tuple):
+            key: object = value
+        elif value:
+            key = orjson.dumps(dict(value), option=orjson.OPT_SORT_KEYS)
+        else:
+            key = b"{}"
         found = index.get(key)
         if found is None:
             found = index[key] = len(values)
-            values.append(value)
+            values.append(list(value) if isinstance(value, tuple) else dict(value))
         return found
 
     path = cache_file(kernels_dir)
@@ -195,14 +203,14 @@ def write_cached_specs(
         entries = {
             entry_name: [
                 list(signature),
-                ref(list(spec.argv)),
+                ref(spec.argv),
                 spec.display_name,
                 spec.language,
                 spec.interrupt_mode,
-                ref(dict(spec.env)),
-                ref(dict(spec.metadata)),
+                ref(spec.env),
+                ref(spec.metadata),
                 spec.kernel_protocol_version,
-                ref(list(structural)),
+                ref(structural),
             ]
             for entry_name, (signature, spec, structural) in specs.items()
         }
