@@ -19,6 +19,7 @@ from kernelkit.provisioning._factory import (
 from kernelkit.provisioning._launcher import launch_kernel
 from kernelkit.provisioning._local import LocalProvisioner
 from kernelkit.provisioning._ports import PORT_MODES, PortMode, choose_port_mode
+from kernelkit.provisioning._sandbox import SandboxProvisioner
 from kernelkit.provisioning._sandbox_options import (
     SandboxChoice,
     SandboxOptions,
@@ -26,22 +27,6 @@ from kernelkit.provisioning._sandbox_options import (
     sandboxed_launch,
 )
 from kernelkit.provisioning._sequence import launch_provisioner
-
-# The sandbox provisioner loads on first use (its entry point, or this name): a kernel
-# started without a sandbox never needs it. TYPE_CHECKING mirrors it for type checkers.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from kernelkit.provisioning._sandbox import SandboxProvisioner
-
-
-def __getattr__(name: str) -> object:
-    if name == "SandboxProvisioner":
-        from kernelkit.provisioning._sandbox import SandboxProvisioner
-
-        globals()[name] = SandboxProvisioner
-        return SandboxProvisioner
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "DEFAULT_PROVISIONER",
