@@ -71,7 +71,7 @@ _LIST = (
 )
 _LIST_BUDGET = (
     *_JUPYTER_CORE, *_FILES, *_METADATA, *_ACTIVATION, *_ASYNC, *_CLI,
-    "hashlib", "_hashlib", "textwrap", "string", "logging",
+    "hashlib", "_hashlib", "textwrap", "string", "logging", "zlib",
 )  # fmt: skip
 
 

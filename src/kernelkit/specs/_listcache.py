@@ -39,6 +39,7 @@ __all__ = [
     "CachedSpecs",
     "Signature",
     "cache_file",
+    "file_key",
     "write_cached_specs",
 ]
 
@@ -74,14 +75,18 @@ def _foreign(st: os.stat_result) -> str | None:
     return None
 
 
+def file_key(text: str) -> str:
+    """16 hex digits naming a cache file for ``text`` (FNV-1a, 64 bits): a cache key,
+    not a secret, and no hashing module to import on the listing path."""
+    digest = 0xCBF29CE484222325
+    for byte in text.encode("utf-8", "surrogateescape"):
+        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{digest:016x}"
+
+
 def cache_file(kernels_dir: str) -> Path:
     """Where the specs of ``kernels_dir`` are kept."""
-    # FNV-1a (64 bits) of the path, for a file name: a cache key, not a secret, and no
-    # hashing module to import on the listing path.
-    digest = 0xCBF29CE484222325
-    for byte in kernels_dir.encode("utf-8", "surrogateescape"):
-        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return _cache_root() / "kernelspecs" / f"{digest:016x}.json"
+    return _cache_root() / "kernelspecs" / f"{file_key(kernels_dir)}.json"
 
 
 class CachedSpecs:
