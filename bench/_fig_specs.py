@@ -5,7 +5,16 @@ then lists again several times:
 
 - fresh: from spawning the process to the first listing done (interpreter start, imports,
   listing), as a command-line tool pays it;
-- warm: the median of the later listings in that same process.
+- warm: the median of the later listings in that same process;
+- cold (1000 specs): fresh, with kernelkit's listing cache empty (the first listing on a
+  machine, or after every spec changed); jupyter_client and the floor keep no cache, so
+  theirs is their fresh time from the same sample.
+
+kernelkit keeps what each kernel.json of a directory of 16 or more specs says in a cache
+file (kernelkit.specs._listcache), trusted per spec only while ``stat`` of its kernel.json
+is unchanged; the warm-up sample writes it, in a cache directory of the run's own. The
+spec files must be older than its racy window (2 s) to be trusted: setup waits for that,
+as any machine whose specs were not installed in the last two seconds would.
 
 kernelkit: ``scan_kernel_specs()`` (every kernel.json loaded and checked); jupyter_client:
 ``KernelSpecManager().get_all_specs()`` (what ``jupyter kernelspec list --json`` does);
@@ -24,6 +33,7 @@ import sys
 import time
 import venv
 from pathlib import Path
+from typing import Any
 
 from bench import _kk, _procs
 from bench._config import Config
@@ -127,10 +137,34 @@ def jupyter_kernel_dirs(env: dict[str, str]) -> list[str]:
     return list(json.loads(out.stdout))
 
 
+#: kernelkit.specs._scan._RACY_NS, in seconds (plus a margin)
+_RACY_S = 2.2
+
+
+def _wait_until_trusted(root: Path) -> None:
+    """Sleep until every kernel.json under ``root`` is older than kernelkit's racy
+    window (once, in setup; at most ``_RACY_S``)."""
+    newest = max((p.stat().st_ctime for p in root.glob("kernels/*/kernel.json")), default=0.0)
+    time.sleep(max(0.0, min(_RACY_S, newest + _RACY_S - time.time())))
+
+
 class Listing(Contestant):
-    def __init__(self, task: str, who: str, env: dict[str, str], cwd: Path, warm: int) -> None:
+    def __init__(
+        self,
+        task: str,
+        who: str,
+        env: dict[str, str],
+        cwd: Path,
+        warm: int,
+        *,
+        cold_cache: Path | None = None,
+    ) -> None:
         self.task, self.who, self.env, self.cwd, self.warm = task, who, env, cwd, warm
         self.name = self.role = who
+        #: where kernelkit's cold samples keep their (each time new) cache; None: no
+        #: cold metric
+        self.cold_cache = cold_cache
+        self._cold = 0
 
     def setup(self) -> None:
         if self.task == "envs" and self.who == JUPYTER_CLIENT:
@@ -138,6 +172,7 @@ class Listing(Contestant):
         if self.who == KERNELKIT:
             if self.task == "specs":
                 _kk.list_specs()
+                _wait_until_trusted(Path(self.env["JUPYTER_PATH"]))
             else:
                 _kk.list_env_kernels()
                 try:
@@ -146,12 +181,12 @@ class Listing(Contestant):
                 except (ImportError, AttributeError):
                     self.note = "via envs.find_environments() + scan_kernel_specs() per env"
 
-    def sample(self) -> dict[str, float]:
+    def _run(self, env: dict[str, str]) -> tuple[float, dict[str, Any]]:
         t0 = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-m", "bench._worker", self.task, self.who, str(self.warm)],
             cwd=self.cwd,
-            env=self.env,
+            env=env,
             capture_output=True,
             text=True,
             timeout=300,
@@ -161,11 +196,23 @@ class Listing(Contestant):
             words = last_words(proc.stderr or proc.stdout)
             raise RuntimeError(f"worker exited {proc.returncode}: {words}")
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        return {
-            "fresh": (r["t_done"] - t0) * 1000,
+        return (r["t_done"] - t0) * 1000, r
+
+    def sample(self) -> dict[str, float]:
+        fresh, r = self._run(self.env)
+        out = {
+            "fresh": fresh,
             "warm": statistics.median(r["warm"]) * 1000,
             "_count": r["count"],
         }
+        if self.cold_cache is not None:
+            if self.who == KERNELKIT:
+                self._cold += 1
+                empty = self.cold_cache / f"cold-{self._cold}"  # a cache never written
+                out["cold"] = self._run({**self.env, "KERNELKIT_CACHE_DIR": str(empty)})[0]
+            else:
+                out["cold"] = fresh  # no cache: every fresh listing is a cold one
+        return out
 
 
 def _worker_env(extra: dict[str, str]) -> dict[str, str]:
@@ -182,19 +229,33 @@ def groups(cfg: Config) -> list[Group]:
     empty.mkdir(exist_ok=True)
     for n in (10, 100, 1000):
         root = make_specs(cfg.tmp / f"specs-{n}", n)
-        env = _worker_env({"JUPYTER_PATH": str(root), "JUPYTER_DATA_DIR": str(empty)})
+        env = _worker_env(
+            {
+                "JUPYTER_PATH": str(root),
+                "JUPYTER_DATA_DIR": str(empty),
+                "KERNELKIT_CACHE_DIR": str(cfg.tmp / f"kk-cache-{n}"),
+            }
+        )
         env["BENCH_SPEC_DIRS"] = os.pathsep.join(jupyter_kernel_dirs(env))
         target = Target(JUPYTER_CLIENT, "<=", 0.2) if n == 1000 else None
+        cold = cfg.tmp / f"kk-cold-{n}" if n == 1000 else None
+        metrics = [
+            Metric("fresh", f"list {n} kernelspecs, fresh process", "ms", target=target),
+            Metric("warm", f"list {n} kernelspecs, warm (same process)", "ms"),
+        ]
+        if cold is not None:
+            metrics.append(
+                Metric("cold", f"list {n} kernelspecs, fresh, kernelkit's cache empty", "ms")
+            )
         out.append(
             Group(
                 figure=5,
                 name=f"specs-{n}",
-                metrics=[
-                    Metric("fresh", f"list {n} kernelspecs, fresh process", "ms", target=target),
-                    Metric("warm", f"list {n} kernelspecs, warm (same process)", "ms"),
-                ],
+                metrics=metrics,
                 contestants=[
-                    lambda w=w, env=env: Listing("specs", w, env, _procs.BENCH_DIR.parent, warm)
+                    lambda w=w, env=env, cold=cold: Listing(
+                        "specs", w, env, _procs.BENCH_DIR.parent, warm, cold_cache=cold
+                    )
                     for w in (KERNELKIT, JUPYTER_CLIENT, FLOOR)
                 ],
                 reps=cfg.reps(2, 7),

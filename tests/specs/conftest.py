@@ -66,3 +66,14 @@ def jupyter_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, P
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(dirs["data"]))
     monkeypatch.setenv("IPYTHONDIR", str(dirs["ipython"]))
     return dirs
+
+
+@pytest.fixture(autouse=True)
+def private_cache_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """kernelkit's caches (the kernelspec listing cache among them) in a directory of
+    this test's own, never the user's."""
+    cache = tmp_path_factory.mktemp("kernelkit-cache")
+    monkeypatch.setenv("KERNELKIT_CACHE_DIR", str(cache))
+    return cache

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from kernelkit.cli._list_table import render_listing
 from kernelkit.cli._status import EXIT_BROKEN, EXIT_OK
 from kernelkit.discovery import DiscoveryProblem, FindResult, KernelFinder, KernelType
 from kernelkit.envs import Environment, EnvLocations, remember_environments
@@ -86,9 +87,6 @@ def list_command(*, as_json: bool, broken: bool, time_limit: float, show_all: bo
             doc["without_kernel"] = [environment_to_json(env) for env in bare]
         sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     else:
-        # Imported here for start-up time only: rich is not needed for --json.
-        from kernelkit.cli._list_table import render_listing
-
         render_listing(result, broken_only=broken)
         if bare is not None:
             from kernelkit.cli._list_all import render_without_kernel

@@ -4,21 +4,27 @@ where they live, broken ones with their reasons underneath.
 Layout rules, for an 80-column terminal as much as a wide one: an id is never broken
 (it is what people copy), paths are shown once per group rather than once per kernel,
 problems wrap under the kernel across the whole width instead of inside a narrow
-column, and no line ends in padding. The text is laid out here (one rich ``Text``,
-printed once) rather than with rich tables: a table of a thousand kernels took seconds.
+column, and no line ends in padding. The text is laid out here as styled parts, printed
+once, rather than with rich tables: a table of a thousand kernels took seconds.
+
+Where rich would print no styles (stdout is not a terminal: a pipe, a file, a test), the
+parts are written as plain text without importing rich, which costs about as much as the
+rest of ``kernelkit list``; the text is what rich prints (tests/cli/test_list_plain.py).
+Anything the plain writer does not reproduce (tabs, Windows, Jupyter) goes through rich.
 """
 
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Iterable
 
-from rich.console import Console
-from rich.text import Text
-
+from kernelkit.cli._list_plain import STRIPPED, plain_stdout_width, write_plain
 from kernelkit.discovery import DiscoveryProblem, FindResult, KernelType
 from kernelkit.envs import Environment
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["render_listing"]
 
@@ -111,12 +117,25 @@ def _reasons(kernel: KernelType, home: str) -> list[str]:
     return out
 
 
+#: What textwrap treats as whitespace besides the space (it turns each into a space).
+_WRAP_BLANKS = frozenset("\t\n\x0b\x0c\r")
+
+
 def _wrap(text: str, width: int) -> list[str]:
+    width = max(width, _MIN_TEXT)
+    if (
+        0 < len(text) <= width
+        and not text[0].isspace()
+        and not text[-1].isspace()
+        and _WRAP_BLANKS.isdisjoint(text)
+    ):
+        # What textwrap returns for text that fits, without importing it (most lines).
+        return [text]
+    import textwrap  # start-up time: only a line that does not fit needs it
+
     # A word longer than the line (a path, mostly) stays whole on a line of its own: the
     # terminal folds it, and it can still be copied.
-    return textwrap.wrap(
-        text, max(width, _MIN_TEXT), break_long_words=False, break_on_hyphens=False
-    ) or [""]
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
 class _Layout:
@@ -129,12 +148,19 @@ class _Layout:
         # a longer id gets a line of its own (an id is never cut)
         self.id = max(12, min(longest, (width - _INDENT) * 36 // 100))
         self.language = min(12, max((len(k.language) for k in kernels), default=0))
-        self.text = Text()
+        #: (text, style) in order; "" is no style
+        self.parts: list[tuple[str, str]] = []
 
     def line(self, *parts: tuple[str, str]) -> None:
-        for part, style in parts:
-            self.text.append(part, style=style or None)
-        self.text.append("\n")
+        """One line of (text, style) parts; no line ends in whitespace (an empty column,
+        a name ending in blanks), once the control characters rich drops are gone."""
+        line = [(text.translate(STRIPPED), style) for text, style in parts]
+        while line and not line[-1][0].rstrip():
+            line.pop()
+        if line:
+            line[-1] = (line[-1][0].rstrip(), line[-1][1])
+        self.parts.extend(line)
+        self.parts.append(("\n", ""))
 
     def kernel(self, kernel: KernelType, home: str) -> None:
         pad = " " * _INDENT
@@ -223,22 +249,37 @@ def render_listing(
     result: FindResult, *, broken_only: bool, console: Console | None = None
 ) -> None:
     """Print ``result``: a section per provider (kernels grouped by kernels directory or
-    environment), the providers that failed, then a summary line."""
-    console = console or Console()
+    environment), the providers that failed, then a summary line.
+
+    With no ``console``, to stdout: as plain text when rich would print no styles there.
+    """
+    width = plain_stdout_width() if console is None else None
+    if width is None:
+        from kernelkit.cli import _list_rich  # rich: only for a terminal (start-up time)
+
+        console = console or _list_rich.new_console()
+        width = console.width
     home = _home()
     kernels = result.broken if broken_only else result.kernels
     if not kernels and not result.problems:
-        console.print("Nothing is broken." if broken_only else "No kernels found.")
+        message = "Nothing is broken." if broken_only else "No kernels found."
+        _print([(message, "")], console)
         return
     sections: dict[str, list[KernelType]] = {}
     for kernel in kernels:
         sections.setdefault(kernel.provider, []).append(kernel)
-    layout = _Layout(kernels, console.width)
+    layout = _Layout(kernels, width)
     for provider, members in sections.items():
         _section(layout, provider, members, home)
     if result.problems:
         _problems(layout, result.problems, home)
     layout.line((_summary(result, kernels, broken_only), "dim"))
-    layout.text.rstrip()
-    # soft_wrap: laid out above already; rich must neither wrap nor pad it
-    console.print(layout.text, soft_wrap=True, highlight=False)
+    _print(layout.parts, console)
+
+
+def _print(parts: list[tuple[str, str]], console: Console | None) -> None:
+    if console is None and write_plain(parts):
+        return
+    from kernelkit.cli import _list_rich
+
+    _list_rich.print_parts(parts, console or _list_rich.new_console())

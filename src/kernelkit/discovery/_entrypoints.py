@@ -7,7 +7,8 @@ which changes the modification time of the ``sys.path`` directory holding them, 
 cached in ``<cache dir>/entry-points-<hash>.json`` keyed by those directories' ``stat``.
 
 Reading the cache is on the start-up path of every listing, so this module avoids
-``json``, ``hashlib`` and ``tempfile`` (orjson is loaded by kernelspec scanning anyway).
+``json``, ``hashlib``, ``zlib`` and ``tempfile`` (orjson is loaded by kernelspec scanning
+anyway).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import zlib
 from pathlib import Path
 
 import orjson
 
 from kernelkit._files import atomic_write, kernelkit_log
+from kernelkit.specs._listcache import file_key
 
 __all__ = [
     "EntryPointRef",
@@ -77,9 +78,9 @@ def read_entry_points(group: str, *, cache_dir: Path | None = None) -> list[Entr
     only costs a scan.
     """
     directory = default_cache_dir() if cache_dir is None else cache_dir
-    tag = f"{sys.executable}\0{group}".encode("utf-8", "surrogateescape")
-    # Which interpreter and group, in a file name (a cache key, not a secret).
-    path = directory / f"entry-points-{zlib.crc32(tag):08x}{zlib.adler32(tag):08x}.json"
+    # Which interpreter and group, in a file name.
+    name = file_key(sys.executable + "\0" + group)
+    path = directory / f"entry-points-{name}.json"
     key = _path_key()
     try:
         with open(path, "rb") as f:

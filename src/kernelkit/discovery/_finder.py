@@ -86,6 +86,8 @@ class _Job:
         self.fingerprint: tuple[tuple[str, ...], int] | None = None
         self.started = time.monotonic()
         self.started_ns = time.time_ns()
+        #: a find() gave up waiting for it (over the time limit): hung until it answers
+        self.given_up = False
 
 
 class _Slot:
@@ -119,6 +121,48 @@ class _Slot:
             return False
         paths, digest = cached.fingerprint
         return _fingerprint(paths)[0] == digest
+
+
+class _Chain:
+    """Provider listings run one after another in worker threads.
+
+    A worker whose listing is done runs the next one not yet started, in the same
+    thread: handing each one over through the calling thread cost two scheduler
+    wake-ups per provider (a few milliseconds of a command-line listing on a busy
+    machine). The calling thread starts a listing in a thread of its own only when the
+    one before it is slow (:meth:`start`); each listing starts once.
+    """
+
+    def __init__(self, jobs: list[tuple[_Slot, _Job]]) -> None:
+        self._jobs = jobs
+        self._claimed = [False] * len(jobs)
+        self._lock = threading.Lock()
+
+    def _claim(self, index: int) -> bool:
+        # under self._lock
+        if self._claimed[index]:
+            return False
+        self._claimed[index] = True
+        self._jobs[index][1].started = time.monotonic()
+        return True
+
+    def start(self, index: int) -> None:
+        """Start listing ``index`` in a new thread, unless a worker already has."""
+        with self._lock:
+            if not self._claim(index):
+                return
+        threading.Thread(
+            target=self._run,
+            args=(index,),
+            name=f"kernelkit-provider-{self._jobs[index][0].name}",
+            daemon=True,  # a hung provider must not keep the process alive
+        ).start()
+
+    def _run(self, index: int | None) -> None:
+        while index is not None:
+            _run_provider(*self._jobs[index])
+            with self._lock:
+                index = next((i for i in range(index + 1, len(self._jobs)) if self._claim(i)), None)
 
 
 _KERNEL_TYPE_FIELDS = tuple(f.name for f in fields(KernelType) if f.init)
@@ -277,8 +321,10 @@ class KernelFinder:
             for slot in slots:
                 if slot.running is not None:
                     running = slot.running
-                    if not running.done.is_set() and (
-                        time.monotonic() - running.started < self.time_limit
+                    if (
+                        not running.done.is_set()
+                        and not running.given_up
+                        and time.monotonic() - running.started < self.time_limit
                     ):
                         # Another call (another thread) started this listing moments ago:
                         # wait for the same one, within its own time limit.
@@ -310,19 +356,15 @@ class KernelFinder:
         t_start = time.monotonic()
         deadline = t_start + self.time_limit
         stagger = min(_STAGGER, self.time_limit / 4)  # a slow one costs the others little
-        for index, (slot, new_job) in enumerate(starting):
+        # One at a time while they are quick: two listing threads at once pass the GIL
+        # back and forth at every system call (a thousand kernelspecs took a third
+        # longer). A worker that is done runs the next listing itself (_Chain); one that
+        # is slow gets company after `stagger`, in a thread of its own.
+        chain = _Chain(starting)
+        for index in range(len(starting)):
             if index:
-                # One at a time while they are quick: two listing threads at once pass
-                # the GIL back and forth at every system call (a thousand kernelspecs
-                # took a third longer). One that is slow gets company after `stagger`.
                 starting[index - 1][1].done.wait(stagger)
-            new_job.started = time.monotonic()
-            threading.Thread(
-                target=_run_provider,
-                args=(slot, new_job),
-                name=f"kernelkit-provider-{slot.name}",
-                daemon=True,  # a hung provider must not keep the process alive
-            ).start()
+            chain.start(index)
         kernels: list[KernelType] = []
         for slot, job in plan:
             if job is None:
@@ -334,6 +376,9 @@ class KernelFinder:
                 min(deadline, job.started + self.time_limit) if job.started < t_start else deadline
             )
             if not job.done.wait(max(0.0, until - time.monotonic())):
+                # Its thread started a moment after t_start: without this, a call right
+                # after would see it as "started less than time_limit ago" and wait again.
+                job.given_up = True
                 waited = time.monotonic() - job.started
                 problems.append(
                     DiscoveryProblem(

@@ -7,12 +7,21 @@ ipykernel are read from ``pyvenv.cfg``, ``conda-meta/`` records, the name of the
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from hashlib import sha1
+else:
+    try:
+        # CPython's own SHA-1, the one hashlib falls back on: hashlib itself loads
+        # OpenSSL (about 3 ms, more than listing fifty environments) to hash one path.
+        from _sha1 import sha1
+    except ImportError:  # another interpreter
+        from hashlib import sha1
 
 __all__ = [
     "CONDA_KINDS",
@@ -100,7 +109,7 @@ def environment_id(prefix: str | os.PathLike[str], *, name: str | None = None) -
 
 
 def _make_id(real: str, name: str | None) -> str:
-    digest = hashlib.sha1(real.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    digest = sha1(real.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     readable = _SLUG.sub("-", name if name is not None else _readable_name(real)).strip("-")
     return f"{readable or 'env'}-{digest}"
 

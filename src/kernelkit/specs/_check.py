@@ -10,16 +10,24 @@ import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from kernelkit.specs._spec import (
-    InterruptMode,
     is_bare_python,
     prefix_interpreter,
     running_python_matches,
 )
+
+# typing in annotations only, imported when they are inspected (kernelkit.specs._typing)
+TYPE_CHECKING = False
+if not TYPE_CHECKING:
+    from kernelkit.specs._typing import typing
+else:
+    import typing
+
+if TYPE_CHECKING:
+    from kernelkit.specs._spec import InterruptMode
 
 __all__ = [
     "Fields",
@@ -30,9 +38,9 @@ __all__ = [
     "parse",
 ]
 
-_TEMPLATE = re.compile(r"\{(resource_dir|prefix)\}")
+_TEMPLATE = r"\{(resource_dir|prefix)\}"  # compiled by re on first use (rare)
 _NO_ENV: dict[str, str] = {}
-_NO_METADATA: dict[str, Any] = {}
+_NO_METADATA: dict[str, typing.Any] = {}
 _PATH_SEPS = tuple(s for s in (os.sep, os.altsep) if s)
 
 
@@ -158,7 +166,7 @@ class Fields:
         self.language = ""
         self.interrupt_mode: InterruptMode = "signal"
         self.env: dict[str, str] = {}
-        self.metadata: dict[str, Any] = {}
+        self.metadata: dict[str, typing.Any] = {}
         self.kernel_protocol_version: str | None = None
         self.problems: list[str] = []
 
@@ -200,7 +208,7 @@ def launch_problem(kernel_json: str, fields: Fields) -> str | None:
     return None if problem is None else f"{kernel_json}: {problem}"
 
 
-def _parse_well_formed(d: dict[str, Any], out: Fields) -> bool:
+def _parse_well_formed(d: dict[str, typing.Any], out: Fields) -> bool:
     """The fast path for the usual, valid kernel.json; False sends it to the careful one."""
     argv = d.get("argv")
     display_name = d.get("display_name")
@@ -239,7 +247,7 @@ def _parse_well_formed(d: dict[str, Any], out: Fields) -> bool:
     return True
 
 
-def _parse_checked(kernel_json: str, d: dict[str, Any], out: Fields) -> None:
+def _parse_checked(kernel_json: str, d: dict[str, typing.Any], out: Fields) -> None:
     """Validate field by field, recording every problem."""
     problems = out.problems
 
@@ -329,6 +337,6 @@ def argv0_health(
     if "{" in first:
         prefix = resolver.environment(kernels_dir)[0]
         values = {"resource_dir": dir_text, "prefix": str(prefix or sys.prefix)}
-        first = _TEMPLATE.sub(lambda m: values[m.group(1)], first)
+        first = re.sub(_TEMPLATE, lambda m: values[m.group(1)], first)
     problem = resolver.argv0_problem(first, kernels_dir)
     return None if problem is None else f"{kernel_json}: {problem}"

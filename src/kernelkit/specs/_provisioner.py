@@ -7,12 +7,17 @@ provisioner without importing provisioning (which listing never needs).
 from __future__ import annotations
 
 import functools
-import importlib.util
 from collections.abc import Mapping
-from typing import Any
 
 from kernelkit._errors import ProvisioningError
 from kernelkit.specs._spec import KernelSpec
+
+# typing in annotations only, imported when they are inspected (kernelkit.specs._typing)
+TYPE_CHECKING = False
+if not TYPE_CHECKING:
+    from kernelkit.specs._typing import typing
+else:
+    import typing
 
 __all__ = [
     "DEFAULT_PROVISIONER",
@@ -36,7 +41,7 @@ _KERNELKIT_PROVISIONERS = "kernelkit.provisioners"
 
 def provisioner_choice(
     kernel_spec: KernelSpec, *, default: str = DEFAULT_PROVISIONER
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, dict[str, typing.Any]]:
     """The provisioner ``kernel_spec`` asks for and its config: from
     ``metadata.kernel_provisioner = {"provisioner_name": ..., "config": {...}}``, else
     ``(default, {})``.
@@ -83,6 +88,8 @@ def provisioner_problem(kernel_spec: KernelSpec) -> str | None:
     if name in installed_provisioners(_KERNELKIT_PROVISIONERS):
         return None
     if name in installed_provisioners(JUPYTER_PROVISIONERS):
+        import importlib.util  # start-up time: only a spec naming a provisioner asks
+
         if importlib.util.find_spec("jupyter_client") is not None:
             return None
         return (

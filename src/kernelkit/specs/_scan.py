@@ -1,15 +1,20 @@
 """Reading kernelspecs from disk: one directory, or every directory Jupyter searches.
 
 Listing is on the hot path of every command line and editor start, so it reads each
-kernel.json exactly once, parses it with orjson, and checks argv[0] with a few stat calls
-behind a per-scan cache (a thousand specs usually share a handful of interpreters).
+kernel.json at most once, parses it with orjson, and checks argv[0] with a few stat
+calls behind a per-scan cache (a thousand specs usually share a handful of interpreters).
+An unchanged kernel.json is not read again: in one process its KernelSpec is remembered;
+across processes, for a directory of many specs, what it says is kept on disk
+(kernelkit.specs._listcache). Both trust a file only while its stat is unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -17,6 +22,7 @@ from pathlib import Path
 
 from kernelkit._errors import KernelSpecError, NoSuchKernel
 from kernelkit.specs._check import Fields, Resolver, argv0_health, launch_problem, parse
+from kernelkit.specs._listcache import MIN_SPECS, CachedSpecs, Signature, write_cached_specs
 from kernelkit.specs._paths import kernel_spec_dirs
 from kernelkit.specs._spec import (
     KernelSpec,
@@ -39,15 +45,15 @@ _MAX_KERNEL_JSON = 4 << 20  # a kernel.json is a few hundred bytes; refuse absur
 _CHUNK = 64 << 10
 # O_NONBLOCK: a FIFO named kernel.json must not hang a scan.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-_NAME = re.compile(r"[a-z0-9._\-]+")
+_NAME = r"[a-z0-9._\-]+"  # compiled by re on first use (installing)
 
 
 def is_valid_kernel_name(name: str) -> bool:
     """Jupyter's rule for kernel names: ASCII letters, digits, ``-``, ``.`` and ``_``."""
-    return _NAME.fullmatch(name.lower()) is not None
+    return re.fullmatch(_NAME, name.lower()) is not None
 
 
-def _read_bytes(path: str) -> tuple[bytes, tuple[int, ...] | None]:
+def _read_bytes(path: str) -> tuple[bytes, Signature | None]:
     """The bytes of a kernel.json and its stat signature (None when too fresh to cache)."""
     # os.open/os.read, not open(): no file object, and no buffer sized for the worst case.
     fd = os.open(path, _OPEN_FLAGS)
@@ -144,10 +150,13 @@ def _load(
 # (stat signature, spec, structural problems, health problem).
 _RACY_NS = 2_000_000_000
 _CACHE_LIMIT = 50_000
-_cache: dict[str, tuple[tuple[int, ...], KernelSpec, tuple[str, ...], str | None]] = {}
+_cache: dict[str, tuple[Signature, KernelSpec, tuple[str, ...], str | None]] = {}
+_STAT_DIR_FD = os.stat in os.supports_dir_fd
+_IN_SPEC_DIR = os.sep + _KERNEL_JSON
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def _signature(st: os.stat_result) -> tuple[int, ...] | None:
+def _signature(st: os.stat_result) -> Signature | None:
     """The stat signature of a kernel.json, or None when it changed too recently to trust."""
     horizon = time.time_ns() - _RACY_NS
     if st.st_mtime_ns >= horizon or st.st_ctime_ns >= horizon:
@@ -157,7 +166,7 @@ def _signature(st: os.stat_result) -> tuple[int, ...] | None:
 
 def _remember(
     kernel_json: str,
-    signature: tuple[int, ...],
+    signature: Signature,
     spec: KernelSpec,
     structural: tuple[str, ...],
     health: str | None,
@@ -191,6 +200,90 @@ def _cached(
     spec = replace(spec, problems=structural if health is None else (*structural, health))
     _cache[kernel_json] = (old_signature, spec, structural, health)
     return spec
+
+
+class _DirCache:
+    """The disk cache of one large kernels directory during a scan
+    (kernelkit.specs._listcache): read on the first spec not remembered in this
+    process, rewritten when what it should hold has changed."""
+
+    def __init__(self, kernels_dir: str) -> None:
+        self.kernels_dir = kernels_dir
+        self.cached: CachedSpecs | None = None
+        self.read_files = False  # some kernel.json was read (its entry may be new)
+        self.kernel_jsons: dict[str, str] = {}  # entry name -> kernel.json path
+        self._fd: int | None = None
+        self._horizon = time.time_ns() - _RACY_NS
+
+    def spec(
+        self,
+        resource_dir: Path,
+        entry_name: str,
+        kernel_json: str,
+        dir_text: str,
+        name: str,
+        resolver: Resolver,
+    ) -> KernelSpec | None:
+        """The spec of an unchanged kernel.json from the cache (health checked now, and
+        remembered for this process), or None."""
+        cached = self.cached
+        if cached is None:
+            cached = self.cached = CachedSpecs(self.kernels_dir)
+            if cached.entries and _STAT_DIR_FD:
+                # stat relative to the open directory: the kernel does not walk the
+                # directory's path again for each of a thousand files
+                with contextlib.suppress(OSError):  # then by path
+                    self._fd = os.open(self.kernels_dir, _DIR_FLAGS)
+        entry = cached.entries.get(entry_name)
+        if entry is None:
+            return None
+        try:
+            if self._fd is None:
+                st = os.stat(kernel_json)
+            else:
+                st = os.stat(entry_name + _IN_SPEC_DIR, dir_fd=self._fd)
+        except OSError:
+            return None  # gone or unreadable now: the full load reports it
+        signature = (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if signature[3] >= self._horizon or signature[4] >= self._horizon:
+            return None  # too fresh to trust
+        got = cached.spec(entry, signature, name, resource_dir)
+        if got is None:
+            return None
+        spec, structural = got
+        health = (
+            argv0_health(kernel_json, dir_text, self.kernels_dir, spec.argv[0], resolver)
+            if spec.argv
+            else None
+        )
+        if health is not None:
+            spec = replace(spec, problems=(*structural, health))
+        _remember(kernel_json, signature, spec, structural, health)
+        return spec
+
+    def close(self) -> None:
+        """Close the directory and rewrite the cache if it should hold something else."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if not self.read_files:
+            return  # everything came from this cache or this process's memory
+        keep: dict[str, tuple[Signature, KernelSpec, tuple[str, ...]]] = {}
+        for entry_name, kernel_json in self.kernel_jsons.items():
+            remembered = _cache.get(kernel_json)
+            if remembered is not None:  # read and trusted (not too fresh)
+                signature, spec, structural, _ = remembered
+                keep[entry_name] = (signature, spec, structural)
+        if self.cached is None:
+            self.cached = CachedSpecs(self.kernels_dir)
+        entries = self.cached.entries
+        same = set(keep) == set(entries) and all(
+            self.cached.spec(entries[n], sig, spec.name, spec.resource_dir)
+            == (replace(spec, problems=structural), structural)
+            for n, (sig, spec, structural) in keep.items()
+        )
+        if not same:
+            write_cached_specs(self.kernels_dir, keep)
 
 
 def load_kernel_spec(
@@ -271,6 +364,72 @@ def _candidates(directory: Path, seen: Mapping[str, object]) -> Iterator[tuple[s
         yield name, entry.name
 
 
+def _listing(directory: Path, seen: Mapping[str, object]) -> list[tuple[str, str, Path]] | None:
+    """(lower-cased name, entry name, path) of each entry of a kernels directory not
+    already seen, sorted by entry name; None if the directory does not exist.
+
+    Whether an entry is a directory is left to :func:`_is_candidate`, asked only for an
+    entry that is not remembered: a kernel.json whose stat matches needs no other check.
+    ``Path.iterdir`` makes the paths without parsing each again (a third of the cost).
+
+    Raises OSError when it exists but cannot be listed.
+    """
+    try:
+        named = sorted((path.name, path) for path in directory.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    out = []
+    for entry_name, path in named:
+        name = entry_name.lower()
+        if name not in seen and not name.startswith(TEMP_PREFIX):
+            out.append((name, entry_name, path))
+    return out
+
+
+def _is_candidate(path: Path) -> bool:
+    """Whether a kernels directory entry may be a spec directory, as ``DirEntry.is_dir``
+    says it (symbolic links followed); a symbolic link loop is one, so that loading it
+    reports the loop rather than skipping it silently."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False  # vanished meanwhile, or a dangling link
+    except OSError as exc:
+        return exc.errno == errno.ELOOP  # otherwise unstat-able: not a spec directory
+
+
+def _scan_dir(
+    directory: Path,
+    kernels_dir: str,
+    candidates: list[tuple[str, str, Path]],
+    seen: dict[str, KernelSpec],
+    found: list[KernelSpec],
+    resolver: Resolver,
+    disk: _DirCache | None,
+) -> None:
+    for name, entry_name, path in candidates:
+        if name in seen:
+            continue  # a case variant of a name met earlier in this directory
+        dir_text = kernels_dir + os.sep + entry_name
+        kernel_json = dir_text + os.sep + _KERNEL_JSON
+        spec = None
+        if kernel_json in _cache:  # remembered in this process
+            spec = _cached(kernel_json, dir_text, kernels_dir, resolver)
+        if disk is not None and spec is None:
+            spec = disk.spec(path, entry_name, kernel_json, dir_text, name, resolver)
+        if spec is None:
+            if not _is_candidate(path):
+                continue
+            spec = _load(path, name, resolver, in_scan=True, kernels_dir=kernels_dir)
+            if disk is not None and spec is not None:
+                disk.read_files = True
+        if spec is not None:
+            seen[name] = spec
+            found.append(spec)
+            if disk is not None:
+                disk.kernel_jsons[entry_name] = kernel_json
+
+
 def scan_kernel_specs(dirs: Sequence[str | os.PathLike[str]] | None = None) -> list[KernelSpec]:
     """Every kernelspec in ``dirs`` (default :func:`kernel_spec_dirs`), broken ones included.
 
@@ -283,30 +442,30 @@ def scan_kernel_specs(dirs: Sequence[str | os.PathLike[str]] | None = None) -> l
 
     In a long-lived process, the KernelSpec of a kernel.json unchanged since the last scan
     (same inode, size and times, older than two seconds) is reused rather than re-read;
-    argv[0]'s health is checked again on every scan. Specs are frozen: do not mutate their
-    ``env`` or ``metadata``.
+    a fresh process gets what an unchanged kernel.json says from a cache file when its
+    directory holds 16 or more specs (``$KERNELKIT_CACHE_DIR``, else
+    ``~/.cache/kernelkit``; see kernelkit.specs._listcache). argv[0]'s health is checked
+    again on every scan. Specs are frozen: do not mutate their ``env`` or ``metadata``
+    (specs from one directory's cache share equal values).
     """
     resolver = Resolver()
     seen: dict[str, KernelSpec] = {}
     found: list[KernelSpec] = []
     for directory in _spec_dirs(dirs):
         try:
-            candidates = list(_candidates(directory, seen))
+            candidates = _listing(directory, seen)
         except OSError as exc:
             found.append(_unreadable_dir(directory, exc))
             continue
+        if candidates is None:
+            continue
         kernels_dir = str(directory)
-        for name, entry_name in candidates:
-            if name in seen:
-                continue  # a case variant of a name met earlier in this directory
-            dir_text = kernels_dir + os.sep + entry_name
-            spec = _cached(dir_text + os.sep + _KERNEL_JSON, dir_text, kernels_dir, resolver)
-            if spec is None:
-                path = directory / entry_name
-                spec = _load(path, name, resolver, in_scan=True, kernels_dir=kernels_dir)
-            if spec is not None:
-                seen[name] = spec
-                found.append(spec)
+        disk = _DirCache(kernels_dir) if len(candidates) >= MIN_SPECS else None
+        try:
+            _scan_dir(directory, kernels_dir, candidates, seen, found, resolver, disk)
+        finally:
+            if disk is not None:
+                disk.close()
     return found
 
 

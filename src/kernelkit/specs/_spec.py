@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import string
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+
+# typing in annotations only, imported when they are inspected (kernelkit.specs._typing)
+TYPE_CHECKING = False
+if not TYPE_CHECKING:
+    from kernelkit.specs._typing import typing
+else:
+    import typing
 
 __all__ = [
     "KernelSpec",
@@ -18,20 +23,31 @@ __all__ = [
     "prefix_interpreter",
 ]
 
-InterruptMode = Literal["signal", "message"]
+if TYPE_CHECKING:
+    InterruptMode = typing.Literal["signal", "message"]
 
-# python, python3, python3.11, ... (also pythonw / .exe on Windows).
-_BARE_PYTHON = re.compile(r"python(?:[23](?:\.\d+)?)?(?:w)?(?:\.exe)?", re.IGNORECASE)
-# Jupyter's argv templates: {name}; unknown names are left as they are.
-_TEMPLATE = re.compile(r"\{([A-Za-z0-9_]+)\}")
+# Jupyter's argv templates: {name}; unknown names are left as they are. A pattern, not
+# compiled here: re compiles it on first use (launching), never while listing.
+_TEMPLATE = r"\{([A-Za-z0-9_]+)\}"
 _KERNELS_TAIL = ("share", "jupyter", "kernels")
 _BIN = "Scripts" if os.name == "nt" else "bin"
 _EXE = ".exe" if os.name == "nt" else ""
 
 
 def is_bare_python(arg: str) -> bool:
-    """True for a bare ``python``, ``python3`` or ``python3.X`` (no directory part)."""
-    return _BARE_PYTHON.fullmatch(arg) is not None
+    """True for a bare ``python``, ``python3`` or ``python3.X`` (no directory part).
+
+    Any case; ``python2`` too; then an optional ``w`` and ``.exe`` (Windows). Written
+    out rather than as a regular expression: compiling one costs more than a listing's
+    calls to this.
+    """
+    name = arg.lower().removesuffix(".exe").removesuffix("w")
+    if not name.startswith("python"):
+        return False
+    version = name[6:]
+    if version in ("", "2", "3"):
+        return True
+    return version[:1] in ("2", "3") and version[1:2] == "." and version[2:].isdecimal()
 
 
 def _is_executable_file(path: Path | str) -> bool:
@@ -83,9 +99,9 @@ class KernelSpec:
     argv: tuple[str, ...]
     display_name: str
     language: str
-    interrupt_mode: InterruptMode = "signal"
+    interrupt_mode: typing.Literal["signal", "message"] = "signal"
     env: Mapping[str, str] = field(default_factory=dict, hash=False)
-    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    metadata: Mapping[str, typing.Any] = field(default_factory=dict, hash=False)
     kernel_protocol_version: str | None = None
     problems: tuple[str, ...] = ()
 
@@ -145,7 +161,7 @@ class KernelSpec:
         def fill(match: re.Match[str]) -> str:
             return values.get(match.group(1), match.group(0))
 
-        argv = [_TEMPLATE.sub(fill, arg) for arg in self.argv]
+        argv = [re.sub(_TEMPLATE, fill, arg) for arg in self.argv]
         if argv and is_bare_python(argv[0]):
             argv[0] = self._python_for(argv[0], python=python, prefix=prefix)
         return argv
@@ -167,14 +183,16 @@ class KernelSpec:
         As in jupyter_client: a variable missing from ``base`` is left as written
         (``${NOPE}`` stays ``${NOPE}``), and ``$$`` is a literal ``$``.
         """
+        import string  # start-up time: listing never formats an environment
+
         env = dict(base)
         for key, value in self.env.items():
             env[key] = string.Template(value).safe_substitute(base)
         return env
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, typing.Any]:
         """The kernel.json object for this spec."""
-        d: dict[str, Any] = {
+        d: dict[str, typing.Any] = {
             "argv": list(self.argv),
             "env": dict(self.env),
             "display_name": self.display_name,
