@@ -183,7 +183,7 @@ async def test_kernel_that_keeps_dying_is_dead_once_the_server_gives_up(
             pid = int(_text(outputs))
             marker.touch()  # every restart now exits at once
             os.kill(pid, signal.SIGKILL)
-            # jupyter_server restarts it every ~3 s, 5 times, then reports it dead.
+            # The test server restarts it once (servers.py), then reports it dead.
             await asyncio.wait_for(gone.wait(), 90)
             assert km.state == "dead"
             assert "server" in str(dead[0])
