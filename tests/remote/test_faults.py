@@ -108,7 +108,7 @@ async def test_server_killed_mid_execute(tmp_path: Path, registry: ServerRegistr
     try:
         wait_until_up([own])
         server = registry.add("doomed", own.url, token=own.token)
-        async with started(server) as p, connected(p, reconnect_timeout=3.0) as kc:
+        async with started(server) as p, connected(p, reconnect_timeout=1.0) as kc:
             outputs: list[Message] = []
             await kc.execute("import os; print(os.getpid())", outputs=outputs, timeout=20)
             kernel_pid = int(_text(outputs))
