@@ -96,3 +96,11 @@ def test_a_delimiter_as_identity_is_not_taken_for_the_real_one() -> None:
     frames = _signed(_SIX, [DELIMITER], [])
     with pytest.raises(RemoteProtocolError, match="bad signature"):
         Session(KEY).deserialize(frames)
+
+
+@pytest.mark.parametrize("identity", ["text", 5, None])
+def test_an_identity_that_is_not_bytes_like_is_a_remote_error(identity: object) -> None:
+    # A signed message behind it: only the identity is wrong.
+    frames: list[Any] = [identity, *_signed(_SIX, [], [])]
+    with pytest.raises(RemoteProtocolError, match="identity frames must be bytes-like"):
+        Session(KEY).deserialize(frames)

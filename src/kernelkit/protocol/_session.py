@@ -517,7 +517,10 @@ class Session:
         elif idx == 1 and type(frames[0]) is bytes:  # a kernel's ROUTER: one identity
             identities = [frames[0]]
         else:
-            identities = [f if type(f) is bytes else bytes(f) for f in frames[:idx]]
+            try:  # bytes(memoryview(f)): an int would make zero bytes, a str fails unclearly
+                identities = [f if type(f) is bytes else bytes(memoryview(f)) for f in frames[:idx]]
+            except TypeError as exc:
+                raise RemoteProtocolError(f"identity frames must be bytes-like: {exc}") from exc
         # unchecked_message(...), inlined: a call costs a twentieth of a small message.
         m = _MessageSlots()
         m.header = header
