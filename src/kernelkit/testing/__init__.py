@@ -49,6 +49,7 @@ first error:
 ``exit [CODE]``     the kernel exits at once, answering nothing
 ``pid``             an ``execute_result`` with the kernel's process id
 ``hold``            (first) no answer at all, not even a status; the shell stays free
+                    (the code goes into the history, so another client can see it came)
 ``idle-first``      the idle status goes out before the reply
 ``check``           an error reply (``ProtocolViolation``) if violations were recorded
 ==================  ===================================================================
