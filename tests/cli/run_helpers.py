@@ -45,6 +45,35 @@ def make_env(tmp_path: Path, *fake_options: str) -> dict[str, str]:
     return env
 
 
+class StartGate:
+    """A named pipe that holds a fake kernel started with :attr:`option` before it binds
+    its ports, until :meth:`open` (a slow start that ends when the test says, not after a
+    fixed delay). Leaving the ``with`` block opens it too, so no kernel waits forever."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "start-gate"
+        os.mkfifo(self.path)
+        self._fd: int | None = None
+
+    @property
+    def option(self) -> str:
+        return f"--start-when={self.path}"
+
+    def open(self) -> None:
+        # O_RDWR never blocks on a FIFO (Linux) and counts as a writer: the kernel's open
+        # for reading returns now, or at once whenever it gets there.
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR)
+
+    def __enter__(self) -> StartGate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.open()
+        assert self._fd is not None
+        os.close(self._fd)
+
+
 def runtime_files(env: dict[str, str]) -> list[str]:
     return sorted(p.name for p in Path(env["JUPYTER_RUNTIME_DIR"]).iterdir())
 

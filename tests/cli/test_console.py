@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .run_helpers import KERNELKIT, Running, make_env, run
+from .run_helpers import KERNELKIT, Running, StartGate, make_env, run
 from .tmux_helpers import Tmux, need_tmux
 
 pytestmark = pytest.mark.timeout(180)
@@ -98,14 +98,17 @@ def test_keys_typed_ahead_go_to_the_next_input(tmp_path: Path) -> None:
 
 
 def test_code_typed_before_the_kernel_is_ready_runs_when_it_is(tmp_path: Path) -> None:
-    env = _env(tmp_path, "--start-delay=4")
-    with Tmux(_console("-k", "fake"), env=env) as term:
+    gate = StartGate(tmp_path)
+    env = _env(tmp_path, gate.option)
+    with gate, Tmux(_console("-k", "fake"), env=env) as term:
         screen = term.wait_for("In [1]:")
         # The prompt shows at once; the bottom bar says the kernel is starting.
         assert "starting kernel fake..." in screen
         assert "(started by this console)" not in screen
         term.type("print early")
         term.send("Enter")
+        term.wait_for("waiting for the kernel to start")  # typed before it was ready
+        gate.open()
         screen = term.wait_for("In [2]:")
         assert "In [1]: print early\n" in screen
         assert "early\n" in screen.split("print early")[-1]
@@ -117,8 +120,9 @@ def test_code_typed_before_the_kernel_is_ready_runs_when_it_is(tmp_path: Path) -
 
 
 def test_ctrl_c_stops_waiting_for_a_starting_kernel(tmp_path: Path) -> None:
-    env = _env(tmp_path, "--start-delay=8")
-    with Tmux(_console("-k", "fake"), env=env) as term:
+    gate = StartGate(tmp_path)
+    env = _env(tmp_path, gate.option)
+    with gate, Tmux(_console("-k", "fake"), env=env) as term:
         term.wait_for("In [1]:")
         term.type("print never")
         term.send("Enter")
@@ -126,6 +130,7 @@ def test_ctrl_c_stops_waiting_for_a_starting_kernel(tmp_path: Path) -> None:
         term.send("C-c")
         term.wait_for("not waiting: the input was not run")
         term.wait_for("In [1]:", count=2)
+        gate.open()
         term.wait_for("(started by this console)", timeout=60)
         term.type("print later")
         term.send("Enter")

@@ -139,6 +139,7 @@ def test_add_kernel_without_an_index_leaves_nothing(tmp_path: Path) -> None:
         UV_INDEX_URL="http://127.0.0.1:9/simple",
         UV_NO_CONFIG="1",
         UV_NO_CACHE="1",
+        UV_HTTP_RETRIES="0",  # a refused connection fails at once, not after three backoffs
         PIP_INDEX_URL="http://127.0.0.1:9/simple",
         PIP_CONFIG_FILE=os.devnull,
         PIP_RETRIES="0",

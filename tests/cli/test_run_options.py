@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from kernelkit.client import KernelClient
+
 from .run_helpers import Running, make_env, run, runtime_files
 
 # -- with the fake kernel (fast) --------------------------------------------------------
@@ -35,17 +37,33 @@ def test_timeout_stops_a_kernel_that_ignores_the_interrupt(tmp_path: Path) -> No
     assert runtime_files(env) == []
 
 
+def _wait_until_the_kernel_holds(runtime: Path) -> None:
+    """Until the fake kernel has received the ``hold`` request (its history says so:
+    "hold" leaves its shell free, so a second client may ask), bounded in time."""
+    deadline = time.monotonic() + 60
+    while True:  # bounded by the deadline
+        files = list(runtime.glob("kernel-*.json"))
+        if files and json.loads(files[0].read_text())["shell_port"]:  # ports written back
+            break
+        assert time.monotonic() < deadline, "the kernel did not start"
+        time.sleep(0.05)
+    with KernelClient.from_connection_file(files[0]) as probe:
+        probe.wait_for_ready(timeout=30)
+        while True:  # bounded by the deadline
+            entries = probe.history(hist_access_type="tail", n=10, timeout=10).content["history"]
+            if any(entry[2] == "hold" for entry in entries):
+                return
+            assert time.monotonic() < deadline, "the request never reached the kernel"
+            time.sleep(0.05)
+
+
 def test_idle_kernel_without_a_reply_after_ctrl_c_exits_130(tmp_path: Path) -> None:
     # "hold": the kernel answers nothing and stays idle, as some kernels do after an
     # interrupt; one Ctrl-C must be enough to get out.
     env = make_env(tmp_path)
     runtime = Path(env["JUPYTER_RUNTIME_DIR"])
     with Running("run", "-k", "fake", "-c", "hold", env=env) as cli:
-        deadline = time.monotonic() + 60
-        while not list(runtime.glob("kernel-*.json")):  # bounded by the deadline
-            assert time.monotonic() < deadline, "the kernel did not start"
-            time.sleep(0.1)
-        time.sleep(3)  # ready and executing: a kernel_info round trip takes milliseconds
+        _wait_until_the_kernel_holds(runtime)
         t0 = time.monotonic()
         cli.signal(signal.SIGINT)
         cli.wait_for("interrupting the kernel", stream="err", timeout=10)

@@ -7,7 +7,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from .run_helpers import KERNELKIT, make_env, run
+from .run_helpers import KERNELKIT, StartGate, make_env, run
 from .tmux_helpers import Tmux
 
 
@@ -16,9 +16,11 @@ def _command(*args: str) -> str:
 
 
 def test_a_slow_start_shows_progress_then_clears_it(tmp_path: Path) -> None:
-    env = make_env(tmp_path, "--start-delay=3")
-    with Tmux(_command("run", "-k", "fake", "-c", "print done"), env=env) as term:
+    gate = StartGate(tmp_path)
+    env = make_env(tmp_path, gate.option)
+    with gate, Tmux(_command("run", "-k", "fake", "-c", "print done"), env=env) as term:
         term.wait_for("starting kernel spec/fake", timeout=30)
+        gate.open()
         screen = term.wait_for("EXIT=0", timeout=60)
         assert "done" in screen
         assert "starting kernel" not in screen  # the line goes once the kernel is ready

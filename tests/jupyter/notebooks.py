@@ -82,15 +82,19 @@ def _scrub(value: Any) -> Any:
 
 
 def _stream_runs_sorted(outputs: list[Any]) -> list[Any]:
-    """Within each run of adjacent stream outputs, stdout before stderr: a kernel flushes
-    its two streams independently, so their relative order differs from run to run."""
+    """Each run of adjacent stream outputs as one output per stream, stdout before stderr:
+    a kernel flushes its two streams independently and in chunks of its own timing, so
+    their relative order and where one output ends differ from run to run; the text of
+    each stream does not."""
     result: list[Any] = []
     run: list[Any] = []
     for o in [*outputs, None]:
         if isinstance(o, dict) and o.get("output_type") == "stream":
             run.append(o)
             continue
-        result += sorted(run, key=lambda r: str(r.get("name")) != "stdout")
+        for name in sorted({str(r.get("name")) for r in run}, key=lambda n: n != "stdout"):
+            text = "".join(str(r.get("text", "")) for r in run if str(r.get("name")) == name)
+            result.append({"output_type": "stream", "name": name, "text": text})
         run = []
         if o is not None:
             result.append(o)

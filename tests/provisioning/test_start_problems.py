@@ -31,7 +31,7 @@ async def test_a_kernel_that_never_binds_its_ports_is_reported_early(
         display_name="Sleeper",
         metadata={"kernelkit": {"ports": "write-back"}},
     )
-    p: LocalProvisioner = make_provisioner(spec, startup_timeout=8.0)
+    p: LocalProvisioner = make_provisioner(spec, startup_timeout=5.0)
     started, wall = time.monotonic(), time.time()
     with (
         caplog.at_level(logging.WARNING, logger="kernelkit.provisioning"),
@@ -42,9 +42,9 @@ async def test_a_kernel_that_never_binds_its_ports_is_reported_early(
     [record] = [r for r in caplog.records if "has not bound its ports" in r.getMessage()]
     notice = record.getMessage()
     assert "is running but has not bound its ports after 3 s" in notice
-    assert "waiting up to 8 s" in notice
+    assert "waiting up to 5 s" in notice
     assert "sleeper is up" in notice  # its output so far
-    assert record.created - wall < 7.0  # said before the start timeout ran out
+    assert record.created - wall < 5.0  # said before the start timeout ran out
     message = str(caught.value)
     assert "the kernel process is running but has not bound its ports" in message
     assert "sleeper is up" in message

@@ -165,6 +165,11 @@ def start_jupyter_server(work: Path) -> RunningServer:
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
+        # A dead kernel is noticed within a second and restarted once, not five times
+        # 3 s apart: the tests that kill kernels wait for that (a restart that fails
+        # makes the kernel dead at once).
+        "--KernelRestarter.time_to_dead=1",
+        "--KernelRestarter.restart_limit=1",
     ]
     return _start("jupyter_server", args, port, token, work, extra_env={"JUPYTER_PATH": str(data)})
 

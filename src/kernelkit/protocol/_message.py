@@ -131,8 +131,10 @@ class Header:
 
 
 def received_header(d: object) -> Header:
-    """``Header.from_dict(d)``, as a plain function: the deserializer's hot path calls it
-    once per message, and a classmethod call costs a tenth of the whole header.
+    """``Header.from_dict(d)``, as a plain function (a classmethod call costs a tenth of
+    the whole header). The deserializer calls it for parent headers and for any header
+    its inlined copy of the fast path below does not take; keep the two in step
+    (tests/protocol/test_session_fastpaths.py compares them).
 
     Raises:
         RemoteProtocolError: as :meth:`Header.from_dict`.

@@ -29,8 +29,10 @@ from kernelkit._errors import (
     SignatureMismatch,
 )
 from kernelkit.protocol._message import (
+    _HEADER_KNOWN,
     Header,
     Message,
+    _HeaderSlots,
     _MessageSlots,
     new_id,
     received_header,
@@ -334,10 +336,15 @@ class Session:
         """
         try:
             nframes = len(frames)
-            # Fast path: a client's DEALER socket receives no identities.
-            if nframes >= 6 and frames[0] == DELIMITER:
+            # The usual shapes unpack directly: a client's DEALER socket receives no
+            # identities, a kernel's ROUTER socket one, and most messages carry no buffers.
+            buffers: Sequence[bytes | memoryview] = ()
+            if nframes == 6 and frames[0] == DELIMITER:
                 idx = 0
-                _, signature, header_b, parent_b, metadata_b, content_b, *buffers = frames
+                _, signature, header_b, parent_b, metadata_b, content_b = frames
+            elif nframes == 7 and frames[1] == DELIMITER != frames[0]:
+                idx = 1
+                _, _, signature, header_b, parent_b, metadata_b, content_b = frames
             else:
                 try:
                     idx = frames.index(DELIMITER)  # a C-level scan for lists and tuples
@@ -350,7 +357,8 @@ class Session:
                         f"truncated message: {nframes - idx - 1} frames after {DELIMITER!r}, "
                         "need a signature and 4 JSON frames"
                     )
-                _, signature, header_b, parent_b, metadata_b, content_b, *buffers = frames[idx:]
+                signature, header_b, parent_b, metadata_b, content_b = frames[idx + 1 : idx + 6]
+                buffers = frames[idx + 6 :]
             total = len(signature) + len(header_b) + len(parent_b)
             total += len(metadata_b) + len(content_b)
             if buffers:
@@ -448,7 +456,51 @@ class Session:
             raise RemoteProtocolError(
                 f"content must be a JSON object, got {type(content).__name__}"
             )
-        header = received_header(header_d)
+        # received_header(header_d), its fast path folded in (a call and its checks cost
+        # a tenth of a small message): exact JSON types, the six standard keys present.
+        # Anything else takes the checked path, which applies defaults or says what is wrong.
+        header: Any = None
+        if type(header_d) is dict:
+            try:
+                msg_id = header_d["msg_id"]
+                msg_type = header_d["msg_type"]
+                session = header_d["session"]
+                username = header_d["username"]
+                date = header_d["date"]
+                version = header_d["version"]
+            except KeyError:
+                pass
+            else:
+                nkeys = len(header_d)
+                subshell_id = None if nkeys == 6 else header_d.get("subshell_id")
+                if (
+                    type(msg_id) is str
+                    and msg_id
+                    and type(msg_type) is str
+                    and msg_type
+                    and type(session) is str
+                    and type(username) is str
+                    and type(date) is str
+                    and type(version) is str
+                    and (subshell_id is None or type(subshell_id) is str)
+                ):
+                    header = _HeaderSlots()
+                    header.msg_id = msg_id
+                    header.msg_type = msg_type
+                    header.session = session
+                    header.username = username
+                    header.date = date
+                    header.version = version
+                    header.subshell_id = subshell_id
+                    # Six keys, or seven with subshell_id, all known: no extras.
+                    header.extra = (
+                        {}
+                        if nkeys == 6 or (nkeys == 7 and subshell_id is not None)
+                        else {k: v for k, v in header_d.items() if k not in _HEADER_KNOWN}
+                    )
+                    header.__class__ = Header
+        if header is None:
+            header = received_header(header_d)
         if parent_d is not _NO_PARENT and (type(parent_d) is not dict or parent_d):
             try:
                 parent = received_header(parent_d)
@@ -465,7 +517,10 @@ class Session:
         elif idx == 1 and type(frames[0]) is bytes:  # a kernel's ROUTER: one identity
             identities = [frames[0]]
         else:
-            identities = [f if type(f) is bytes else bytes(f) for f in frames[:idx]]
+            try:  # bytes(memoryview(f)): an int would make zero bytes, a str fails unclearly
+                identities = [f if type(f) is bytes else bytes(memoryview(f)) for f in frames[:idx]]
+            except TypeError as exc:
+                raise RemoteProtocolError(f"identity frames must be bytes-like: {exc}") from exc
         # unchecked_message(...), inlined: a call costs a twentieth of a small message.
         m = _MessageSlots()
         m.header = header

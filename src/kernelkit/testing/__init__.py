@@ -25,7 +25,8 @@ Three ways to run it:
   interrupts ``sleep`` and ``input``. Protocol violations are written to stderr as they
   happen, and a kernel that saw any exits with code 70 on shutdown. Options:
   ``--say TEXT`` (print at start), ``--exit-at-start CODE`` (print a line to stdout and
-  stderr, exit before binding), ``--start-delay S``, ``--die-after S`` (exit 7 after S
+  stderr, exit before binding), ``--start-delay S``, ``--start-when FIFO`` (bind once a
+  writer opens the named pipe), ``--die-after S`` (exit 7 after S
   seconds), ``--mute`` (bind, write back, answer nothing, not even heartbeats),
   ``--ignore-term``, ``--ignore-shutdown`` (answer shutdown_request, keep running),
   ``--no-interrupt``, ``--features LIST`` (comma-separated ``supported_features``;
@@ -48,6 +49,7 @@ first error:
 ``exit [CODE]``     the kernel exits at once, answering nothing
 ``pid``             an ``execute_result`` with the kernel's process id
 ``hold``            (first) no answer at all, not even a status; the shell stays free
+                    (the code goes into the history, so another client can see it came)
 ``idle-first``      the idle status goes out before the reply
 ``check``           an error reply (``ProtocolViolation``) if violations were recorded
 ==================  ===================================================================

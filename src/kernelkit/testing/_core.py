@@ -352,6 +352,7 @@ class KernelCore:
                 return
             commands = parse_code(code)
             if commands and commands[0].word == "hold":
+                self.history.append(code)  # received: a test can see it in the history
                 return  # nothing at all, and the shell stays free
         shell = self._shells[key]
         shell.queue.append((msg, idents))

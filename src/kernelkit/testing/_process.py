@@ -45,6 +45,8 @@ options:
   --say TEXT             print TEXT on stdout at start
   --exit-at-start CODE   write a line to stdout and stderr, exit with CODE before binding
   --start-delay S        sleep S seconds before binding (a slow start)
+  --start-when FIFO      bind only once a writer opens the named pipe FIFO (a slow
+                         start that a test ends when it chooses)
   --die-after S          exit 7 S seconds after binding (a crash)
   --mute                 bind and write back, then answer nothing (not even heartbeats)
   --busy-blocks-heartbeat  no heartbeat echo while a `sleep` runs (a kernel whose
@@ -71,6 +73,7 @@ _VALUES = {
     "--say": str,
     "--exit-at-start": int,
     "--start-delay": float,
+    "--start-when": str,
     "--die-after": float,
     "--features": str,
     "--protocol-version": str,
@@ -112,6 +115,7 @@ class _Options:
         self.say: str | None = values.get("--say")
         self.exit_at_start: int | None = values.get("--exit-at-start")
         self.start_delay: float = values.get("--start-delay", 0.0)
+        self.start_when: str | None = values.get("--start-when")
         self.die_after: float | None = values.get("--die-after")
         self.features: str = values.get("--features", "kernel subshells")
         self.protocol_version: str = values.get("--protocol-version", "5.3")
@@ -301,6 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if opts.start_delay > 0:
         time.sleep(opts.start_delay)
+    if opts.start_when is not None:
+        # Opening a FIFO for reading blocks until a writer opens it: the test's go-ahead.
+        with open(opts.start_when, "rb"):
+            pass
     info, sockets = _bind(opts.connection_file)
     die_at = time.monotonic() + opts.die_after if opts.die_after is not None else None
     if opts.mute:
