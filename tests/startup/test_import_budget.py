@@ -76,7 +76,9 @@ _LIST_BUDGET = (
 
 
 def test_plain_kernelkit_list_stays_within_its_budget(tmp_path: Path) -> None:
-    env = {**os.environ, "KERNELKIT_CACHE_DIR": str(tmp_path / "cache")}
+    # Wide enough that no line wraps (wrapping loads textwrap, on purpose): what the
+    # machine lists, and how long its paths are, varies.
+    env = {**os.environ, "KERNELKIT_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "1000"}
     probe = f"{_LIST}print(' '.join(m for m in {_LIST_BUDGET!r} if m in sys.modules))"
     runs = [
         subprocess.run(
