@@ -309,3 +309,18 @@ def test_another_thread_is_not_held_up_by_a_long_direct_request(
         assert outputs[-1].content["data"]["text/plain"] == "main"
         assert long.result(timeout=30).content["status"] == "ok"
     assert lane_calls[-1] == "execute_request"
+
+
+def test_a_flood_of_output_reaches_the_hook_whole_and_in_order(
+    kc: KernelClient, lane_calls: list[str]
+) -> None:
+    # Past 64 messages in one read the request gives its sockets up to the loop, which
+    # reads on and hands its messages over through the slot: nothing lost, nothing twice.
+    code = "; ".join(f"print {i}" for i in range(150))
+    for _ in range(10):
+        shown: list[Message] = []
+        kc.execute_interactive(code, output_hook=shown.append, timeout=30)
+        texts = [m.content["text"] for m in shown if m.header.msg_type == "stream"]
+        assert texts == [f"{i}\n" for i in range(150)]
+    assert lane_calls == ["execute_request"] * 10
+    assert kc.rejected_messages == 0

@@ -19,6 +19,7 @@ request (kernel died, client closed, reply lost for size).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -47,24 +48,52 @@ __all__ = ["DirectSlot", "call_direct", "lane_of", "take_in"]
 
 log = logging.getLogger("kernelkit.client")
 
+#: Messages in one read past which a request with an output hook gives up the lane: the
+#: loop thread reads and verifies the rest while this one runs the hook.
+_FLOOD = 64
+
 
 class DirectSlot:
     """What the loop hands a pending direct request: its messages, or its end."""
 
-    __slots__ = ("error", "inbox", "iopub", "msg_type", "nudge", "subshell_id")
+    __slots__ = (
+        "_loop",
+        "_scheduled",
+        "error",
+        "inbox",
+        "iopub",
+        "msg_type",
+        "nudge",
+        "subshell_id",
+    )
 
-    def __init__(self, msg: Message, nudge: Callable[[], None], *, iopub: bool) -> None:
+    def __init__(
+        self,
+        msg: Message,
+        nudge: Callable[[], None],
+        loop: asyncio.AbstractEventLoop,
+        *,
+        iopub: bool,
+    ) -> None:
         self.inbox: deque[tuple[str, Message]] = deque()
         self.error: BaseException | None = None
         self.nudge = nudge
         self.iopub = iopub  # the request waits for IOPub (else its statuses are noise)
         self.msg_type = msg.header.msg_type
         self.subshell_id = msg.header.subshell_id
+        self._loop = loop
+        self._scheduled = False
 
     def put(self, channel: str, message: Message) -> None:  # the loop thread
         if channel != "iopub" or self.iopub:
             self.inbox.append((channel, message))
-            self.nudge()
+            if not self._scheduled:  # one wake-up per turn of the loop, not per message
+                self._scheduled = True
+                self._loop.call_soon(self._wake)
+
+    def _wake(self) -> None:  # the loop thread
+        self._scheduled = False
+        self.nudge()
 
     def fail(self, error: BaseException) -> None:  # the loop thread
         if self.error is None:
@@ -103,7 +132,7 @@ def call_direct(
     wait_idle = request.wait_idle
     msg_id = msg.header.msg_id
     mine = wait_idle or show is not None or outputs is not None
-    slot = DirectSlot(msg, lane.nudge, iopub=mine)
+    slot = DirectSlot(msg, lane.nudge, core.check_loop(), iopub=mine)
     direct = core.direct
     lease = None
     urgent = False  # someone else waits for something read here
@@ -129,10 +158,14 @@ def call_direct(
             others = core.handler_count() > 0 or core.pending_requests > len(direct)
             urgent = urgent or others
             items = lease.read(mine or others)
+            if len(items) > _FLOOD and show is not None:
+                lease.give_up()  # the loop reads and verifies, this thread runs the hook
             unread += len(items)
             core.heard += len(items)
-            if inbox:  # received by the loop (seen by the core already)
-                items = [*_take(inbox), *items]
+            if inbox:  # received by the loop (seen by the core already): after what
+                # this thread read (once the loop reads a lent socket, this thread no
+                # longer does)
+                items = [*items, *_take(inbox)]
             for channel, item in items:
                 if isinstance(item, list):
                     continue  # IOPub frames nobody waits for
@@ -148,9 +181,11 @@ def call_direct(
                     if outputs is not None:
                         outputs.append(item)
                     if show is not None:
+                        lease.active = time.monotonic()  # a hook running long is stalled
                         show(item)
                 elif isinstance(event, StatusChanged):
                     if show is not None:
+                        lease.active = time.monotonic()
                         show(item)
                     if event.complete and wait_idle:
                         return tracked.reply

@@ -218,9 +218,12 @@ class DirectLane:
             self.take_back()
 
     def _revoke(self, lease: Lease) -> None:
-        """Take the sockets back from a borrower that is not looking at them (on the
-        loop): what it read first, then the loop reads on; its own messages reach it
-        through its slot."""
+        """Take the sockets back from a borrower that is not looking at them, or gave
+        them up (on the loop): what it read first, then the loop reads on; its own
+        messages reach it through its slot."""
+        with self._state:
+            if lease.revoked or self._lease is not lease:
+                return  # ended meanwhile: its sockets are back, or lent to another lease
         self.flush()
         taken, unseen = lease.revoke()
         if taken:
@@ -286,6 +289,7 @@ class Lease:
         "_session",
         "active",
         "deliver",
+        "given_up",
         "revoked",
         "sockets",
         "waiting",
@@ -303,6 +307,7 @@ class Lease:
         self._read: list[Received] = []
         self._lost = False
         self.revoked = False
+        self.given_up = False
         self.waiting = False  # in poll: looking at the sockets
         self.active = time.monotonic()  # when the borrower last looked
         # The sockets to look at on the next read: all at first (the loop left messages),
@@ -314,10 +319,21 @@ class Lease:
     def _make_poller(self) -> select.poll:
         poller = select.poll()
         poller.register(self._lane._rfd, _WAKE)
-        if not self.revoked:
+        if not self.revoked and not self.given_up:
             for sock in self.sockets:
                 poller.register(sock.fd, select.POLLIN)
         return poller
+
+    def give_up(self) -> None:
+        """Stop reading; let the loop read and hand this borrower its messages through
+        its slot (a flood of output: the loop thread then reads and verifies while this
+        one runs the caller's hooks)."""
+        if self.given_up:
+            return
+        self.given_up = True
+        self._poller = self._make_poller()  # only the wake-up fd from now on
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            self._lane._loop.call_soon_threadsafe(self._lane._revoke, self)
 
     def stalled(self, now: float) -> bool:
         """The borrower has not looked at its sockets for IDLE seconds (a hook runs)."""
@@ -357,7 +373,7 @@ class Lease:
         Everything read is also kept for :meth:`take`."""
         self.active = time.monotonic()
         with self._lock:
-            if self.revoked:
+            if self.revoked or self.given_up:
                 return []
             raw = self._raw
             for sock in self._due:
@@ -365,24 +381,25 @@ class Lease:
             self._due = []
         deserialize = self._session.deserialize
         out: list[Received] = []
+        lock = self._lock
         while True:
-            with self._lock:
-                if not self._raw:
+            # One message at a time under the lock: the loop may take what is left (a
+            # revocation), and must never verify a message a second time (the replay
+            # check would refuse it). An interrupt leaves the message unread.
+            with lock:
+                raw = self._raw
+                if not raw:
                     return out
-                entry = self._raw[0]
-            channel, frames = entry
-            item: Message | RemoteProtocolError | list[bytes]
-            if channel == "iopub" and not iopub:
-                item = frames
-            else:
-                try:
-                    item = deserialize(frames)[1]
-                except RemoteProtocolError as exc:
-                    item = exc
-            with self._lock:
-                if not self._raw or self._raw[0] is not entry:
-                    return out  # taken by the loop meanwhile: it goes through the slot
-                del self._raw[0]
+                channel, frames = raw[0]
+                item: Message | RemoteProtocolError | list[bytes]
+                if channel == "iopub" and not iopub:
+                    item = frames
+                else:
+                    try:
+                        item = deserialize(frames)[1]
+                    except RemoteProtocolError as exc:
+                        item = exc
+                del raw[0]
                 self._read.append((channel, item))
             out.append((channel, item))
 

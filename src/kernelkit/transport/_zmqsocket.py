@@ -156,13 +156,15 @@ class ZMQSocket:
         self.unpark()
 
     def unpark(self) -> None:
-        """Watch the fd again, unless lent (on the loop)."""
+        """Watch the fd again and look at once, unless lent (on the loop): the borrower
+        may have taken the fd's edge of what it left unread."""
         with self.lock:
-            if self.lent or not self._parked or self.closed:
+            if self.lent or self.closed:
                 return
-            self._parked = False
-            self._loop.add_reader(self.fd, self.on_event)
-        self.schedule()  # what arrived while parked
+            if self._parked:
+                self._parked = False
+                self._loop.add_reader(self.fd, self.on_event)
+        self.schedule()
 
     def start(self) -> None:
         try:
