@@ -33,7 +33,6 @@ from kernelkit.client._waiters import expired
 from kernelkit.protocol import (
     InputRequested,
     Message,
-    OutputReceived,
     ReplyReceived,
     RequestTracker,
     StatusChanged,
@@ -166,24 +165,28 @@ def call_direct(
                 # this thread read (once the loop reads a lent socket, this thread no
                 # longer does)
                 items = [*items, *_take(inbox)]
+            stalls = not lease.given_up  # a hook running long then is a stalled borrower
             for channel, item in items:
-                if isinstance(item, list):
-                    continue  # IOPub frames nobody waits for
-                if isinstance(item, RemoteProtocolError):
-                    urgent = True  # the core counts refusals (a wrong key fails us too)
-                    continue
+                if type(item) is not Message:
+                    if isinstance(item, RemoteProtocolError):
+                        urgent = True  # the core counts refusals (a wrong key fails us)
+                    continue  # else: IOPub frames nobody waits for
                 parent = item.parent_header
                 if parent is None or parent.msg_id != msg_id:
                     urgent = urgent or channel != "iopub"  # another thread's reply
                     continue
-                event = tracker.receive(channel, item)
-                if isinstance(event, OutputReceived):
+                if channel == "iopub" and item.header.msg_type != "status":
+                    # An output (what the tracker would say, without asking it: the fast
+                    # path of a flood).
                     if outputs is not None:
                         outputs.append(item)
                     if show is not None:
-                        lease.active = time.monotonic()  # a hook running long is stalled
+                        if stalls:
+                            lease.active = time.monotonic()
                         show(item)
-                elif isinstance(event, StatusChanged):
+                    continue
+                event = tracker.receive(channel, item)
+                if isinstance(event, StatusChanged):
                     if show is not None:
                         lease.active = time.monotonic()
                         show(item)

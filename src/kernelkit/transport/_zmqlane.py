@@ -280,6 +280,7 @@ class Lease:
 
     __slots__ = (
         "_due",
+        "_fds_dropped",
         "_lane",
         "_lock",
         "_lost",
@@ -306,6 +307,7 @@ class Lease:
         self._raw: list[tuple[str, list[bytes]]] = []
         self._read: list[Received] = []
         self._lost = False
+        self._fds_dropped = False
         self.revoked = False
         self.given_up = False
         self.waiting = False  # in poll: looking at the sockets
@@ -331,6 +333,7 @@ class Lease:
         if self.given_up:
             return
         self.given_up = True
+        self._fds_dropped = True
         self._poller = self._make_poller()  # only the wake-up fd from now on
         with contextlib.suppress(RuntimeError):  # the loop is closed
             self._lane._loop.call_soon_threadsafe(self._lane._revoke, self)
@@ -447,7 +450,10 @@ class Lease:
         if any(fd == lane._rfd or event & select.POLLNVAL for fd, event in fired):
             lane._drain_wakes()
             self._due = self.sockets
-            if self.revoked or any(sock.closed for sock in self.sockets):
+            if not self._fds_dropped and (
+                self.revoked or any(sock.closed for sock in self.sockets)
+            ):
+                self._fds_dropped = True
                 self._poller = self._make_poller()  # only the wake-up fd is of use now
         else:
             ready = {fd for fd, _ in fired}
