@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kernelkit._errors import RemoteProtocolError
 from kernelkit.client._requests import Request
@@ -147,8 +147,34 @@ def call_direct(
             return None
         tracker: RequestTracker[None] = RequestTracker()
         tracked = tracker.track(msg, None, channel="shell")
+
+        def other(channel: str, item: Message) -> Message | None:
+            """A reply, status or input request of ours: the final answer, or None."""
+            event = tracker.receive(channel, item)
+            if isinstance(event, StatusChanged):
+                if show is not None:
+                    lease.active = time.monotonic()
+                    show(item)
+                if event.complete and wait_idle:
+                    return tracked.reply
+            elif isinstance(event, ReplyReceived):
+                if event.complete or not wait_idle:
+                    return item
+            elif isinstance(event, InputRequested):
+                if answer is not None:
+                    answer(item)
+                else:
+                    log.warning(
+                        "kernel %s asks for input (%r) but the request has no stdin "
+                        "hook; answer with client.input()",
+                        core.kernel_name,
+                        item.content.get("prompt", ""),
+                    )
+            return None
+
         deadline = None if timeout is None else time.monotonic() + timeout
         inbox = slot.inbox
+        popleft = inbox.popleft
         unread = 0  # messages read here and not yet handed over
         while True:
             # Handlers and streams want messages as they come; requests through the loop
@@ -161,11 +187,6 @@ def call_direct(
                 lease.give_up()  # the loop reads and verifies, this thread runs the hook
             unread += len(items)
             core.heard += len(items)
-            if inbox:  # received by the loop (seen by the core already): after what
-                # this thread read (once the loop reads a lent socket, this thread no
-                # longer does)
-                items = [*items, *_take(inbox)]
-            stalls = not lease.given_up  # a hook running long then is a stalled borrower
             for channel, item in items:
                 if type(item) is not Message:
                     if isinstance(item, RemoteProtocolError):
@@ -176,35 +197,28 @@ def call_direct(
                     urgent = urgent or channel != "iopub"  # another thread's reply
                     continue
                 if channel == "iopub" and item.header.msg_type != "status":
-                    # An output (what the tracker would say, without asking it: the fast
-                    # path of a flood).
+                    if outputs is not None:  # an output: no need to ask the tracker
+                        outputs.append(item)
+                    if show is not None:
+                        lease.active = time.monotonic()  # a long hook: a stalled borrower
+                        show(item)
+                    continue
+                final = other(channel, item)
+                if final is not None:
+                    return final
+            # Then what the loop received for this request (ours, verified, seen by the
+            # core): once the loop reads a lent socket, this thread no longer does.
+            while inbox:
+                channel, item = popleft()
+                if channel == "iopub" and item.header.msg_type != "status":
                     if outputs is not None:
                         outputs.append(item)
                     if show is not None:
-                        if stalls:
-                            lease.active = time.monotonic()
                         show(item)
                     continue
-                event = tracker.receive(channel, item)
-                if isinstance(event, StatusChanged):
-                    if show is not None:
-                        lease.active = time.monotonic()
-                        show(item)
-                    if event.complete and wait_idle:
-                        return tracked.reply
-                elif isinstance(event, ReplyReceived):
-                    if event.complete or not wait_idle:
-                        return item
-                elif isinstance(event, InputRequested):
-                    if answer is not None:
-                        answer(item)
-                    else:
-                        log.warning(
-                            "kernel %s asks for input (%r) but the request has no stdin "
-                            "hook; answer with client.input()",
-                            core.kernel_name,
-                            item.content.get("prompt", ""),
-                        )
+                final = other(channel, item)
+                if final is not None:
+                    return final
             if slot.error is not None:
                 raise slot.error
             if unread and (urgent or unread > BACKLOG):
@@ -241,10 +255,3 @@ def take_in(core: ClientCore, received: list[Received], unseen: int = 0) -> None
                 core.message_received(channel, item)
     finally:
         core.forwarding = was
-
-
-def _take(inbox: deque[tuple[str, Message]]) -> list[tuple[str, Any]]:
-    taken = []
-    while inbox:
-        taken.append(inbox.popleft())
-    return taken
