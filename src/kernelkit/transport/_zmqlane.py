@@ -304,7 +304,7 @@ class Lease:
         self.sockets = sockets
         self.deliver = deliver
         self._lock = threading.Lock()
-        self._raw: list[tuple[str, list[bytes]]] = []
+        self._raw: deque[tuple[str, list[bytes]]] = deque()
         self._read: list[Received] = []
         self._lost = False
         self._fds_dropped = False
@@ -355,7 +355,7 @@ class Lease:
             taken: list[Received] = [*self._read, *self._raw]
             unseen = len(self._raw)
             self._read = []
-            self._raw = []
+            self._raw = deque()
         return taken, unseen
 
     def send(self, channel: str, message: Message) -> bool:
@@ -402,11 +402,11 @@ class Lease:
                         item = deserialize(frames)[1]
                     except RemoteProtocolError as exc:
                         item = exc
-                del raw[0]
+                raw.popleft()
                 self._read.append((channel, item))
             out.append((channel, item))
 
-    def _read_one(self, sock: ZMQSocket, got: list[tuple[str, list[bytes]]]) -> None:
+    def _read_one(self, sock: ZMQSocket, got: deque[tuple[str, list[bytes]]]) -> None:
         name = sock.name
         with sock.lock:
             if sock.closed or not sock.lent:
