@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,38 +19,9 @@ from kernelkit import KernelError
 from kernelkit.client import KernelClient
 from kernelkit.client import _core as core_module
 from kernelkit.client import _direct as direct_module
-from kernelkit.client import _driver as driver_module
 from kernelkit.manager import KernelManager
 from kernelkit.protocol import Message, Session
-from kernelkit.testing import fake_kernel_spec
 from kernelkit.transport import _zmqlane as lane_module
-
-
-@pytest.fixture(autouse=True)
-def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "runtime"
-    d.mkdir(mode=0o700)
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(d))
-    return d
-
-
-@pytest.fixture
-def lane_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    real = driver_module.call_direct
-
-    def counting(*args: Any, **kw: Any) -> Message | None:
-        try:
-            reply = real(*args, **kw)
-        except BaseException:
-            calls.append(args[3].msg_type + "!")
-            raise
-        if reply is not None:
-            calls.append(args[3].msg_type)
-        return reply
-
-    monkeypatch.setattr(driver_module, "call_direct", counting)
-    return calls
 
 
 @pytest.fixture
@@ -68,19 +37,6 @@ def received(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str, Message]]:
 
     monkeypatch.setattr(core_module.ClientCore, "message_received", recording)
     return got
-
-
-@pytest.fixture
-def km() -> Iterator[KernelManager]:
-    with KernelManager(kernel_spec=fake_kernel_spec(), autorestart=False) as manager:
-        yield manager
-
-
-@pytest.fixture
-def kc(km: KernelManager) -> Iterator[KernelClient]:
-    with km.client() as client:
-        client.wait_for_ready(timeout=20)
-        yield client
 
 
 def _mine(got: list[tuple[int, str, Message]], kc: KernelClient, msg_id: str) -> list[str]:

@@ -9,6 +9,7 @@
 - :class:`AsyncKernelPool` / :class:`KernelPool`: warm kernels, ready to hand out.
 """
 
+from kernelkit._lazy import lazy_getattr
 from kernelkit.manager._manager import AsyncKernelManager
 from kernelkit.manager._types import KernelState, KernelWatcher, RestartCallback, RestartEvent
 
@@ -40,15 +41,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 __all__ = [

@@ -14,7 +14,7 @@ this file too, and must not pay for the client to start its kernel sooner.
 
 from __future__ import annotations
 
-import importlib
+from kernelkit._lazy import lazy_getattr
 
 # Not `from typing import ...`: typing alone costs more than this module (the nanny
 # imports it before it starts its kernel).
@@ -59,10 +59,4 @@ if TYPE_CHECKING:
     from kernelkit.transport._nanny import NannyControl as NannyControl
 
 
-def __getattr__(name: str) -> object:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kernelkit.nanny' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE, globals())

@@ -13,7 +13,7 @@ factory's entry points (``importlib.metadata``).
 
 from __future__ import annotations
 
-import importlib
+from kernelkit._lazy import lazy_getattr
 
 # Not `from typing import ...`: typing alone costs more than this module (the nanny
 # imports it before it starts its kernel).
@@ -92,13 +92,7 @@ if TYPE_CHECKING:
     from kernelkit.provisioning._sequence import launch_provisioner as launch_provisioner
 
 
-def __getattr__(name: str) -> object:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kernelkit.provisioning' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE, globals())
 
 
 def __dir__() -> list[str]:

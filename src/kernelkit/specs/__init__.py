@@ -13,7 +13,7 @@ Differences from jupyter_client's KernelSpecManager, on purpose:
   (jupyter_client: whichever ``os.listdir`` returns last).
 """
 
-import importlib
+from kernelkit._lazy import lazy_getattr
 
 # Names load on first use: the nanny reads a KernelSpec (``_spec``) before it starts its
 # kernel, without the scanning, paths and installing modules. The TYPE_CHECKING block is
@@ -71,13 +71,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"kernelkit.specs.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE, globals())
 
 
 __all__ = [

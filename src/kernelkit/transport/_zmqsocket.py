@@ -127,10 +127,6 @@ class ZMQSocket:
         """The socket is watched with ``add_reader`` (not a zmq.asyncio task) and open."""
         return self._reader_task is None and not self.closed
 
-    @property
-    def parked(self) -> bool:
-        return self._parked
-
     def lend(self, nudge: Callable[[], None]) -> None:
         """Lend the socket to the calling thread (any thread) until :meth:`give_back`:
         meanwhile the loop reads nothing from it, and calls ``nudge`` when the borrower
