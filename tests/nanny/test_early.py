@@ -164,3 +164,68 @@ async def test_an_early_kernel_dies_with_a_killed_nanny(
         assert await gone(pids, within=10)
     finally:
         await km.shutdown_kernel(now=True)
+
+
+# A kernel that writes ports back as ipykernel does (binds five sockets, writes them into
+# its connection file, then waits): enough for a provisioner to finish its launch.
+_WRITES_BACK = """
+import json, socket, sys, time
+path = sys.argv[1]
+info = json.load(open(path))
+held = []
+for name in ("shell", "iopub", "stdin", "control", "hb"):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); held.append(s)
+    info[name + "_port"] = s.getsockname()[1]
+open(path + ".tmp", "w").write(json.dumps(info))
+import os; os.replace(path + ".tmp", path)
+time.sleep(60)
+"""
+
+
+async def _launch_with(
+    early: Any, config: NannyConfig, spec: KernelSpec, *, env: dict[str, str]
+) -> Any:
+    from kernelkit.nanny._kernel import AdoptingProvisioner
+    from kernelkit.provisioning import launch_provisioner
+
+    p = AdoptingProvisioner(
+        kernel_id=config.kernel_id, kernel_spec=spec, early=early, **config.options
+    )
+    await launch_provisioner(p, env=env, inherit_env=True, cwd=None, extra_arguments=())
+    return p
+
+
+async def test_the_provisioner_adopts_the_kernel_it_would_have_started(tmp_path: Path) -> None:
+    spec = _spec(_WRITES_BACK)
+    config = _config(spec, tmp_path)
+    early = start_early(config, resolve(config))
+    assert early is not None
+    p = await _launch_with(early, config, spec, env={"KK_EARLY": "1"})
+    try:
+        assert p.pid == early.popen.pid  # adopted: no second kernel
+        assert p.connection_info.ports_chosen
+    finally:
+        await p.shutdown_requested()
+        await p.cleanup(restart=False)
+    assert not alive(early.popen.pid)
+    assert os.listdir(tmp_path) == []
+
+
+async def test_a_kernel_started_otherwise_is_not_adopted(tmp_path: Path) -> None:
+    # The early kernel got KK_EARLY=1; this launch asks for KK_EARLY=2: it is stopped and
+    # the launch starts its own, in a connection file written anew.
+    spec = _spec(_WRITES_BACK)
+    config = _config(spec, tmp_path)
+    early = start_early(config, resolve(config))
+    assert early is not None
+    time.sleep(0.5)  # (it may even have written its ports back meanwhile)
+    p = await _launch_with(early, config, spec, env={"KK_EARLY": "2"})
+    try:
+        assert p.pid != early.popen.pid
+        assert early.popen.returncode is not None  # stopped and reaped
+        assert _environ(p.pid)["KK_EARLY"] == "2"
+        assert p.connection_info.ports_chosen
+    finally:
+        await p.shutdown_requested()
+        await p.cleanup(restart=False)
+    assert os.listdir(tmp_path) == []

@@ -27,6 +27,11 @@ def main() -> None:
     """Entry point of the ``kernelkit`` console script."""
     if sys.argv[1:] == ["list"]:
         sys.exit(_fast_list())
+    if sys.argv[1:2] == ["run"]:
+        # The kernel boots while the rest of the command is imported (_earlyrun).
+        from kernelkit.cli._earlyrun import start_early
+
+        start_early(sys.argv[2:])
     if sys.argv[1:] == ["--help"]:
         from kernelkit.cli._fasthelp import cached_help, help_key, remember_help
 

@@ -22,6 +22,7 @@ from kernelkit._errors import (
     KernelError,
     KernelTimeout,
 )
+from kernelkit.cli._earlyrun import claim_early
 from kernelkit.cli._output import JsonLines, OutputPrinter, OutputSaver, is_terminal
 from kernelkit.cli._progress import Progress, manager_tail
 from kernelkit.cli._ps import interrupt_running, ping
@@ -47,6 +48,7 @@ from kernelkit.cli._status import (
 )
 from kernelkit.client import AsyncKernelClient
 from kernelkit.manager import AsyncKernelManager
+from kernelkit.nanny._kernel import AdoptingFactory
 from kernelkit.protocol import Message
 
 __all__ = ["RunOptions", "parse_env", "read_code", "run_command"]
@@ -320,8 +322,17 @@ class _Run:
             return EXIT_KERNEL_FAILED
         finder, kernel_type = found
         name = kernel_type.id
+        # The kernel started before this module was imported, if it did (_earlyrun): the
+        # provisioner adopts it when it is the kernel this start launches.
+        early = claim_early(self.options.kernel) if self.options.sandbox is None else None
+        factory = AdoptingFactory(early.kernel) if early is not None else None
         self.km = km = AsyncKernelManager(
-            kernel_type=kernel_type, finder=finder, autorestart=False, sandbox=self.options.sandbox
+            kernel_type=kernel_type,
+            finder=finder,
+            kernel_id=early.kernel_id if early is not None else None,
+            provisioner_factory=factory,
+            autorestart=False,
+            sandbox=self.options.sandbox,
         )
         cwd = self.options.cwd
         shown = Progress(self.console, f"starting kernel {name}", manager_tail(km))
@@ -334,6 +345,9 @@ class _Run:
             await shown.stop()
             report_error(self.console, f"cannot start kernel {name!r}", exc)
             return EXIT_KERNEL_FAILED
+        finally:
+            if factory is not None:
+                factory.release()
         self.record = record_started(km, "run")
         async with km.client() as kc:
             try:

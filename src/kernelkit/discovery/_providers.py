@@ -23,9 +23,9 @@ from kernelkit.envs import (
     Environment,
     EnvironmentScan,
     EnvLocations,
+    environment_holding,
     environment_id,
     find_environments,
-    inspect_environment,
 )
 from kernelkit.specs import (
     KernelSpec,
@@ -44,8 +44,6 @@ __all__ = [
     "interpreter_kernel_spec",
     "runs_ipykernel",
 ]
-
-_KERNELS_TAIL = ("share", "jupyter", "kernels")
 
 
 def runs_ipykernel(spec: KernelSpec) -> bool:
@@ -150,7 +148,7 @@ class SpecProvider(_BuiltinProvider):
             _watch_spec(watched, spec)
             kernels = os.path.dirname(os.fspath(spec.resource_dir))
             if kernels not in envs:
-                envs[kernels] = _holding_environment(spec.resource_dir.parent)
+                envs[kernels] = environment_holding(spec.resource_dir.parent)
             env = envs[kernels]
             problems = None if env is None else _judged_in(spec, env, self._activator)
             found.append(_spec_type(spec, name=spec.name, environment=env, problems=problems))
@@ -161,17 +159,6 @@ class SpecProvider(_BuiltinProvider):
     def watched_paths(self) -> list[str] | None:
         with self._lock:
             return self._watched
-
-
-def _holding_environment(kernels_dir: Path) -> Environment | None:
-    """The environment whose ``share/jupyter/kernels`` is ``kernels_dir``, if it is one
-    (with an interpreter, or a conda prefix): its kernels start with it activated."""
-    if tuple(p.lower() for p in kernels_dir.parts[-3:]) != _KERNELS_TAIL:
-        return None
-    env = inspect_environment(kernels_dir.parent.parent.parent)
-    if env is None or not (env.interpreter is not None or env.is_conda) or env.problems:
-        return None
-    return env
 
 
 class EnvProvider(_BuiltinProvider):

@@ -9,6 +9,7 @@ from kernelkit.envs._environment import (
     CONDA_KINDS,
     Environment,
     EnvKind,
+    environment_holding,
     environment_id,
     inspect_environment,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "ScanProblem",
     "default_activation_cache_dir",
     "diff_environ",
+    "environment_holding",
     "environment_id",
     "find_environments",
     "inspect_environment",

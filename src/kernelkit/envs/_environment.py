@@ -27,6 +27,7 @@ __all__ = [
     "CONDA_KINDS",
     "EnvKind",
     "Environment",
+    "environment_holding",
     "environment_id",
     "inspect_environment",
 ]
@@ -222,6 +223,20 @@ def _clean_version(text: str) -> str:
     if len(parts) == 3 and not parts[2].isdigit():
         parts = parts[:2]
     return ".".join(parts)
+
+
+_KERNELS_TAIL = ("share", "jupyter", "kernels")
+
+
+def environment_holding(kernels_dir: Path) -> Environment | None:
+    """The environment whose ``share/jupyter/kernels`` is ``kernels_dir``, if it is one
+    (with an interpreter, or a conda prefix): its kernels start with it activated."""
+    if tuple(p.lower() for p in kernels_dir.parts[-3:]) != _KERNELS_TAIL:
+        return None
+    env = inspect_environment(kernels_dir.parent.parent.parent)
+    if env is None or not (env.interpreter is not None or env.is_conda) or env.problems:
+        return None
+    return env
 
 
 def inspect_environment(

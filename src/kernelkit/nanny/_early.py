@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,10 @@ __all__ = [
     "Resolved",
     "begin",
     "early_launch",
+    "prepare_launch",
     "resolve",
     "start_early",
+    "writes_ports_back",
 ]
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -138,13 +141,17 @@ class EarlyLaunch:
 
 def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
     opts = config.options
-    if not spec.argv or opts.get("independent"):
-        return False
-    if opts.get("transport", "tcp") != "tcp":
+    if opts.get("independent") or opts.get("transport", "tcp") != "tcp":
         return False
     if opts.get("encryption", "auto") != "none" and opts.get("ip", "127.0.0.1") not in _LOOPBACK:
         return False  # CurveZMQ may be wanted: keys need zmq, left to the provisioner
-    if not any("{connection_file}" in arg for arg in spec.argv):
+    return writes_ports_back(spec, port_mode=opts.get("port_mode"))
+
+
+def writes_ports_back(spec: KernelSpec, *, port_mode: str | None = None) -> bool:
+    """True when ``spec``'s kernel can start early: it has a command naming its
+    connection file, and writes the ports it chose back into that file (over tcp)."""
+    if not spec.argv or not any("{connection_file}" in arg for arg in spec.argv):
         return False  # the provisioner says what is wrong with such a spec
     try:
         mode, _ = choose_port_mode(
@@ -153,7 +160,7 @@ def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
             metadata=spec.metadata,
             kernel_protocol_version=spec.kernel_protocol_version,
             transport="tcp",
-            override=opts.get("port_mode"),
+            override=port_mode,
         )
     except KernelError:
         return False  # (the same error comes from the provisioner, in its answer)
@@ -163,21 +170,44 @@ def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
 def early_launch(config: NannyConfig, launch: Resolved) -> EarlyLaunch | None:
     """Prepare the early start of the configuration's kernel (module docstring); None if
     it is not the common case (the provisioner then does it all)."""
-    kernel_id = config.kernel_id
-    if "/" in kernel_id or kernel_id in ("", ".", ".."):
-        return None
-    spec = launch.spec
-    if not _eligible(config, spec):
+    if not _eligible(config, launch.spec):
         return None
     opts = config.options
     runtime = opts.get("runtime_dir")
-    path = Path(runtime) if runtime else Path(jupyter_runtime_dir())
-    path = path / f"kernel-{kernel_id}.json"
-    key = os.urandom(32).hex().encode("ascii")
     base = {**os.environ, **launch.env} if launch.inherit_env else dict(launch.env)
-    env = spec.format_env(base)
+    return prepare_launch(
+        launch.spec,
+        kernel_id=config.kernel_id,
+        base_env=base,
+        cwd=config.cwd,
+        extra_arguments=config.extra_arguments,
+        ip=opts.get("ip", "127.0.0.1"),
+        runtime_dir=Path(runtime) if runtime else None,
+    )
+
+
+def prepare_launch(
+    spec: KernelSpec,
+    *,
+    kernel_id: str,
+    base_env: Mapping[str, str],
+    cwd: str | None = None,
+    extra_arguments: Sequence[str] = (),
+    ip: str = "127.0.0.1",
+    runtime_dir: Path | None = None,
+) -> EarlyLaunch | None:
+    """The launch :class:`~kernelkit.provisioning.LocalProvisioner` would make of
+    ``spec`` (in write-back mode, :func:`writes_ports_back`) over the environment
+    ``base_env``: a new key, the connection file ``kernel-<kernel_id>.json`` in the
+    runtime directory (ports 0), the spec's command and environment. None for an unsafe
+    kernel id."""
+    if "/" in kernel_id or kernel_id in ("", ".", ".."):
+        return None
+    path = (runtime_dir or Path(jupyter_runtime_dir())) / f"kernel-{kernel_id}.json"
+    key = os.urandom(32).hex().encode("ascii")
+    env = spec.format_env(base_env)
     cmd = [os.path.expanduser(a) for a in spec.format_argv(connection_file=path)]
-    cmd.extend(config.extra_arguments)
+    cmd.extend(extra_arguments)
     # The connection file as LocalProvisioner writes it in write-back mode: ports 0.
     info = {
         "shell_port": 0,
@@ -185,13 +215,13 @@ def early_launch(config: NannyConfig, launch: Resolved) -> EarlyLaunch | None:
         "stdin_port": 0,
         "control_port": 0,
         "hb_port": 0,
-        "ip": opts.get("ip", "127.0.0.1"),
+        "ip": ip,
         "key": key.decode("ascii"),
         "transport": "tcp",
         "signature_scheme": "hmac-sha256",
         "kernel_name": spec.name,
     }
-    return EarlyLaunch(cmd, env, config.cwd, key, path, json.dumps(info, indent=2))
+    return EarlyLaunch(cmd, env, cwd, key, path, json.dumps(info, indent=2))
 
 
 def start_early(config: NannyConfig, launch: Resolved) -> EarlyKernel | None:

@@ -35,10 +35,21 @@ __all__ = ["EarlyKernel", "First", "first_moment", "pdeathsig_command", "spawn_e
 class EarlyKernel:
     """A kernel started before the nanny's provisioner existed, for it to adopt: its
     process, the read ends of its output pipes (the capture takes them over), its key,
-    its connection file (ports 0: the kernel writes its ports back into it) and its tree
-    tag (``KERNELKIT_TREE``)."""
+    its connection file (ports 0: the kernel writes its ports back into it), its tree tag
+    (``KERNELKIT_TREE``), and the command, environment (before the tag) and directory it
+    was started with (:meth:`matches`)."""
 
-    __slots__ = ("connection_file", "key", "popen", "stderr", "stdout", "tag")
+    __slots__ = (
+        "cmd",
+        "connection_file",
+        "cwd",
+        "env",
+        "key",
+        "popen",
+        "stderr",
+        "stdout",
+        "tag",
+    )
 
     def __init__(
         self,
@@ -48,6 +59,10 @@ class EarlyKernel:
         key: bytes,
         connection_file: str,
         tag: str,
+        *,
+        cmd: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
     ) -> None:
         self.popen = popen
         self.stdout = stdout
@@ -55,9 +70,24 @@ class EarlyKernel:
         self.key = key
         self.connection_file = connection_file
         self.tag = tag
+        self.cmd = [os.path.expanduser(a) for a in cmd]
+        self.env = dict(env) if env is not None else {}
+        self.cwd = cwd
+
+    def matches(self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> bool:
+        """True when a provisioner about to run ``cmd`` in ``env`` (None: this process's
+        environment) and ``cwd`` would start this very kernel: it may adopt it."""
+        return (
+            [os.path.expanduser(str(a)) for a in cmd] == self.cmd
+            and dict(os.environ if env is None else env) == self.env
+            and cwd == self.cwd
+        )
 
     def discard(self) -> None:
-        """Kill and reap it, close its pipes, remove its file (it was not adopted)."""
+        """Kill and reap it, close its pipes, remove its file (it was not adopted). Once:
+        a second call does nothing."""
+        if self.stdout < 0:
+            return
         proc = self.popen
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):  # (gone between poll and kill)
@@ -65,6 +95,7 @@ class EarlyKernel:
             proc.wait()
         for fd in (self.stdout, self.stderr):
             os.close(fd)
+        self.stdout = self.stderr = -1
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.connection_file)
 
@@ -142,8 +173,10 @@ def spawn_early(
     connection_file: str,
     content: str,
     kernel_id: str,
+    pdeathsig: bool = True,
 ) -> EarlyKernel | None:
-    """Write the kernel's connection file (``content``) and start the kernel; None if it
+    """Write the kernel's connection file (``content``) and start the kernel (with
+    ``pdeathsig``: SIGKILL when this process dies, :func:`pdeathsig_command`); None if it
     cannot be done here (the provisioner then tries, and says why)."""
     if shutil.which(cmd[0], path=env.get("PATH", os.defpath)) is None:
         return None
@@ -156,7 +189,7 @@ def spawn_early(
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:
         proc = subprocess.Popen(
-            pdeathsig_command(cmd, environ),
+            pdeathsig_command(cmd, environ) if pdeathsig else list(cmd),
             stdin=subprocess.DEVNULL,
             stdout=out_w,
             stderr=err_w,
@@ -173,7 +206,7 @@ def spawn_early(
     finally:
         os.close(out_w)
         os.close(err_w)
-    return EarlyKernel(proc, out_r, err_r, key, connection_file, tag)
+    return EarlyKernel(proc, out_r, err_r, key, connection_file, tag, cmd=cmd, env=env, cwd=cwd)
 
 
 def _write_private(path: str, content: str) -> bool:

@@ -1,26 +1,39 @@
-"""The kernel's provisioner inside the nanny: :class:`KernelUnderNanny`."""
+"""Provisioners that adopt a kernel started before them: :class:`AdoptingProvisioner`
+(``kernelkit run`` starts its kernel before it imports the manager), and the kernel's
+provisioner inside the nanny, :class:`KernelUnderNanny`."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from kernelkit._connection import ConnectionInfo
 from kernelkit.nanny._first import EarlyKernel, pdeathsig_command
-from kernelkit.provisioning import LocalProvisioner
+from kernelkit.provisioning import (
+    DEFAULT_PROVISIONER,
+    KernelProvisionerBase,
+    KernelProvisionerFactory,
+    LocalProvisioner,
+)
 from kernelkit.provisioning._ports import PortMode
+from kernelkit.specs import KernelSpec, provisioner_choice
 
-__all__ = ["KernelUnderNanny"]
+log = logging.getLogger("kernelkit.provisioning")
+
+__all__ = ["AdoptingFactory", "AdoptingProvisioner", "KernelUnderNanny"]
 
 
-class KernelUnderNanny(LocalProvisioner):
-    """A LocalProvisioner whose kernel gets SIGKILL when the nanny dies
-    (:func:`~kernelkit.nanny._early.pdeathsig_command`), and which adopts the kernel the
-    nanny started before it existed (``early``): its first launch then writes no file and
-    starts no process, it takes over the early kernel's (same key, same path), and waits
-    for its ports as for any other. Restarts launch as usual."""
+class AdoptingProvisioner(LocalProvisioner):
+    """A LocalProvisioner that adopts a kernel started before it existed (``early``,
+    :func:`~kernelkit.nanny._first.spawn_early`): its first launch then writes no file
+    and starts no process, it takes over the early kernel's (same key, same path), and
+    waits for its ports as for any other. Only a kernel started exactly as this launch
+    would start it is adopted (:meth:`EarlyKernel.matches`: same command, environment and
+    directory); another is stopped, and the launch goes on as usual. Restarts launch as
+    usual."""
 
     def __init__(self, *, early: EarlyKernel | None = None, **options: Any) -> None:
         super().__init__(**options)
@@ -54,8 +67,7 @@ class KernelUnderNanny(LocalProvisioner):
     def _spawn(self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> None:
         early, self._early = self._early, None
         if early is None:
-            wrapped = pdeathsig_command(tuple(cmd), dict(env) if env is not None else None)
-            super()._spawn(wrapped, env, cwd)
+            self._spawn_new(cmd, env, cwd)
             return
         assert self._capture is not None
         self._capture.attach(
@@ -70,7 +82,79 @@ class KernelUnderNanny(LocalProvisioner):
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
     ) -> ConnectionInfo:
+        early = self._early
+        if early is not None and not early.matches(cmd, env, cwd):
+            # Not the kernel this launch starts: stop it, and write the connection file
+            # it had (ports 0, or the ports it already wrote back) anew.
+            log.info(
+                "kernel %s: not adopting the kernel started early (another command, "
+                "environment or directory); starting it again",
+                self.kernel_spec.name,
+            )
+            self.discard_early()
+            assert self.port_mode is not None
+            self._prepare_files(self.port_mode)
         try:
             return await super().launch_kernel(cmd, env=env, cwd=cwd)
         finally:
             self.discard_early()
+
+    def _spawn_new(
+        self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None
+    ) -> None:
+        super()._spawn(cmd, env, cwd)
+
+
+class KernelUnderNanny(AdoptingProvisioner):
+    """The nanny's provisioner: an :class:`AdoptingProvisioner` (the kernel the nanny
+    started before its imports) whose kernel gets SIGKILL when the nanny dies
+    (:func:`~kernelkit.nanny._first.pdeathsig_command`)."""
+
+    def _spawn_new(
+        self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None
+    ) -> None:
+        wrapped = pdeathsig_command(tuple(cmd), dict(env) if env is not None else None)
+        super()._spawn_new(wrapped, env, cwd)
+
+
+class AdoptingFactory(KernelProvisionerFactory):
+    """A provisioner factory whose first local provisioner adopts ``early`` (an
+    :class:`AdoptingProvisioner`); any other provisioner is made as usual, and the early
+    kernel stopped. :meth:`release` stops it if no provisioner took it."""
+
+    def __init__(self, early: EarlyKernel, **options: Any) -> None:
+        super().__init__(**options)
+        self._early: EarlyKernel | None = early
+
+    def create_provisioner_instance(
+        self,
+        kernel_id: str,
+        kernel_spec: KernelSpec,
+        *,
+        parent: object | None = None,
+        provisioner_name: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> KernelProvisionerBase:
+        early, self._early = self._early, None
+        name = provisioner_name
+        if name is None:
+            name, chosen = provisioner_choice(kernel_spec, default=self.default_provisioner)
+            config = chosen if config is None else config
+        if early is not None and name == DEFAULT_PROVISIONER and parent is None:
+            try:
+                return AdoptingProvisioner(
+                    kernel_id=kernel_id, kernel_spec=kernel_spec, early=early, **(config or {})
+                )
+            except TypeError:
+                pass  # (an option LocalProvisioner does not take: the usual path says so)
+        if early is not None:
+            early.discard()
+        return super().create_provisioner_instance(
+            kernel_id, kernel_spec, parent=parent, provisioner_name=name, config=config
+        )
+
+    def release(self) -> None:
+        """Stop the early kernel if no provisioner took it."""
+        early, self._early = self._early, None
+        if early is not None:
+            early.discard()
