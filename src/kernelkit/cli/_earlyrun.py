@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import uuid
 
 # Not typing: this runs before anything else of the command.
 TYPE_CHECKING = False
@@ -136,8 +135,8 @@ def start_early(args: Sequence[str]) -> None:
 def _start(name: str, env: dict[str, str]) -> EarlyRun | None:
     from kernelkit import specs
     from kernelkit.envs import Activator, environment_holding
-    from kernelkit.nanny._early import prepare_launch, writes_ports_back
     from kernelkit.nanny._first import spawn_early
+    from kernelkit.nanny._prepared import prepare_launch, writes_ports_back
 
     spec = specs.get_kernel_spec(name)
     if spec.problems or not writes_ports_back(spec):
@@ -150,7 +149,7 @@ def _start(name: str, env: dict[str, str]) -> EarlyRun | None:
         if environment.is_conda:
             return None  # its activation scripts run with the manager (cached there)
         base = Activator(cache_dir=None).activate(environment, base)
-    kernel_id = str(uuid.uuid4())
+    kernel_id = _uuid4()
     prepared = prepare_launch(spec, kernel_id=kernel_id, base_env={**base, **env})
     if prepared is None:
         return None
@@ -164,6 +163,16 @@ def _start(name: str, env: dict[str, str]) -> EarlyRun | None:
         kernel_id=kernel_id,
     )
     return EarlyRun(name, kernel_id, kernel) if kernel is not None else None
+
+
+def _uuid4() -> str:
+    """``str(uuid.uuid4())``, the manager's kernel id, without importing uuid (it loads
+    platform, about 10 ms here)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def claim_early(kernel_name: str) -> EarlyRun | None:

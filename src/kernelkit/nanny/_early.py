@@ -21,31 +21,25 @@ environment (``env/<env-id>/<name>``).
 from __future__ import annotations
 
 import importlib
-import json
 import os
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kernelkit import specs
 from kernelkit._errors import KernelError
-from kernelkit._jupyterpaths import jupyter_runtime_dir
 from kernelkit.nanny._first import EarlyKernel, First, spawn_early
+from kernelkit.nanny._prepared import EarlyLaunch, prepare_launch, writes_ports_back
 from kernelkit.nanny._wire import NannyConfig
-from kernelkit.provisioning._ports import choose_port_mode
 from kernelkit.specs._spec import KernelSpec
 
 __all__ = [
     "Beginning",
-    "EarlyLaunch",
     "Resolved",
     "begin",
     "early_launch",
-    "prepare_launch",
     "resolve",
     "start_early",
-    "writes_ports_back",
 ]
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -113,32 +107,6 @@ def resolve(config: NannyConfig) -> Resolved:
     return Resolved(spec, env, False)
 
 
-@dataclass(frozen=True, slots=True)
-class EarlyLaunch:
-    """An early start, prepared: the command, environment and directory of the kernel,
-    its key, and its connection file (ports 0) with the text to write there (the nanny
-    writes it, just before it starts the kernel)."""
-
-    cmd: list[str]
-    env: dict[str, str]
-    cwd: str | None
-    key: bytes
-    connection_file: Path
-    content: str
-
-    def to_dict(self, kernel_id: str) -> dict[str, Any]:
-        """The ``"early"`` block of the nanny's request (:mod:`kernelkit.nanny._first`)."""
-        return {
-            "cmd": self.cmd,
-            "env": self.env,
-            "cwd": self.cwd,
-            "key": self.key.decode("ascii"),
-            "connection_file": str(self.connection_file),
-            "content": self.content,
-            "kernel_id": kernel_id,
-        }
-
-
 def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
     opts = config.options
     if opts.get("independent") or opts.get("transport", "tcp") != "tcp":
@@ -146,25 +114,6 @@ def _eligible(config: NannyConfig, spec: KernelSpec) -> bool:
     if opts.get("encryption", "auto") != "none" and opts.get("ip", "127.0.0.1") not in _LOOPBACK:
         return False  # CurveZMQ may be wanted: keys need zmq, left to the provisioner
     return writes_ports_back(spec, port_mode=opts.get("port_mode"))
-
-
-def writes_ports_back(spec: KernelSpec, *, port_mode: str | None = None) -> bool:
-    """True when ``spec``'s kernel can start early: it has a command naming its
-    connection file, and writes the ports it chose back into that file (over tcp)."""
-    if not spec.argv or not any("{connection_file}" in arg for arg in spec.argv):
-        return False  # the provisioner says what is wrong with such a spec
-    try:
-        mode, _ = choose_port_mode(
-            kernel_name=spec.name,
-            argv=spec.argv,
-            metadata=spec.metadata,
-            kernel_protocol_version=spec.kernel_protocol_version,
-            transport="tcp",
-            override=port_mode,
-        )
-    except KernelError:
-        return False  # (the same error comes from the provisioner, in its answer)
-    return mode == "write-back"
 
 
 def early_launch(config: NannyConfig, launch: Resolved) -> EarlyLaunch | None:
@@ -184,44 +133,6 @@ def early_launch(config: NannyConfig, launch: Resolved) -> EarlyLaunch | None:
         ip=opts.get("ip", "127.0.0.1"),
         runtime_dir=Path(runtime) if runtime else None,
     )
-
-
-def prepare_launch(
-    spec: KernelSpec,
-    *,
-    kernel_id: str,
-    base_env: Mapping[str, str],
-    cwd: str | None = None,
-    extra_arguments: Sequence[str] = (),
-    ip: str = "127.0.0.1",
-    runtime_dir: Path | None = None,
-) -> EarlyLaunch | None:
-    """The launch :class:`~kernelkit.provisioning.LocalProvisioner` would make of
-    ``spec`` (in write-back mode, :func:`writes_ports_back`) over the environment
-    ``base_env``: a new key, the connection file ``kernel-<kernel_id>.json`` in the
-    runtime directory (ports 0), the spec's command and environment. None for an unsafe
-    kernel id."""
-    if "/" in kernel_id or kernel_id in ("", ".", ".."):
-        return None
-    path = (runtime_dir or Path(jupyter_runtime_dir())) / f"kernel-{kernel_id}.json"
-    key = os.urandom(32).hex().encode("ascii")
-    env = spec.format_env(base_env)
-    cmd = [os.path.expanduser(a) for a in spec.format_argv(connection_file=path)]
-    cmd.extend(extra_arguments)
-    # The connection file as LocalProvisioner writes it in write-back mode: ports 0.
-    info = {
-        "shell_port": 0,
-        "iopub_port": 0,
-        "stdin_port": 0,
-        "control_port": 0,
-        "hb_port": 0,
-        "ip": ip,
-        "key": key.decode("ascii"),
-        "transport": "tcp",
-        "signature_scheme": "hmac-sha256",
-        "kernel_name": spec.name,
-    }
-    return EarlyLaunch(cmd, env, cwd, key, path, json.dumps(info, indent=2))
 
 
 def start_early(config: NannyConfig, launch: Resolved) -> EarlyKernel | None:
