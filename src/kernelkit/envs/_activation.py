@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -317,6 +316,8 @@ class Activator:
     def _cache_file(self, key: str) -> Path | None:
         if self._cache_dir is None:
             return None
+        import hashlib  # here: a venv's activation (no scripts, no cache) needs none
+
         digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
         return self._cache_dir / f"{digest}.json"
 

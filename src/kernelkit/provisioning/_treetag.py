@@ -4,7 +4,6 @@ nothing else first (no typing, no dataclasses)."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
 
@@ -40,6 +39,8 @@ def set_child_subreaper() -> bool:
     """
     if not sys.platform.startswith("linux"):
         return False
+    import ctypes  # here: `kernelkit run` starts its kernel early without it
+
     # The running program's own symbols include libc's (find_library would run ldconfig).
     libc = ctypes.CDLL(None, use_errno=True)
     return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
