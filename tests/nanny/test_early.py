@@ -229,3 +229,16 @@ async def test_a_kernel_started_otherwise_is_not_adopted(tmp_path: Path) -> None
         await p.shutdown_requested()
         await p.cleanup(restart=False)
     assert os.listdir(tmp_path) == []
+
+
+def test_an_early_start_makes_private_directories_whatever_the_umask(tmp_path: Path) -> None:
+    config = _config(_spec("pass"), tmp_path / "a" / "b")
+    old = os.umask(0)
+    try:
+        early = start_early(config, resolve(config))
+    finally:
+        os.umask(old)
+    assert early is not None
+    early.discard()
+    for level in (tmp_path / "a", tmp_path / "a" / "b"):
+        assert level.stat().st_mode & 0o777 == 0o700, level

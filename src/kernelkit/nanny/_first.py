@@ -214,7 +214,7 @@ def _write_private(path: str, content: str) -> bool:
     connection files are written; False if it cannot be."""
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+        _private_dirs(os.path.dirname(path) or ".")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, content.encode())
@@ -226,6 +226,23 @@ def _write_private(path: str, content: str) -> bool:
             os.unlink(tmp)
         return False
     return True
+
+
+def _private_dirs(directory: str) -> None:
+    """Make ``directory`` and its missing parents with mode 0700 whatever the umask (as
+    :func:`kernelkit._files.ensure_private_dir` does, without its imports)."""
+    missing = []
+    level = os.path.abspath(directory)
+    while not os.path.isdir(level):
+        missing.append(level)
+        parent = os.path.dirname(level)
+        if parent == level:
+            break
+        level = parent
+    for level in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            os.mkdir(level, 0o700)
+            os.chmod(level, 0o700)  # (mkdir's mode is filtered by the umask)
 
 
 def pdeathsig_command(cmd: Sequence[str], env: Mapping[str, str] | None) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelkit._connection import ConnectionInfo
+from kernelkit._files import ensure_private_dir
 from kernelkit.nanny._first import EarlyKernel, pdeathsig_command
 from kernelkit.provisioning import (
     DEFAULT_PROVISIONER,
@@ -62,7 +63,9 @@ class AdoptingProvisioner(LocalProvisioner):
             self.discard_early()
             return super()._prepare_files(mode)
         self._prepared = self._base_info()  # what the early kernel was given: ports 0
-        return Path(early.connection_file)
+        path = Path(early.connection_file)
+        ensure_private_dir(path.parent)  # (the warning a launch gives about others' access)
+        return path
 
     def _spawn(self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> None:
         early, self._early = self._early, None
