@@ -4,6 +4,7 @@ left to the provisioner, and the early kernel's output is kept from its first by
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -218,7 +219,7 @@ async def test_a_kernel_started_otherwise_is_not_adopted(tmp_path: Path) -> None
     config = _config(spec, tmp_path)
     early = start_early(config, resolve(config))
     assert early is not None
-    time.sleep(0.5)  # (it may even have written its ports back meanwhile)
+    await asyncio.sleep(0.5)  # (it may even have written its ports back meanwhile)
     p = await _launch_with(early, config, spec, env={"KK_EARLY": "2"})
     try:
         assert p.pid != early.popen.pid
