@@ -12,16 +12,18 @@ import asyncio
 import dataclasses
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from kernelkit import ClientClosed, KernelDied, KernelTimeout, MessageTooLarge, SignatureMismatch
 from kernelkit.client import KernelClient
+from kernelkit.client import _core as core_module
 from kernelkit.manager import KernelManager
 from kernelkit.protocol import DELIMITER, Message, Session
 from kernelkit.transport import ZMQTransport
+from kernelkit.transport import _zmqlane as lane_module
 from tests.transport.test_zmq_transport import KernelSide
 
 
@@ -57,16 +59,20 @@ def test_handlers_see_what_a_direct_request_read_in_order(
     kc: KernelClient, lane_calls: list[str]
 ) -> None:
     seen: list[Message] = []
-    idle = threading.Event()
+    idle: set[str | None] = set()  # the requests whose idle status the handler saw
+    changed = threading.Condition()
 
     def handler(msg: Message) -> None:
         seen.append(msg)
         if msg.header.msg_type == "status" and msg.content["execution_state"] == "idle":
-            idle.set()
+            with changed:
+                idle.add(msg.parent_id)  # (wait_for_ready's may come after it returned)
+                changed.notify_all()
 
     kc.add_iopub_handler(handler)
     reply = kc.execute("print one; print two", timeout=20)
-    assert idle.wait(10)
+    with changed:
+        assert changed.wait_for(lambda: reply.parent_id in idle, timeout=10)
     mine = [m for m in seen if m.parent_id == reply.parent_id]
     assert _types(mine) == ["status", "execute_input", "stream", "stream", "status"]
     assert [m.content.get("text") for m in mine][2:4] == ["one\n", "two\n"]
@@ -268,8 +274,8 @@ def test_another_thread_is_not_held_up_by_a_long_direct_request(
 def test_a_flood_of_output_reaches_the_hook_whole_and_in_order(
     kc: KernelClient, lane_calls: list[str]
 ) -> None:
-    # Past 64 messages in one read the request gives its sockets up to the loop, which
-    # reads on and hands its messages over through the slot: nothing lost, nothing twice.
+    # The calling thread reads, verifies and shows the whole flood itself (nobody else
+    # waits for the sockets): nothing lost, nothing twice.
     code = "; ".join(f"print {i}" for i in range(150))
     for _ in range(10):
         shown: list[Message] = []
@@ -278,3 +284,122 @@ def test_a_flood_of_output_reaches_the_hook_whole_and_in_order(
         assert texts == [f"{i}\n" for i in range(150)]
     assert lane_calls == ["execute_request"] * 10
     assert kc.rejected_messages == 0
+
+
+def test_a_flood_taken_over_by_the_loop_midway_reaches_the_hook_whole_and_in_order(
+    kc: KernelClient, lane_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Midway through a flood, another thread asks for something while the hook is slow:
+    the loop takes the sockets back, and hands the rest over through the request's
+    slot, after what this thread read."""
+    revoked: list[bool] = []
+    real = lane_module.DirectLane._revoke
+
+    def revoke(self: lane_module.DirectLane, lease: lane_module.Lease) -> None:
+        revoked.append(True)
+        real(self, lease)
+
+    monkeypatch.setattr(lane_module.DirectLane, "_revoke", revoke)
+    code = "; ".join(f"print {i}" for i in range(150))
+    shown: list[Message] = []
+    asked: list[Future[Message]] = []
+    with ThreadPoolExecutor(1) as pool:
+
+        def hook(msg: Message) -> None:
+            shown.append(msg)
+            if msg.content.get("text") == "50\n":
+                asked.append(pool.submit(kc.kernel_info, timeout=10))
+                time.sleep(0.1)  # the loop needs the sockets: it takes them
+
+        for _ in range(3):
+            shown.clear()
+            asked.clear()
+            kc.execute_interactive(code, output_hook=hook, timeout=30)
+            texts = [m.content["text"] for m in shown if m.header.msg_type == "stream"]
+            assert texts == [f"{i}\n" for i in range(150)]
+            assert asked[0].result(timeout=10).msg_type == "kernel_info_reply"
+    assert revoked
+    assert lane_calls[:1] == ["execute_request"]
+    assert kc.rejected_messages == 0
+
+
+def test_a_slow_output_hook_keeps_the_lane_while_nobody_else_waits(
+    kc: KernelClient, lane_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hook longer than the lane's IDLE time is no reason to take the sockets back
+    when nobody else waits for what they bring."""
+    revoked: list[bool] = []
+    real = lane_module.DirectLane._revoke
+
+    def revoke(self: lane_module.DirectLane, lease: lane_module.Lease) -> None:
+        revoked.append(True)
+        real(self, lease)
+
+    monkeypatch.setattr(lane_module.DirectLane, "_revoke", revoke)
+    shown: list[str] = []
+
+    def slow(msg: Message) -> None:
+        if msg.header.msg_type == "stream":
+            time.sleep(lane_module.IDLE * 3)
+            shown.append(msg.content["text"])
+
+    kc.execute_interactive("print a; print b; print c", output_hook=slow, timeout=20)
+    assert shown == ["a\n", "b\n", "c\n"]
+    assert not revoked
+    assert lane_calls == ["execute_request"]
+
+
+def test_a_request_from_an_output_hook_takes_the_sockets_back_at_once(
+    kc: KernelClient, lane_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook's thread holds the lane and waits on the loop for the nested request:
+    the loop takes the sockets back before sending it, not only once the borrower has
+    looked away for IDLE seconds (here made longer than the nested request's timeout)."""
+    monkeypatch.setattr(lane_module, "IDLE", 30.0)
+    infos: list[str] = []
+
+    def hook(msg: Message) -> None:
+        if msg.header.msg_type == "stream":
+            infos.append(kc.kernel_info(timeout=5).msg_type)
+
+    reply = kc.execute_interactive("print x; print y", output_hook=hook, timeout=20)
+    assert reply.content["status"] == "ok"
+    assert infos == ["kernel_info_reply", "kernel_info_reply"]
+    assert lane_calls == ["execute_request"]  # the nested ones went through the loop
+
+
+def test_a_direct_requests_own_outputs_reach_the_core_only_while_someone_listens(
+    km: KernelManager, lane_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no handler or stream subscribed, the core would do nothing with the
+    request's outputs: they are not handed over (its statuses and reply are). With one
+    subscribed, the core (and the handler) gets every message, in order."""
+    got: list[tuple[str, Message]] = []
+    real = core_module.ClientCore.message_received
+
+    def recording(self: core_module.ClientCore, channel: str, message: Message) -> None:
+        got.append((channel, message))
+        real(self, channel, message)
+
+    # On the class, before the client connects (its transport binds the method).
+    monkeypatch.setattr(core_module.ClientCore, "message_received", recording)
+    with km.client() as kc:
+        kc.wait_for_ready(timeout=20)
+        for listening in (False, True):
+            if listening:
+                kc.add_iopub_handler(lambda msg: None)
+            outputs: list[Message] = []
+            reply = kc.execute("print a; print b", outputs=outputs, timeout=20)
+            assert _types(outputs) == ["execute_input", "stream", "stream"]
+            deadline = time.monotonic() + 10
+            while kc.execution_state != "idle" and time.monotonic() < deadline:
+                time.sleep(0.01)  # reading state catches up; the idle status may follow
+            mine = [(channel, m) for channel, m in got if m.parent_id == reply.parent_id]
+            shell = [m for channel, m in mine if channel == "shell"]
+            iopub = [m for channel, m in mine if channel == "iopub"]
+            assert _types(shell) == ["execute_reply"]
+            if listening:
+                assert _types(iopub) == ["status", "execute_input", "stream", "stream", "status"]
+            else:
+                assert [m.content["execution_state"] for m in iopub] == ["busy", "idle"]
+    assert lane_calls == ["execute_request", "execute_request"]

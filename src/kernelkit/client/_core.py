@@ -176,6 +176,11 @@ class ClientCore:
         return self._rejections.total
 
     @property
+    def bad_signatures(self) -> int:
+        """Messages refused for their signature since the last one that verified."""
+        return self._rejections.bad_signatures
+
+    @property
     def oversized_messages(self) -> int:
         """Messages refused for their size (see the transport's ``max_message_size``)."""
         return self._rejections.oversized

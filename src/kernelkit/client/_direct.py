@@ -9,7 +9,9 @@ same :class:`~kernelkit.protocol.RequestTracker` attributes each message, and ev
 message read is handed to the core afterwards, in order (see
 :class:`~kernelkit.transport._zmqlane.DirectLane` for when), so handlers, streams and
 state see exactly what they would have seen; while a handler or stream is subscribed,
-at once.
+at once. The request's own outputs are the one exception: while no handler or stream
+is subscribed, the core would do nothing with them, so they are not handed over (a
+flood of output costs the loop thread nothing; its statuses and reply still go).
 
 While a direct request is pending the core keeps a :class:`DirectSlot` for it: what the
 loop itself receives for that request (an ``input_request`` on stdin, a status on
@@ -46,10 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["DirectSlot", "call_direct", "lane_of", "take_in"]
 
 log = logging.getLogger("kernelkit.client")
-
-#: Messages in one read past which a request with an output hook gives up the lane: the
-#: loop thread reads and verifies the rest while this one runs the hook.
-_FLOOD = 64
 
 
 class DirectSlot:
@@ -135,10 +133,15 @@ def call_direct(
     direct = core.direct
     lease = None
     urgent = False  # someone else waits for something read here
+    refused = False  # a message was refused: the core sees everything after it
+
+    def needed() -> bool:  # on the loop: someone else waits for what the sockets bring
+        return core.handler_count() > 0 or core.pending_requests > len(direct)
+
     try:
         # IOPub too, even when only the reply counts: else the loop would wake for the
         # request's statuses, and take the CPU this thread is about to need.
-        lease = lane.open(("shell", "iopub"), partial(take_in, core))
+        lease = lane.open(("shell", "iopub"), partial(take_in, core), needed)
         if lease is None:
             return None
         direct[msg_id] = slot
@@ -175,22 +178,22 @@ def call_direct(
         deadline = None if timeout is None else time.monotonic() + timeout
         inbox = slot.inbox
         popleft = inbox.popleft
-        unread = 0  # messages read here and not yet handed over
         while True:
             # Handlers and streams want messages as they come; requests through the loop
             # (another thread's) want theirs. IOPub is looked at here only when someone
             # waits for it; otherwise its frames go to the loop unread (verified later).
-            others = core.handler_count() > 0 or core.pending_requests > len(direct)
+            # Our outputs are ours alone while nobody is subscribed (and no refusal
+            # makes the core count messages in a row): they are not handed over.
+            handlers = core.handler_count() > 0
+            others = handlers or core.pending_requests > len(direct)
             urgent = urgent or others
-            items = lease.read(mine or others)
-            if len(items) > _FLOOD and show is not None:
-                lease.give_up()  # the loop reads and verifies, this thread runs the hook
-            unread += len(items)
+            own = None if handlers or refused or core.bad_signatures else msg_id
+            items = lease.read(mine or others, own)
             core.heard += len(items)
             for channel, item in items:
                 if type(item) is not Message:
                     if isinstance(item, RemoteProtocolError):
-                        urgent = True  # the core counts refusals (a wrong key fails us)
+                        urgent = refused = True  # the core counts refusals (a wrong key)
                     continue  # else: IOPub frames nobody waits for
                 parent = item.parent_header
                 if parent is None or parent.msg_id != msg_id:
@@ -221,9 +224,9 @@ def call_direct(
                     return final
             if slot.error is not None:
                 raise slot.error
-            if unread and (urgent or unread > BACKLOG):
+            held = lease.held()  # read here and not yet handed over
+            if held and (urgent or held > BACKLOG):
                 lease.hand_over()
-                unread = 0
                 urgent = False
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:

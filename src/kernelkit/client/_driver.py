@@ -78,10 +78,17 @@ class Driver:
             )
         return loop
 
-    def catch_up(self) -> None:
-        """Have the loop take in, first, what direct requests read (in order)."""
+    def catch_up(self, waits: bool = False) -> None:
+        """Have the loop take in, first, what direct requests read (in order). With
+        ``waits`` (a request is handed to the loop), if this thread holds the lane (the
+        request is made from a hook of its direct request), the loop takes the sockets
+        back first: the answer comes on them, and this thread does not read them."""
         lane = lane_of(self.core)
-        if lane is not None and lane.pending:
+        if lane is None:
+            return
+        if waits:
+            lane.step_aside()
+        if lane.pending:
             lane.wake_loop()
 
     def caught_up(self) -> None:
@@ -102,7 +109,7 @@ class Driver:
         Raises:
             ClientClosed: the loop closed under us (close() in another thread).
         """
-        self.catch_up()
+        self.catch_up(waits=True)
         try:
             loop.call_soon_threadsafe(fn, *args)
         except RuntimeError:
@@ -118,7 +125,7 @@ class Driver:
         except BaseException:
             coro.close()
             raise
-        self.catch_up()
+        self.catch_up(waits=True)
         try:
             return self.thread.run(self._tracked(coro))
         except CancelledError:

@@ -14,11 +14,16 @@ that may have swallowed the fd's edge wakes the borrower (an eventfd); closing t
 socket (the channel is reopened, the transport closed) wakes it too. Only one thread
 borrows at a time; another one uses the loop as before.
 
-A borrower that stops looking at its sockets (it runs a caller's hook, or sends a
-request of its own from one) has its loan *revoked* after :data:`IDLE` seconds: the loop
-takes in what it read, reads the sockets again itself, and hands the borrower what is
-its own through its slot (see :mod:`kernelkit.client._direct`). What a lease has read is
-kept on the lease, so neither a revocation nor an exception in the borrower loses it.
+A borrower that stops looking at its sockets while someone else needs them (it runs a
+caller's hook while another thread waits for a reply) has its loan *revoked* after
+:data:`IDLE` seconds; one that is about to wait on the loop itself (a request made from
+a hook) gives it up at once (:meth:`DirectLane.step_aside`). The loop then takes in
+what the borrower read, reads the sockets again itself, and hands the borrower what is
+its own through its slot (see :mod:`kernelkit.client._direct`). A borrower that nobody
+else waits on keeps its sockets however long it looks away: a flood of output is read,
+verified and shown in the one calling thread, as a plain pyzmq client does. What a lease
+has read is kept on the lease, so neither a revocation nor an exception in the borrower
+loses it.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import zmq
 
 from kernelkit._errors import RemoteProtocolError
 from kernelkit.protocol import Message, Session
-from kernelkit.transport._zmqsocket import NOBLOCK, POLLIN, ZMQSocket
+from kernelkit.transport._zmqsocket import FLOOD_AFTER, NOBLOCK, POLLIN, Again, ZMQSocket
 
 if TYPE_CHECKING:
     from kernelkit.transport._zmq import ZMQTransport
@@ -55,8 +60,8 @@ _BATCH = 512  # messages read per socket per look, as the loop's reader does
 _WAKE = select.POLLIN
 
 
-#: Seconds the lane must stay unused (or a borrower not looking) before the loop takes
-#: its sockets back.
+#: Seconds the lane must stay unused (or a borrower not looking, while its sockets are
+#: needed) before the loop takes its sockets back.
 IDLE = 0.02
 #: Messages read by borrowers and not yet handed to the loop, past which they go at once.
 BACKLOG = 256
@@ -124,10 +129,13 @@ class DirectLane:
         with contextlib.suppress(OSError):
             os.read(self._rfd, 8 if self._rfd == self._wfd else 4096)
 
-    def open(self, channels: Sequence[str], deliver: Deliver) -> Lease | None:
+    def open(
+        self, channels: Sequence[str], deliver: Deliver, needed: Callable[[], bool]
+    ) -> Lease | None:
         """Borrow ``channels``' sockets; None when another thread has them, or a socket
         cannot be lent (closed, or watched by a zmq.asyncio task). ``deliver`` takes in
-        what the lease read, on the loop."""
+        what the lease read, on the loop; ``needed`` (asked on the loop) says whether
+        anyone else waits for what arrives on them now."""
         if self._closed or not self._busy.acquire(blocking=False):
             return None
         lent: list[ZMQSocket] = []
@@ -141,7 +149,7 @@ class DirectLane:
                 sock.catch_up = self.flush
                 sock.lend(self.nudge)
                 lent.append(sock)
-            lease = Lease(self, self.transport.session, sockets, deliver)
+            lease = Lease(self, self.transport.session, sockets, deliver, needed)
             with self._state:
                 for sock in sockets:
                     self._lent[sock.name] = sock
@@ -199,13 +207,22 @@ class DirectLane:
         with contextlib.suppress(RuntimeError):  # the loop is closed
             self._loop.call_soon_threadsafe(self.flush)
 
+    def step_aside(self) -> None:
+        """The calling thread is about to wait on the loop (any thread): if it holds the
+        open lease (a request made from one of its hooks), have the loop take the
+        sockets back now, before it sends that request; else nothing."""
+        lease = self._lease
+        if lease is not None and lease.thread == threading.get_ident():
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                self._loop.call_soon_threadsafe(self._revoke, lease)
+
     def _tick(self) -> None:
-        """While in use (on the loop): revoke a loan its borrower stopped looking at;
-        once idle for IDLE seconds, take everything back."""
+        """While in use (on the loop): revoke a loan its borrower stopped looking at
+        while the sockets are needed; once idle for IDLE seconds, take everything back."""
         now = time.monotonic()
         with self._state:
             lease = self._lease
-            stalled = lease is not None and lease.stalled(now)
+            stalled = lease is not None and lease.stalled(now) and lease.needed()
             if self._busy.locked() or now - self._last_end < IDLE:
                 self._loop.call_later(IDLE, self._tick)
                 if not stalled:
@@ -218,9 +235,9 @@ class DirectLane:
             self.take_back()
 
     def _revoke(self, lease: Lease) -> None:
-        """Take the sockets back from a borrower that is not looking at them, or gave
-        them up (on the loop): what it read first, then the loop reads on; its own
-        messages reach it through its slot."""
+        """Take the sockets back from a borrower that is not looking at them, or is
+        about to wait on the loop (on the loop): what it read first, then the loop reads
+        on; its own messages reach it through its slot."""
         with self._state:
             if lease.revoked or self._lease is not lease:
                 return  # ended meanwhile: its sockets are back, or lent to another lease
@@ -290,26 +307,33 @@ class Lease:
         "_session",
         "active",
         "deliver",
-        "given_up",
+        "needed",
         "revoked",
         "sockets",
+        "thread",
         "waiting",
     )
 
     def __init__(
-        self, lane: DirectLane, session: Session, sockets: list[ZMQSocket], deliver: Deliver
+        self,
+        lane: DirectLane,
+        session: Session,
+        sockets: list[ZMQSocket],
+        deliver: Deliver,
+        needed: Callable[[], bool],
     ) -> None:
         self._lane = lane
         self._session = session
         self.sockets = sockets
         self.deliver = deliver
+        self.needed = needed
+        self.thread = threading.get_ident()  # the borrower
         self._lock = threading.Lock()
         self._raw: deque[tuple[str, list[bytes]]] = deque()
         self._read: list[Received] = []
         self._lost = False
         self._fds_dropped = False
         self.revoked = False
-        self.given_up = False
         self.waiting = False  # in poll: looking at the sockets
         self.active = time.monotonic()  # when the borrower last looked
         # The sockets to look at on the next read: all at first (the loop left messages),
@@ -321,22 +345,10 @@ class Lease:
     def _make_poller(self) -> select.poll:
         poller = select.poll()
         poller.register(self._lane._rfd, _WAKE)
-        if not self.revoked and not self.given_up:
+        if not self.revoked:
             for sock in self.sockets:
                 poller.register(sock.fd, select.POLLIN)
         return poller
-
-    def give_up(self) -> None:
-        """Stop reading; let the loop read and hand this borrower its messages through
-        its slot (a flood of output: the loop thread then reads and verifies while this
-        one runs the caller's hooks)."""
-        if self.given_up:
-            return
-        self.given_up = True
-        self._fds_dropped = True
-        self._poller = self._make_poller()  # only the wake-up fd from now on
-        with contextlib.suppress(RuntimeError):  # the loop is closed
-            self._lane._loop.call_soon_threadsafe(self._lane._revoke, self)
 
     def stalled(self, now: float) -> bool:
         """The borrower has not looked at its sockets for IDLE seconds (a hook runs)."""
@@ -352,11 +364,17 @@ class Lease:
         """What was read and not yet handed over, in order, and how many at its end the
         borrower has not looked at (either thread)."""
         with self._lock:
-            taken: list[Received] = [*self._read, *self._raw]
+            taken: list[Received] = self._read
             unseen = len(self._raw)
+            if unseen:
+                taken.extend(self._raw)
+                self._raw = deque()
             self._read = []
-            self._raw = deque()
         return taken, unseen
+
+    def held(self) -> int:
+        """How many messages read are kept here, not handed over yet (either thread)."""
+        return len(self._read) + len(self._raw)
 
     def send(self, channel: str, message: Message) -> bool:
         """Send ``message`` on ``channel`` (a lent socket) now; False if it cannot go at
@@ -370,41 +388,63 @@ class Lease:
                     return sock.send_now(frames)  # under its lock
         return False
 
-    def read(self, iopub: bool = True) -> list[Received]:
+    def read(self, iopub: bool = True, own: str | None = None) -> list[Received]:
         """What arrived on the lent sockets since the last read, verified, in arrival
         order per socket (without waiting); IOPub's left as frames unless ``iopub``.
-        Everything read is also kept for :meth:`take`."""
+
+        Everything read is also kept for :meth:`take`, except the IOPub outputs (not
+        statuses) of request ``own``: the borrower takes those for itself, and nobody
+        else needs them (its caller says). From the first message refused on, this
+        read keeps everything (what the core counts is the refusals in a row).
+        """
         self.active = time.monotonic()
+        deserialize = self._session.deserialize
+        out: list[Received] = []
+        # Under the lock throughout: the loop may take what is left (a revocation), and
+        # must never verify a message a second time (the replay check would refuse it).
+        # A message leaves _raw only once verified: an interrupt leaves it unread.
         with self._lock:
-            if self.revoked or self.given_up:
-                return []
+            if self.revoked:
+                return out
             raw = self._raw
             for sock in self._due:
                 self._read_one(sock, raw)
             self._due = []
-        deserialize = self._session.deserialize
-        out: list[Received] = []
-        lock = self._lock
-        while True:
-            # One message at a time under the lock: the loop may take what is left (a
-            # revocation), and must never verify a message a second time (the replay
-            # check would refuse it). An interrupt leaves the message unread.
-            with lock:
-                raw = self._raw
-                if not raw:
-                    return out
+            kept = self._read
+            popleft, keep, add = raw.popleft, kept.append, out.append
+            while raw:
                 channel, frames = raw[0]
                 item: Message | RemoteProtocolError | list[bytes]
-                if channel == "iopub" and not iopub:
+                if channel != "iopub":
+                    try:
+                        item = deserialize(frames)[1]
+                    except RemoteProtocolError as exc:
+                        item = exc
+                        own = None
+                elif not iopub:
                     item = frames
                 else:
                     try:
                         item = deserialize(frames)[1]
                     except RemoteProtocolError as exc:
                         item = exc
-                raw.popleft()
-                self._read.append((channel, item))
-            out.append((channel, item))
+                        own = None
+                    else:
+                        if own is not None:
+                            parent = item.parent_header
+                            if (
+                                parent is not None
+                                and parent.msg_id == own
+                                and item.header.msg_type != "status"
+                            ):
+                                popleft()
+                                add(("iopub", item))
+                                continue
+                popleft()
+                entry = (channel, item)
+                keep(entry)
+                add(entry)
+        return out
 
     def _read_one(self, sock: ZMQSocket, got: deque[tuple[str, list[bytes]]]) -> None:
         name = sock.name
@@ -414,11 +454,20 @@ class Lease:
             zsock = sock.sock
             getsockopt, recv = zsock.getsockopt, zsock.recv
             ready = 0
+            asked = 0  # messages read after asking ZMQ_EVENTS (see FLOOD_AFTER)
             for _ in range(_BATCH):
-                ready = getsockopt(_EVENTS)  # type: ignore[assignment]
-                if not ready & POLLIN:
-                    break
-                frame = recv(NOBLOCK, copy=False)
+                if asked < FLOOD_AFTER:
+                    ready = getsockopt(_EVENTS)  # type: ignore[assignment]
+                    if not ready & POLLIN:
+                        break
+                    frame = recv(NOBLOCK, copy=False)
+                    asked += 1
+                else:
+                    try:
+                        frame = recv(NOBLOCK, copy=False)
+                    except Again:
+                        asked = 0  # ask again: that also re-arms the fd
+                        continue
                 frames = [frame.bytes]
                 while frame.more:
                     frame = recv(NOBLOCK, copy=False)

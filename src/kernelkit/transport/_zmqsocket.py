@@ -28,7 +28,7 @@ import zmq.asyncio
 from kernelkit._connection import ConnectionInfo
 from kernelkit._errors import LocalProtocolError
 
-__all__ = ["NOBLOCK", "POLLIN", "Again", "ZMQSocket", "client_keypair", "events"]
+__all__ = ["FLOOD_AFTER", "NOBLOCK", "POLLIN", "Again", "ZMQSocket", "client_keypair", "events"]
 
 # Plain ints, not pyzmq's enum members: every `&` or `|` on an enum builds a new member,
 # which costs more than the socket call it guards.
@@ -42,6 +42,12 @@ Again = _Again = zmq.Again
 # At most this many messages are read per wake-up before yielding to the loop, so an
 # IOPub flood cannot starve the other sockets and the caller's tasks.
 _BATCH = 512
+
+#: Messages a reader takes one by one, asking ZMQ_EVENTS before each, before it assumes
+#: a flood and receives until a receive fails instead: asking costs about a quarter of a
+#: small message's receive, a failing receive (an exception) about three asks. After a
+#: failed receive it asks again, which also re-arms the fd.
+FLOOD_AFTER = 4
 
 
 def events(sock: zmq.Socket[bytes]) -> int:
@@ -192,19 +198,29 @@ class ZMQSocket:
             self.unpark()
             return
         try:
-            # ZMQ_EVENTS before each read: cheaper than a failing recv (an exception per
-            # wake-up), and reading it re-arms the edge-triggered fd once we stop.
+            # ZMQ_EVENTS before each read (in a flood, a failing recv at the end instead:
+            # see FLOOD_AFTER); the last read of it re-arms the edge-triggered fd.
+            ready = 0
+            asked = 0  # messages read after asking ZMQ_EVENTS (see FLOOD_AFTER)
             for _ in range(_BATCH):
                 with lock:
                     if self.lent:
                         self._park()
                         return
-                    ready: int = getsockopt(_EVENTS)  # type: ignore[assignment]
-                    if not ready & _POLLIN:
-                        break
-                    # Frame.more reads the flag from the frame itself; getsockopt(RCVMORE)
-                    # would cost a pyzmq enum conversion per frame.
-                    frame = recv(_NOBLOCK, copy=False)
+                    if asked < FLOOD_AFTER:
+                        ready = getsockopt(_EVENTS)  # type: ignore[assignment]
+                        if not ready & _POLLIN:
+                            break
+                        # Frame.more reads the flag from the frame itself;
+                        # getsockopt(RCVMORE) would cost a pyzmq enum conversion per frame.
+                        frame = recv(_NOBLOCK, copy=False)
+                        asked += 1
+                    else:
+                        try:
+                            frame = recv(_NOBLOCK, copy=False)
+                        except _Again:
+                            asked = 0  # ask again: that also re-arms the fd
+                            continue
                     frames = [frame.bytes]
                     while frame.more:
                         frame = recv(_NOBLOCK, copy=False)
