@@ -4,16 +4,28 @@ a kernel or a file behind, and with the same result as a start by the manager.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from kernelkit.cli._earlyrun import EARLY_ENV, read_run_args
+from kernelkit.cli._status import EXIT_KERNEL_FAILED
 
-from .run_helpers import Running, StartGate, make_env, run, runtime_files
+from .run_helpers import (
+    KERNELKIT,
+    VENV_KERNELS,
+    Running,
+    StartGate,
+    make_env,
+    run,
+    runtime_files,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -137,3 +149,146 @@ def test_an_early_kernel_dies_with_a_killed_command(tmp_path: Path) -> None:
             cli.signal(signal.SIGKILL)
             cli.proc.wait(timeout=10)
         assert _none_left(env["JUPYTER_RUNTIME_DIR"]) == []
+
+
+def _python3_spec_with(tmp_path: Path, name: str, provisioner_config: dict[str, object]) -> None:
+    """This venv's python3 kernelspec as ``name``, with options for its provisioner."""
+    spec = json.loads((VENV_KERNELS / "python3" / "kernel.json").read_text())
+    spec["argv"][0] = sys.executable
+    spec["metadata"]["kernel_provisioner"] = {
+        "provisioner_name": "local-provisioner",
+        "config": provisioner_config,
+    }
+    directory = tmp_path / "jupyter" / "kernels" / name
+    directory.mkdir(parents=True)
+    (directory / "kernel.json").write_text(json.dumps(spec))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("early", [True, False], ids=["early", "by-the-manager"])
+def test_a_spec_with_provisioner_options_gets_them(tmp_path: Path, early: bool) -> None:
+    # independent: no JPY_PARENT_PID, no death with the command (the early start gives
+    # both, and must not be what runs).
+    env = make_env(tmp_path)
+    env[EARLY_ENV] = "1" if early else "0"
+    _python3_spec_with(tmp_path, "alone", {"independent": True})
+    code = _PDEATHSIG + "; import os; print(os.environ.get('JPY_PARENT_PID'))"
+    proc = run("run", "-k", "alone", "-c", code, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["pdeathsig 0", "None"]
+    assert runtime_files(env) == []
+
+
+@pytest.mark.parametrize("config", [{"transport": "bogus"}, {"port_mode": "bogus"}])
+def test_a_spec_whose_provisioner_options_are_wrong_leaves_nothing(
+    tmp_path: Path, config: dict[str, object]
+) -> None:
+    env = make_env(tmp_path)
+    _python3_spec_with(tmp_path, "wrong", config)
+    proc = run("run", "-k", "wrong", "-c", "1", env=env)
+    assert proc.returncode == EXIT_KERNEL_FAILED, proc.stderr
+    assert "bogus" in proc.stderr
+    assert _none_left(env["JUPYTER_RUNTIME_DIR"]) == []
+    assert runtime_files(env) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+def test_a_signal_before_the_command_handles_signals_leaves_nothing(
+    tmp_path: Path, signum: int
+) -> None:
+    # The command reads its code from stdin (still open): the early kernel runs, and the
+    # command has no signal handlers yet. It ends as a command without an early start
+    # would (killed by the signal), and takes the kernel and its file with it.
+    env = make_env(tmp_path)
+    runtime = env["JUPYTER_RUNTIME_DIR"]
+    cli = subprocess.Popen(
+        [str(KERNELKIT), "run", "-k", "fake", "-"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (set(_processes_in(runtime)) - {cli.pid} and runtime_files(env)):
+            assert time.monotonic() < deadline, "the kernel did not start"
+            time.sleep(0.05)
+        cli.send_signal(signum)
+        assert cli.wait(timeout=30) == -signum
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+        assert cli.stdin is not None
+        cli.stdin.close()
+    assert _none_left(runtime) == []
+    assert runtime_files(env) == []
+
+
+# Ctrl-C just as the early kernel's process is made (in the middle of subprocess.Popen,
+# which then raises KeyboardInterrupt with the process started).
+_CTRL_C_IN_POPEN = """
+import os, signal, subprocess, sys
+import kernelkit.nanny._first as first
+
+class Interrupted(subprocess.Popen):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        print(self.pid, flush=True)
+        os.kill(os.getpid(), signal.SIGINT)
+
+first.subprocess.Popen = Interrupted
+from kernelkit.cli._earlyrun import start_early
+start_early(["-k", "fake", "-c", "1"])
+print("not interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_while_the_early_kernel_starts_leaves_nothing(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_IN_POPEN],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "KeyboardInterrupt" in proc.stderr, proc.stderr
+    assert "not interrupted" not in proc.stdout
+    assert _none_left(env["JUPYTER_RUNTIME_DIR"]) == []
+    assert runtime_files(env) == []
+
+
+@pytest.mark.parametrize(
+    ("script", "error"),
+    [
+        ("#!/nonexistent/python3\nprint('hi')\n", "#! interpreter is missing"),
+        ("echo started by sh >&2; exit 7\n", "Exec format error"),
+    ],
+    ids=["missing-interpreter", "no-interpreter-line"],
+)
+def test_a_kernel_that_cannot_be_executed_fails_as_without_an_early_start(
+    tmp_path: Path, script: str, error: str
+) -> None:
+    env = make_env(tmp_path)
+    program = tmp_path / "kernel-program"
+    program.write_text(script)
+    program.chmod(0o755)
+    directory = tmp_path / "jupyter" / "kernels" / "noexec"
+    directory.mkdir(parents=True)
+    spec = {
+        "argv": [str(program), "-f", "{connection_file}"],
+        "display_name": "noexec",
+        "language": "python",
+        "metadata": {"kernelkit": {"ports": "write-back"}},
+    }
+    (directory / "kernel.json").write_text(json.dumps(spec))
+    results = []
+    for early in ("1", "0"):
+        env[EARLY_ENV] = early
+        proc = run("run", "-k", "noexec", "-c", "1", env=env)
+        results.append((proc.returncode, proc.stdout, proc.stderr))
+        assert error in proc.stderr
+        assert runtime_files(env) == []
+    assert results[0] == results[1]

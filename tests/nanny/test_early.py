@@ -5,6 +5,7 @@ left to the provisioner, and the early kernel's output is kept from its first by
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from kernelkit import KernelStartError, read_connection_file
+from kernelkit import KernelError, KernelStartError, ProvisioningError, read_connection_file
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.nanny._early import resolve, start_early
 from kernelkit.nanny._prepare import prepare_early
@@ -205,6 +206,9 @@ async def test_the_provisioner_adopts_the_kernel_it_would_have_started(tmp_path:
     try:
         assert p.pid == early.popen.pid  # adopted: no second kernel
         assert p.connection_info.ports_chosen
+        early.discard()  # the provisioner's now: this does nothing
+        assert await p.poll() is None
+        assert p.output_tail() == []  # (its pipes are still open, and read)
     finally:
         await p.shutdown_requested()
         await p.cleanup(restart=False)
@@ -243,3 +247,101 @@ def test_an_early_start_makes_private_directories_whatever_the_umask(tmp_path: P
     early.discard()
     for level in (tmp_path / "a", tmp_path / "a" / "b"):
         assert level.stat().st_mode & 0o777 == 0o700, level
+
+
+# _WRITES_BACK that first notes its start (its pid) in the file named by its last argument.
+_NOTES_ITS_START = "import os, sys; open(sys.argv[-1], 'a').write(f'{os.getpid()}\\n')\n" + (
+    _WRITES_BACK
+)
+
+
+async def test_the_nanny_adopts_the_kernel_it_started_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole way: the owner prepares the launch, the nanny starts the kernel before its
+    # imports, and its provisioner (KernelUnderNanny) adopts it instead of starting another.
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    starts = tmp_path / "starts"
+    spec = _spec(_NOTES_ITS_START, kernel_provisioner={"provisioner_name": "nanny-provisioner"})
+    km = AsyncKernelManager(kernel_spec=spec)
+    await km.start_kernel(env={"KK_EARLY": "1"}, extra_arguments=[str(starts)])
+    try:
+        p: Any = km.provisioner
+        assert starts.read_text().split() == [str(p.pid)]  # one start: the early one
+    finally:
+        await km.shutdown_kernel(now=True)
+    assert os.listdir(tmp_path / "runtime") == []
+
+
+@pytest.mark.parametrize(
+    "options", [{"independent": True}, {"ip": "localhost"}], ids=["independent", "ip"]
+)
+async def test_a_kernel_started_for_another_launch_is_not_adopted(
+    tmp_path: Path, options: dict[str, Any]
+) -> None:
+    # Same command, environment and directory, but this launch is independent (no parent
+    # death, no JPY_PARENT_PID), or its kernel listens elsewhere: not the early kernel.
+    spec = _spec(_WRITES_BACK)
+    config = _config(spec, tmp_path)
+    early = start_early(config, resolve(config))
+    assert early is not None
+    this = dataclasses.replace(config, options={**config.options, **options})
+    try:
+        p = await _launch_with(early, this, spec, env={"KK_EARLY": "1"})
+    finally:
+        early.discard()
+    try:
+        assert p.pid != early.popen.pid
+        assert ("JPY_PARENT_PID" in _environ(p.pid)) != options.get("independent", False)
+        given = read_connection_file(p.connection_file, check_mode=False)  # (as written back)
+        assert given.ip == p.connection_info.ip == options.get("ip", "127.0.0.1")
+    finally:
+        await p.shutdown_requested()
+        await p.cleanup(restart=False)
+    assert os.listdir(tmp_path) == []
+
+
+async def test_an_early_kernel_is_stopped_when_the_launch_fails_before_it(
+    tmp_path: Path,
+) -> None:
+    # A kernel that writes its ports back as it runs "ipykernel" (no port mode declared),
+    # and a launch whose port_mode option is wrong: it fails before it starts a kernel.
+    spec = dataclasses.replace(
+        _spec(_WRITES_BACK), argv=(*_spec(_WRITES_BACK).argv, "ipykernel"), metadata={}
+    )
+    config = _config(spec, tmp_path)
+    early = start_early(config, resolve(config))
+    assert early is not None
+    bad = dataclasses.replace(config, options={**config.options, "port_mode": "bogus"})
+    try:
+        with pytest.raises(KernelError, match="bogus"):
+            await _launch_with(early, bad, spec, env={"KK_EARLY": "1"})
+        assert early.popen.returncode is not None  # stopped and reaped
+        assert os.listdir(tmp_path) == []
+    finally:
+        early.discard()
+
+
+def test_the_factory_stops_the_early_kernel_if_its_provisioner_cannot_be_made(
+    tmp_path: Path,
+) -> None:
+    from kernelkit.nanny._kernel import AdoptingFactory
+
+    spec = _spec(_WRITES_BACK)
+    config = _config(spec, tmp_path)
+    early = start_early(config, resolve(config))
+    assert early is not None
+    factory = AdoptingFactory(early)
+    try:
+        with pytest.raises(ProvisioningError, match="bogus"):
+            factory.create_provisioner_instance(
+                config.kernel_id,
+                spec,
+                provisioner_name="local-provisioner",
+                config={"transport": "bogus"},
+            )
+        assert early.popen.returncode is not None  # stopped and reaped
+        assert os.listdir(tmp_path) == []
+    finally:
+        factory.release()
+        early.discard()

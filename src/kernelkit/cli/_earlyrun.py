@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 
 # Not typing: this runs before anything else of the command.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
     from kernelkit.nanny._first import EarlyKernel
 
@@ -115,8 +117,9 @@ def read_run_args(args: Sequence[str]) -> tuple[str, dict[str, str]] | None:
 
 def start_early(args: Sequence[str]) -> None:
     """Start the kernel of ``kernelkit run ARGS`` now, if it is the common case (module
-    docstring); :func:`claim_early` hands it over. Never raises: whatever goes wrong here
-    is for the command to find and report."""
+    docstring); :func:`claim_early` hands it over. Never raises (but a Ctrl-C that came
+    meanwhile is raised once the kernel is ours to stop): whatever goes wrong here is for
+    the command to find and report."""
     global _early
     if os.environ.get(EARLY_ENV, "1") == "0" or _early is not None:
         return
@@ -124,12 +127,47 @@ def start_early(args: Sequence[str]) -> None:
     if read is None:
         return
     name, env = read
+    # A signal that comes while the kernel starts waits until the kernel (and its file)
+    # is known, to be stopped; SIGTERM and SIGHUP, until the command's own handlers, stop
+    # it too before they end this process as before.
+    deferred: list[int] = []
+    previous = _catch(_DEFERRED, lambda signum, frame: deferred.append(signum))
     try:
         _early = _start(name, env)
     except Exception:  # the manager starts it instead, and reports what is wrong
         _early = None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if _early is not None:
         atexit.register(_discard)
+        _catch(_ENDING, _stop_and_die)
+    for signum in deferred:
+        signal.raise_signal(signum)  # (SIGINT: KeyboardInterrupt, then atexit stops it)
+
+
+# Signals whose default handling ends the process without atexit; and SIGINT, whose
+# KeyboardInterrupt could come out of any line of the start.
+_ENDING = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+_DEFERRED = (signal.SIGINT, *_ENDING)
+
+
+def _catch(signums: Sequence[int], handler: Callable[[int, Any], None]) -> dict[int, Any]:
+    """Handle those of ``signums`` left to their default handling; their old handlers."""
+    previous = {}
+    for signum in signums:
+        if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
+            try:
+                previous[signum] = signal.signal(signum, handler)
+            except ValueError:  # not the main thread: they are left as they are
+                break
+    return previous
+
+
+def _stop_and_die(signum: int, frame: Any) -> None:
+    _discard()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
 
 
 def _start(name: str, env: dict[str, str]) -> EarlyRun | None:
@@ -141,8 +179,8 @@ def _start(name: str, env: dict[str, str]) -> EarlyRun | None:
     spec = specs.get_kernel_spec(name)
     if spec.problems or not writes_ports_back(spec):
         return None
-    if specs.provisioner_choice(spec)[0] != "local-provisioner":
-        return None
+    if specs.provisioner_choice(spec) != ("local-provisioner", {}):
+        return None  # another provisioner, or options (ip, independent, ...) for it
     base: dict[str, str] = dict(os.environ)
     environment = environment_holding(spec.resource_dir.parent)
     if environment is not None:

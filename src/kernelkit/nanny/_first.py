@@ -36,12 +36,13 @@ class EarlyKernel:
     """A kernel started before the nanny's provisioner existed, for it to adopt: its
     process, the read ends of its output pipes (the capture takes them over), its key,
     its connection file (ports 0: the kernel writes its ports back into it), its tree tag
-    (``KERNELKIT_TREE``), and the command, environment (before the tag) and directory it
-    was started with (:meth:`matches`)."""
+    (``KERNELKIT_TREE``), the command, environment (before the tag) and directory it was
+    started with (:meth:`matches`), and the text its connection file was given."""
 
     __slots__ = (
         "cmd",
         "connection_file",
+        "content",
         "cwd",
         "env",
         "key",
@@ -63,6 +64,7 @@ class EarlyKernel:
         cmd: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        content: str = "",
     ) -> None:
         self.popen = popen
         self.stdout = stdout
@@ -73,6 +75,7 @@ class EarlyKernel:
         self.cmd = [os.path.expanduser(a) for a in cmd]
         self.env = dict(env) if env is not None else {}
         self.cwd = cwd
+        self.content = content
 
     def matches(self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> bool:
         """True when a provisioner about to run ``cmd`` in ``env`` (None: this process's
@@ -178,7 +181,8 @@ def spawn_early(
     """Write the kernel's connection file (``content``) and start the kernel (with
     ``pdeathsig``: SIGKILL when this process dies, :func:`pdeathsig_command`); None if it
     cannot be done here (the provisioner then tries, and says why)."""
-    if shutil.which(cmd[0], path=env.get("PATH", os.defpath)) is None:
+    program = shutil.which(cmd[0], path=env.get("PATH", os.defpath))
+    if program is None or not _runs_as_is(program):
         return None
     if not _write_private(connection_file, content):
         return None
@@ -206,7 +210,27 @@ def spawn_early(
     finally:
         os.close(out_w)
         os.close(err_w)
-    return EarlyKernel(proc, out_r, err_r, key, connection_file, tag, cmd=cmd, env=env, cwd=cwd)
+    return EarlyKernel(
+        proc, out_r, err_r, key, connection_file, tag, cmd=cmd, env=env, cwd=cwd, content=content
+    )
+
+
+def _runs_as_is(program: str) -> bool:
+    """True when ``program`` is a binary, or a script whose ``#!`` interpreter is there:
+    what setpriv can start as the provisioner would. setpriv runs any other file with
+    /bin/sh (which the provisioner refuses: "Exec format error"), and fails with words of
+    its own where the provisioner's error says what is wrong."""
+    try:
+        with open(program, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return False
+    if head.startswith(b"\x7fELF"):
+        return True
+    if not head.startswith(b"#!"):
+        return False
+    words = head[2:].split(b"\n", 1)[0].split()
+    return bool(words) and os.path.isfile(words[0]) and os.access(words[0], os.X_OK)
 
 
 def _write_private(path: str, content: str) -> bool:

@@ -5,6 +5,7 @@ provisioner inside the nanny, :class:`KernelUnderNanny`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,8 +40,6 @@ class AdoptingProvisioner(LocalProvisioner):
     def __init__(self, *, early: EarlyKernel | None = None, **options: Any) -> None:
         super().__init__(**options)
         self._early = early
-        if early is not None:
-            self._key = early.key  # the key in the file the early kernel reads
 
     @property
     def early_pid(self) -> int | None:
@@ -58,11 +57,24 @@ class AdoptingProvisioner(LocalProvisioner):
         if (
             early is None
             or mode != "write-back"
+            or self._independent  # (the early kernel dies with its parent)
+            or self._curve  # (it has no CurveZMQ keys)
             or self._connection_file != Path(early.connection_file)
         ):
             self.discard_early()
             return super()._prepare_files(mode)
-        self._prepared = self._base_info()  # what the early kernel was given: ports 0
+        fresh = self._key
+        self._key = early.key  # the key in the file the early kernel reads
+        info = self._base_info()
+        try:
+            given = json.loads(early.content)
+        except ValueError:
+            given = None
+        if given != info.to_dict():  # another address, transport or name
+            self._key = fresh
+            self.discard_early()
+            return super()._prepare_files(mode)
+        self._prepared = info  # what the early kernel was given: ports 0
         path = Path(early.connection_file)
         ensure_private_dir(path.parent)  # (the warning a launch gives about others' access)
         return path
@@ -73,9 +85,9 @@ class AdoptingProvisioner(LocalProvisioner):
             self._spawn_new(cmd, env, cwd)
             return
         assert self._capture is not None
-        self._capture.attach(
-            asyncio.get_running_loop(), (("stdout", early.stdout), ("stderr", early.stderr))
-        )
+        pipes = (("stdout", early.stdout), ("stderr", early.stderr))
+        early.stdout = early.stderr = -1  # the capture's now: early.discard() does nothing
+        self._capture.attach(asyncio.get_running_loop(), pipes)
         self._adopt(early.popen, early.tag)
 
     async def launch_kernel(
@@ -101,6 +113,10 @@ class AdoptingProvisioner(LocalProvisioner):
             return await super().launch_kernel(cmd, env=env, cwd=cwd)
         finally:
             self.discard_early()
+
+    async def cleanup(self, restart: bool = False) -> None:
+        self.discard_early()  # (a launch that failed before its kernel was started)
+        await super().cleanup(restart)
 
     def _spawn_new(
         self, cmd: Sequence[str], env: Mapping[str, str] | None, cwd: str | None
@@ -150,6 +166,9 @@ class AdoptingFactory(KernelProvisionerFactory):
                 )
             except TypeError:
                 pass  # (an option LocalProvisioner does not take: the usual path says so)
+            except BaseException:
+                early.discard()  # (an option it rejects)
+                raise
         if early is not None:
             early.discard()
         return super().create_provisioner_instance(
