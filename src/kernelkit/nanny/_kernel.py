@@ -34,7 +34,8 @@ class AdoptingProvisioner(LocalProvisioner):
     and starts no process, it takes over the early kernel's (same key, same path), and
     waits for its ports as for any other. Only a kernel started exactly as this launch
     would start it is adopted (:meth:`EarlyKernel.matches`: same command, environment and
-    directory); another is stopped, and the launch goes on as usual. Restarts launch as
+    directory; and the connection file this launch would write, for a launch that is not
+    independent); another is stopped, and the launch goes on as usual. Restarts launch as
     usual."""
 
     def __init__(self, *, early: EarlyKernel | None = None, **options: Any) -> None:
