@@ -17,8 +17,9 @@ import pytest
 
 from kernelkit import KernelStartError, read_connection_file
 from kernelkit.manager import AsyncKernelManager
-from kernelkit.nanny._early import resolve, start_early
-from kernelkit.nanny._prepare import prepare_early
+from kernelkit.nanny._early import RECIPE_KERNEL_ID, begin, resolve, start_early
+from kernelkit.nanny._first import EarlyKernel, First, start_prepared
+from kernelkit.nanny._prepare import prepare_early, prepare_from_recipe
 from kernelkit.nanny._wire import NannyConfig
 from kernelkit.provisioning._reaper import TREE_ENV
 from kernelkit.specs import KernelSpec
@@ -164,3 +165,114 @@ async def test_an_early_kernel_dies_with_a_killed_nanny(
         assert await gone(pids, within=10)
     finally:
         await km.shutdown_kernel(now=True)
+
+
+# A host's launch recipe (what an owner on another machine prepares the start from).
+
+
+def _recipe(spec: KernelSpec, tmp_path: Path, changes: list[list[str]]) -> dict[str, Any]:
+    """The recipe a host's listing gives for ``spec`` (a kernel.json of its own, stamped)."""
+    spec_file = tmp_path / "kernel.json"
+    spec_file.write_text(json.dumps(spec.to_dict()))
+    st = spec_file.stat()
+    template = str(tmp_path / f"kernel-{RECIPE_KERNEL_ID}.json")
+    return {
+        "cmd": spec.format_argv(connection_file=template),
+        "env_changes": changes,
+        "cwd": None,
+        "connection_file": template,
+        "kernel_name": spec.name,
+        "stamps": [[str(spec_file), st.st_mtime_ns, st.st_size]],
+    }
+
+
+def _host_config(spec: KernelSpec, tmp_path: Path) -> NannyConfig:
+    # What SSHProvisioner sends: the host's environment, the host's runtime directory.
+    return NannyConfig(
+        kernel_id="early-" + os.urandom(4).hex(),
+        spec=spec,
+        env={},
+        inherit_env=True,
+        options={"runtime_dir": str(tmp_path)},
+    )
+
+
+_SLEEPER = "import sys, time; open(sys.argv[1] + '.up', 'w').close(); time.sleep(60)"
+
+
+def _wait_up(early: EarlyKernel) -> None:
+    up = Path(early.connection_file + ".up")
+    for _ in range(600):
+        if up.exists() or early.popen.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert up.exists(), "the kernel did not start"
+
+
+def test_a_recipe_starts_the_kernel_in_the_nannys_environment_changed(tmp_path: Path) -> None:
+    spec = _spec(_SLEEPER)
+    config = _host_config(spec, tmp_path)
+    changes = [["set", "KK_RECIPE", "1"], ["prepend", "PATH", "/kk/bin"], ["unset", "HOME", ""]]
+    block = prepare_from_recipe(config, _recipe(spec, tmp_path, changes), spec)
+    assert block is not None
+    # The host's own path, with this kernel's id; written there, not here.
+    assert block["connection_file"] == str(tmp_path / f"kernel-{config.kernel_id}.json")
+    assert block["cmd"][-1] == block["connection_file"]
+    assert not os.path.exists(block["connection_file"])
+    early, stale = start_prepared(block)
+    assert early is not None
+    assert not stale
+    try:
+        assert early.recipe
+        _wait_up(early)
+        env = _environ(early.popen.pid)
+        assert env["KK_RECIPE"] == "1"
+        assert env["PATH"] == "/kk/bin" + os.pathsep + os.environ["PATH"]
+        assert "HOME" not in env
+        assert env["JPY_PARENT_PID"] == str(os.getpid())
+        assert read_connection_file(early.connection_file).key == early.key
+    finally:
+        early.discard()
+    assert not os.path.exists(early.connection_file)
+
+
+def test_a_recipe_whose_kernelspec_changed_starts_nothing(tmp_path: Path) -> None:
+    spec = _spec(_SLEEPER)
+    config = _host_config(spec, tmp_path)
+    recipe = _recipe(spec, tmp_path, [])
+    block = prepare_from_recipe(config, recipe, spec)
+    assert block is not None
+    spec_file = Path(recipe["stamps"][0][0])
+    spec_file.write_text(spec_file.read_text() + " ")  # edited on the host since listed
+    assert start_prepared(block) == (None, True)
+    spec_file.unlink()  # or removed
+    assert start_prepared(block) == (None, True)
+    assert not os.path.exists(block["connection_file"])
+
+
+@pytest.mark.parametrize("same", [True, False], ids=["as-listed", "changed-since"])
+def test_a_recipes_kernel_is_kept_only_if_the_kernelspec_here_gives_the_same(
+    tmp_path: Path, same: bool
+) -> None:
+    """The nanny finds the kernelspec itself once the kernel runs: a kernel started from
+    an out-of-date recipe (here: an environment variable that the host's kernelspec no
+    longer sets) is stopped, and the answer says the recipe was stale."""
+    spec = _spec(_SLEEPER)
+    config = _host_config(spec, tmp_path)
+    changes = [] if same else [["set", "KK_GONE", "1"]]
+    block = prepare_from_recipe(config, _recipe(spec, tmp_path, changes), spec)
+    early, _ = start_prepared(block)
+    assert early is not None
+    pid = early.popen.pid
+    request = {**config.to_dict(), "early": block}
+    beginning = begin(First(request, subreaper=False, early=early))
+    try:
+        assert beginning.stale_recipe is not same
+        assert (beginning.early is early) is same
+        if not same:
+            assert early.popen.returncode is not None  # stopped and reaped
+            assert not os.path.exists(early.connection_file)
+    finally:
+        if beginning.early is not None:
+            beginning.early.discard()
+    assert not alive(pid)

@@ -1,9 +1,17 @@
 """The nanny's first moment: read its request, become a child subreaper, and start the
 kernel if its owner prepared the launch (``"early"`` in the request: the command,
-environment, directory, key and connection file, all made by the owner on this machine,
+environment, directory, key and connection file, made by the owner,
 :mod:`kernelkit.nanny._prepare`). Nothing else is imported before the kernel runs: no
 kernelspec, no configuration model, no asyncio or zmq (see :mod:`kernelkit.nanny._early`
 for the rest of the start, and for a nanny that prepares the launch itself).
+
+An owner on this machine gives the kernel's whole environment. An owner on another
+machine (:class:`~kernelkit.nanny.SSHProvisioner`) prepares it from its cached listing of
+this host, a *recipe*: the changes to make to the nanny's own environment
+(``env_changes``), and the kernelspec files it was made from, with their modification
+times and sizes (``stamps``): if one of them changed or went, the recipe is out of date
+and nothing starts here. A recipe's kernel is checked again once the nanny has found the
+kernelspec itself (``_early.begin``).
 
 The kernel is started as the nanny's provisioner would start it: its own session, its
 output on pipes from its first byte (read once the nanny's event loop runs; the pipes
@@ -29,16 +37,35 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-__all__ = ["EarlyKernel", "First", "first_moment", "pdeathsig_command", "spawn_early"]
+__all__ = [
+    "EarlyKernel",
+    "First",
+    "first_moment",
+    "pdeathsig_command",
+    "spawn_early",
+    "start_prepared",
+]
 
 
 class EarlyKernel:
     """A kernel started before the nanny's provisioner existed, for it to adopt: its
     process, the read ends of its output pipes (the capture takes them over), its key,
-    its connection file (ports 0: the kernel writes its ports back into it) and its tree
-    tag (``KERNELKIT_TREE``)."""
+    its connection file (ports 0: the kernel writes its ports back into it), its tree
+    tag (``KERNELKIT_TREE``), and how it was started (``cmd``, ``env`` before the tags,
+    ``cwd``; ``recipe``: from a host recipe, still to be checked)."""
 
-    __slots__ = ("connection_file", "key", "popen", "stderr", "stdout", "tag")
+    __slots__ = (
+        "cmd",
+        "connection_file",
+        "cwd",
+        "env",
+        "key",
+        "popen",
+        "recipe",
+        "stderr",
+        "stdout",
+        "tag",
+    )
 
     def __init__(
         self,
@@ -48,6 +75,11 @@ class EarlyKernel:
         key: bytes,
         connection_file: str,
         tag: str,
+        *,
+        cmd: list[str],
+        env: dict[str, str],
+        cwd: str | None,
+        recipe: bool = False,
     ) -> None:
         self.popen = popen
         self.stdout = stdout
@@ -55,6 +87,10 @@ class EarlyKernel:
         self.key = key
         self.connection_file = connection_file
         self.tag = tag
+        self.cmd = cmd
+        self.env = env
+        self.cwd = cwd
+        self.recipe = recipe
 
     def discard(self) -> None:
         """Kill and reap it, close its pipes, remove its file (it was not adopted)."""
@@ -71,9 +107,10 @@ class EarlyKernel:
 
 class First:
     """The request (None if it is not a JSON object: ``error`` says why), whether the
-    nanny is a subreaper, and the kernel if its owner prepared the launch."""
+    nanny is a subreaper, the kernel if its owner prepared the launch, and whether the
+    owner's recipe was out of date (``stale_recipe``: nothing was started)."""
 
-    __slots__ = ("early", "error", "request", "subreaper")
+    __slots__ = ("early", "error", "request", "stale_recipe", "subreaper")
 
     def __init__(
         self,
@@ -82,11 +119,13 @@ class First:
         *,
         subreaper: bool = False,
         early: EarlyKernel | None = None,
+        stale_recipe: bool = False,
     ) -> None:
         self.request = request
         self.error = error
         self.subreaper = subreaper
         self.early = early
+        self.stale_recipe = stale_recipe
 
 
 def first_moment() -> First:
@@ -99,16 +138,28 @@ def first_moment() -> First:
     if not isinstance(request, dict):
         return First(None, "the nanny's request must be a JSON object")
     subreaper = set_child_subreaper()
-    early = _start_prepared(request.get("early")) if subreaper else None
-    return First(request, subreaper=subreaper, early=early)
+    if not subreaper:
+        return First(request)
+    early, stale = start_prepared(request.get("early"))
+    return First(request, subreaper=True, early=early, stale_recipe=stale)
 
 
-def _start_prepared(block: object) -> EarlyKernel | None:
+def start_prepared(block: object) -> tuple[EarlyKernel | None, bool]:
+    """Start the kernel of a request's ``"early"`` block; the kernel (None if there is
+    none, or it cannot start here) and whether the block was a stale recipe."""
     if not isinstance(block, dict):
-        return None
-    cmd, env, cwd = block.get("cmd"), block.get("env"), block.get("cwd")
+        return None, False
+    if "env_changes" in block and not _stamps_hold(block.get("stamps")):
+        return None, True
+    return _start_prepared(block), False
+
+
+def _start_prepared(block: dict[str, Any]) -> EarlyKernel | None:
+    cmd, cwd = block.get("cmd"), block.get("cwd")
     key, path, kernel_id = block.get("key"), block.get("connection_file"), block.get("kernel_id")
     content = block.get("content")
+    recipe = "env_changes" in block
+    env = _recipe_environ(block["env_changes"]) if recipe else block.get("env")
     if not (
         isinstance(cmd, list)
         and cmd
@@ -130,7 +181,53 @@ def _start_prepared(block: object) -> EarlyKernel | None:
         connection_file=path,
         content=content,
         kernel_id=kernel_id,
+        recipe=recipe,
     )
+
+
+def _stamps_hold(stamps: object) -> bool:
+    """Whether every ``[path, mtime_ns, size]`` still describes its file."""
+    if not isinstance(stamps, list):
+        return False
+    for stamp in stamps:
+        if not (isinstance(stamp, list) and len(stamp) == 3 and isinstance(stamp[0], str)):
+            return False
+        try:
+            st = os.stat(stamp[0])
+        except OSError:
+            return False
+        if [st.st_mtime_ns, st.st_size] != stamp[1:]:
+            return False
+    return True
+
+
+def _recipe_environ(changes: object) -> dict[str, str] | None:
+    """This process's environment with a recipe's changes made, in order: ``[op, name,
+    value]`` with op ``set``, ``unset``, ``prepend`` or ``append`` (a path-like value,
+    joined with ``os.pathsep``), as :class:`kernelkit.envs.EnvChange` replays them."""
+    if not isinstance(changes, list):
+        return None
+    env = dict(os.environ)
+    for change in changes:
+        if not (
+            isinstance(change, list)
+            and len(change) == 3
+            and all(isinstance(x, str) for x in change)
+        ):
+            return None
+        op, name, value = change
+        old = env.get(name)
+        if op not in ("set", "unset", "prepend", "append"):
+            return None
+        if op == "unset":
+            env.pop(name, None)
+        elif op == "set" or not old:
+            env[name] = value
+        elif op == "prepend":
+            env[name] = value + os.pathsep + old
+        else:
+            env[name] = old + os.pathsep + value
+    return env
 
 
 def spawn_early(
@@ -142,9 +239,11 @@ def spawn_early(
     connection_file: str,
     content: str,
     kernel_id: str,
+    recipe: bool = False,
 ) -> EarlyKernel | None:
     """Write the kernel's connection file (``content``) and start the kernel; None if it
-    cannot be done here (the provisioner then tries, and says why)."""
+    cannot be done here (the provisioner then tries, and says why). ``recipe``: the
+    launch came from a host recipe (to be checked, see the module docstring)."""
     if shutil.which(cmd[0], path=env.get("PATH", os.defpath)) is None:
         return None
     if not _write_private(connection_file, content):
@@ -173,7 +272,18 @@ def spawn_early(
     finally:
         os.close(out_w)
         os.close(err_w)
-    return EarlyKernel(proc, out_r, err_r, key, connection_file, tag)
+    return EarlyKernel(
+        proc,
+        out_r,
+        err_r,
+        key,
+        connection_file,
+        tag,
+        cmd=list(cmd),
+        env=dict(env),
+        cwd=cwd,
+        recipe=recipe,
+    )
 
 
 def _write_private(path: str, content: str) -> bool:

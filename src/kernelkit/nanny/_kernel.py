@@ -25,6 +25,8 @@ class KernelUnderNanny(LocalProvisioner):
     def __init__(self, *, early: EarlyKernel | None = None, **options: Any) -> None:
         super().__init__(**options)
         self._early = early
+        #: The first launch took over the early kernel.
+        self.adopted_early = False
         if early is not None:
             self._key = early.key  # the key in the file the early kernel reads
 
@@ -62,6 +64,7 @@ class KernelUnderNanny(LocalProvisioner):
             asyncio.get_running_loop(), (("stdout", early.stdout), ("stderr", early.stderr))
         )
         self._adopt(early.popen, early.tag)
+        self.adopted_early = True
 
     async def launch_kernel(
         self,

@@ -113,6 +113,8 @@ class NannyProvisioner(KernelProvisionerBase):
         self._died: asyncio.Future[int] | None = None
         self._tail: list[str] = []
         self._keep_nanny = False  # cleanup(restart=True): the next launch restarts in place
+        #: The nanny started the kernel as prepared here (the last launch; see _prepare).
+        self._started_early = False
 
     # ------------------------------------------------------------------ properties
 
@@ -181,6 +183,18 @@ class NannyProvisioner(KernelProvisionerBase):
     def _describe_failure(self, message: str) -> str:
         return message
 
+    def _prepare_early(self, config: NannyConfig) -> dict[str, Any] | None:
+        """The request's ``"early"`` block: the kernel's launch, prepared here (None: the
+        nanny prepares it)."""
+        return prepare_early(config)
+
+    def _forget_early(self, early: dict[str, Any] | None) -> None:
+        """Remove the connection file prepared for a nanny that did not start its kernel
+        (one on this machine: a nanny elsewhere removes its own)."""
+        if early is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(early["connection_file"])
+
     async def launch_kernel(
         self,
         cmd: Sequence[str],
@@ -211,20 +225,21 @@ class NannyProvisioner(KernelProvisionerBase):
         env_k, cwd_k, extra = self._params
         config = self._nanny_config(env_k, cwd_k, extra)
         # The kernel's launch prepared here, so the nanny starts it before its imports.
-        early = prepare_early(config)
+        early = self._prepare_early(config)
         try:
             ready = await self._spawn_nanny(cmd, env, config, early=early)
         except BaseException:
-            _forget_early(early)
+            self._forget_early(early)
             raise
         if ready.get("status") != "ok":
-            _forget_early(early)  # (a nanny that failed may not have got to it)
+            self._forget_early(early)  # (a nanny that failed may not have got to it)
             message = str(ready.get("message", "the nanny failed"))
             err = KernelStartError(self._describe_failure(message))
             err.exit_code = ready.get("exit_code")
             err.output_tail = tuple(ready.get("output_tail") or ())
             raise err
         self._key = str(ready["connection"]["key"]).encode("utf-8", "surrogateescape")
+        self._started_early = ready.get("prepared") is True
         connection, control = await self._reach(ready["connection"], str(ready["control"]))
         assert control is not None
         self.nanny_address = control
@@ -518,13 +533,6 @@ class NannyProvisioner(KernelProvisionerBase):
             handle = open_pid(self.nanny_pid)
             if handle is not None:
                 self._nanny_watch = ExitWatch(handle, popen=None, loop=loop)
-
-
-def _forget_early(early: dict[str, Any] | None) -> None:
-    """Remove the connection file prepared for a nanny that did not start its kernel."""
-    if early is not None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(early["connection_file"])
 
 
 # Nannies let go of by disconnect(), until they exit and are reaped.

@@ -92,8 +92,14 @@ class Nanny:
         *,
         launch: Resolved | None = None,
         early: EarlyKernel | None = None,
+        prepared: bool = False,
+        stale_recipe: bool = False,
     ) -> None:
         self.config = config
+        #: ``early`` is the kernel the owner prepared; the owner's launch recipe was out
+        #: of date (both said in the ready answer).
+        self.prepared = prepared
+        self.stale_recipe = stale_recipe
         self.session = Session()  # replaced once the kernel's key exists
         self.launch = launch if launch is not None else resolve(config)
         self.provisioner = KernelUnderNanny(
@@ -137,6 +143,8 @@ class Nanny:
             "control_publickey": self.public_key.decode("ascii"),
             "pid": self.provisioner.pid,
             "nanny_pid": os.getpid(),
+            "prepared": self.prepared and self.provisioner.adopted_early,
+            "recipe_stale": self.stale_recipe,
         }
 
     async def _launch(self, *, restart: bool = False) -> None:
@@ -486,7 +494,13 @@ def main(beginning: Beginning | None = None) -> int:
     try:
         nanny_loop = asyncio.new_event_loop()
         # The spec is resolved here, so a wrong name is a clear answer, not a crash.
-        nanny = Nanny(config, launch=beginning.launch, early=beginning.early)
+        nanny = Nanny(
+            config,
+            launch=beginning.launch,
+            early=beginning.early,
+            prepared=beginning.prepared,
+            stale_recipe=beginning.stale_recipe,
+        )
     except KernelError as exc:
         if beginning.early is not None:
             beginning.early.discard()

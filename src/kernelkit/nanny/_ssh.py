@@ -28,8 +28,6 @@ import asyncio
 import contextlib
 import os
 import shlex
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -40,8 +38,9 @@ from kernelkit._connection import NANNY_KEY, ConnectionInfo, allocate_ports
 from kernelkit._errors import KernelStartError, ProvisioningError
 from kernelkit._files import atomic_write
 from kernelkit.nanny._hosts import Host, HostRegistry
+from kernelkit.nanny._prepare import prepare_from_recipe
 from kernelkit.nanny._provisioner import NannyProvisioner
-from kernelkit.nanny._ssh_listing import refresh_hosts
+from kernelkit.nanny._ssh_listing import cached_recipe, refresh_hosts
 from kernelkit.nanny._ssh_tunnel import SSH_KEY, SSHRoute
 from kernelkit.nanny._wire import NannyConfig
 from kernelkit.specs import KernelSpec
@@ -110,17 +109,19 @@ class SSHProvisioner(NannyProvisioner):
         )
         self.remote_kernel = remote_kernel or kernel_spec.name
         self.network = network
-        self._ctl_dir: str | None = None
+        self._ctl_sock: str | None = None  # the ssh control master's socket
         self._forwards: dict[int, int] = {}  # remote port -> local port
         self._route: SSHRoute | None = None  # where the kernel is on the host (tunnel)
 
     # ------------------------------------------------------------------ hooks
 
     def _ctl_path(self) -> str:
-        if self._ctl_dir is None:
-            # Short: a unix socket path is limited to ~100 bytes.
-            self._ctl_dir = tempfile.mkdtemp(prefix="kk-ssh-", dir="/tmp")
-        return os.path.join(self._ctl_dir, "c")
+        if self._ctl_sock is None:
+            # Short (a unix socket path is limited to ~100 bytes), unguessable, and no
+            # directory of ours: ssh makes the socket (mode 0600) and removes it when it
+            # exits, so an owner SIGKILLed leaves nothing once its connection ends.
+            self._ctl_sock = f"/tmp/kk-ssh-{os.urandom(8).hex()}"
+        return self._ctl_sock
 
     def _nanny_command(self) -> tuple[str, ...]:
         h = self.host
@@ -176,7 +177,21 @@ class SSHProvisioner(NannyProvisioner):
                 f"{ready.get('message')}; the host's kernel listing was out of date and is "
                 "refreshed (`kernelkit list` shows what the host has now)"
             )
+        elif ready.get("recipe_stale"):
+            # The kernel changed on the host since it was listed (the nanny found it and
+            # started it itself): the next start is quick again.
+            await asyncio.to_thread(self._relist)
         return ready
+
+    def _prepare_early(self, config: NannyConfig) -> dict[str, Any] | None:
+        # From the host's cached listing (`kernelkit hosts add` / `refresh` keep it): the
+        # nanny there starts the kernel before its own imports. Without one, it finds the
+        # kernel itself first.
+        found = cached_recipe(self.host, self.remote_kernel)
+        return prepare_from_recipe(config, *found) if found is not None else None
+
+    def _forget_early(self, early: dict[str, Any] | None) -> None:
+        pass  # its connection file is the host's (the nanny there removes it)
 
     def _relist(self) -> bool:
         """Refresh this host's cached kernel listing, if it is a registered host."""
@@ -283,13 +298,13 @@ class SSHProvisioner(NannyProvisioner):
         await super().cleanup(restart=restart)
         if self.control is None:  # the nanny is gone (not kept for a restart)
             self._forwards.clear()
-            ctl, self._ctl_dir = self._ctl_dir, None
+            ctl, self._ctl_sock = self._ctl_sock, None
             _remove_local(local_file, ctl)
 
 
-def _remove_local(connection_file: Path | None, ctl_dir: str | None) -> None:
-    if connection_file is not None:
-        with contextlib.suppress(FileNotFoundError):
-            connection_file.unlink()
-    if ctl_dir is not None:
-        shutil.rmtree(ctl_dir, ignore_errors=True)
+def _remove_local(connection_file: Path | None, ctl_sock: str | None) -> None:
+    # (ssh removes its socket as it exits: this is for an ssh that was killed.)
+    for path in (connection_file, ctl_sock):
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
