@@ -4,6 +4,7 @@ left to the provisioner, and the early kernel's output is kept from its first by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ import pytest
 from kernelkit import KernelStartError, read_connection_file
 from kernelkit.manager import AsyncKernelManager
 from kernelkit.nanny._early import RECIPE_KERNEL_ID, begin, resolve, start_early
-from kernelkit.nanny._first import EarlyKernel, First, start_prepared
+from kernelkit.nanny._first import EarlyKernel, First, parse_json, start_prepared
 from kernelkit.nanny._prepare import prepare_early, prepare_from_recipe
 from kernelkit.nanny._wire import NannyConfig
 from kernelkit.provisioning._reaper import TREE_ENV
@@ -57,14 +58,25 @@ def _environ(pid: int) -> dict[str, str]:
 
 def test_an_early_kernel_gets_what_its_provisioner_would_give(tmp_path: Path) -> None:
     code = "import sys, time; open(sys.argv[1] + '.up', 'w').close(); time.sleep(60)"
-    config = _config(_spec(code), tmp_path)
-    early = start_early(config, resolve(config))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    config = dataclasses.replace(_config(_spec(code), tmp_path), cwd=str(workdir))
+    # A descriptor the nanny inherited is not the kernel's (Popen's close_fds).
+    stray_r, stray_w = os.pipe()
+    os.set_inheritable(stray_w, True)
+    here = os.getcwd()
+    try:
+        early = start_early(config, resolve(config))
+    finally:
+        os.close(stray_r)
+        os.close(stray_w)
     assert early is not None
+    assert os.getcwd() == here
     try:
         # Its environment is its own once it runs (before the exec it is ours).
         up = Path(early.connection_file + ".up")
         for _ in range(600):
-            if up.exists() or early.popen.poll() is not None:
+            if up.exists() or early.process.poll() is not None:
                 break
             time.sleep(0.05)
         assert up.exists(), "the kernel did not start"
@@ -73,17 +85,48 @@ def test_an_early_kernel_gets_what_its_provisioner_would_give(tmp_path: Path) ->
         assert info.key == early.key
         assert not info.ports_chosen  # ports 0: the kernel writes its own back
         assert (info.ip, info.transport, info.kernel_name) == ("127.0.0.1", "tcp", "early-test")
-        env = _environ(early.popen.pid)
+        env = _environ(early.process.pid)
         assert env["KK_EARLY"] == "1"
         assert env[TREE_ENV] == early.tag
         assert env["JPY_PARENT_PID"] == str(os.getpid())
-        assert os.getpgid(early.popen.pid) == early.popen.pid  # its own session and group
+        assert os.getpgid(early.process.pid) == early.process.pid  # its own session and group
+        assert os.getsid(early.process.pid) == early.process.pid
+        assert os.readlink(f"/proc/{early.process.pid}/cwd") == str(workdir)
+        fds = {int(fd) for fd in os.listdir(f"/proc/{early.process.pid}/fd")}
+        assert stray_w not in fds
+        assert os.readlink(f"/proc/{early.process.pid}/fd/0") == os.devnull
         if shutil.which("setpriv"):
-            assert early.popen.args[:3] == [shutil.which("setpriv"), "--pdeathsig", "KILL"]
+            assert early.process.args[:3] == [shutil.which("setpriv"), "--pdeathsig", "KILL"]
     finally:
         early.discard()
-    assert early.popen.returncode is not None
+    assert early.process.returncode is not None
     assert not os.path.exists(early.connection_file)
+
+
+def test_an_early_kernel_does_not_inherit_the_nannys_ignored_sigpipe(tmp_path: Path) -> None:
+    """Python ignores SIGPIPE; a program it starts gets it back at its default (as
+    subprocess does it): here a kernel that is not Python, so that it shows."""
+    spec = dataclasses.replace(
+        _spec("unused"), argv=("sh", "-c", "exec sleep 60", "{connection_file}")
+    )
+    config = _config(spec, tmp_path)
+    early = start_early(config, resolve(config))
+    assert early is not None
+    try:
+        deadline = time.monotonic() + 30
+        while _cmd(early.process.pid) != ["sleep", "60"]:
+            assert time.monotonic() < deadline, _cmd(early.process.pid)
+            time.sleep(0.01)
+        status = Path(f"/proc/{early.process.pid}/status").read_text()
+        ignored = int(status.split("SigIgn:")[1].split()[0], 16)
+        assert not ignored & (1 << (signal.SIGPIPE - 1))
+    finally:
+        early.discard()
+
+
+def _cmd(pid: int) -> list[str]:
+    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    return [a.decode() for a in raw.split(b"\0") if a]
 
 
 @pytest.mark.parametrize(
@@ -155,7 +198,9 @@ async def test_an_early_kernel_dies_with_a_killed_nanny(
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
     from tests.nanny.helpers import nanny_spec
 
-    km = AsyncKernelManager(kernel_spec=nanny_spec())
+    # No auto-restart: a new nanny starting while the test stops the kernel is another
+    # test's business.
+    km = AsyncKernelManager(kernel_spec=nanny_spec(), autorestart=False)
     await km.start_kernel()
     p: Any = km.provisioner
     pids = [p.nanny_pid, p.pid]
@@ -203,7 +248,7 @@ _SLEEPER = "import sys, time; open(sys.argv[1] + '.up', 'w').close(); time.sleep
 def _wait_up(early: EarlyKernel) -> None:
     up = Path(early.connection_file + ".up")
     for _ in range(600):
-        if up.exists() or early.popen.poll() is not None:
+        if up.exists() or early.process.poll() is not None:
             break
         time.sleep(0.05)
     assert up.exists(), "the kernel did not start"
@@ -225,7 +270,7 @@ def test_a_recipe_starts_the_kernel_in_the_nannys_environment_changed(tmp_path: 
     try:
         assert early.recipe
         _wait_up(early)
-        env = _environ(early.popen.pid)
+        env = _environ(early.process.pid)
         assert env["KK_RECIPE"] == "1"
         assert env["PATH"] == "/kk/bin" + os.pathsep + os.environ["PATH"]
         assert "HOME" not in env
@@ -263,16 +308,38 @@ def test_a_recipes_kernel_is_kept_only_if_the_kernelspec_here_gives_the_same(
     block = prepare_from_recipe(config, _recipe(spec, tmp_path, changes), spec)
     early, _ = start_prepared(block)
     assert early is not None
-    pid = early.popen.pid
+    pid = early.process.pid
     request = {**config.to_dict(), "early": block}
     beginning = begin(First(request, subreaper=False, early=early))
     try:
         assert beginning.stale_recipe is not same
         assert (beginning.early is early) is same
         if not same:
-            assert early.popen.returncode is not None  # stopped and reaped
+            assert early.process.returncode is not None  # stopped and reaped
             assert not os.path.exists(early.connection_file)
     finally:
         if beginning.early is not None:
             beginning.early.discard()
     assert not alive(pid)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"a": [1, 2.5, -3e-2, true, false, null], "b": {"c": "\\u00e9\\n\\"x"}}\n',
+        '  {"unicode": "d\u00e9j\u00e0 \u2603", "big": 123456789012345678901234567890}  '.encode(),
+        b"[]",
+        b'"just a string"',
+        b"NaN",
+    ],
+)
+def test_the_request_is_read_as_json_reads_it(text: bytes) -> None:
+    got, want = parse_json(text), json.loads(text)
+    assert json.dumps(got) == json.dumps(want)
+
+
+@pytest.mark.parametrize("text", [b"", b"{", b'{"a": 1} x', b"{'a': 1}", b"\xff{}"])
+def test_a_request_that_is_not_json_is_a_value_error(text: bytes) -> None:
+    for parse in (json.loads, parse_json):
+        with pytest.raises(ValueError):  # noqa: PT011  (whatever json.loads says)
+            parse(text)

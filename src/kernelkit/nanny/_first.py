@@ -15,18 +15,23 @@ kernelspec itself (``_early.begin``).
 
 The kernel is started as the nanny's provisioner would start it: its own session, its
 output on pipes from its first byte (read once the nanny's event loop runs; the pipes
-hold what it writes meanwhile), ``KERNELKIT_TREE`` and ``JPY_PARENT_PID`` in its
-environment, and SIGKILL when the nanny dies (``setpriv --pdeathsig``).
+hold what it writes meanwhile), stdin from ``/dev/null``, no descriptor of the nanny's
+but those, SIGPIPE and SIGXFSZ at their defaults, ``KERNELKIT_TREE`` and
+``JPY_PARENT_PID`` in its environment, and SIGKILL when the nanny dies (``setpriv
+--pdeathsig``).
+
+Every import here is on the kernel's start path, and on another host that start is the
+figure a person waits on: so no ``subprocess`` (with ``signal``, ``locale`` and ``re``,
+it costs more than the rest of the nanny's start up to the kernel's), no ``shutil``, and
+no ``json`` module (its decoder imports ``re``): the kernel is started with
+``os.posix_spawn``, and the request read with the C scanner that ``json`` itself uses
+(``json.loads`` where that is missing).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import _json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 
 from kernelkit.provisioning._treetag import new_tree_tag, set_child_subreaper, tag_environ
@@ -37,14 +42,63 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
+# signal's numbers without the signal module (its enums cost milliseconds): _signal is
+# loaded with the interpreter.
+_SIGNALS: Any = sys.modules.get("_signal")
+_SIGKILL: int = _SIGNALS.SIGKILL if _SIGNALS is not None else 9
+# What subprocess resets in a child (Python ignores SIGPIPE, and so would the kernel).
+_SIGDEF: tuple[int, ...] = tuple(
+    getattr(_SIGNALS, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(_SIGNALS, name)
+)
+# What ExitWatch reports for a child whose status was lost (EXIT_STATUS_UNKNOWN).
+_STATUS_UNKNOWN = -256
+
 __all__ = [
     "EarlyKernel",
     "First",
+    "SpawnedChild",
     "first_moment",
+    "parse_json",
     "pdeathsig_command",
     "spawn_early",
     "start_prepared",
+    "which",
 ]
+
+
+class SpawnedChild:
+    """A child started with ``os.posix_spawn``: as much of :class:`subprocess.Popen` as
+    the nanny's provisioner uses (``pid``, ``args``, ``returncode``, ``poll``, ``wait``;
+    see :class:`kernelkit.provisioning._exitwatch.ChildProcess`)."""
+
+    __slots__ = ("args", "pid", "returncode")
+
+    def __init__(self, pid: int, args: list[str]) -> None:
+        self.pid = pid
+        self.args = args
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The exit status once it exited (and it is reaped), else None."""
+        if self.returncode is None:
+            self._reap(os.WNOHANG)
+        return self.returncode
+
+    def wait(self) -> int:
+        """Wait for it to exit, reap it; its exit status (``-signal`` if killed)."""
+        if self.returncode is None:
+            self._reap(0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def _reap(self, flags: int) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, flags)
+        except ChildProcessError:
+            self.returncode = _STATUS_UNKNOWN  # reaped behind our back
+            return
+        if pid:
+            self.returncode = os.waitstatus_to_exitcode(status)
 
 
 class EarlyKernel:
@@ -60,7 +114,7 @@ class EarlyKernel:
         "cwd",
         "env",
         "key",
-        "popen",
+        "process",
         "recipe",
         "stderr",
         "stdout",
@@ -69,7 +123,7 @@ class EarlyKernel:
 
     def __init__(
         self,
-        popen: subprocess.Popen[bytes],
+        process: SpawnedChild,
         stdout: int,
         stderr: int,
         key: bytes,
@@ -81,7 +135,7 @@ class EarlyKernel:
         cwd: str | None,
         recipe: bool = False,
     ) -> None:
-        self.popen = popen
+        self.process = process
         self.stdout = stdout
         self.stderr = stderr
         self.key = key
@@ -94,15 +148,16 @@ class EarlyKernel:
 
     def discard(self) -> None:
         """Kill and reap it, close its pipes, remove its file (it was not adopted)."""
-        proc = self.popen
+        proc = self.process
         if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):  # (gone between poll and kill)
-                os.killpg(proc.pid, signal.SIGKILL)
+            try:  # noqa: SIM105  (contextlib: not imported here, see the module docstring)
+                os.killpg(proc.pid, _SIGKILL)
+            except ProcessLookupError:
+                pass  # (gone between poll and kill)
             proc.wait()
         for fd in (self.stdout, self.stderr):
             os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.connection_file)
+        _unlink(self.connection_file)
 
 
 class First:
@@ -132,8 +187,8 @@ def first_moment() -> First:
     """Read the request line from stdin, become a subreaper, start a prepared kernel."""
     line = sys.stdin.buffer.readline()
     try:
-        request = json.loads(line)
-    except ValueError as exc:  # (json.JSONDecodeError is a ValueError)
+        request = parse_json(line)
+    except ValueError as exc:  # (json.JSONDecodeError and UnicodeDecodeError are)
         return First(None, f"the nanny's request is not JSON: {exc}")
     if not isinstance(request, dict):
         return First(None, "the nanny's request must be a JSON object")
@@ -142,6 +197,43 @@ def first_moment() -> First:
         return First(request)
     early, stale = start_prepared(request.get("early"))
     return First(request, subreaper=True, early=early, stale_recipe=stale)
+
+
+class _Context:
+    """What ``_json.make_scanner`` reads from its ``json.JSONDecoder``: the defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    array_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        return float(name.replace("Infinity", "inf"))  # NaN, Infinity, -Infinity
+
+
+def parse_json(data: bytes) -> object:
+    """``json.loads(data)``, without importing ``json`` when the C scanner is there.
+
+    Raises:
+        ValueError: not one JSON document (json.JSONDecodeError, UnicodeDecodeError).
+    """
+    text = data.decode("utf-8").strip(" \t\n\r")
+    try:
+        scan = _json.make_scanner(_Context())  # type: ignore[arg-type]
+    except (AttributeError, TypeError):  # (another Python's scanner: the module does it)
+        import json
+
+        return json.loads(text)
+    try:
+        value, end = scan(text, 0)
+    except StopIteration:
+        raise ValueError("expected a JSON value at the start") from None
+    if end != len(text):
+        raise ValueError(f"extra data after the JSON value (at {end})")
+    return value
 
 
 def start_prepared(block: object) -> tuple[EarlyKernel | None, bool]:
@@ -244,34 +336,30 @@ def spawn_early(
     """Write the kernel's connection file (``content``) and start the kernel; None if it
     cannot be done here (the provisioner then tries, and says why). ``recipe``: the
     launch came from a host recipe (to be checked, see the module docstring)."""
-    if shutil.which(cmd[0], path=env.get("PATH", os.defpath)) is None:
+    program = which(cmd[0], path=env.get("PATH", os.defpath))
+    if program is None:
         return None
     if not _write_private(connection_file, content):
         return None
     tag = new_tree_tag(kernel_id)
     environ = tag_environ(env, tag)
     environ["JPY_PARENT_PID"] = str(os.getpid())
+    argv = pdeathsig_command(cmd, environ)
+    if argv[0] != cmd[0]:
+        program = argv[0]  # setpriv, which finds cmd[0] on the kernel's PATH itself
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:
-        proc = subprocess.Popen(
-            pdeathsig_command(cmd, environ),
-            stdin=subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=err_w,
-            env=environ,
-            cwd=cwd,
-            start_new_session=True,
-        )
+        pid = _spawn(program, argv, environ, cwd=cwd, stdout=out_w, stderr=err_w)
     except OSError:
         for fd in (out_r, err_r):
             os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(connection_file)
+        _unlink(connection_file)
         return None
     finally:
         os.close(out_w)
         os.close(err_w)
+    proc = SpawnedChild(pid, argv)
     return EarlyKernel(
         proc,
         out_r,
@@ -284,6 +372,77 @@ def spawn_early(
         cwd=cwd,
         recipe=recipe,
     )
+
+
+def _spawn(
+    program: str, argv: list[str], env: dict[str, str], *, cwd: str | None, stdout: int, stderr: int
+) -> int:
+    """Start ``program`` as Popen(argv, stdin=DEVNULL, close_fds=True, cwd=cwd,
+    start_new_session=True) would; its pid.
+
+    Raises:
+        OSError: it could not be started (no such program, no such directory).
+    """
+    _no_inheritance()
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, stdout, 1),
+        (os.POSIX_SPAWN_DUP2, stderr, 2),
+    ]
+    here = os.getcwd() if cwd is not None else None
+    try:
+        if cwd is not None:
+            os.chdir(cwd)  # (posix_spawn has no directory of its own: the child takes ours)
+        return os.posix_spawn(
+            program, argv, env, file_actions=actions, setsid=True, setsigdef=_SIGDEF
+        )
+    finally:
+        if here is not None:
+            os.chdir(here)
+
+
+def _no_inheritance() -> None:
+    """Mark every descriptor above stderr close-on-exec (Popen's close_fds): Python makes
+    its own so, but the nanny may have inherited others."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return
+    for name in names:
+        fd = int(name)
+        if fd > 2:
+            try:  # noqa: SIM105
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # (the listing's own descriptor, closed by now)
+
+
+def which(name: str, *, path: str | None = None) -> str | None:
+    """``shutil.which(name, path=path)`` on POSIX (shutil costs milliseconds to import)."""
+    if os.path.dirname(name):
+        return name if _executable(name) else None
+    if path is None:
+        path = os.environ.get("PATH", os.defpath)
+    seen: set[str] = set()
+    for directory in path.split(os.pathsep):
+        if directory in seen:
+            continue
+        seen.add(directory)
+        candidate = os.path.join(directory, name)
+        if _executable(candidate):
+            return candidate
+    return None
+
+
+def _executable(path: str) -> bool:
+    return os.access(path, os.X_OK) and not os.path.isdir(path)
+
+
+def _unlink(path: str) -> None:
+    try:  # noqa: SIM105
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _write_private(path: str, content: str) -> bool:
@@ -299,8 +458,7 @@ def _write_private(path: str, content: str) -> bool:
             os.close(fd)
         os.replace(tmp, path)
     except OSError:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _unlink(tmp)
         return False
     return True
 
@@ -311,8 +469,8 @@ def pdeathsig_command(cmd: Sequence[str], env: Mapping[str, str] | None) -> list
     SIGKILLed nanny cannot stop it and not every kernel watches ``JPY_PARENT_PID``
     (xeus-python does not). Without setpriv, or for a program that cannot be found (the
     launcher's own error says so), ``cmd`` as is."""
-    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    setpriv = which("setpriv") if sys.platform.startswith("linux") else None
     path = (env if env is not None else os.environ).get("PATH", os.defpath)
-    if not cmd or setpriv is None or shutil.which(cmd[0], path=path) is None:
+    if not cmd or setpriv is None or which(cmd[0], path=path) is None:
         return list(cmd)
     return [setpriv, "--pdeathsig", "KILL", "--", *cmd]

@@ -33,7 +33,7 @@ class KernelUnderNanny(LocalProvisioner):
     @property
     def early_pid(self) -> int | None:
         """The early kernel's pid until it is adopted (its exit status is not an orphan's)."""
-        return self._early.popen.pid if self._early is not None else None
+        return self._early.process.pid if self._early is not None else None
 
     def discard_early(self) -> None:
         """Stop an early kernel that was not adopted (the launch took another way)."""
@@ -63,7 +63,7 @@ class KernelUnderNanny(LocalProvisioner):
         self._capture.attach(
             asyncio.get_running_loop(), (("stdout", early.stdout), ("stderr", early.stderr))
         )
-        self._adopt(early.popen, early.tag)
+        self._adopt(early.process, early.tag)
         self.adopted_early = True
 
     async def launch_kernel(
