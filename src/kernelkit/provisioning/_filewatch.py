@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import struct
 import sys
@@ -50,7 +49,9 @@ class _Libc:
     """The three inotify calls, through ctypes (no third-party dependency)."""
 
     def __init__(self) -> None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        # The running program's own symbols include libc's: find_library("c") would run
+        # ldconfig (a process, and a regex over its output) on every launch's first watch.
+        libc = ctypes.CDLL(None, use_errno=True)
         self.init1 = libc.inotify_init1
         self.init1.argtypes = [ctypes.c_int]
         self.init1.restype = ctypes.c_int
