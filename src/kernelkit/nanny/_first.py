@@ -54,16 +54,35 @@ _SIGDEF: tuple[int, ...] = tuple(
 _STATUS_UNKNOWN = -256
 
 __all__ = [
+    "NANNY_CODE",
     "EarlyKernel",
     "First",
     "SpawnedChild",
     "first_moment",
     "parse_json",
     "pdeathsig_command",
+    "run",
     "spawn_early",
     "start_prepared",
     "which",
 ]
+
+#: What the provisioners run the nanny with (``python -c NANNY_CODE``): ``-m
+#: kernelkit.nanny`` does the same but imports runpy first, milliseconds before the kernel.
+NANNY_CODE = "import sys; from kernelkit.nanny._first import run; sys.exit(run())"
+
+
+def run() -> int:
+    """The nanny process: its first moment (the kernel started), the rest of its start
+    while the kernel boots (:func:`kernelkit.nanny._early.begin`), then its server; the
+    exit status."""
+    first = first_moment()
+    from kernelkit.nanny._early import begin  # (after the kernel's start, on purpose)
+
+    beginning = begin(first)
+    from kernelkit.nanny._server import main
+
+    return main(beginning)
 
 
 class SpawnedChild:

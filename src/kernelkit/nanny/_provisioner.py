@@ -17,6 +17,7 @@ import orjson
 
 from kernelkit._connection import ConnectionInfo, connection_file_path
 from kernelkit._errors import KernelError, KernelStartError, ProvisioningError
+from kernelkit.nanny._first import NANNY_CODE
 from kernelkit.nanny._prepare import prepare_early
 from kernelkit.nanny._wire import EVENT_DIED, EVENT_RESTARTED, NannyConfig, control_wants_curve
 from kernelkit.provisioning import (
@@ -156,7 +157,7 @@ class NannyProvisioner(KernelProvisionerBase):
     # Hooks for a nanny elsewhere (SSHProvisioner).
 
     def _nanny_command(self) -> tuple[str, ...]:
-        return (self._python, "-m", "kernelkit.nanny")
+        return (self._python, "-c", NANNY_CODE)
 
     def _nanny_config(
         self, env: dict[str, str], cwd: str | None, extra: tuple[str, ...]

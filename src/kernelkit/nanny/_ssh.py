@@ -37,6 +37,7 @@ import orjson
 from kernelkit._connection import NANNY_KEY, ConnectionInfo, allocate_ports
 from kernelkit._errors import KernelStartError, ProvisioningError
 from kernelkit._files import atomic_write
+from kernelkit.nanny._first import NANNY_CODE
 from kernelkit.nanny._hosts import Host, HostRegistry
 from kernelkit.nanny._prepare import prepare_from_recipe
 from kernelkit.nanny._provisioner import NannyProvisioner
@@ -72,6 +73,10 @@ _HINTS = (
     ("Could not resolve hostname", "the host name does not resolve"),
     (
         "No module named kernelkit",
+        "kernelkit is not installed for the host's Python (pip install kernelkit there)",
+    ),
+    (
+        "No module named 'kernelkit'",
         "kernelkit is not installed for the host's Python (pip install kernelkit there)",
     ),
 )
@@ -125,7 +130,7 @@ class SSHProvisioner(NannyProvisioner):
 
     def _nanny_command(self) -> tuple[str, ...]:
         h = self.host
-        remote = " ".join(shlex.quote(a) for a in (h.python, "-m", "kernelkit.nanny"))
+        remote = " ".join(shlex.quote(a) for a in (h.python, "-c", NANNY_CODE))
         return (
             "ssh",
             *h.ssh_args(),
