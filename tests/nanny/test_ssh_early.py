@@ -246,3 +246,27 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+async def test_the_nannys_control_port_is_forwarded_with_the_connection(
+    host: SecondHost,
+) -> None:
+    """Tunnel: the owner picks the nanny's port on the host and forwards it on the ssh
+    command line (its login nudge connects there); only the kernel's ports are forwarded
+    once they are known. A refused nudge is not taken for a failure's cause."""
+    p = await _start()
+    try:
+        assert p._control_forward is not None
+        remote, local = p._control_forward
+        assert p._route is not None
+        assert p._route.nanny_port == remote
+        assert p.nanny_address == f"tcp://127.0.0.1:{local}"
+        assert (await _run(p, "print('up')")).strip() == "up"
+        assert p._stderr is not None
+        # ssh's lines for the nudges (the nanny was not listening yet) are no failure's
+        # cause: "Connection refused" there is not the host's sshd refusing us.
+        nudged = [line for line in p._stderr.tail(20) if "open failed" in line]
+        said = p._describe_failure("it failed")
+        assert not nudged or "no ssh server answers" not in said
+    finally:
+        await _stop(p)

@@ -131,7 +131,7 @@ class Nanny:
 
     async def start(self) -> dict[str, Any]:
         """Launch the kernel and bind the control socket; the ready line's content."""
-        port = self._router.bind_to_random_port(f"tcp://{self.config.control_ip}")
+        port = self._bind_control()
         self.address = f"tcp://{self.config.control_ip}:{port}"
         await self._launch()
         assert self.info is not None
@@ -146,6 +146,19 @@ class Nanny:
             "prepared": self.prepared and self.provisioner.adopted_early,
             "recipe_stale": self.stale_recipe,
         }
+
+    def _bind_control(self) -> int:
+        """Bind the control socket: on the configured port if it is free, else on one of
+        the system's choosing; the port."""
+        ip, port = self.config.control_ip, self.config.control_port
+        if port:
+            try:
+                self._router.bind(f"tcp://{ip}:{port}")
+            except zmq.ZMQError as exc:
+                log.info("nanny: control port %d is not free (%s); another one", port, exc)
+            else:
+                return port
+        return self._router.bind_to_random_port(f"tcp://{ip}")
 
     async def _launch(self, *, restart: bool = False) -> None:
         c = self.config
