@@ -6,18 +6,22 @@ and Debian's openssh-server. Without them every contestant is reported missing, 
 reason.
 
 - kernelkit: :class:`~kernelkit.nanny.SSHProvisioner` (tunnel network, the default): one
-  ssh connection (a control master) runs the nanny on the host, the nanny starts the
-  host's ``python3`` kernelspec, the ports it reports are forwarded through that
-  connection (``ssh -O forward``), the owner subscribes to the nanny, and a kernelkit
-  client connects through the forwards. The host is listed once before the samples
-  (what ``kernelkit hosts add`` does; its listing is kept in a file): the owner prepares
-  the kernel's launch from it, and the nanny starts the kernel before its own imports.
-  Every sample is a new ssh connection, as the floor's.
+  ssh connection (a control master, with the nanny's control port forwarded) runs the
+  nanny on the host, the nanny starts the host's ``python3`` kernelspec, the kernel's
+  ports it reports are forwarded through that connection (``ssh -O forward``), the owner
+  subscribes to the nanny, and a kernelkit client connects through the forwards. The
+  host is listed once before the samples (what ``kernelkit hosts add`` does; the listing
+  is kept in a file): the owner prepares the kernel's launch from it, and the nanny
+  starts the kernel before its own imports. Every sample is a new ssh connection, as
+  the floor's.
 - floor: the same kernel started by hand the quickest way a person can: one ``ssh`` with
   the five ``-L`` forwards on its command line, running ``python -m ipykernel_launcher
   -f F`` on the host with ports chosen beforehand in F (the host is empty, so they are
   free), and the same kernelkit client through the forwards. Same ssh, same keys, same
-  kernel, same forwarding; no supervisor, no port negotiation, no second ssh call.
+  kernel, same forwarding; no supervisor, no port negotiation, no second ssh call. (Its
+  client connects through the forwards while ssh logs in, which gets sshd to start the
+  session ~40 ms sooner than an ssh left alone: see ``SSHProvisioner._nudge_at_login``,
+  which kernelkit does on purpose.)
 - ssh alone (extra): ``ssh HOST true`` on a new connection: what any start pays for the
   connection, the login and the remote shell.
 - python alone (extra): ``ssh HOST python -c pass``: the above plus a Python start there

@@ -5,9 +5,11 @@ makes itself a child subreaper, launches the kernel with a
 :class:`~kernelkit.provisioning.LocalProvisioner` (kernel-chosen ports, captured output,
 whole-tree stop; an ipykernel-like kernel is started before this module is even
 imported, by ``_first``/``_early``, and adopted by that provisioner), binds its control
-socket, records that address in the kernel's
+socket (on the configured port if it is free), records that address in the kernel's
 connection file (``kernelkit_nanny``) and answers one JSON line on its stdout: the
-connection information and the control address, or the start error.
+connection information and the control address (and ``prepared``: the kernel is the
+one its owner prepared; ``recipe_stale``: the owner's listing of this host is out of
+date), or the start error.
 
 Then it serves control requests (signed with the kernel's key) and tells subscribers
 ``kernel_died`` the moment the kernel exits. Its owner is gone when the owner's process

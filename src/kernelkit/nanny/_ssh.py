@@ -1,11 +1,23 @@
 """Kernels on another machine: :class:`SSHProvisioner` (entry point ``ssh-provisioner``).
 
-The nanny runs on the host (``ssh HOST python3 -m kernelkit.nanny``), launches the
-host's own kernelspec there and supervises it as it does locally; the ssh connection is
-its owner's link (its stdin: when the connection drops for good, the nanny stops the
-kernel after its grace period). The kernel binds 127.0.0.1 on the host and its ports
-(and the nanny's) are reached through the same ssh connection (``-O forward`` on its
-control master): messages never cross the network in plain text.
+The nanny runs on the host (``ssh HOST python3 -c ...``, what ``-m kernelkit.nanny``
+runs), launches the host's own kernelspec there and supervises it as it does locally;
+the ssh connection is its owner's link (its stdin: when the connection drops for good,
+the nanny stops the kernel after its grace period). The kernel binds 127.0.0.1 on the
+host and its ports (and the nanny's) are reached through the same ssh connection:
+messages never cross the network in plain text.
+
+A start is one ssh connection, and as little as possible after it:
+
+- the kernel's launch is prepared here from the host's cached listing (its *launch
+  recipe*, :mod:`kernelkit.nanny._prepare`), so the nanny there starts the kernel first
+  thing, before its own imports, and checks it against the host's kernelspec while it
+  boots (a stale listing costs a restart of the kernel there, and is refreshed);
+- the nanny's control port is chosen here and forwarded on the command line; the
+  kernel's ports, known once it has bound them, are forwarded in one ``-O forward`` on
+  the connection's control master;
+- at login, the owner connects to the nanny's forward (see
+  :meth:`SSHProvisioner._nudge_at_login`: it saves sshd's ~40 ms wait for an ACK).
 
 The local connection file also says where the kernel is on the host (``kernelkit_ssh``):
 another process of the user re-attaches to it from that file alone
