@@ -284,3 +284,22 @@ async def test_the_control_socket_listens_on_the_port_asked_for_if_free(free: bo
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.005])
+async def test_stopping_a_kernel_whose_nanny_is_being_killed_does_not_wait_for_it(
+    pause: float,
+) -> None:
+    """The nanny dies between the manager's look and its request (SIGKILL just before
+    the shutdown): the request is dropped when the nanny's process ends, not answered by
+    a timeout error."""
+    km = AsyncKernelManager(kernel_spec=nanny_spec(), autorestart=False)
+    await km.start_kernel()
+    p = _p(km)
+    pids = [p.nanny_pid or 0, p.pid or 0]
+    try:
+        os.kill(pids[0], signal.SIGKILL)
+        await asyncio.sleep(pause)
+    finally:
+        await km.shutdown_kernel(now=True)
+    assert await gone(pids, within=10)

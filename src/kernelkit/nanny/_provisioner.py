@@ -372,9 +372,22 @@ class NannyProvisioner(KernelProvisionerBase):
         return await self.poll()
 
     async def _ask(self, action: str, **fields: Any) -> None:
-        if self.control is None or self._nanny_gone():
+        """Ask the nanny for ``action``; nothing if it is gone, or goes before it answers
+        (the kernel went with it: there is nothing left to signal or stop)."""
+        control, watch = self.control, self._nanny_watch
+        if control is None or self._nanny_gone():
             return
-        await self.control.request(action, **fields)
+        request: asyncio.Future[Any] = asyncio.ensure_future(control.request(action, **fields))
+        if watch is None:
+            await request
+            return
+        waits: set[asyncio.Future[Any]] = {request, watch.exited}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if request.done():
+            request.result()
+            return
+        request.cancel()
+        await asyncio.gather(request, return_exceptions=True)
 
     async def send_signal(self, signum: int) -> None:
         """Signal the kernel's process group, through the nanny."""
