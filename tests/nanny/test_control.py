@@ -238,3 +238,68 @@ async def test_a_new_provisioner_reattaches_to_a_detached_kernel() -> None:
         assert await gone(pids, within=10)
     finally:
         kill_all(pids)
+
+
+@pytest.mark.parametrize("free", [True, False], ids=["free", "taken"])
+async def test_the_control_socket_listens_on_the_port_asked_for_if_free(free: bool) -> None:
+    """A nanny whose owner forwarded a port to it (SSHProvisioner) listens there; on
+    another port if that one is taken (its answer says which)."""
+    import socket
+
+    from kernelkit.nanny import NannyConfig
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    if free:
+        holder.close()
+    config = NannyConfig(
+        kernel_id=os.urandom(6).hex(),
+        spec=nanny_spec(),
+        env=dict(os.environ),
+        owner_pid=os.getpid(),
+        owner_grace=0.0,
+        control_port=port,
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kernelkit.nanny",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write(orjson.dumps(config.to_dict()) + b"\n")
+        answer = orjson.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+        assert answer["status"] == "ok", answer
+        bound = int(answer["control"].rsplit(":", 1)[1])
+        assert (bound == port) is free
+        proc.stdin.close()  # the owner goes: the nanny stops the kernel and exits
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        assert await gone([answer["pid"]], within=10)
+    finally:
+        holder.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.005])
+async def test_stopping_a_kernel_whose_nanny_is_being_killed_does_not_wait_for_it(
+    pause: float,
+) -> None:
+    """The nanny dies between the manager's look and its request (SIGKILL just before
+    the shutdown): the request is dropped when the nanny's process ends, not answered by
+    a timeout error."""
+    km = AsyncKernelManager(kernel_spec=nanny_spec(), autorestart=False)
+    await km.start_kernel()
+    p = _p(km)
+    pids = [p.nanny_pid or 0, p.pid or 0]
+    try:
+        os.kill(pids[0], signal.SIGKILL)
+        await asyncio.sleep(pause)
+    finally:
+        await km.shutdown_kernel(now=True)
+    assert await gone(pids, within=10)

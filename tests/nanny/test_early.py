@@ -19,8 +19,9 @@ import pytest
 
 from kernelkit import KernelError, KernelStartError, ProvisioningError, read_connection_file
 from kernelkit.manager import AsyncKernelManager
-from kernelkit.nanny._early import resolve, start_early
-from kernelkit.nanny._prepare import prepare_early
+from kernelkit.nanny._early import RECIPE_KERNEL_ID, begin, resolve, start_early
+from kernelkit.nanny._first import EarlyKernel, First, parse_json, start_prepared
+from kernelkit.nanny._prepare import prepare_early, prepare_from_recipe
 from kernelkit.nanny._wire import NannyConfig
 from kernelkit.provisioning._reaper import TREE_ENV
 from kernelkit.specs import KernelSpec
@@ -58,14 +59,25 @@ def _environ(pid: int) -> dict[str, str]:
 
 def test_an_early_kernel_gets_what_its_provisioner_would_give(tmp_path: Path) -> None:
     code = "import sys, time; open(sys.argv[1] + '.up', 'w').close(); time.sleep(60)"
-    config = _config(_spec(code), tmp_path)
-    early = start_early(config, resolve(config))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    config = dataclasses.replace(_config(_spec(code), tmp_path), cwd=str(workdir))
+    # A descriptor the nanny inherited is not the kernel's (Popen's close_fds).
+    stray_r, stray_w = os.pipe()
+    os.set_inheritable(stray_w, True)
+    here = os.getcwd()
+    try:
+        early = start_early(config, resolve(config))
+    finally:
+        os.close(stray_r)
+        os.close(stray_w)
     assert early is not None
+    assert os.getcwd() == here
     try:
         # Its environment is its own once it runs (before the exec it is ours).
         up = Path(early.connection_file + ".up")
         for _ in range(600):
-            if up.exists() or early.popen.poll() is not None:
+            if up.exists() or early.process.poll() is not None:
                 break
             time.sleep(0.05)
         assert up.exists(), "the kernel did not start"
@@ -74,17 +86,48 @@ def test_an_early_kernel_gets_what_its_provisioner_would_give(tmp_path: Path) ->
         assert info.key == early.key
         assert not info.ports_chosen  # ports 0: the kernel writes its own back
         assert (info.ip, info.transport, info.kernel_name) == ("127.0.0.1", "tcp", "early-test")
-        env = _environ(early.popen.pid)
+        env = _environ(early.process.pid)
         assert env["KK_EARLY"] == "1"
         assert env[TREE_ENV] == early.tag
         assert env["JPY_PARENT_PID"] == str(os.getpid())
-        assert os.getpgid(early.popen.pid) == early.popen.pid  # its own session and group
+        assert os.getpgid(early.process.pid) == early.process.pid  # its own session and group
+        assert os.getsid(early.process.pid) == early.process.pid
+        assert os.readlink(f"/proc/{early.process.pid}/cwd") == str(workdir)
+        fds = {int(fd) for fd in os.listdir(f"/proc/{early.process.pid}/fd")}
+        assert stray_w not in fds
+        assert os.readlink(f"/proc/{early.process.pid}/fd/0") == os.devnull
         if shutil.which("setpriv"):
-            assert early.popen.args[:3] == [shutil.which("setpriv"), "--pdeathsig", "KILL"]
+            assert early.process.args[:3] == [shutil.which("setpriv"), "--pdeathsig", "KILL"]
     finally:
         early.discard()
-    assert early.popen.returncode is not None
+    assert early.process.returncode is not None
     assert not os.path.exists(early.connection_file)
+
+
+def test_an_early_kernel_does_not_inherit_the_nannys_ignored_sigpipe(tmp_path: Path) -> None:
+    """Python ignores SIGPIPE; a program it starts gets it back at its default (as
+    subprocess does it): here a kernel that is not Python, so that it shows."""
+    spec = dataclasses.replace(
+        _spec("unused"), argv=("sh", "-c", "exec sleep 60", "{connection_file}")
+    )
+    config = _config(spec, tmp_path)
+    early = start_early(config, resolve(config))
+    assert early is not None
+    try:
+        deadline = time.monotonic() + 30
+        while _cmd(early.process.pid) != ["sleep", "60"]:
+            assert time.monotonic() < deadline, _cmd(early.process.pid)
+            time.sleep(0.01)
+        status = Path(f"/proc/{early.process.pid}/status").read_text()
+        ignored = int(status.split("SigIgn:")[1].split()[0], 16)
+        assert not ignored & (1 << (signal.SIGPIPE - 1))
+    finally:
+        early.discard()
+
+
+def _cmd(pid: int) -> list[str]:
+    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    return [a.decode() for a in raw.split(b"\0") if a]
 
 
 @pytest.mark.parametrize(
@@ -156,7 +199,9 @@ async def test_an_early_kernel_dies_with_a_killed_nanny(
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
     from tests.nanny.helpers import nanny_spec
 
-    km = AsyncKernelManager(kernel_spec=nanny_spec())
+    # No auto-restart: a new nanny starting while the test stops the kernel is another
+    # test's business.
+    km = AsyncKernelManager(kernel_spec=nanny_spec(), autorestart=False)
     await km.start_kernel()
     p: Any = km.provisioner
     pids = [p.nanny_pid, p.pid]
@@ -204,7 +249,7 @@ async def test_the_provisioner_adopts_the_kernel_it_would_have_started(tmp_path:
     assert early is not None
     p = await _launch_with(early, config, spec, env={"KK_EARLY": "1"})
     try:
-        assert p.pid == early.popen.pid  # adopted: no second kernel
+        assert p.pid == early.process.pid  # adopted: no second kernel
         assert p.connection_info.ports_chosen
         early.discard()  # the provisioner's now: this does nothing
         assert await p.poll() is None
@@ -212,7 +257,7 @@ async def test_the_provisioner_adopts_the_kernel_it_would_have_started(tmp_path:
     finally:
         await p.shutdown_requested()
         await p.cleanup(restart=False)
-    assert not alive(early.popen.pid)
+    assert not alive(early.process.pid)
     assert os.listdir(tmp_path) == []
 
 
@@ -226,8 +271,8 @@ async def test_a_kernel_started_otherwise_is_not_adopted(tmp_path: Path) -> None
     await asyncio.sleep(0.5)  # (it may even have written its ports back meanwhile)
     p = await _launch_with(early, config, spec, env={"KK_EARLY": "2"})
     try:
-        assert p.pid != early.popen.pid
-        assert early.popen.returncode is not None  # stopped and reaped
+        assert p.pid != early.process.pid
+        assert early.process.returncode is not None  # stopped and reaped
         assert _environ(p.pid)["KK_EARLY"] == "2"
         assert p.connection_info.ports_chosen
     finally:
@@ -291,7 +336,7 @@ async def test_a_kernel_started_for_another_launch_is_not_adopted(
     finally:
         early.discard()
     try:
-        assert p.pid != early.popen.pid
+        assert p.pid != early.process.pid
         assert ("JPY_PARENT_PID" in _environ(p.pid)) != options.get("independent", False)
         given = read_connection_file(p.connection_file, check_mode=False)  # (as written back)
         assert given.ip == p.connection_info.ip == options.get("ip", "127.0.0.1")
@@ -316,7 +361,7 @@ async def test_an_early_kernel_is_stopped_when_the_launch_fails_before_it(
     try:
         with pytest.raises(KernelError, match="bogus"):
             await _launch_with(early, bad, spec, env={"KK_EARLY": "1"})
-        assert early.popen.returncode is not None  # stopped and reaped
+        assert early.process.returncode is not None  # stopped and reaped
         assert os.listdir(tmp_path) == []
     finally:
         early.discard()
@@ -340,8 +385,141 @@ def test_the_factory_stops_the_early_kernel_if_its_provisioner_cannot_be_made(
                 provisioner_name="local-provisioner",
                 config={"transport": "bogus"},
             )
-        assert early.popen.returncode is not None  # stopped and reaped
+        assert early.process.returncode is not None  # stopped and reaped
         assert os.listdir(tmp_path) == []
     finally:
         factory.release()
         early.discard()
+
+
+# A host's launch recipe (what an owner on another machine prepares the start from).
+
+
+def _recipe(spec: KernelSpec, tmp_path: Path, changes: list[list[str]]) -> dict[str, Any]:
+    """The recipe a host's listing gives for ``spec`` (a kernel.json of its own, stamped)."""
+    spec_file = tmp_path / "kernel.json"
+    spec_file.write_text(json.dumps(spec.to_dict()))
+    st = spec_file.stat()
+    template = str(tmp_path / f"kernel-{RECIPE_KERNEL_ID}.json")
+    return {
+        "cmd": spec.format_argv(connection_file=template),
+        "env_changes": changes,
+        "cwd": None,
+        "connection_file": template,
+        "kernel_name": spec.name,
+        "stamps": [[str(spec_file), st.st_mtime_ns, st.st_size]],
+    }
+
+
+def _host_config(spec: KernelSpec, tmp_path: Path) -> NannyConfig:
+    # What SSHProvisioner sends: the host's environment, the host's runtime directory.
+    return NannyConfig(
+        kernel_id="early-" + os.urandom(4).hex(),
+        spec=spec,
+        env={},
+        inherit_env=True,
+        options={"runtime_dir": str(tmp_path)},
+    )
+
+
+_SLEEPER = "import sys, time; open(sys.argv[1] + '.up', 'w').close(); time.sleep(60)"
+
+
+def _wait_up(early: EarlyKernel) -> None:
+    up = Path(early.connection_file + ".up")
+    for _ in range(600):
+        if up.exists() or early.process.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert up.exists(), "the kernel did not start"
+
+
+def test_a_recipe_starts_the_kernel_in_the_nannys_environment_changed(tmp_path: Path) -> None:
+    spec = _spec(_SLEEPER)
+    config = _host_config(spec, tmp_path)
+    changes = [["set", "KK_RECIPE", "1"], ["prepend", "PATH", "/kk/bin"], ["unset", "HOME", ""]]
+    block = prepare_from_recipe(config, _recipe(spec, tmp_path, changes), spec)
+    assert block is not None
+    # The host's own path, with this kernel's id; written there, not here.
+    assert block["connection_file"] == str(tmp_path / f"kernel-{config.kernel_id}.json")
+    assert block["cmd"][-1] == block["connection_file"]
+    assert not os.path.exists(block["connection_file"])
+    early, stale = start_prepared(block)
+    assert early is not None
+    assert not stale
+    try:
+        assert early.recipe
+        _wait_up(early)
+        env = _environ(early.process.pid)
+        assert env["KK_RECIPE"] == "1"
+        assert env["PATH"] == "/kk/bin" + os.pathsep + os.environ["PATH"]
+        assert "HOME" not in env
+        assert env["JPY_PARENT_PID"] == str(os.getpid())
+        assert read_connection_file(early.connection_file).key == early.key
+    finally:
+        early.discard()
+    assert not os.path.exists(early.connection_file)
+
+
+def test_a_recipe_whose_kernelspec_changed_starts_nothing(tmp_path: Path) -> None:
+    spec = _spec(_SLEEPER)
+    config = _host_config(spec, tmp_path)
+    recipe = _recipe(spec, tmp_path, [])
+    block = prepare_from_recipe(config, recipe, spec)
+    assert block is not None
+    spec_file = Path(recipe["stamps"][0][0])
+    spec_file.write_text(spec_file.read_text() + " ")  # edited on the host since listed
+    assert start_prepared(block) == (None, True)
+    spec_file.unlink()  # or removed
+    assert start_prepared(block) == (None, True)
+    assert not os.path.exists(block["connection_file"])
+
+
+@pytest.mark.parametrize("same", [True, False], ids=["as-listed", "changed-since"])
+def test_a_recipes_kernel_is_kept_only_if_the_kernelspec_here_gives_the_same(
+    tmp_path: Path, same: bool
+) -> None:
+    """The nanny finds the kernelspec itself once the kernel runs: a kernel started from
+    an out-of-date recipe (here: an environment variable that the host's kernelspec no
+    longer sets) is stopped, and the answer says the recipe was stale."""
+    spec = _spec(_SLEEPER)
+    config = _host_config(spec, tmp_path)
+    changes = [] if same else [["set", "KK_GONE", "1"]]
+    block = prepare_from_recipe(config, _recipe(spec, tmp_path, changes), spec)
+    early, _ = start_prepared(block)
+    assert early is not None
+    pid = early.process.pid
+    request = {**config.to_dict(), "early": block}
+    beginning = begin(First(request, subreaper=False, early=early))
+    try:
+        assert beginning.stale_recipe is not same
+        assert (beginning.early is early) is same
+        if not same:
+            assert early.process.returncode is not None  # stopped and reaped
+            assert not os.path.exists(early.connection_file)
+    finally:
+        if beginning.early is not None:
+            beginning.early.discard()
+    assert not alive(pid)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"a": [1, 2.5, -3e-2, true, false, null], "b": {"c": "\\u00e9\\n\\"x"}}\n',
+        '  {"unicode": "d\u00e9j\u00e0 \u2603", "big": 123456789012345678901234567890}  '.encode(),
+        b"[]",
+        b'"just a string"',
+        b"NaN",
+    ],
+)
+def test_the_request_is_read_as_json_reads_it(text: bytes) -> None:
+    got, want = parse_json(text), json.loads(text)
+    assert json.dumps(got) == json.dumps(want)
+
+
+@pytest.mark.parametrize("text", [b"", b"{", b'{"a": 1} x', b"{'a': 1}", b"\xff{}"])
+def test_a_request_that_is_not_json_is_a_value_error(text: bytes) -> None:
+    for parse in (json.loads, parse_json):
+        with pytest.raises(ValueError):  # noqa: PT011  (whatever json.loads says)
+            parse(text)

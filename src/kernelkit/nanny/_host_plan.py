@@ -15,9 +15,11 @@ from kernelkit.specs import DEFAULT_PROVISIONER, KernelSpec
 __all__ = ["prepare_here"]
 
 
-def prepare_here(type_id: str, env: Mapping[str, str]) -> tuple[KernelSpec, dict[str, str]]:
+def prepare_here(
+    type_id: str, env: Mapping[str, str], *, finder: KernelFinder | None = None
+) -> tuple[KernelSpec, dict[str, str]]:
     """The spec and the complete environment (activated, ``env`` on top) of kernel type
-    ``type_id`` on this machine.
+    ``type_id`` on this machine (found by ``finder``, default: a new one).
 
     Raises:
         NoSuchKernel: no such kernel type here (the error lists the ids).
@@ -30,7 +32,7 @@ def prepare_here(type_id: str, env: Mapping[str, str]) -> tuple[KernelSpec, dict
             f"kernel {type_id!r}: a host's kernels are its kernelspecs and environments "
             f"({', '.join(p + '/...' for p in LISTED_PROVIDERS)}), not {provider!r} ones"
         )
-    plan = KernelFinder().prepare(type_id, env=dict(env) or None)
+    plan = (finder or KernelFinder()).prepare(type_id, env=dict(env) or None)
     if plan.provisioner_name != DEFAULT_PROVISIONER:
         raise ProvisioningError(
             f"kernel {type_id!r} is launched by {plan.provisioner_name!r} on its host; the "

@@ -41,11 +41,13 @@ class AdoptingProvisioner(LocalProvisioner):
     def __init__(self, *, early: EarlyKernel | None = None, **options: Any) -> None:
         super().__init__(**options)
         self._early = early
+        #: The first launch took over the early kernel.
+        self.adopted_early = False
 
     @property
     def early_pid(self) -> int | None:
         """The early kernel's pid until it is adopted (its exit status is not an orphan's)."""
-        return self._early.popen.pid if self._early is not None else None
+        return self._early.process.pid if self._early is not None else None
 
     def discard_early(self) -> None:
         """Stop an early kernel that was not adopted (the launch took another way)."""
@@ -89,7 +91,8 @@ class AdoptingProvisioner(LocalProvisioner):
         pipes = (("stdout", early.stdout), ("stderr", early.stderr))
         early.stdout = early.stderr = -1  # the capture's now: early.discard() does nothing
         self._capture.attach(asyncio.get_running_loop(), pipes)
-        self._adopt(early.popen, early.tag)
+        self._adopt(early.process, early.tag)
+        self.adopted_early = True
 
     async def launch_kernel(
         self,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from kernelkit.specs import KernelSpec
 
-__all__ = ["EarlyLaunch", "prepare_launch", "writes_ports_back"]
+__all__ = ["EarlyLaunch", "connection_text", "prepare_launch", "writes_ports_back"]
 
 
 class EarlyLaunch:
@@ -103,7 +103,12 @@ def prepare_launch(
     env = spec.format_env(base_env)
     cmd = [os.path.expanduser(a) for a in spec.format_argv(connection_file=path)]
     cmd.extend(extra_arguments)
-    # The connection file as LocalProvisioner writes it in write-back mode: ports 0.
+    content = connection_text(ip=ip, key=key, kernel_name=spec.name)
+    return EarlyLaunch(cmd, env, cwd, key, path, content)
+
+
+def connection_text(*, ip: str, key: bytes, kernel_name: str) -> str:
+    """The connection file as LocalProvisioner writes it in write-back mode: ports 0."""
     info = {
         "shell_port": 0,
         "iopub_port": 0,
@@ -114,6 +119,6 @@ def prepare_launch(
         "key": key.decode("ascii"),
         "transport": "tcp",
         "signature_scheme": "hmac-sha256",
-        "kernel_name": spec.name,
+        "kernel_name": kernel_name,
     }
-    return EarlyLaunch(cmd, env, cwd, key, path, json.dumps(info, indent=2))
+    return json.dumps(info, indent=2)

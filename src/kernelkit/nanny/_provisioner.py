@@ -17,6 +17,7 @@ import orjson
 
 from kernelkit._connection import ConnectionInfo, connection_file_path
 from kernelkit._errors import KernelError, KernelStartError, ProvisioningError
+from kernelkit.nanny._first import NANNY_CODE
 from kernelkit.nanny._prepare import prepare_early
 from kernelkit.nanny._wire import EVENT_DIED, EVENT_RESTARTED, NannyConfig, control_wants_curve
 from kernelkit.provisioning import (
@@ -113,6 +114,8 @@ class NannyProvisioner(KernelProvisionerBase):
         self._died: asyncio.Future[int] | None = None
         self._tail: list[str] = []
         self._keep_nanny = False  # cleanup(restart=True): the next launch restarts in place
+        #: The nanny started the kernel as prepared here (the last launch; see _prepare).
+        self._started_early = False
 
     # ------------------------------------------------------------------ properties
 
@@ -154,7 +157,7 @@ class NannyProvisioner(KernelProvisionerBase):
     # Hooks for a nanny elsewhere (SSHProvisioner).
 
     def _nanny_command(self) -> tuple[str, ...]:
-        return (self._python, "-m", "kernelkit.nanny")
+        return (self._python, "-c", NANNY_CODE)
 
     def _nanny_config(
         self, env: dict[str, str], cwd: str | None, extra: tuple[str, ...]
@@ -180,6 +183,18 @@ class NannyProvisioner(KernelProvisionerBase):
 
     def _describe_failure(self, message: str) -> str:
         return message
+
+    def _prepare_early(self, config: NannyConfig) -> dict[str, Any] | None:
+        """The request's ``"early"`` block: the kernel's launch, prepared here (None: the
+        nanny prepares it)."""
+        return prepare_early(config)
+
+    def _forget_early(self, early: dict[str, Any] | None) -> None:
+        """Remove the connection file prepared for a nanny that did not start its kernel
+        (one on this machine: a nanny elsewhere removes its own)."""
+        if early is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(early["connection_file"])
 
     async def launch_kernel(
         self,
@@ -211,20 +226,21 @@ class NannyProvisioner(KernelProvisionerBase):
         env_k, cwd_k, extra = self._params
         config = self._nanny_config(env_k, cwd_k, extra)
         # The kernel's launch prepared here, so the nanny starts it before its imports.
-        early = prepare_early(config)
+        early = self._prepare_early(config)
         try:
             ready = await self._spawn_nanny(cmd, env, config, early=early)
         except BaseException:
-            _forget_early(early)
+            self._forget_early(early)
             raise
         if ready.get("status") != "ok":
-            _forget_early(early)  # (a nanny that failed may not have got to it)
+            self._forget_early(early)  # (a nanny that failed may not have got to it)
             message = str(ready.get("message", "the nanny failed"))
             err = KernelStartError(self._describe_failure(message))
             err.exit_code = ready.get("exit_code")
             err.output_tail = tuple(ready.get("output_tail") or ())
             raise err
         self._key = str(ready["connection"]["key"]).encode("utf-8", "surrogateescape")
+        self._started_early = ready.get("prepared") is True
         connection, control = await self._reach(ready["connection"], str(ready["control"]))
         assert control is not None
         self.nanny_address = control
@@ -356,9 +372,22 @@ class NannyProvisioner(KernelProvisionerBase):
         return await self.poll()
 
     async def _ask(self, action: str, **fields: Any) -> None:
-        if self.control is None or self._nanny_gone():
+        """Ask the nanny for ``action``; nothing if it is gone, or goes before it answers
+        (the kernel went with it: there is nothing left to signal or stop)."""
+        control, watch = self.control, self._nanny_watch
+        if control is None or self._nanny_gone():
             return
-        await self.control.request(action, **fields)
+        request: asyncio.Future[Any] = asyncio.ensure_future(control.request(action, **fields))
+        if watch is None:
+            await request
+            return
+        waits: set[asyncio.Future[Any]] = {request, watch.exited}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if request.done():
+            request.result()
+            return
+        request.cancel()
+        await asyncio.gather(request, return_exceptions=True)
 
     async def send_signal(self, signum: int) -> None:
         """Signal the kernel's process group, through the nanny."""
@@ -518,13 +547,6 @@ class NannyProvisioner(KernelProvisionerBase):
             handle = open_pid(self.nanny_pid)
             if handle is not None:
                 self._nanny_watch = ExitWatch(handle, popen=None, loop=loop)
-
-
-def _forget_early(early: dict[str, Any] | None) -> None:
-    """Remove the connection file prepared for a nanny that did not start its kernel."""
-    if early is not None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(early["connection_file"])
 
 
 # Nannies let go of by disconnect(), until they exit and are reaped.

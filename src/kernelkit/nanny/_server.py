@@ -5,9 +5,11 @@ makes itself a child subreaper, launches the kernel with a
 :class:`~kernelkit.provisioning.LocalProvisioner` (kernel-chosen ports, captured output,
 whole-tree stop; an ipykernel-like kernel is started before this module is even
 imported, by ``_first``/``_early``, and adopted by that provisioner), binds its control
-socket, records that address in the kernel's
+socket (on the configured port if it is free), records that address in the kernel's
 connection file (``kernelkit_nanny``) and answers one JSON line on its stdout: the
-connection information and the control address, or the start error.
+connection information and the control address (and ``prepared``: the kernel is the
+one its owner prepared; ``recipe_stale``: the owner's listing of this host is out of
+date), or the start error.
 
 Then it serves control requests (signed with the kernel's key) and tells subscribers
 ``kernel_died`` the moment the kernel exits. Its owner is gone when the owner's process
@@ -92,8 +94,14 @@ class Nanny:
         *,
         launch: Resolved | None = None,
         early: EarlyKernel | None = None,
+        prepared: bool = False,
+        stale_recipe: bool = False,
     ) -> None:
         self.config = config
+        #: ``early`` is the kernel the owner prepared; the owner's launch recipe was out
+        #: of date (both said in the ready answer).
+        self.prepared = prepared
+        self.stale_recipe = stale_recipe
         self.session = Session()  # replaced once the kernel's key exists
         self.launch = launch if launch is not None else resolve(config)
         self.provisioner = KernelUnderNanny(
@@ -125,7 +133,7 @@ class Nanny:
 
     async def start(self) -> dict[str, Any]:
         """Launch the kernel and bind the control socket; the ready line's content."""
-        port = self._router.bind_to_random_port(f"tcp://{self.config.control_ip}")
+        port = self._bind_control()
         self.address = f"tcp://{self.config.control_ip}:{port}"
         await self._launch()
         assert self.info is not None
@@ -137,7 +145,22 @@ class Nanny:
             "control_publickey": self.public_key.decode("ascii"),
             "pid": self.provisioner.pid,
             "nanny_pid": os.getpid(),
+            "prepared": self.prepared and self.provisioner.adopted_early,
+            "recipe_stale": self.stale_recipe,
         }
+
+    def _bind_control(self) -> int:
+        """Bind the control socket: on the configured port if it is free, else on one of
+        the system's choosing; the port."""
+        ip, port = self.config.control_ip, self.config.control_port
+        if port:
+            try:
+                self._router.bind(f"tcp://{ip}:{port}")
+            except zmq.ZMQError as exc:
+                log.info("nanny: control port %d is not free (%s); another one", port, exc)
+            else:
+                return port
+        return self._router.bind_to_random_port(f"tcp://{ip}")
 
     async def _launch(self, *, restart: bool = False) -> None:
         c = self.config
@@ -486,7 +509,13 @@ def main(beginning: Beginning | None = None) -> int:
     try:
         nanny_loop = asyncio.new_event_loop()
         # The spec is resolved here, so a wrong name is a clear answer, not a crash.
-        nanny = Nanny(config, launch=beginning.launch, early=beginning.early)
+        nanny = Nanny(
+            config,
+            launch=beginning.launch,
+            early=beginning.early,
+            prepared=beginning.prepared,
+            stale_recipe=beginning.stale_recipe,
+        )
     except KernelError as exc:
         if beginning.early is not None:
             beginning.early.discard()

@@ -11,7 +11,9 @@ is not used.
 
 A host's kernels are its kernelspecs (``ssh/<host>/<kernelspec>``, as before) and its
 environments (``ssh/<host>/env/<env-id>/<name>``), read by kernelkit on the host
-(:mod:`kernelkit.nanny._host_kernels`) and launched there, activated, by the nanny.
+(:mod:`kernelkit.nanny._host_kernels`) and launched there, activated, by the nanny. Each
+comes with its launch recipe (:func:`cached_recipe`), from which the owner prepares the
+kernel's start so that the nanny there starts it first thing.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from kernelkit._errors import ProvisioningError
 from kernelkit.discovery import KernelType
 from kernelkit.nanny._hosts import Host, hosts_dir
+from kernelkit.nanny._wire import spec_from_dict
 from kernelkit.specs import KernelSpec
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "ORIGIN_SSH_KERNELSPEC",
     "ListingCache",
     "cached_kernels",
+    "cached_recipe",
     "refresh_hosts",
 ]
 
@@ -111,6 +116,33 @@ def cached_kernels(hosts: list[Host], cache: ListingCache | None = None) -> list
         else:
             types.extend(_types(host, doc))
     return types
+
+
+def cached_recipe(
+    host: Host, remote_kernel: str, cache: ListingCache | None = None
+) -> tuple[dict[str, Any], KernelSpec] | None:
+    """The launch recipe of kernel ``remote_kernel`` on ``host`` (a kernelspec's name, or
+    a kernel type id there: ``env/<env-id>/<name>``) and its kernelspec, from the host's
+    cached listing (no process, no network); None if the listing has none."""
+    doc = (cache or ListingCache()).read(host)
+    if doc is None or not isinstance(doc.get("kernels"), list):
+        return None
+    wanted = remote_kernel if "/" in remote_kernel else f"spec/{remote_kernel}"
+    for entry in doc["kernels"]:
+        if not isinstance(entry, dict) or entry.get("id") != wanted:
+            continue
+        recipe, spec = entry.get("launch"), entry.get("spec")
+        if not isinstance(recipe, dict) or not isinstance(spec, dict):
+            return None
+        try:
+            return recipe, spec_from_dict({**spec, "resource_dir": _NO_DIR})
+        except ProvisioningError:
+            return None
+    return None
+
+
+# A host's kernelspec never has a directory here.
+_NO_DIR = "/nonexistent/kernelkit-ssh"
 
 
 def refresh_hosts(

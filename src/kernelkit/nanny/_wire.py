@@ -121,8 +121,9 @@ class NannyConfig:
     (port mode, ip, runtime directory, timeouts, log file). ``owner_pid``: the process
     whose death stops the kernel (with the end of the nanny's stdin), after
     ``owner_grace`` seconds, unless ``detached`` or re-attached meanwhile.
-    ``control_ip`` is where the control socket listens; ``control_encryption`` (see
-    :data:`CONTROL_ENCRYPTION`) whether it is CurveZMQ-encrypted.
+    ``control_ip`` is where the control socket listens, on ``control_port`` if it is
+    free there (0, or taken: a port of the system's choosing); ``control_encryption``
+    (see :data:`CONTROL_ENCRYPTION`) whether it is CurveZMQ-encrypted.
     """
 
     kernel_id: str
@@ -137,6 +138,7 @@ class NannyConfig:
     detached: bool = False
     owner_grace: float = 1.0
     control_ip: str = "127.0.0.1"
+    control_port: int = 0
     control_encryption: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,6 +155,7 @@ class NannyConfig:
             "detached": self.detached,
             "owner_grace": self.owner_grace,
             "control_ip": self.control_ip,
+            "control_port": self.control_port,
             "control_encryption": self.control_encryption,
         }
 
@@ -183,6 +186,13 @@ class NannyConfig:
         if not isinstance(options, Mapping):
             raise ProvisioningError("nanny configuration: 'options' must be an object")
         cwd = d.get("cwd")
+        control_port = d.get("control_port", 0)
+        if (
+            not isinstance(control_port, int)
+            or isinstance(control_port, bool)
+            or not 0 <= control_port < 65536
+        ):
+            raise ProvisioningError("nanny configuration: 'control_port' must be a port or 0")
         extra = d.get("extra_arguments", [])
         if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
             raise ProvisioningError("nanny configuration: 'extra_arguments' must be strings")
@@ -199,5 +209,6 @@ class NannyConfig:
             detached=bool(d.get("detached", False)),
             owner_grace=float(grace),
             control_ip=str(d.get("control_ip", "127.0.0.1")),
+            control_port=control_port,
             control_encryption=str(d.get("control_encryption", "auto")),
         )

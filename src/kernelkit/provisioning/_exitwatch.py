@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
 import threading
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Protocol
 
 from kernelkit.provisioning._procfs import PidHandle, pidfd_exited, proc_stat
 
 __all__ = [
     "EXIT_STATUS_UNKNOWN",
+    "ChildProcess",
     "ExitWatch",
     "wait_for_exits",
 ]
@@ -39,6 +39,22 @@ _HAVE_WAITID = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
 # Back-off for the one case nothing event-driven covers (no pidfd, not our child).
 _POLL_FIRST = 0.005
 _POLL_MAX = 0.25
+
+
+class ChildProcess(Protocol):
+    """Our own child, as :class:`ExitWatch` knows it: a :class:`subprocess.Popen`, or a
+    process started otherwise (the nanny's early kernel) that behaves as one: ``poll`` and
+    ``wait`` reap it and set ``returncode``."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self) -> int: ...
 
 
 def _child_status(pid: int) -> int | None:
@@ -64,7 +80,7 @@ class ExitWatch:
         self,
         handle: PidHandle,
         *,
-        popen: subprocess.Popen[bytes] | None,
+        popen: ChildProcess | None,
         loop: asyncio.AbstractEventLoop,
         owns_handle: bool = True,
     ) -> None:

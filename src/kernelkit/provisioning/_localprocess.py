@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,7 +19,7 @@ from kernelkit.provisioning._capture import (
     OutputCapture,
     file_tail,
 )
-from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ExitWatch
+from kernelkit.provisioning._exitwatch import EXIT_STATUS_UNKNOWN, ChildProcess, ExitWatch
 from kernelkit.provisioning._launcher import launch_captured
 from kernelkit.provisioning._procfs import PidHandle, open_pid
 from kernelkit.provisioning._proctree import ProcessTree
@@ -96,7 +95,7 @@ class LocalProcess(KernelProvisionerBase):
         self._echo = echo_output
         self._independent = independent
         #: The kernel process, while it is our child (None after re-attach or cleanup).
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: ChildProcess | None = None
         self.pid: int | None = None
         self.pgid: int | None = None
         self._starttime: int | None = None
@@ -137,7 +136,7 @@ class LocalProcess(KernelProvisionerBase):
         )
         self._adopt(proc, tag)
 
-    def _adopt(self, proc: subprocess.Popen[bytes], tag: str) -> None:
+    def _adopt(self, proc: ChildProcess, tag: str) -> None:
         """Watch a kernel process just started (our child, leading its own session, its
         environment tagged with ``tag``, its output read by the capture)."""
         loop = asyncio.get_running_loop()
