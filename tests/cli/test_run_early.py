@@ -225,19 +225,21 @@ def test_a_signal_before_the_command_handles_signals_leaves_nothing(
     assert runtime_files(env) == []
 
 
-# Ctrl-C just as the early kernel's process is made (in the middle of subprocess.Popen,
-# which then raises KeyboardInterrupt with the process started).
-_CTRL_C_IN_POPEN = """
-import os, signal, subprocess, sys
+# Ctrl-C just as the early kernel's process is made (right after its spawn returns, the
+# process started, before the kernel is recorded).
+_CTRL_C_IN_SPAWN = """
+import os, signal
 import kernelkit.nanny._first as first
 
-class Interrupted(subprocess.Popen):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        print(self.pid, flush=True)
-        os.kill(os.getpid(), signal.SIGINT)
+spawn = first._spawn
 
-first.subprocess.Popen = Interrupted
+def interrupted(*args, **kwargs):
+    pid = spawn(*args, **kwargs)
+    print(pid, flush=True)
+    os.kill(os.getpid(), signal.SIGINT)
+    return pid
+
+first._spawn = interrupted
 from kernelkit.cli._earlyrun import start_early
 start_early(["-k", "fake", "-c", "1"])
 print("not interrupted", flush=True)
@@ -247,7 +249,7 @@ print("not interrupted", flush=True)
 def test_ctrl_c_while_the_early_kernel_starts_leaves_nothing(tmp_path: Path) -> None:
     env = make_env(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-c", _CTRL_C_IN_POPEN],
+        [sys.executable, "-c", _CTRL_C_IN_SPAWN],
         env=env,
         capture_output=True,
         text=True,
