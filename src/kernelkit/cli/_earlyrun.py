@@ -173,7 +173,6 @@ def _stop_and_die(signum: int, frame: Any) -> None:
 def _start(name: str, env: dict[str, str]) -> EarlyRun | None:
     from kernelkit import specs
     from kernelkit.envs import Activator, environment_holding
-    from kernelkit.nanny._first import spawn_early
     from kernelkit.nanny._prepared import prepare_launch, writes_ports_back
 
     spec = specs.get_kernel_spec(name)
@@ -191,15 +190,7 @@ def _start(name: str, env: dict[str, str]) -> EarlyRun | None:
     prepared = prepare_launch(spec, kernel_id=kernel_id, base_env={**base, **env})
     if prepared is None:
         return None
-    kernel = spawn_early(
-        prepared.cmd,
-        prepared.env,
-        cwd=prepared.cwd,
-        key=prepared.key,
-        connection_file=str(prepared.connection_file),
-        content=prepared.content,
-        kernel_id=kernel_id,
-    )
+    kernel = prepared.start(kernel_id)
     return EarlyRun(name, kernel_id, kernel) if kernel is not None else None
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from kernelkit import specs
 from kernelkit._errors import KernelError
-from kernelkit.nanny._first import EarlyKernel, First, spawn_early
+from kernelkit.nanny._first import EarlyKernel, First
 from kernelkit.nanny._prepared import (
     EarlyLaunch,
     connection_text,
@@ -190,12 +190,4 @@ def start_early(config: NannyConfig, launch: Resolved) -> EarlyKernel | None:
     prepared = early_launch(config, launch)
     if prepared is None:
         return None
-    return spawn_early(
-        prepared.cmd,
-        prepared.env,
-        cwd=prepared.cwd,
-        key=prepared.key,
-        connection_file=str(prepared.connection_file),
-        content=prepared.content,
-        kernel_id=config.kernel_id,
-    )
+    return prepared.start(config.kernel_id)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kernelkit._errors import KernelError
 from kernelkit._jupyterpaths import jupyter_runtime_dir
+from kernelkit.nanny._first import EarlyKernel, spawn_early
 from kernelkit.provisioning._ports import choose_port_mode
 
 TYPE_CHECKING = False
@@ -48,6 +49,19 @@ class EarlyLaunch:
         self.key = key
         self.connection_file = connection_file
         self.content = content
+
+    def start(self, kernel_id: str) -> EarlyKernel | None:
+        """Write the connection file and start the kernel now
+        (:func:`~kernelkit.nanny._first.spawn_early`); None if it cannot start here."""
+        return spawn_early(
+            self.cmd,
+            self.env,
+            cwd=self.cwd,
+            key=self.key,
+            connection_file=str(self.connection_file),
+            content=self.content,
+            kernel_id=kernel_id,
+        )
 
     def to_dict(self, kernel_id: str) -> dict[str, Any]:
         """The ``"early"`` block of the nanny's request (:mod:`kernelkit.nanny._first`)."""
