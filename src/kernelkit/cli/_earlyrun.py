@@ -171,6 +171,8 @@ def _stop_and_die(signum: int, frame: Any) -> None:
 
 
 def _start(name: str, env: dict[str, str]) -> EarlyRun | None:
+    import uuid  # (no cost of its own: orjson, which reads the kernelspec, imports it)
+
     from kernelkit import specs
     from kernelkit.envs import Activator, environment_holding
     from kernelkit.nanny._prepared import prepare_launch, writes_ports_back
@@ -186,22 +188,12 @@ def _start(name: str, env: dict[str, str]) -> EarlyRun | None:
         if environment.is_conda:
             return None  # its activation scripts run with the manager (cached there)
         base = Activator(cache_dir=None).activate(environment, base)
-    kernel_id = _uuid4()
+    kernel_id = str(uuid.uuid4())
     prepared = prepare_launch(spec, kernel_id=kernel_id, base_env={**base, **env})
     if prepared is None:
         return None
     kernel = prepared.start(kernel_id)
     return EarlyRun(name, kernel_id, kernel) if kernel is not None else None
-
-
-def _uuid4() -> str:
-    """``str(uuid.uuid4())``, the manager's kernel id, without importing uuid (it loads
-    platform, about 10 ms here)."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40  # version 4
-    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def claim_early(kernel_name: str) -> EarlyRun | None:

@@ -243,19 +243,19 @@ class Driver:
         core = self.core
         loop = self.loop_or_raise()
         msg = core.build(request, subshell_id)
+
+        def on_input(asked: Message) -> None:
+            try:
+                value = answer(asked)
+            except BaseException:
+                self.send(rq.input_reply("", asked), None)  # never leave it waiting
+                raise
+            if value is not None:
+                self.send(rq.input_reply(value, asked), None)
+
         if self.direct_io and request.channel == "shell":
             lane = lane_of(core)
             if lane is not None:
-
-                def on_input(asked: Message) -> None:
-                    try:
-                        value = answer(asked)
-                    except BaseException:
-                        self.send(rq.input_reply("", asked), None)  # never leave it waiting
-                        raise
-                    if value is not None:
-                        self.send(rq.input_reply(value, asked), None)
-
                 reply = call_direct(core, lane, request, msg, timeout, show=show, answer=on_input)
                 if reply is not None:
                     return rq.finish(request, reply, kernel=core.kernel_name)
@@ -267,14 +267,7 @@ class Driver:
                 if isinstance(item, Outcome):
                     return rq.finish(request, item.wait(), kernel=core.kernel_name)
                 if isinstance(item, _InputRequest):
-                    asked = item.request
-                    try:
-                        value = answer(asked)
-                    except BaseException:
-                        self.send(rq.input_reply("", asked), None)  # never leave it waiting
-                        raise
-                    if value is not None:
-                        self.send(rq.input_reply(value, asked), None)
+                    on_input(item.request)
                 else:
                     show(item)
         except BaseException:
